@@ -1,0 +1,59 @@
+# kapflow: `make demo` runs the demo practice, `make test` runs every check CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+PY := $(BIN)/python
+LOCK := requirements/dev.lock
+STAMP := $(VENV)/.installed
+VENDOR := src/kapflow/static/vendor
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test lint check assets install lock bench serve clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv
+
+$(STAMP): $(LOCK) pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --python $(PY) $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) assets
+
+# Front-end assets come from npm (package-lock.json) and are served as our own static files.
+$(VENDOR)/.stamp: package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)/htmx $(VENDOR)/pico
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico/
+	touch $@
+
+assets: $(VENDOR)/.stamp
+
+lock: | $(UV)
+	$(UV) pip compile --quiet pyproject.toml --generate-hashes -o requirements/base.lock
+	$(UV) pip compile --quiet pyproject.toml --extra dev --generate-hashes -o requirements/dev.lock
+
+demo: install
+	mkdir -p var
+	KAPFLOW_DEMO_MODE=1 $(PY) manage.py migrate --no-input -v0
+	KAPFLOW_DEMO_MODE=1 $(PY) manage.py demo
+	KAPFLOW_DEMO_MODE=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	KAPFLOW_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	KAPFLOW_TESTING=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	KAPFLOW_TESTING=1 $(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var

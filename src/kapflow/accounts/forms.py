@@ -1,0 +1,82 @@
+"""Forms for sign-in, MFA, invitations and credentials. Validation messages name the field."""
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from kapflow.accounts.models import ClinicianLicence, Role, TrainingCertificate
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email",
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    error_messages = {
+        "invalid_login": "That email and password do not match an active account.",
+        "inactive": "This account is not active.",
+    }
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="Code from your authenticator app, or a recovery code",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+
+class ConfirmTotpForm(forms.Form):
+    token = forms.CharField(
+        label="6-digit code from the app",
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+STAFF_ROLE_CHOICES = [
+    (r.value, r.label) for r in (Role.PRACTICE_ADMIN, Role.THERAPIST, Role.PRESCRIBER, Role.BILLER)
+]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email")
+    roles = forms.MultipleChoiceField(
+        label="Roles", choices=STAFF_ROLE_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class RolesForm(forms.Form):
+    roles = forms.MultipleChoiceField(
+        label="Roles", choices=Role.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class AcceptInvitationForm(forms.Form):
+    full_name = forms.CharField(label="Your full name", max_length=200)
+    password = forms.CharField(
+        label="Choose a password (at least 12 characters)",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+class LicenceForm(forms.ModelForm):
+    class Meta:
+        model = ClinicianLicence
+        fields = ["licence_type", "state", "number", "expires_on"]
+        widgets = {"expires_on": forms.DateInput(attrs={"type": "date"})}
+
+
+class CertificateForm(forms.ModelForm):
+    class Meta:
+        model = TrainingCertificate
+        fields = ["name", "issuer", "issued_on", "expires_on"]
+        widgets = {
+            "issued_on": forms.DateInput(attrs={"type": "date"}),
+            "expires_on": forms.DateInput(attrs={"type": "date"}),
+        }
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(label="Token name", max_length=100)

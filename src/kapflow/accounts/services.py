@@ -1,0 +1,281 @@
+"""Write paths for people and organisations: invitations, roles, credentials, MFA, tokens.
+
+Each function is one use case, runs in one transaction and writes its audit row there.
+E-mails go out after commit, through a background task that receives ids only.
+"""
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapflow import policy
+from kapflow.accounts.models import (
+    ApiToken,
+    ClinicianLicence,
+    Invitation,
+    Membership,
+    MembershipRole,
+    Role,
+    TrainingCertificate,
+    User,
+    hash_secret,
+)
+from kapflow.audit.services import audit_record
+from kapflow.core.errors import DomainError, NotFound
+
+
+def _clean_roles(roles) -> list[str]:
+    cleaned = sorted({str(r) for r in roles})
+    if not cleaned:
+        raise ValidationError({"roles": "Choose at least one role."})
+    unknown = [r for r in cleaned if r not in Role.values]
+    if unknown:
+        raise ValidationError({"roles": f"Unknown role: {', '.join(unknown)}."})
+    return cleaned
+
+
+@transaction.atomic
+def invitation_create(*, actor: Membership, email: str, roles: list[str]) -> Invitation:
+    """Invite someone to the actor's organisation. The e-mail task mints the link's token, so
+    no secret travels through the task queue; only its hash is stored."""
+    if not policy.can_manage_members(actor):
+        raise NotFound()
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": "Enter a valid e-mail address."}) from exc
+    roles = _clean_roles(roles)
+    if Membership.objects.filter(
+        organisation=actor.organisation, user__email__iexact=email, is_active=True
+    ).exists():
+        raise ValidationError({"email": "This person is already a member of the organisation."})
+    invitation = Invitation(
+        organisation=actor.organisation,
+        email=email,
+        roles=roles,
+        token_hash=hash_secret(secrets.token_urlsafe(32)),
+        invited_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.KAPFLOW_INVITATION_DAYS),
+    )
+    invitation.full_clean()
+    invitation.save()
+    audit_record(actor=actor, action="invitation.create", target=invitation)
+    from kapflow.accounts.tasks import invitation_send
+
+    invitation_id = invitation.pk
+    transaction.on_commit(lambda: invitation_send.enqueue(invitation_id))
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Membership, invitation_id: int) -> Invitation:
+    invitation = (
+        Invitation.objects.for_org(actor.organisation).select_for_update().filter(pk=invitation_id)
+    ).first()
+    if invitation is None or not policy.can_manage_members(actor):
+        raise NotFound()
+    if invitation.status != "pending":
+        raise DomainError(
+            "Only a pending invitation can be revoked.", code="invitation.not_pending"
+        )
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, action="invitation.revoke", target=invitation)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(
+    *, token: str, user: User | None, full_name: str = "", password: str = ""
+) -> Membership:
+    """Accept an invitation. A new person sets their name and password here; an existing
+    account must be signed in as the invited address."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("organisation")
+        .filter(token_hash=hash_secret(token))
+        .first()
+    )
+    if invitation is None or invitation.status != "pending":
+        raise NotFound("This invitation link is not valid any more. Ask for a new one.")
+    existing = User.objects.filter(email__iexact=invitation.email).first()
+    if existing is not None:
+        if user is None or user.pk != existing.pk:
+            raise DomainError(
+                "Sign in as the invited address first, then open the link again.",
+                code="invitation.sign_in_first",
+            )
+        account = existing
+    else:
+        errors = {}
+        if not full_name.strip():
+            errors["full_name"] = "Enter your name."
+        candidate = User(email=invitation.email, full_name=full_name.strip())
+        try:
+            validate_password(password, user=candidate)
+        except ValidationError as exc:
+            errors["password"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        account = User.objects.create_user(invitation.email, password, full_name=full_name.strip())
+    membership, _ = Membership.objects.get_or_create(
+        organisation=invitation.organisation, user=account
+    )
+    if not membership.is_active:
+        membership.is_active = True
+        membership.save(update_fields=["is_active"])
+    for role in invitation.roles:
+        MembershipRole.objects.get_or_create(membership=membership, role=role)
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    membership = (
+        Membership.objects.prefetch_related("roles")
+        .select_related("organisation", "user")
+        .get(pk=membership.pk)
+    )
+    audit_record(actor=membership, action="invitation.accept", target=invitation)
+    return membership
+
+
+@transaction.atomic
+def membership_set_roles(*, actor: Membership, membership_id: int, roles: list[str]) -> Membership:
+    if not policy.can_manage_members(actor):
+        raise NotFound()
+    membership = (
+        Membership.objects.for_org(actor.organisation).select_for_update().filter(pk=membership_id)
+    ).first()
+    if membership is None:
+        raise NotFound()
+    roles = _clean_roles(roles)
+    if membership.pk == actor.pk and Role.PRACTICE_ADMIN not in roles:
+        raise ValidationError(
+            {"roles": "You cannot remove your own admin role; ask another admin."}
+        )
+    MembershipRole.objects.filter(membership=membership).exclude(role__in=roles).delete()
+    for role in roles:
+        MembershipRole.objects.get_or_create(membership=membership, role=role)
+    audit_record(
+        actor=actor, action="membership.set_roles", target=membership, changed_fields=["roles"]
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_deactivate(*, actor: Membership, membership_id: int) -> Membership:
+    if not policy.can_manage_members(actor):
+        raise NotFound()
+    membership = (
+        Membership.objects.for_org(actor.organisation).select_for_update().filter(pk=membership_id)
+    ).first()
+    if membership is None:
+        raise NotFound()
+    if membership.pk == actor.pk:
+        raise DomainError("You cannot deactivate yourself.", code="membership.self")
+    membership.is_active = False
+    membership.save(update_fields=["is_active"])
+    audit_record(actor=actor, action="membership.deactivate", target=membership)
+    return membership
+
+
+@transaction.atomic
+def licence_add(*, actor: Membership, membership: Membership, data: dict) -> ClinicianLicence:
+    if not policy.can_edit_credentials(actor, membership):
+        raise NotFound()
+    licence = ClinicianLicence(user=membership.user, **data)
+    licence.full_clean()
+    licence.save()
+    audit_record(actor=actor, action="licence.add", target=licence)
+    return licence
+
+
+@transaction.atomic
+def certificate_add(
+    *, actor: Membership, membership: Membership, data: dict
+) -> TrainingCertificate:
+    if not policy.can_edit_credentials(actor, membership):
+        raise NotFound()
+    certificate = TrainingCertificate(user=membership.user, **data)
+    certificate.full_clean()
+    if certificate.expires_on and certificate.expires_on < certificate.issued_on:
+        raise ValidationError({"expires_on": "The expiry date is before the issue date."})
+    certificate.save()
+    audit_record(actor=actor, action="certificate.add", target=certificate)
+    return certificate
+
+
+# ---- MFA ------------------------------------------------------------------------------------
+
+
+def totp_device_pending(*, user: User) -> TOTPDevice:
+    """The unconfirmed TOTP device shown as a QR code during enrolment (reused on reload)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+@transaction.atomic
+def totp_confirm(*, user: User, token: str) -> list[str]:
+    """Confirm enrolment with a code from the app; returns fresh recovery codes (shown once)."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    if device is None:
+        raise DomainError("Start enrolment again.", code="mfa.no_pending_device")
+    if not device.verify_token((token or "").replace(" ", "")):
+        raise ValidationError({"token": "That code did not match. Check the app's clock."})
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
+    audit_record(actor=None, action="mfa.enrol", target=device)
+    return recovery_codes_generate(user=user)
+
+
+@transaction.atomic
+def recovery_codes_generate(*, user: User) -> list[str]:
+    """Replace the user's recovery codes; each works once."""
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
+    device.token_set.all().delete()
+    codes = [
+        f"{secrets.token_hex(3)}-{secrets.token_hex(3)}"
+        for _ in range(settings.KAPFLOW_RECOVERY_CODES)
+    ]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    return codes
+
+
+# ---- API tokens -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def api_token_create(*, actor: Membership, name: str) -> tuple[ApiToken, str]:
+    if not policy.is_staff_actor(actor):
+        raise NotFound()
+    if not (name or "").strip():
+        raise ValidationError({"name": "Name the token so you can recognise it later."})
+    raw = "kf_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        membership=actor, name=name.strip()[:100], prefix=raw[3:11], token_hash=hash_secret(raw)
+    )
+    token.full_clean()
+    token.save()
+    audit_record(actor=actor, action="api_token.create", target=token)
+    return token, raw
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: Membership, token_id: int) -> ApiToken:
+    token = ApiToken.objects.select_for_update().filter(pk=token_id, membership=actor).first()
+    if token is None:
+        raise NotFound()
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, action="api_token.revoke", target=token)
+    return token

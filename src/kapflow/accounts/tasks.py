@@ -1,0 +1,39 @@
+"""Background work for accounts. Task arguments are ids only, never PHI or secrets."""
+
+import logging
+import secrets
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django_tasks import task
+
+logger = logging.getLogger(__name__)
+
+
+@task()
+def invitation_send(invitation_id: int) -> None:
+    """Mint a fresh link token (only its hash is kept) and e-mail it. Sending again makes the
+    earlier link stop working."""
+    from kapflow.accounts.models import Invitation, hash_secret
+
+    invitation = Invitation.objects.select_related("organisation", "invited_by").get(
+        pk=invitation_id
+    )
+    if invitation.status != "pending":
+        return
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = hash_secret(token)
+    invitation.save(update_fields=["token_hash"])
+    link = settings.KAPFLOW_BASE_URL.rstrip("/") + reverse("accounts:invitation", args=[token])
+    body = render_to_string(
+        "accounts/email/invitation.txt", {"invitation": invitation, "link": link}
+    )
+    send_mail(
+        subject=f"You are invited to {invitation.organisation.name} on kapflow",
+        message=body,
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+    logger.info("invitation.sent", extra={"invitation_id": invitation_id})

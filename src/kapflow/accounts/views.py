@@ -1,0 +1,323 @@
+"""Pages for signing in, MFA, organisations, members, invitations and credentials."""
+
+import base64
+import io
+
+import django_otp
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapflow import policy
+from kapflow.accounts import selectors, services
+from kapflow.accounts.forms import (
+    AcceptInvitationForm,
+    ApiTokenForm,
+    CertificateForm,
+    ConfirmTotpForm,
+    InvitationForm,
+    LicenceForm,
+    RolesForm,
+    SignInForm,
+    TokenForm,
+)
+from kapflow.accounts.middleware import ORG_SESSION_KEY
+from kapflow.accounts.models import ApiToken, hash_secret
+from kapflow.audit.services import audit_record
+from kapflow.core.errors import DomainError
+from kapflow.core.views import add_errors, staff_actor
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = SignInForm
+    redirect_authenticated_user = True
+
+
+@require_POST
+def sign_out(request):
+    return auth_views.logout_then_login(request)
+
+
+@login_required
+def mfa_verify(request):
+    if request.user.is_verified():
+        return redirect("home")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        token = form.cleaned_data["token"].strip().replace(" ", "")
+        device_class = StaticDevice if "-" in token else TOTPDevice
+        device = device_class.objects.filter(user=request.user, confirmed=True).first()
+        if device is None:
+            form.add_error("token", "No device of that kind is enrolled.")
+        else:
+            allowed, _extra = device.verify_is_allowed()
+            if not allowed:
+                form.add_error("token", "Too many wrong codes. Wait a moment and try again.")
+            elif device.verify_token(token):
+                django_otp.login(request, device)
+                audit_record(actor=request.actor, action="mfa.verify", target=device)
+                if device_class is StaticDevice:
+                    left = device.token_set.count()
+                    messages.warning(request, f"Recovery code used; {left} left.")
+                return redirect(request.GET.get("next") or "home")
+            else:
+                form.add_error("token", "That code did not match.")
+    return render(request, "accounts/mfa_verify.html", {"form": form})
+
+
+def _qr_svg(uri: str) -> str:
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@login_required
+def mfa_setup(request):
+    """Enrol an authenticator app: QR code, confirm with a code, then recovery codes once."""
+    if (
+        TOTPDevice.objects.filter(user=request.user, confirmed=True).exists()
+        and not request.user.is_verified()
+    ):
+        return redirect("accounts:mfa_verify")
+    device = services.totp_device_pending(user=request.user)
+    form = ConfirmTotpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = services.totp_confirm(user=request.user, token=form.cleaned_data["token"])
+        except ValidationError as exc:
+            add_errors(form, exc)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            device.refresh_from_db()
+            django_otp.login(request, device)
+            return render(request, "accounts/recovery_codes.html", {"codes": codes, "new": True})
+    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {"form": form, "qr": _qr_svg(device.config_url), "secret": secret},
+    )
+
+
+@login_required
+@require_POST
+def recovery_codes_regenerate(request):
+    if not request.user.is_verified():
+        return redirect("accounts:mfa_verify")
+    codes = services.recovery_codes_generate(user=request.user)
+    audit_record(actor=request.actor, action="mfa.recovery_codes")
+    return render(request, "accounts/recovery_codes.html", {"codes": codes, "new": False})
+
+
+@login_required
+def security(request):
+    """The signed-in person's security page: MFA status and API tokens."""
+    token_form = ApiTokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and policy.is_staff_actor(request.actor) and token_form.is_valid():
+        try:
+            _, new_token = services.api_token_create(
+                actor=request.actor, name=token_form.cleaned_data["name"]
+            )
+        except ValidationError as exc:
+            add_errors(token_form, exc)
+    tokens = (
+        ApiToken.objects.filter(membership=request.actor, revoked_at__isnull=True)
+        if request.actor
+        else []
+    )
+    return render(
+        request,
+        "accounts/security.html",
+        {
+            "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
+            "token_form": token_form,
+            "tokens": tokens,
+            "new_token": new_token,
+        },
+    )
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, token_id: int):
+    services.api_token_revoke(actor=request.actor, token_id=token_id)
+    messages.success(request, "Token revoked.")
+    return redirect("accounts:security")
+
+
+@login_required
+def switch_organisation(request):
+    if request.method == "POST":
+        try:
+            wanted = int(request.POST.get("organisation", ""))
+        except ValueError:
+            wanted = None
+        if any(m.organisation_id == wanted for m in request.memberships):
+            request.session[ORG_SESSION_KEY] = wanted
+            return redirect("home")
+        messages.error(request, "Choose one of your organisations.")
+    return render(request, "accounts/switch.html")
+
+
+@login_required
+def members(request):
+    actor = staff_actor(request)
+    member_rows = selectors.member_list(actor=actor)
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.invitation_create(
+                actor=actor, email=form.cleaned_data["email"], roles=form.cleaned_data["roles"]
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Invitation sent.")
+            return redirect("accounts:members")
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "members": member_rows,
+            "invitations": selectors.invitation_list(actor=actor)[:50],
+            "form": form,
+        },
+    )
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, invitation_id: int):
+    actor = staff_actor(request)
+    try:
+        services.invitation_revoke(actor=actor, invitation_id=invitation_id)
+    except DomainError as exc:
+        if exc.code == "not_found":
+            raise Http404() from exc
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Invitation revoked.")
+    return redirect("accounts:members")
+
+
+@login_required
+def member_detail(request, membership_id: int):
+    actor = staff_actor(request)
+    membership = selectors.member_get(actor=actor, membership_id=membership_id)
+    roles_form = RolesForm(initial={"roles": sorted(membership.role_set)})
+    licence_form = LicenceForm()
+    certificate_form = CertificateForm()
+    if request.method == "POST":
+        which = request.POST.get("form")
+        try:
+            if which == "roles" and policy.can_manage_members(actor):
+                roles_form = RolesForm(request.POST)
+                if roles_form.is_valid():
+                    services.membership_set_roles(
+                        actor=actor,
+                        membership_id=membership.pk,
+                        roles=roles_form.cleaned_data["roles"],
+                    )
+                    messages.success(request, "Roles saved.")
+                    return redirect("accounts:member", membership_id=membership.pk)
+            elif which == "licence":
+                licence_form = LicenceForm(request.POST)
+                if licence_form.is_valid():
+                    services.licence_add(
+                        actor=actor, membership=membership, data=licence_form.cleaned_data
+                    )
+                    messages.success(request, "Licence added.")
+                    return redirect("accounts:member", membership_id=membership.pk)
+            elif which == "certificate":
+                certificate_form = CertificateForm(request.POST)
+                if certificate_form.is_valid():
+                    services.certificate_add(
+                        actor=actor, membership=membership, data=certificate_form.cleaned_data
+                    )
+                    messages.success(request, "Certificate added.")
+                    return redirect("accounts:member", membership_id=membership.pk)
+            elif which == "deactivate" and policy.can_manage_members(actor):
+                services.membership_deactivate(actor=actor, membership_id=membership.pk)
+                messages.success(request, "Member deactivated.")
+                return redirect("accounts:members")
+        except ValidationError as exc:
+            target = {"roles": roles_form, "licence": licence_form}.get(which, certificate_form)
+            add_errors(target, exc)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+    today = timezone.localdate()
+    licences = [
+        {"licence": lic, "current": lic.expires_on is None or lic.expires_on >= today}
+        for lic in membership.user.licences.all()
+    ]
+    return render(
+        request,
+        "accounts/member_detail.html",
+        {
+            "member": membership,
+            "licences": licences,
+            "roles_form": roles_form,
+            "licence_form": licence_form,
+            "certificate_form": certificate_form,
+            "can_manage": policy.can_manage_members(actor),
+        },
+    )
+
+
+def invitation_accept(request, token: str):
+    """Open an invitation link: a new person sets a password; an existing one signs in."""
+    invitation = selectors.invitation_get_by_token(token_hash=hash_secret(token))
+    form = AcceptInvitationForm(request.POST or None)
+    from kapflow.accounts.models import User
+
+    existing = User.objects.filter(email__iexact=invitation.email).exists()
+    if request.method == "POST":
+        try:
+            if existing:
+                membership = services.invitation_accept(
+                    token=token,
+                    user=request.user if request.user.is_authenticated else None,
+                )
+            elif form.is_valid():
+                membership = services.invitation_accept(
+                    token=token,
+                    user=None,
+                    full_name=form.cleaned_data["full_name"],
+                    password=form.cleaned_data["password"],
+                )
+                auth_login(
+                    request, membership.user, backend="django.contrib.auth.backends.ModelBackend"
+                )
+            else:
+                membership = None
+        except ValidationError as exc:
+            add_errors(form, exc)
+            membership = None
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            membership = None
+        if membership is not None:
+            request.session[ORG_SESSION_KEY] = membership.organisation_id
+            messages.success(request, f"Welcome to {membership.organisation.name}.")
+            if membership.is_staff_member and not request.user.is_verified():
+                return redirect("accounts:mfa_setup")
+            return redirect("home")
+    return render(
+        request,
+        "accounts/invitation_accept.html",
+        {"invitation": invitation, "form": form, "existing": existing},
+    )

@@ -1,0 +1,156 @@
+"""The JSON API under /api/v1: one NinjaAPI, routers from each app, one error shape.
+
+Every error is {"errors": [{"field", "code", "message"}]}: 422 for invalid input (the field is
+named), 404 for missing-or-not-yours, 403 for not allowed, 409 for a rule that refuses, 401 for
+no valid credentials. No input produces a 5xx.
+"""
+
+import logging
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils import timezone
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import APIKeyCookie, HttpBearer
+
+from kapflow.accounts.middleware import mfa_required
+from kapflow.accounts.models import ApiToken, Membership, hash_secret
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+
+class TokenAuth(HttpBearer):
+    """Bearer token bound to one membership (created on the Security page)."""
+
+    def authenticate(self, request, token):
+        if not token or len(token) > 200:
+            return None
+        row = (
+            ApiToken.objects.filter(token_hash=hash_secret(token), revoked_at__isnull=True)
+            .select_related("membership__organisation", "membership__user")
+            .first()
+        )
+        if row is None or not row.membership.is_active or not row.membership.user.is_active:
+            return None
+        membership = (
+            Membership.objects.select_related("organisation", "user")
+            .prefetch_related("roles")
+            .get(pk=row.membership_id)
+        )
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        request.actor = membership
+        request.user = membership.user
+        return membership
+
+
+class SessionAuth(APIKeyCookie):
+    """The browser session, with CSRF, and only after MFA where MFA is required."""
+
+    param_name = "sessionid"
+
+    def authenticate(self, request, key):
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        if not user.is_verified() and mfa_required(user, request.memberships):
+            return None
+        return getattr(request, "actor", None)
+
+
+api = NinjaAPI(
+    title="kapflow API",
+    version="1",
+    description="Ketamine-assisted psychotherapy programmes: practice, prescriber, client.",
+    auth=[TokenAuth(), SessionAuth(csrf=True)],
+    urls_namespace="api",
+)
+
+
+def _errors(request, status, errors):
+    return api.create_response(request, {"errors": errors}, status=status)
+
+
+@api.exception_handler(NinjaValidationError)
+def on_ninja_validation(request, exc):
+    errors = []
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "payload", "query", "path")]
+        errors.append(
+            {
+                "field": ".".join(loc) or None,
+                "code": err.get("type", "invalid"),
+                "message": err.get("msg", "Invalid value."),
+            }
+        )
+    return _errors(request, 422, errors)
+
+
+@api.exception_handler(DjangoValidationError)
+def on_django_validation(request, exc):
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"field": None if field == "__all__" else field, "code": "invalid", "message": msg}
+            for field, messages in exc.message_dict.items()
+            for msg in messages
+        ]
+    else:
+        errors = [{"field": None, "code": "invalid", "message": m} for m in exc.messages]
+    return _errors(request, 422, errors)
+
+
+@api.exception_handler(NotFound)
+def on_not_found(request, exc):
+    return _errors(request, 404, exc.as_errors())
+
+
+@api.exception_handler(Http404)
+def on_http404(request, exc):
+    return _errors(request, 404, [{"field": None, "code": "not_found", "message": "Not found."}])
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission(request, exc):
+    return _errors(request, 403, exc.as_errors())
+
+
+@api.exception_handler(DomainError)
+def on_domain(request, exc):
+    return _errors(request, 409, exc.as_errors())
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth(request, exc):
+    return _errors(
+        request,
+        401,
+        [{"field": None, "code": "unauthenticated", "message": "Sign in or send a valid token."}],
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc):
+    return _errors(
+        request, exc.status_code, [{"field": None, "code": "error", "message": str(exc)}]
+    )
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request, exc):
+    logger.exception("api.unexpected_error", extra={"request_id": request.request_id})
+    return _errors(
+        request,
+        500,
+        [{"field": None, "code": "server_error", "message": "Unexpected error; it was logged."}],
+    )
+
+
+from kapflow.accounts.api import router as accounts_router  # noqa: E402
+from kapflow.audit.api import router as audit_router  # noqa: E402
+from kapflow.patients.api import router as patients_router  # noqa: E402
+
+api.add_router("/", accounts_router)
+api.add_router("/clients", patients_router)
+api.add_router("/audit", audit_router)

@@ -1,0 +1,52 @@
+"""The audit trail for practice admins."""
+
+from datetime import date, datetime
+
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from kapflow.audit import selectors
+from kapflow.core.api import staff_actor
+
+router = Router(tags=["audit"])
+
+
+class AuditFilter(Schema):
+    actor: int | None = Field(None, ge=1)
+    action: str | None = Field(None, max_length=60)
+    client: int | None = Field(None, ge=1)
+    since: date | None = None
+    until: date | None = None
+    page: int = Field(1, ge=1, le=100000)
+
+
+class AuditOut(Schema):
+    id: int
+    at: datetime
+    actor_id: int | None
+    organisation_id: int | None
+    action: str
+    target_type: str
+    target_id: int | None
+    client_id: int | None
+    changed_fields: list[str]
+    route: str
+    request_id: str
+
+
+class AuditPage(Schema):
+    count: int
+    page: int
+    results: list[AuditOut]
+
+
+PAGE = 100
+
+
+@router.get("", response=AuditPage)
+def audit_list(request, filters: Query[AuditFilter]):
+    actor = staff_actor(request)
+    data = filters.dict()
+    qs = selectors.audit_list(actor=actor, filters=data)
+    start = (data["page"] - 1) * PAGE
+    return {"count": qs.count(), "page": data["page"], "results": list(qs[start : start + PAGE])}

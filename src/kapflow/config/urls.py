@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from kapflow.api import api
+from kapflow.portal.views import home
+
+admin.site.site_header = "kapflow platform administration"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("", include("kapflow.accounts.urls")),
+    path("clients/", include("kapflow.patients.urls")),
+    path("audit/", include("kapflow.audit.urls")),
+    path("me/", include("kapflow.portal.urls")),
+    path("api/v1/", api.urls),
+    path("platform-admin/", admin.site.urls),
+]

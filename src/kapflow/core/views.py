@@ -1,0 +1,23 @@
+"""Helpers shared by page views."""
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+
+from kapflow import policy
+
+
+def staff_actor(request):
+    """The acting staff membership, or 404: clients and companions never reach staff pages."""
+    actor = getattr(request, "actor", None)
+    if not policy.is_staff_actor(actor):
+        raise Http404()
+    return actor
+
+
+def add_errors(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError beside the form's fields (unknown keys go on top)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)

@@ -1,0 +1,149 @@
+"""The client (patient) record and the care team around it.
+
+A client belongs to the therapy practice that owns the record (`organisation`). Clinicians of
+a partner organisation reach a client only through an active CareTeamMember row (the grant).
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from kapflow.accounts.models import STATE_CHOICES, Membership, Organisation
+from kapflow.core.models import TenantQuerySet
+
+
+class Client(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    legal_first_name = models.CharField("Legal first name", max_length=100)
+    legal_last_name = models.CharField("Legal last name", max_length=100)
+    preferred_name = models.CharField("Preferred name", max_length=100, blank=True)
+    pronouns = models.CharField(max_length=40, blank=True)
+    date_of_birth = models.DateField("Date of birth")
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    address_line1 = models.CharField("Address", max_length=200, blank=True)
+    address_line2 = models.CharField("Address line 2", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField(
+        max_length=2,
+        choices=STATE_CHOICES,
+        help_text="Where the client is located; clinicians must be licensed here.",
+    )
+    postal_code = models.CharField("ZIP code", max_length=10, blank=True)
+    emergency_contact_name = models.CharField(max_length=200, blank=True)
+    emergency_contact_relationship = models.CharField(max_length=100, blank=True)
+    emergency_contact_phone = models.CharField(max_length=30, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="client_record",
+        help_text="The client's own portal sign-in, once invited.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "legal_last_name", "legal_first_name", "id"]),
+        ]
+
+    def __str__(self):
+        return f"Client #{self.pk}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("patients:detail", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        first = self.preferred_name or self.legal_first_name
+        return f"{first} {self.legal_last_name}"
+
+    @property
+    def sort_name(self) -> str:
+        return f"{self.legal_last_name}, {self.legal_first_name}"
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            errors["date_of_birth"] = "Date of birth cannot be in the future."
+        if self.postal_code and not (
+            self.postal_code.replace("-", "").isdigit() and len(self.postal_code) in (5, 10)
+        ):
+            errors["postal_code"] = "Enter a 5-digit ZIP code or ZIP+4 (12345-6789)."
+        if errors:
+            raise ValidationError(errors)
+
+
+class CareTeamRole(models.TextChoices):
+    THERAPIST = "therapist", "Therapist"
+    PRESCRIBER = "prescriber", "Prescriber"
+
+
+class CareTeamMember(models.Model):
+    """A clinician on a client's care team. For a partner prescriber this row is the grant that
+    lets them see the client; ending it (ended_at) removes access but keeps the history."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", help_text="The client's practice."
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="care_team")
+    membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="care_of")
+    role = models.CharField(max_length=20, choices=CareTeamRole.choices)
+    is_primary = models.BooleanField(default=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=500, blank=True)
+    licence_warning = models.CharField(
+        max_length=300, blank=True, help_text="The licensure warning shown when assigned."
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "membership", "role"],
+                condition=models.Q(ended_at__isnull=True),
+                name="care_team_active_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["membership", "ended_at", "client"]),
+            models.Index(fields=["organisation", "client"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_role_display()} for client #{self.client_id}"
+
+
+class Companion(models.Model):
+    """A trusted adult named by the client for at-home sessions (seed 000). Companions see
+    scheduling and safety information only, never clinical content."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="companions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="companion_of"
+    )
+    relationship = models.CharField(max_length=100, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["client", "user"], name="companion_unique")]
+
+    def __str__(self):
+        return f"Companion for client #{self.client_id}"

@@ -1,0 +1,171 @@
+"""Client pages: list (search, filters, paging), create, edit, detail with the care team.
+
+Searches are POSTed so that names never appear in URLs, browser history or access logs.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from kapflow import policy
+from kapflow.core.errors import DomainError
+from kapflow.core.views import add_errors, staff_actor
+from kapflow.patients import selectors, services
+from kapflow.patients.forms import CareTeamAddForm, CareTeamRemoveForm, ClientForm, ClientSearchForm
+
+
+@login_required
+def client_list(request):
+    actor = staff_actor(request)
+    form = ClientSearchForm(request.POST if request.method == "POST" else request.GET)
+    data = form.cleaned_data if form.is_valid() else {}
+    query = selectors.ClientListQuery(
+        search=data.get("q") or "",
+        state=data.get("state") or "",
+        sort=data.get("sort") or "name",
+        page=data.get("page") or 1,
+    )
+    page = selectors.client_list(actor=actor, query=query)
+    context = {
+        "page": page,
+        "form": form,
+        "query": query,
+        "can_create": policy.can_create_client(actor),
+    }
+    if request.htmx and request.htmx.target == "client-results":
+        return render(request, "patients/_client_results.html", context)
+    return render(request, "patients/client_list.html", context)
+
+
+@login_required
+def client_create(request):
+    actor = staff_actor(request)
+    if not policy.can_create_client(actor):
+        return render(request, "404.html", status=404)
+    form = ClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client = services.client_create(actor=actor, data=form.cleaned_data)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Client created.")
+            return redirect(client.get_absolute_url())
+    return render(request, "patients/client_form.html", {"form": form, "creating": True})
+
+
+@login_required
+def client_edit(request, client_id: int):
+    actor = staff_actor(request)
+    client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
+    if not policy.can_edit_client(actor, client):
+        return render(request, "404.html", status=404)
+    form = ClientForm(request.POST or None, instance=client)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.client_update(actor=actor, client_id=client.pk, data=form.cleaned_data)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect(client.get_absolute_url())
+    elif request.method == "GET":
+        from kapflow.audit.services import audit_record
+
+        audit_record(actor=actor, action="client.view", target=client, client_id=client.pk)
+    return render(
+        request, "patients/client_form.html", {"form": form, "creating": False, "client": client}
+    )
+
+
+def _detail_context(actor, client, add_form=None, remove_form=None, warning=None):
+    clinicians = (
+        policy.assignable_clinicians_queryset(actor, client)
+        .select_related("user", "organisation")
+        .prefetch_related("roles")
+        .order_by("organisation__name", "user__full_name")
+        if policy.can_manage_care_team(actor, client)
+        else []
+    )
+    return {
+        "client": client,
+        "team": list(client.care_team.all()),
+        "can_edit": policy.can_edit_client(actor, client),
+        "can_manage_team": policy.can_manage_care_team(actor, client),
+        "add_form": add_form or CareTeamAddForm(clinicians=clinicians),
+        "remove_form": remove_form or CareTeamRemoveForm(),
+        "licence_warning": warning,
+        "clinicians": clinicians,
+    }
+
+
+@login_required
+def client_detail(request, client_id: int):
+    actor = staff_actor(request)
+    client = selectors.client_get_for_actor(actor=actor, client_id=client_id)
+    return render(request, "patients/client_detail.html", _detail_context(actor, client))
+
+
+@login_required
+@require_POST
+def care_team_add(request, client_id: int):
+    actor = staff_actor(request)
+    client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
+    if not policy.can_manage_care_team(actor, client):
+        return render(request, "404.html", status=404)
+    context = _detail_context(actor, client)
+    form = CareTeamAddForm(request.POST, clinicians=context["clinicians"])
+    warning = None
+    if form.is_valid():
+        try:
+            _, findings = services.care_team_add(
+                actor=actor,
+                client_id=client.pk,
+                membership_id=int(form.cleaned_data["membership"]),
+                role=form.cleaned_data["role"],
+                is_primary=form.cleaned_data["is_primary"],
+                acknowledge_warnings=form.cleaned_data["acknowledge_warnings"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        except DomainError as exc:
+            warning = exc.message
+        else:
+            if findings:
+                messages.warning(request, "Assigned with a licensure warning recorded.")
+            else:
+                messages.success(request, "Added to the care team.")
+            return redirect(client.get_absolute_url())
+    if warning:
+        form = CareTeamAddForm(
+            request.POST, clinicians=context["clinicians"], show_acknowledge=True
+        )
+        form.is_valid()
+        form.add_error("acknowledge_warnings", "Tick this box to assign despite the warning.")
+    context = _detail_context(actor, client, add_form=form, warning=warning)
+    return render(request, "patients/client_detail.html", context, status=422)
+
+
+@login_required
+@require_POST
+def care_team_remove(request, client_id: int):
+    actor = staff_actor(request)
+    client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
+    form = CareTeamRemoveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.care_team_remove(
+                actor=actor,
+                client_id=client.pk,
+                member_id=form.cleaned_data["member_id"],
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Removed from the care team.")
+            return redirect(client.get_absolute_url())
+    context = _detail_context(actor, client, remove_form=form)
+    return render(request, "patients/client_detail.html", context, status=422)

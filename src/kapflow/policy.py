@@ -1,0 +1,129 @@
+"""Who may do what: every permission question in kapflow, answered in one place.
+
+Each function takes the acting Membership (`actor`: a user acting for one organisation, with
+roles prefetched) and answers one named question. Services ask before they write, selectors
+build their querysets from the `*_queryset` forms, and views re-ask only to hide buttons.
+
+The rules, in short:
+- practice admins see and manage every client of their own practice;
+- billers see their practice's client demographics, nothing clinical, and change nothing;
+- therapists and prescribers see the clients whose care team they are on, in any organisation
+  (for a partner prescriber that care-team row is the referral grant);
+- clients see only their own record, companions see nothing clinical;
+- nobody sees another organisation's data: such rows are simply "not found".
+"""
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from kapflow.accounts.models import CLINICIAN_ROLES, OrganisationKind, Role
+
+
+def _is_practice(actor) -> bool:
+    return actor.organisation.kind == OrganisationKind.PRACTICE
+
+
+# ---- clients -------------------------------------------------------------------------------
+
+
+def clients_queryset(actor) -> QuerySet:
+    """Every client the actor may see on staff pages and staff endpoints."""
+    from kapflow.patients.models import CareTeamMember, Client
+
+    if actor is None:
+        return Client.objects.none()
+    if actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER) and _is_practice(actor):
+        return Client.objects.for_org(actor.organisation)
+    if actor.has_role(*CLINICIAN_ROLES):
+        on_team = CareTeamMember.objects.filter(
+            client=OuterRef("pk"), membership=actor, ended_at__isnull=True
+        )
+        return Client.objects.filter(Exists(on_team))
+    return Client.objects.none()
+
+
+def can_list_clients(actor) -> bool:
+    return actor is not None and actor.has_role(
+        Role.PRACTICE_ADMIN, Role.BILLER, Role.THERAPIST, Role.PRESCRIBER
+    )
+
+
+def can_create_client(actor) -> bool:
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.PRACTICE_ADMIN, Role.THERAPIST)
+    )
+
+
+def can_edit_client(actor, client) -> bool:
+    """Demographics belong to the owning practice: its admins and its therapists on the team."""
+    if actor is None or client.organisation_id != actor.organisation_id:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN):
+        return True
+    return actor.has_role(Role.THERAPIST) and is_on_care_team(actor, client)
+
+
+def can_manage_care_team(actor, client) -> bool:
+    return can_edit_client(actor, client)
+
+
+def is_on_care_team(actor, client) -> bool:
+    # Uses the prefetched care team when the selector loaded it.
+    return any(m.membership_id == actor.pk and m.ended_at is None for m in client.care_team.all())
+
+
+# ---- organisation administration ----------------------------------------------------------
+
+
+def can_manage_members(actor) -> bool:
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_view_audit(actor) -> bool:
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_edit_credentials(actor, membership) -> bool:
+    """Clinicians keep their own credentials; an admin keeps those of their members."""
+    if actor is None:
+        return False
+    if membership.user_id == actor.user_id:
+        return True
+    return actor.has_role(Role.PRACTICE_ADMIN) and membership.organisation_id == (
+        actor.organisation_id
+    )
+
+
+def assignable_clinicians_queryset(actor, client) -> QuerySet:
+    """Memberships that may join this client's care team: therapists and prescribers of the
+    client's practice, and prescribers of its partner organisations."""
+    from kapflow.accounts.models import Membership, Partnership
+
+    partners = Partnership.objects.filter(practice_id=client.organisation_id).values("partner_id")
+    return (
+        Membership.objects.filter(is_active=True)
+        .filter(
+            Q(
+                organisation_id=client.organisation_id,
+                roles__role__in=[Role.THERAPIST, Role.PRESCRIBER],
+            )
+            | Q(organisation_id__in=partners, roles__role=Role.PRESCRIBER)
+        )
+        .distinct()
+    )
+
+
+# ---- portal -------------------------------------------------------------------------------
+
+
+def is_staff_actor(actor) -> bool:
+    return actor is not None and actor.is_staff_member
+
+
+def is_client_actor(actor) -> bool:
+    return actor is not None and actor.has_role(Role.CLIENT)
+
+
+def is_companion_actor(actor) -> bool:
+    return actor is not None and actor.has_role(Role.COMPANION)
