@@ -62,11 +62,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "kapflow.core.middleware.IdleLogoutMiddleware",
     "kapflow.accounts.middleware.ActorMiddleware",
     "kapflow.accounts.middleware.MfaRequiredMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "kapflow.core.middleware.ContentSecurityPolicyMiddleware",
@@ -197,7 +197,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "staticfiles"
+# Set for production (`collectstatic`); the demo serves assets straight from the finders.
+STATIC_ROOT = env_str("KAPFLOW_STATIC_ROOT")
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -218,7 +219,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("KAPFLOW_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 MFA_VERIFY_URL = "/mfa/verify/"

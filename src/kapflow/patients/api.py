@@ -7,7 +7,7 @@ access logs.
 from datetime import date, datetime
 from typing import Literal
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from kapflow.clinical.geography import US_STATES
@@ -181,7 +181,7 @@ def client_create(request, payload: ClientIn):
     actor = staff_actor(request)
     client = services.client_create(actor=actor, data=payload.dict())
     client = selectors.client_get_for_actor(actor=actor, client_id=client.pk, audit_action="")
-    return 201, _client_out(client)
+    return Status(201, _client_out(client))
 
 
 @router.get("/{int:client_id}", response=ClientOut)
@@ -219,7 +219,7 @@ def care_team_add(request, client_id: int, payload: CareTeamIn):
     member, _ = services.care_team_add(actor=actor, client_id=client_id, **payload.dict())
     client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
     member = next(m for m in client.care_team.all() if m.pk == member.pk)
-    return 201, _member_out(member)
+    return Status(201, _member_out(member))
 
 
 @router.post("/{int:client_id}/care-team/{int:member_id}/end", response={204: None})
@@ -228,4 +228,4 @@ def care_team_end(request, client_id: int, member_id: int, payload: CareTeamEndI
     services.care_team_remove(
         actor=actor, client_id=client_id, member_id=member_id, reason=payload.reason
     )
-    return 204, None
+    return Status(204, None)

@@ -1,0 +1,83 @@
+"""Factories for people and organisations. Fictional data only."""
+
+import factory
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapflow.accounts.models import (
+    ClinicianLicence,
+    Membership,
+    MembershipRole,
+    Organisation,
+    OrganisationKind,
+    Partnership,
+    User,
+)
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Example Practice {n}")
+    slug = factory.Sequence(lambda n: f"example-{n}")
+    kind = OrganisationKind.PRACTICE
+    state = "OR"
+
+
+class PartnerFactory(OrganisationFactory):
+    name = factory.Sequence(lambda n: f"Example Medical {n}")
+    slug = factory.Sequence(lambda n: f"medical-{n}")
+    kind = OrganisationKind.PARTNER
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.test")
+    full_name = factory.Sequence(lambda n: f"Person {n}")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    user = factory.SubFactory(UserFactory)
+
+
+def member(organisation, *roles, user=None, licences=()) -> Membership:
+    """A membership with roles and licences [(type, state)], reloaded with roles prefetched."""
+    membership = MembershipFactory(organisation=organisation, **({"user": user} if user else {}))
+    for role in roles:
+        MembershipRole.objects.create(membership=membership, role=role)
+    for licence_type, state in licences:
+        ClinicianLicence.objects.create(
+            user=membership.user, licence_type=licence_type, state=state, number="X-1"
+        )
+    return reload_actor(membership)
+
+
+def reload_actor(membership) -> Membership:
+    return (
+        Membership.objects.select_related("organisation", "user")
+        .prefetch_related("roles")
+        .get(pk=membership.pk)
+    )
+
+
+def partnership(practice, partner):
+    return Partnership.objects.create(practice=practice, partner=partner)
+
+
+def totp_device(user) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)

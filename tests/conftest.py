@@ -1,0 +1,60 @@
+"""Shared fixtures: two practices and a partner, one member per role, helpers to sign in."""
+
+import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapflow.accounts.models import Role
+from kapflow.patients.models import Companion
+from tests.accounts.factories import (
+    OrganisationFactory,
+    PartnerFactory,
+    member,
+    partnership,
+)
+from tests.patients.factories import ClientFactory, on_team
+
+
+def sign_in(client, user):
+    """Log in through the test client with a verified OTP session, as after a real MFA step."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or (
+        TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    )
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    session["otp_device_id"] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def world(db):
+    """A small universe: practice A (with partner P) and practice B, each with every role."""
+    practice = OrganisationFactory(name="Practice A", state="OR")
+    other = OrganisationFactory(name="Practice B", state="OR")
+    partner = PartnerFactory(name="Partner P")
+    partnership(practice, partner)
+
+    w = type("World", (), {})()
+    w.practice, w.other, w.partner = practice, other, partner
+    w.admin = member(practice, Role.PRACTICE_ADMIN)
+    w.therapist = member(practice, Role.THERAPIST, licences=[("LMFT", "OR")])
+    w.therapist2 = member(practice, Role.THERAPIST, licences=[("LPC", "OR")])
+    w.biller = member(practice, Role.BILLER)
+    w.prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
+    w.other_admin = member(other, Role.PRACTICE_ADMIN)
+    w.other_therapist = member(other, Role.THERAPIST)
+
+    w.client = ClientFactory(organisation=practice)
+    on_team(w.client, w.therapist)
+    on_team(w.client, w.prescriber, role="prescriber", added_by=w.therapist.user)
+    w.unreferred = ClientFactory(organisation=practice)
+    on_team(w.unreferred, w.therapist)
+    w.other_client = ClientFactory(organisation=other)
+    on_team(w.other_client, w.other_therapist)
+
+    w.client_member = member(practice, Role.CLIENT)
+    w.client.user = w.client_member.user
+    w.client.save()
+    w.companion = member(practice, Role.COMPANION)
+    Companion.objects.create(organisation=practice, client=w.client, user=w.companion.user)
+    return w
