@@ -7,7 +7,8 @@ a therapist is on the care team of every third client; a partner prescriber (fro
 organisation) is on every tenth. Against that data set the script times:
 
 1. ``selector.list.admin``: ``patients.selectors.client_list`` page 1, practice admin, no search;
-2. ``selector.search.therapist``: the same selector for the therapist with a last-name search;
+2. ``selector.search.therapist``: the same selector for the therapist with a last-name search
+   (``selector.list.therapist``, the therapist's unsearched page 1, is measured as well);
 3. ``selector.detail.admin``: ``patients.selectors.client_get_for_actor`` on varying client ids;
 4. ``http.*``: the full HTTP path through ``django.test.Client`` (middleware, session, MFA gate,
    template rendering): GET /clients/, GET /clients/<id>/, and the therapist's POSTed search.
@@ -17,8 +18,10 @@ Each selector scenario forces evaluation the way a page would: the page rows, ev
 ``--repeat`` timed runs (default 30); the report gives the median and p95 (nearest rank) wall
 time, the number of SQL queries of one extra run (``CaptureQueriesContext``) and the ratio of
 the median to the median of hand-written SQL (``connection.cursor()``) returning the same rows:
-COUNT(*), the 25 page rows and the care-team rows for a list page; the client row, its care
-team and its companions for a detail page. The selectors also write audit rows (one INSERT per
+COUNT(*), the 25 page rows and the care-team rows for a list page (with the same
+``UPPER(col::text) LIKE UPPER(%s)`` predicate Django emits for a search); the client row, its
+care team and its companions for a detail page. The audit service alone (``audit.25`` and
+``audit.1``) is timed as a further baseline. The selectors also write audit rows (one INSERT per
 call) which the raw SQL does not, so a ratio above 1 is expected and partly by design.
 
 How
