@@ -29,6 +29,8 @@ def _status_row(*codes):
     return dict(zip(ROLES, codes, strict=True))
 
 
+# 404: missing or not visible to the role (existence does not leak); 403: the role can see the
+# client but may not make this change.
 # target: "client" = practice A's client referred to the partner prescriber;
 #         "unreferred" = practice A's client not referred; "other_client" = practice B's client.
 MATRIX = [
@@ -37,8 +39,8 @@ MATRIX = [
     ("page detail", "get", "/clients/{id}/", None, "client", _status_row(200, 200, 404, 200, 200, 404, 404, 404, 404)),
     ("page detail unreferred", "get", "/clients/{id}/", None, "unreferred", _status_row(200, 200, 404, 200, 404, 404, 404, 404, 404)),
     ("page detail other org", "get", "/clients/{id}/", None, "other_client", _status_row(404, 404, 404, 404, 404, 404, 404, 200, 200)),
-    ("page edit", "get", "/clients/{id}/edit/", None, "client", _status_row(200, 200, 404, 404, 404, 404, 404, 404, 404)),
-    ("page care team add", "post", "/clients/{id}/care-team/add/", {}, "client", _status_row(422, 422, 404, 404, 404, 404, 404, 404, 404)),
+    ("page edit", "get", "/clients/{id}/edit/", None, "client", _status_row(200, 200, 404, 403, 403, 404, 404, 404, 404)),
+    ("page care team add", "post", "/clients/{id}/care-team/add/", {}, "client", _status_row(422, 422, 404, 403, 403, 404, 404, 404, 404)),
     ("page create", "get", "/clients/new/", None, None, _status_row(200, 200, 200, 404, 404, 404, 404, 200, 200)),
     ("page members", "get", "/members/", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
     ("page audit", "get", "/audit/", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
@@ -48,9 +50,9 @@ MATRIX = [
     ("api detail", "get", "/api/v1/clients/{id}", None, "client", _status_row(200, 200, 404, 200, 200, 404, 404, 404, 404)),
     ("api detail unreferred", "get", "/api/v1/clients/{id}", None, "unreferred", _status_row(200, 200, 404, 200, 404, 404, 404, 404, 404)),
     ("api detail other org", "get", "/api/v1/clients/{id}", None, "other_client", _status_row(404, 404, 404, 404, 404, 404, 404, 200, 200)),
-    ("api patch", "patch", "/api/v1/clients/{id}", {"pronouns": "they/them"}, "client", _status_row(200, 200, 404, 404, 404, 404, 404, 404, 404)),
+    ("api patch", "patch", "/api/v1/clients/{id}", {"pronouns": "they/them"}, "client", _status_row(200, 200, 404, 403, 403, 404, 404, 404, 404)),
     ("api care team", "get", "/api/v1/clients/{id}/care-team", None, "client", _status_row(200, 200, 404, 200, 200, 404, 404, 404, 404)),
-    ("api care team add", "post", "/api/v1/clients/{id}/care-team", {"membership_id": 999999, "role": "therapist"}, "client", _status_row(422, 422, 404, 404, 404, 404, 404, 404, 404)),
+    ("api care team add", "post", "/api/v1/clients/{id}/care-team", {"membership_id": 999999, "role": "therapist"}, "client", _status_row(422, 422, 404, 403, 403, 404, 404, 404, 404)),
     ("api members", "get", "/api/v1/members", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
     ("api audit", "get", "/api/v1/audit", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
 ]  # fmt: skip

@@ -164,3 +164,38 @@ def test_invalid_invitation_email_names_the_field(client, world):
     assert response.status_code == 200
     assert "Email: Enter a valid email address." in response.content.decode()
     assert len(mail.outbox) == 0
+
+
+def test_resend_mints_a_new_link_and_kills_the_old(
+    client, world, django_capture_on_commit_callbacks
+):
+    sign_in(client, world.admin.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/members/", {"email": "late@example.test", "roles": ["biller"]})
+    from kapflow.accounts.models import Invitation
+
+    invitation = Invitation.objects.get(email="late@example.test")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/invitations/{invitation.pk}/resend/").status_code == 302
+    old, new = (
+        next(line for line in m.body.splitlines() if "/invite/" in line).split("8000", 1)[-1]
+        for m in mail.outbox
+    )
+    assert old != new
+    assert client.get(old).status_code == 404
+    assert client.get(new).status_code == 200
+
+
+def test_smtp_failure_keeps_invitation_pending(client, world, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    sign_in(client, world.admin.user)
+    with (
+        mock.patch("kapflow.accounts.tasks.send_mail", side_effect=ConnectionRefusedError),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post("/members/", {"email": "x@example.test", "roles": ["biller"]})
+    assert response.status_code == 302
+    from kapflow.accounts.models import Invitation
+
+    assert Invitation.objects.get(email="x@example.test").status == "pending"

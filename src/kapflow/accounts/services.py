@@ -94,6 +94,25 @@ def invitation_revoke(*, actor: Membership, invitation_id: int) -> Invitation:
 
 
 @transaction.atomic
+def invitation_resend(*, actor: Membership, invitation_id: int) -> Invitation:
+    """Send a pending invitation again with a fresh link (the old link stops working)."""
+    invitation = (
+        Invitation.objects.for_org(actor.organisation).select_for_update().filter(pk=invitation_id)
+    ).first()
+    if invitation is None or not policy.can_manage_members(actor):
+        raise NotFound()
+    if invitation.status != "pending":
+        raise DomainError(
+            "Only a pending invitation can be sent again.", code="invitation.not_pending"
+        )
+    audit_record(actor=actor, action="invitation.resend", target=invitation)
+    from kapflow.accounts.tasks import invitation_send
+
+    transaction.on_commit(lambda: invitation_send.enqueue(invitation.pk))
+    return invitation
+
+
+@transaction.atomic
 def invitation_accept(
     *, token: str, user: User | None, full_name: str = "", password: str = ""
 ) -> Membership:
@@ -224,7 +243,7 @@ def totp_device_pending(*, user: User) -> TOTPDevice:
 
 
 @transaction.atomic
-def totp_confirm(*, user: User, token: str) -> list[str]:
+def totp_confirm(*, user: User, token: str, actor: Membership | None = None) -> list[str]:
     """Confirm enrolment with a code from the app; returns fresh recovery codes (shown once)."""
     device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
     if device is None:
@@ -234,7 +253,7 @@ def totp_confirm(*, user: User, token: str) -> list[str]:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
-    audit_record(actor=None, action="mfa.enrol", target=device)
+    audit_record(actor=actor, action="mfa.enrol", target=device)
     return recovery_codes_generate(user=user)
 
 

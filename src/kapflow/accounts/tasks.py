@@ -30,10 +30,15 @@ def invitation_send(invitation_id: int) -> None:
     body = render_to_string(
         "accounts/email/invitation.txt", {"invitation": invitation, "link": link}
     )
-    send_mail(
-        subject=f"You are invited to {invitation.organisation.name} on kapflow",
-        message=body,
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.organisation.name} on kapflow",
+            message=body,
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except OSError:
+        # SMTP down: the invitation stays pending and the admin can "Send again".
+        logger.exception("invitation.send_failed", extra={"invitation_id": invitation_id})
+        return
     logger.info("invitation.sent", extra={"invitation_id": invitation_id})

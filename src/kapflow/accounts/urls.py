@@ -19,5 +19,10 @@ urlpatterns = [
         views.invitation_revoke,
         name="invitation_revoke",
     ),
+    path(
+        "invitations/<int:invitation_id>/resend/",
+        views.invitation_resend,
+        name="invitation_resend",
+    ),
     path("invite/<str:token>/", views.invitation_accept, name="invitation"),
 ]

@@ -95,7 +95,9 @@ def mfa_setup(request):
     form = ConfirmTotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = services.totp_confirm(user=request.user, token=form.cleaned_data["token"])
+            codes = services.totp_confirm(
+                user=request.user, token=form.cleaned_data["token"], actor=request.actor
+            )
         except ValidationError as exc:
             add_errors(form, exc)
         except DomainError as exc:
@@ -211,6 +213,21 @@ def invitation_revoke(request, invitation_id: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, "Invitation revoked.")
+    return redirect("accounts:members")
+
+
+@login_required
+@require_POST
+def invitation_resend(request, invitation_id: int):
+    actor = staff_actor(request)
+    try:
+        services.invitation_resend(actor=actor, invitation_id=invitation_id)
+    except DomainError as exc:
+        if exc.code == "not_found":
+            raise Http404() from exc
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Invitation sent again; the earlier link no longer works.")
     return redirect("accounts:members")
 
 

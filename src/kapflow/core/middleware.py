@@ -80,7 +80,8 @@ class ContentSecurityPolicyMiddleware:
 
 
 class NotFoundMiddleware:
-    """Turns kapflow's NotFound (missing or not yours) into Django's 404 for pages."""
+    """Turns kapflow's NotFound (missing or not yours) into Django's 404 for pages, and
+    PermissionDenied (visible but not yours to change) into 403."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -89,10 +90,13 @@ class NotFoundMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
         from django.http import Http404
 
-        from kapflow.core.errors import NotFound
+        from kapflow.core.errors import NotFound, PermissionDenied
 
         if isinstance(exception, NotFound):
             raise Http404(exception.message)
+        if isinstance(exception, PermissionDenied):
+            raise DjangoPermissionDenied(exception.message)
         return None

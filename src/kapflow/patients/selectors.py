@@ -101,3 +101,11 @@ def client_get_for_update(*, actor, client_id: int) -> Client:
 def own_client_record(*, user) -> Client | None:
     """The signed-in client's own record (portal)."""
     return Client.objects.select_related("organisation").filter(user=user).first()
+
+
+def companion_links(*, user):
+    """The clients a companion supports, for the companion's home: organisation and
+    confirmation only; templates must not show clinical fields."""
+    from kapflow.patients.models import Companion
+
+    return Companion.objects.filter(user=user).select_related("organisation")

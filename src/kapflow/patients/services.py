@@ -13,7 +13,7 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.accounts.selectors import licences_of
 from kapflow.audit.services import audit_record
 from kapflow.clinical.licensure import LicenceFinding, licence_findings
-from kapflow.core.errors import DomainError, NotFound
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import CareTeamMember, CareTeamRole, Client
 from kapflow.patients.selectors import client_get_for_update
 
@@ -65,7 +65,8 @@ def client_update(*, actor: Membership, client_id: int, data: dict) -> Client:
     client = client_get_for_update(actor=actor, client_id=client_id)
     client = Client.objects.prefetch_related("care_team").get(pk=client.pk)
     if not policy.can_edit_client(actor, client):
-        raise NotFound()
+        # The actor can see this client (else NotFound above) but may not change it.
+        raise PermissionDenied("You may view this client but not change their details.")
     unknown = set(data) - set(CLIENT_FIELDS)
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
@@ -128,7 +129,7 @@ def care_team_add(
     client = client_get_for_update(actor=actor, client_id=client_id)
     client = Client.objects.prefetch_related("care_team").get(pk=client.pk)
     if not policy.can_manage_care_team(actor, client):
-        raise NotFound()
+        raise PermissionDenied("You may view this client but not change their care team.")
     if role not in CareTeamRole.values:
         raise ValidationError({"role": "Choose therapist or prescriber."})
     membership = (
@@ -168,7 +169,7 @@ def care_team_remove(*, actor: Membership, client_id: int, member_id: int, reaso
     client = client_get_for_update(actor=actor, client_id=client_id)
     client = Client.objects.prefetch_related("care_team").get(pk=client.pk)
     if not policy.can_manage_care_team(actor, client):
-        raise NotFound()
+        raise PermissionDenied("You may view this client but not change their care team.")
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why this clinician leaves the care team."})
     member = (

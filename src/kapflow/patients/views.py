@@ -5,7 +5,8 @@ Searches are POSTed so that names never appear in URLs, browser history or acces
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -43,7 +44,7 @@ def client_list(request):
 def client_create(request):
     actor = staff_actor(request)
     if not policy.can_create_client(actor):
-        return render(request, "404.html", status=404)
+        raise Http404()
     form = ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -61,7 +62,7 @@ def client_edit(request, client_id: int):
     actor = staff_actor(request)
     client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
     if not policy.can_edit_client(actor, client):
-        return render(request, "404.html", status=404)
+        raise PermissionDenied()
     form = ClientForm(request.POST or None, instance=client)
     if request.method == "POST" and form.is_valid():
         try:
@@ -114,7 +115,7 @@ def care_team_add(request, client_id: int):
     actor = staff_actor(request)
     client = selectors.client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
     if not policy.can_manage_care_team(actor, client):
-        return render(request, "404.html", status=404)
+        raise PermissionDenied()
     context = _detail_context(actor, client)
     form = CareTeamAddForm(request.POST, clinicians=context["clinicians"])
     warning = None

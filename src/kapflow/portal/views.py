@@ -11,8 +11,7 @@ from django.shortcuts import render
 from kapflow import policy
 from kapflow.audit.selectors import client_access_report
 from kapflow.audit.services import audit_record
-from kapflow.patients.models import Companion
-from kapflow.patients.selectors import own_client_record
+from kapflow.patients.selectors import companion_links, own_client_record
 
 
 @login_required
@@ -23,9 +22,7 @@ def home(request):
     if policy.is_client_actor(actor):
         return client_home(request)
     if policy.is_companion_actor(actor):
-        companions = Companion.objects.filter(user=request.user).select_related(
-            "organisation", "client"
-        )
+        companions = companion_links(user=request.user)
         return render(request, "portal/companion_home.html", {"companions": companions})
     return render(request, "portal/no_membership.html")
 
