@@ -10,6 +10,19 @@ from django.db import models
 from django.utils import timezone
 
 
+# Plain words for the client's own access report; unknown actions show their code.
+ACTION_LABELS = {
+    "client.list": "Saw your name in a client list",
+    "client.view": "Opened your record",
+    "client.create": "Created your record",
+    "client.update": "Changed your details",
+    "care_team.add": "Joined your care team",
+    "care_team.remove": "Left your care team",
+    "care_team.view": "Looked at your care team",
+    "portal.record_view": "Viewed your record in the portal",
+}
+
+
 class AuditEvent(models.Model):
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -53,3 +66,7 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.target_type}#{self.target_id}"
+
+    @property
+    def action_label(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action)
