@@ -138,3 +138,16 @@ def test_removing_requires_a_reason_and_ends_access(world):
 
     with pytest.raises(NotFound):
         client_get_for_actor(actor=world.prescriber, client_id=world.client.pk)
+
+
+def test_detail_page_shows_todays_licensure_not_the_stale_one(client, world):
+    from tests.conftest import sign_in
+
+    sign_in(client, world.admin.user)
+    page = client.get(f"/clients/{world.client.pk}/").content.decode()
+    assert "Licensed in OR" in page and "licence.state_mismatch" not in page
+    world.client.state = "WA"  # the client moved
+    world.client.save()
+    page = client.get(f"/clients/{world.client.pk}/").content.decode()
+    assert 'data-code="licence.state_mismatch"' in page
+    assert "Washington" in page

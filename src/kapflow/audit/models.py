@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
 # Plain words for the client's own access report; unknown actions show their code.
 ACTION_LABELS = {
     "client.list": "Saw your name in a client list",

@@ -76,8 +76,34 @@ def _client_qs(actor) -> QuerySet:
     return (
         policy.clients_queryset(actor)
         .select_related("organisation", "user")
-        .prefetch_related(_active_team_prefetch(), "companions__user")
+        .prefetch_related(
+            _active_team_prefetch(), "care_team__membership__user__licences", "companions__user"
+        )
     )
+
+
+@dataclass(frozen=True)
+class CareTeamRow:
+    member: CareTeamMember
+    findings: list  # list[LicenceFinding], computed today from the clinician's licences
+
+
+def care_team_rows(*, client: Client, today) -> list[CareTeamRow]:
+    """The active care team with today's licensure findings for the client's current state
+    (the warning stored at assignment can go stale when a licence lapses or the client
+    moves). Uses the licences prefetched by client_get_for_actor: no queries."""
+    from kapflow.accounts.selectors import licences_as_rules
+    from kapflow.clinical.licensure import licence_findings
+
+    return [
+        CareTeamRow(
+            member=m,
+            findings=licence_findings(
+                licences_as_rules(m.membership.user.licences.all()), state=client.state, today=today
+            ),
+        )
+        for m in client.care_team.all()
+    ]
 
 
 def client_get_for_actor(*, actor, client_id: int, audit_action: str = "client.view") -> Client:

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapflow import policy
@@ -92,7 +93,7 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
     )
     return {
         "client": client,
-        "team": list(client.care_team.all()),
+        "team": selectors.care_team_rows(client=client, today=timezone.localdate()),
         "can_edit": policy.can_edit_client(actor, client),
         "can_manage_team": policy.can_manage_care_team(actor, client),
         "add_form": add_form or CareTeamAddForm(clinicians=clinicians),
