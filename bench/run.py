@@ -16,13 +16,15 @@ organisation) is on every tenth. Against that data set the script times:
 Each selector scenario forces evaluation the way a page would: the page rows, every client's
 ``care_team.all()`` and each member's ``membership.user``. Each scenario runs 3 warm-ups and then
 ``--repeat`` timed runs (default 30); the report gives the median and p95 (nearest rank) wall
-time, the number of SQL queries of one extra run (``CaptureQueriesContext``) and the ratio of
+time, the number of SQL queries of one extra run (``CaptureQueriesContext``; for the detail
+scenarios on a client with a therapist and a prescriber on the team) and the ratio of
 the median to the median of hand-written SQL (``connection.cursor()``) returning the same rows:
 COUNT(*), the 25 page rows and the care-team rows for a list page (with the same
 ``UPPER(col::text) LIKE UPPER(%s)`` predicate Django emits for a search); the client row, its
-care team and its companions for a detail page. The audit service alone (``audit.25`` and
-``audit.1``) is timed as a further baseline. The selectors also write audit rows (one INSERT per
-call) which the raw SQL does not, so a ratio above 1 is expected and partly by design.
+care team, the team's clinician licences and its companions for a detail page. The audit
+service alone (``audit.25`` and ``audit.1``) is timed as a further baseline. The selectors also
+write audit rows (one INSERT per call) which the raw SQL does not, so a ratio above 1 is
+expected and partly by design.
 
 How
 ---
@@ -426,13 +428,19 @@ def raw_detail(org_id: int, client_id: int):
         cursor.execute(TEAM_SQL, [[client_id]])
         team = cursor.fetchall()
         cursor.execute(
+            "SELECT id, user_id, licence_type, state, number, expires_on "
+            "FROM accounts_clinicianlicence WHERE user_id = ANY(%s)",
+            [[r[6] for r in team]],
+        )
+        licences = cursor.fetchall()
+        cursor.execute(
             "SELECT p.id, p.relationship, u.id, u.full_name, u.email "
             "FROM patients_companion p JOIN accounts_user u ON u.id = p.user_id "
             "WHERE p.client_id = %s ORDER BY p.id",
             [client_id],
         )
         companions = cursor.fetchall()
-    return row, team, companions
+    return row, team, licences, companions
 
 
 # ---- scenarios ------------------------------------------------------------------------------
@@ -461,7 +469,7 @@ def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
 
     from kapflow.audit.services import audit_record, audit_record_many
     from kapflow.patients import selectors
-    from kapflow.patients.models import Client
+    from kapflow.patients.models import CareTeamMember, Client
 
     admin = load_actor(data["admin"].pk)
     therapist = load_actor(data["therapist"].pk)
@@ -469,7 +477,17 @@ def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
 
     ids = list(Client.objects.filter(organisation_id=org_id).values_list("id", flat=True))
     rng = random.Random(SEED + 1)
-    detail_ids = rng.sample(ids, min(len(ids), WARMUPS + repeat + 1))
+    wanted = WARMUPS + repeat
+    detail_ids = rng.sample(ids, wanted) if len(ids) >= wanted else rng.choices(ids, k=wanted)
+    # The query count is captured on the last id: a client with both a therapist and a
+    # prescriber, so that every prefetch of the detail page has rows to follow.
+    full_team = (
+        CareTeamMember.objects.filter(membership=data["prescriber"], ended_at__isnull=True)
+        .filter(client__care_team__membership=data["therapist"])
+        .values_list("client_id", flat=True)
+        .first()
+    )
+    detail_ids.append(full_team or ids[0])
 
     def detail_id(i: int) -> int:
         return detail_ids[i % len(detail_ids)]

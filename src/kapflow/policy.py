@@ -37,7 +37,19 @@ def clients_queryset(actor) -> QuerySet:
         on_team = CareTeamMember.objects.filter(
             client=OuterRef("pk"), membership=actor, ended_at__isnull=True
         )
-        return Client.objects.filter(Exists(on_team))
+        # Scope by organisation first (tenancy), then by the care-team grant: a practice's
+        # clinicians only treat its own clients; a partner's only those of practices it
+        # partners with. This also lets PostgreSQL walk the (organisation, name) index.
+        if _is_practice(actor):
+            scoped = Client.objects.for_org(actor.organisation)
+        else:
+            from kapflow.accounts.models import Partnership
+
+            practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
+                "practice_id"
+            )
+            scoped = Client.objects.filter(organisation_id__in=practices)
+        return scoped.filter(Exists(on_team))
     return Client.objects.none()
 
 

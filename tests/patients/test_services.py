@@ -151,3 +151,28 @@ def test_detail_page_shows_todays_licensure_not_the_stale_one(client, world):
     page = client.get(f"/clients/{world.client.pk}/").content.decode()
     assert 'data-code="licence.state_mismatch"' in page
     assert "Washington" in page
+
+
+@pytest.mark.parametrize("term", ["²", "٣", "12345678901234567890", "%", "_", "' OR 1=1 --"])
+def test_odd_search_terms_do_not_crash(world, term):
+    from kapflow.patients.selectors import ClientListQuery, client_list
+
+    page = client_list(actor=world.admin, query=ClientListQuery(search=term))
+    assert page.paginator.count == 0
+
+
+def test_client_number_finds_the_client(world):
+    from kapflow.patients.selectors import ClientListQuery, client_list
+
+    page = client_list(actor=world.admin, query=ClientListQuery(search=str(world.client.pk)))
+    assert world.client in page.object_list
+
+
+def test_partner_loses_access_when_partnership_ends(world):
+    from kapflow.accounts.models import Partnership
+    from kapflow.patients.selectors import client_get_for_actor
+
+    assert client_get_for_actor(actor=world.prescriber, client_id=world.client.pk)
+    Partnership.objects.filter(partner=world.partner).delete()
+    with pytest.raises(NotFound):
+        client_get_for_actor(actor=world.prescriber, client_id=world.client.pk)

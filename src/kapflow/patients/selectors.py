@@ -58,8 +58,9 @@ def client_list(*, actor, query: ClientListQuery) -> Page:
                 | Q(preferred_name__icontains=word)
                 | Q(email__icontains=word)
             )
-            if word.isdigit():
-                condition |= Q(pk=int(word)) if len(word) < 12 else Q()
+            # isdecimal+isascii: "²" is a digit to isdigit() but not an int.
+            if word.isascii() and word.isdecimal() and len(word) < 12:
+                condition |= Q(pk=int(word))
             qs = qs.filter(condition)
     if query.state:
         qs = qs.filter(state=query.state)
