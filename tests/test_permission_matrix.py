@@ -102,3 +102,16 @@ def test_django_admin_is_for_platform_staff_only(client, world):
     response = client.get("/platform-admin/")
     assert response.status_code == 302
     assert "/platform-admin/login/" in response["Location"]
+
+
+def test_django_admin_opens_for_verified_platform_staff(client, world):
+    staff = world.admin.user
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    sign_in(client, staff)
+    assert client.get("/platform-admin/").status_code == 200
+    from django.test import Client
+
+    unverified = Client()
+    unverified.force_login(staff, backend="django.contrib.auth.backends.ModelBackend")
+    assert unverified.get("/platform-admin/").status_code == 302  # password only, no OTP

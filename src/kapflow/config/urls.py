@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_otp.admin import OTPAdminSite
 
 from kapflow.api import api
 from kapflow.portal.views import home
 
+# Platform staff only, and only after MFA: the admin site itself checks the OTP session.
+admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "kapflow platform administration"
 
 urlpatterns = [
