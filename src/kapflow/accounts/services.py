@@ -76,17 +76,26 @@ def invitation_create(*, actor: Membership, email: str, roles: list[str]) -> Inv
     return invitation
 
 
-@transaction.atomic
-def invitation_revoke(*, actor: Membership, invitation_id: int) -> Invitation:
+def _pending_invitation_for_update(*, actor: Membership, invitation_id: int, verb: str):
+    if not policy.can_manage_members(actor):
+        raise NotFound()
     invitation = (
         Invitation.objects.for_org(actor.organisation).select_for_update().filter(pk=invitation_id)
     ).first()
-    if invitation is None or not policy.can_manage_members(actor):
+    if invitation is None:
         raise NotFound()
     if invitation.status != "pending":
         raise DomainError(
-            "Only a pending invitation can be revoked.", code="invitation.not_pending"
+            f"Only a pending invitation can be {verb}.", code="invitation.not_pending"
         )
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Membership, invitation_id: int) -> Invitation:
+    invitation = _pending_invitation_for_update(
+        actor=actor, invitation_id=invitation_id, verb="revoked"
+    )
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="invitation.revoke", target=invitation)
@@ -96,15 +105,9 @@ def invitation_revoke(*, actor: Membership, invitation_id: int) -> Invitation:
 @transaction.atomic
 def invitation_resend(*, actor: Membership, invitation_id: int) -> Invitation:
     """Send a pending invitation again with a fresh link (the old link stops working)."""
-    invitation = (
-        Invitation.objects.for_org(actor.organisation).select_for_update().filter(pk=invitation_id)
-    ).first()
-    if invitation is None or not policy.can_manage_members(actor):
-        raise NotFound()
-    if invitation.status != "pending":
-        raise DomainError(
-            "Only a pending invitation can be sent again.", code="invitation.not_pending"
-        )
+    invitation = _pending_invitation_for_update(
+        actor=actor, invitation_id=invitation_id, verb="sent again"
+    )
     audit_record(actor=actor, action="invitation.resend", target=invitation)
     from kapflow.accounts.tasks import invitation_send
 

@@ -15,14 +15,9 @@ urlpatterns = [
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/", views.member_detail, name="member"),
     path(
-        "invitations/<int:invitation_id>/revoke/",
-        views.invitation_revoke,
-        name="invitation_revoke",
-    ),
-    path(
-        "invitations/<int:invitation_id>/resend/",
-        views.invitation_resend,
-        name="invitation_resend",
+        "invitations/<int:invitation_id>/<str:action>/",
+        views.invitation_action,
+        name="invitation_action",
     ),
     path("invite/<str:token>/", views.invitation_accept, name="invitation"),
 ]

@@ -34,7 +34,7 @@ from kapflow.accounts.forms import (
 from kapflow.accounts.middleware import ORG_SESSION_KEY
 from kapflow.accounts.models import ApiToken, hash_secret
 from kapflow.audit.services import audit_record
-from kapflow.core.errors import DomainError
+from kapflow.core.errors import DomainError, NotFound
 from kapflow.core.views import add_errors, staff_actor
 
 
@@ -201,33 +201,27 @@ def members(request):
     )
 
 
-@login_required
-@require_POST
-def invitation_revoke(request, invitation_id: int):
-    actor = staff_actor(request)
-    try:
-        services.invitation_revoke(actor=actor, invitation_id=invitation_id)
-    except DomainError as exc:
-        if exc.code == "not_found":
-            raise Http404() from exc
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Invitation revoked.")
-    return redirect("accounts:members")
+INVITATION_ACTIONS = {
+    "revoke": (services.invitation_revoke, "Invitation revoked."),
+    "resend": (services.invitation_resend, "Invitation sent again; the old link no longer works."),
+}
 
 
 @login_required
 @require_POST
-def invitation_resend(request, invitation_id: int):
+def invitation_action(request, invitation_id: int, action: str):
     actor = staff_actor(request)
+    if action not in INVITATION_ACTIONS:
+        raise Http404()
+    service, done = INVITATION_ACTIONS[action]
     try:
-        services.invitation_resend(actor=actor, invitation_id=invitation_id)
+        service(actor=actor, invitation_id=invitation_id)
+    except NotFound as exc:
+        raise Http404() from exc
     except DomainError as exc:
-        if exc.code == "not_found":
-            raise Http404() from exc
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Invitation sent again; the earlier link no longer works.")
+        messages.success(request, done)
     return redirect("accounts:members")
 
 
