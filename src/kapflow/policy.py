@@ -139,3 +139,46 @@ def is_client_actor(actor) -> bool:
 
 def is_companion_actor(actor) -> bool:
     return actor is not None and actor.has_role(Role.COMPANION)
+
+
+# ---- courses ------------------------------------------------------------------------------
+
+
+def courses_queryset(actor) -> QuerySet:
+    """Courses of the clients the actor may see; billers see none (no clinical data)."""
+    from kapflow.courses.models import Course
+
+    if actor is None or not actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES):
+        return Course.objects.none()
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        return Course.objects.for_org(actor.organisation)
+    visible = clients_queryset(actor).values("pk")
+    return Course.objects.filter(client_id__in=visible)
+
+
+def can_open_course(actor, client) -> bool:
+    """Opening a course is a practice step: its admins, or a therapist on the client's team."""
+    if actor is None or client.organisation_id != actor.organisation_id:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN):
+        return True
+    return actor.has_role(Role.THERAPIST) and is_on_care_team(actor, client)
+
+
+def can_act_on_course(actor, course, side: str) -> bool:
+    """Clinical decisions belong to licensed clinicians: the course's therapist side (its
+    therapist, or another therapist on the client's team) or its prescriber."""
+    if actor is None:
+        return False
+    if side == "prescriber":
+        return actor.has_role(Role.PRESCRIBER) and course.prescriber_id == actor.pk
+    if not actor.has_role(Role.THERAPIST):
+        return False
+    return course.therapist_id == actor.pk or is_on_care_team(actor, course.client)
+
+
+def can_override_gate(actor, course) -> bool:
+    """Overriding a soft gate is for the course's clinicians only, with a written reason."""
+    return can_act_on_course(actor, course, "therapist") or can_act_on_course(
+        actor, course, "prescriber"
+    )

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "kapflow.patients",
     "kapflow.audit",
     "kapflow.portal",
+    "kapflow.courses",
 ]
 
 MIDDLEWARE = [

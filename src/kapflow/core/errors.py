@@ -5,7 +5,7 @@ at fault, the `field`. Messages never contain PHI: they name fields and rules, n
 The API maps these to JSON (see kapflow.api); pages show them beside the fields.
 """
 
-from dataclasses import dataclass, field
+from kapflow.clinical.reasons import Reason
 
 
 class DomainError(Exception):
@@ -39,23 +39,17 @@ class PermissionDenied(DomainError):
     code = "permission_denied"
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One failing rule: a stable code and the plain words a person reads."""
-
-    code: str
-    message: str
-    overridable: bool = False
-
-
-@dataclass
 class GateBlocked(DomainError):
-    """A transition refused by one or more rules; every failing reason is listed."""
+    """A transition refused by one or more rules; every failing reason is listed (HTTP 409)."""
 
-    reasons: list[Reason] = field(default_factory=list)
+    code = "gate_blocked"
 
-    def __post_init__(self):
-        super().__init__("; ".join(r.message for r in self.reasons), code="gate_blocked")
+    def __init__(self, reasons: list[Reason]):
+        self.reasons = list(reasons)
+        super().__init__(" ".join(r.message for r in self.reasons), code="gate_blocked")
 
     def as_errors(self) -> list[dict]:
-        return [{"field": None, "code": r.code, "message": r.message} for r in self.reasons]
+        return [
+            {"field": None, "code": r.code, "message": r.message, "overridable": r.overridable}
+            for r in self.reasons
+        ]

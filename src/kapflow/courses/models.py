@@ -1,0 +1,187 @@
+"""A client's KAP course of care, its timeline, and the practice's gate settings.
+
+The course row holds the current state (stage and the facts the gates read); every change is
+also a CourseEvent, the timeline that records who, when and why. Deadlines are not stored:
+kapflow.clinical.course computes them from these rows.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from kapflow.accounts.models import Membership, Organisation
+from kapflow.clinical.course import STAGE_LABELS, Delivery, Pathway, Stage
+from kapflow.core.models import TenantQuerySet
+from kapflow.patients.models import Client
+
+STAGE_CHOICES = [(s.value, STAGE_LABELS[s]) for s in Stage]
+PATHWAY_CHOICES = [
+    (Pathway.HIGHER_DOSE.value, "Higher-dose sessions"),
+    (Pathway.LOW_DOSE.value, "Psycholytic low-dose"),
+]
+DELIVERY_CHOICES = [
+    (Delivery.IN_PERSON.value, "In person"),
+    (Delivery.AT_HOME.value, "At home by telehealth, with a companion"),
+]
+CLOSED_VALUES = ["not_eligible", "completed", "discharged", "withdrawn"]
+
+
+class GateSettings(models.Model):
+    """Per-practice thresholds for kapflow.clinical.course.GatePolicy (DOMAIN.md section 2)."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.PROTECT, related_name="gate_settings"
+    )
+    bp_systolic_max = models.PositiveSmallIntegerField(
+        default=160, validators=[MinValueValidator(100), MaxValueValidator(220)]
+    )
+    bp_diastolic_max = models.PositiveSmallIntegerField(
+        default=100, validators=[MinValueValidator(60), MaxValueValidator(140)]
+    )
+    screen_valid_days = models.PositiveSmallIntegerField(default=7)
+    integration_hours = models.PositiveSmallIntegerField(default=72)
+    followup_grace_days = models.PositiveSmallIntegerField(default=14)
+    followup_interval_days = models.PositiveSmallIntegerField(default=90)
+
+    def __str__(self):
+        return f"Gate settings for {self.organisation}"
+
+
+class Course(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="courses")
+    stage = models.CharField(max_length=30, choices=STAGE_CHOICES, default="inquiry")
+    pathway = models.CharField(max_length=20, choices=PATHWAY_CHOICES, default="higher_dose")
+    delivery = models.CharField(max_length=20, choices=DELIVERY_CHOICES, default="in_person")
+    therapist = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="courses_as_therapist"
+    )
+    prescriber = models.ForeignKey(
+        Membership,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="courses_as_prescriber",
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    # The prescriber's decision (replaced by the evaluation record in issue 5).
+    eligibility = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[("eligible", "Eligible"), ("not_eligible", "Not eligible")],
+    )
+    clearance_on = models.DateField(null=True, blank=True)
+    clearance_valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A simple prescription record (replaced by prescriptions in issue 5).
+    doses_authorised = models.PositiveSmallIntegerField(default=0)
+    doses_used = models.PositiveSmallIntegerField(default=0)
+    # Consent as recorded by staff (replaced by e-consent in issue 7).
+    consent_signed_at = models.DateTimeField(null=True, blank=True)
+    consent_version = models.CharField(max_length=40, blank=True)
+    consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    preparation_planned = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client"],
+                condition=models.Q(closed_at__isnull=True),
+                name="course_one_open_per_client",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(doses_used__lte=models.F("doses_authorised")),
+                name="course_doses_used_within_authorised",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "stage", "id"]),
+            models.Index(fields=["therapist", "closed_at"]),
+            models.Index(fields=["prescriber", "stage"]),
+        ]
+
+    def __str__(self):
+        return f"Course #{self.pk}"
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("courses:detail", args=[self.pk])
+
+
+class EventKind(models.TextChoices):
+    TRANSITION = "transition", "Stage change"
+    PRESCRIPTION = "prescription", "Prescription recorded"
+    CLEARANCE = "clearance", "Medical clearance"
+    PREPARATION = "preparation", "Preparation session"
+    RISK_SCREEN = "risk_screen", "Suicide-risk screen"
+    DOSING = "dosing", "Dosing session"
+    INTEGRATION = "integration", "Integration session"
+    FOLLOWUP = "followup", "Medical follow-up"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+    OVERRIDE = "override", "Gate override"
+    DOSING_REFUSED = "dosing_refused", "Dosing refused by the gate"
+
+
+class CourseEvent(models.Model):
+    """The course's timeline: every stage change, decision and session, with who, when, why.
+    Append-only by convention (services never update or delete events)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=30, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    actor_membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    from_stage = models.CharField(max_length=30, blank=True)
+    to_stage = models.CharField(max_length=30, blank=True)
+    action = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    positive = models.BooleanField(null=True, help_text="Risk screens: was it positive?")
+    overridden = models.JSONField(default=list, blank=True, help_text="Reason codes overridden.")
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["course", "kind", "-occurred_at"]),
+            models.Index(fields=["organisation", "-recorded_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on course #{self.course_id}"
+
+
+class DueItem(models.Model):
+    """A due or overdue item raised by the deadline scan, shown as a task on the dashboard.
+    Unique per course, code and due time, so re-running the scan raises nothing twice."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="due_items")
+    code = models.CharField(max_length=40)
+    label = models.CharField(max_length=100)
+    due_at = models.DateTimeField()
+    overdue = models.BooleanField(default=False)
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "code", "due_at", "overdue"], name="due_item_once"
+            )
+        ]
+        indexes = [models.Index(fields=["organisation", "resolved_at"])]
+
+    def __str__(self):
+        return f"{self.label} for course #{self.course_id}"

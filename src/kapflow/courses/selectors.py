@@ -1,0 +1,286 @@
+"""Read paths for courses: the dashboards, the course page, the API and the deadline scan
+share them. Every fact the gates read is one annotation, so a page of courses costs the same
+number of queries whatever its size, and PostgreSQL evaluates the correlated subqueries only
+for the rows of the page.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import ClinicianLicence
+from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.clinical import course as rules
+from kapflow.core.errors import NotFound
+from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, DueItem, GateSettings
+from kapflow.patients.models import CareTeamMember, Companion
+
+PAGE_SIZE = 25
+
+SORTS = {
+    "stage": ("stage", "-stage_changed_at", "id"),
+    "recent": ("-stage_changed_at", "-id"),
+    "oldest": ("stage_changed_at", "id"),
+    "name": ("client__legal_last_name", "client__legal_first_name", "id"),
+    "opened": ("-opened_at", "-id"),
+}
+
+
+def _last(kind: str, column: str = "occurred_at"):
+    return Subquery(
+        CourseEvent.objects.filter(course=OuterRef("pk"), kind=kind)
+        .order_by("-occurred_at", "-id")
+        .values(column)[:1]
+    )
+
+
+def _count(kind: str):
+    return Coalesce(
+        Subquery(
+            CourseEvent.objects.filter(course=OuterRef("pk"), kind=kind)
+            .order_by()
+            .values("course")
+            .annotate(n=Count("id"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def _licensed(member_field: str, today):
+    return Exists(
+        ClinicianLicence.objects.filter(
+            user_id=OuterRef(f"{member_field}__user_id"), state=OuterRef("client__state")
+        ).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+    )
+
+
+def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
+    """Annotate every fact kapflow.clinical.course needs (see course_facts)."""
+    today = today or timezone.localdate()
+    anchor = Subquery(
+        CourseEvent.objects.filter(course=OuterRef("pk"), kind="dosing")
+        .order_by("occurred_at", "id")
+        .values("occurred_at")[rules.GatePolicy.followup_after_dosings - 1 :][:1]
+    )
+    return qs.select_related(
+        "client", "therapist__user", "prescriber__user", "organisation__gate_settings"
+    ).annotate(
+        preparation_done=_count("preparation"),
+        dosing_count=_count("dosing"),
+        last_dosing_at=_last("dosing"),
+        followup_anchor_at=anchor,
+        last_integration_at=_last("integration"),
+        last_followup_at=_last("followup"),
+        last_screen_at=_last("risk_screen"),
+        last_screen_positive=_last("risk_screen", "positive"),
+        companion_confirmed=Exists(
+            Companion.objects.filter(client=OuterRef("client"), confirmed_at__isnull=False)
+        ),
+        therapist_licensed=_licensed("therapist", today),
+        prescriber_licensed=_licensed("prescriber", today),
+    )
+
+
+def gate_policy(course: Course) -> rules.GatePolicy:
+    """The practice's thresholds (select_related by with_facts), or the defaults."""
+    try:
+        s: GateSettings = course.organisation.gate_settings
+    except GateSettings.DoesNotExist:
+        return rules.GatePolicy()
+    return rules.GatePolicy(
+        bp_systolic_max=s.bp_systolic_max,
+        bp_diastolic_max=s.bp_diastolic_max,
+        screen_valid_days=s.screen_valid_days,
+        integration_hours=s.integration_hours,
+        followup_grace_days=s.followup_grace_days,
+        followup_interval_days=s.followup_interval_days,
+    )
+
+
+def course_facts(course: Course) -> rules.CourseFacts:
+    """The rules' view of a course annotated by with_facts (no queries)."""
+    return rules.CourseFacts(
+        stage=rules.Stage(course.stage),
+        pathway=rules.Pathway(course.pathway),
+        delivery=rules.Delivery(course.delivery),
+        client_state=course.client.state,
+        client_birth_date=course.client.date_of_birth,
+        prescriber_assigned=course.prescriber_id is not None,
+        eligibility=course.eligibility or None,
+        clearance_on=course.clearance_on,
+        clearance_valid_days=course.clearance_valid_days,
+        doses_authorised=course.doses_authorised,
+        doses_used=course.doses_used,
+        consent_signed=course.consent_signed_at is not None,
+        consent_withdrawn=course.consent_withdrawn_at is not None,
+        preparation_done=course.preparation_done,
+        last_screen_at=course.last_screen_at,
+        last_screen_positive=course.last_screen_positive,
+        companion_confirmed=course.companion_confirmed,
+        therapist_licensed=course.therapist_licensed,
+        prescriber_licensed=bool(course.prescriber_licensed),
+        dosing_count=course.dosing_count,
+        last_dosing_at=course.last_dosing_at,
+        followup_anchor_at=course.followup_anchor_at,
+        last_integration_at=course.last_integration_at,
+        last_followup_at=course.last_followup_at,
+    )
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    """One course as the dashboards show it."""
+
+    course: Course
+    facts: rules.CourseFacts
+    next_step: str
+    blockers: list
+    deadlines: list
+
+    @property
+    def overdue(self) -> bool:
+        return any(d.overdue for d in self.deadlines)
+
+
+def course_row(course: Course, *, now: datetime) -> CourseRow:
+    facts = course_facts(course)
+    policy_ = gate_policy(course)
+    return CourseRow(
+        course=course,
+        facts=facts,
+        next_step=rules.next_step(facts, now=now, policy=policy_),
+        blockers=rules.blockers(facts, now=now, policy=policy_),
+        deadlines=rules.deadlines(facts, now=now, policy=policy_),
+    )
+
+
+@dataclass(frozen=True)
+class CourseFilters:
+    stage: str = ""
+    pathway: str = ""
+    delivery: str = ""
+    therapist: int | None = None
+    status: str = "open"  # open / closed / all / overdue
+    sort: str = "stage"
+    page: int = 1
+
+
+def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> Page:
+    """One page of the actor's caseload (admins: every course of the practice)."""
+    if not policy.can_list_clients(actor):
+        raise NotFound()
+    now = now or timezone.now()
+    qs = policy.courses_queryset(actor)
+    if filters.status == "open":
+        qs = qs.exclude(stage__in=CLOSED_VALUES)
+    elif filters.status == "closed":
+        qs = qs.filter(stage__in=CLOSED_VALUES)
+    elif filters.status == "overdue":
+        qs = qs.filter(
+            Exists(
+                DueItem.objects.filter(
+                    course=OuterRef("pk"), overdue=True, resolved_at__isnull=True
+                )
+            )
+        )
+    for name in ("stage", "pathway", "delivery"):
+        value = getattr(filters, name)
+        if value:
+            qs = qs.filter(**{name: value})
+    if filters.therapist:
+        qs = qs.filter(therapist_id=filters.therapist)
+    qs = with_facts(qs.order_by(*SORTS.get(filters.sort, SORTS["stage"])))
+    page = Paginator(qs, PAGE_SIZE).get_page(filters.page)
+    page.object_list = [course_row(c, now=now) for c in page.object_list]
+    audit_record_many(
+        actor=actor,
+        action="course.list",
+        targets=[row.course for row in page.object_list],
+        client_attr="client_id",
+    )
+    return page
+
+
+def prescriber_queue(*, actor, now: datetime | None = None) -> dict[str, list[CourseRow]]:
+    """The prescriber's dashboard: referrals waiting, evaluations open, follow-ups due."""
+    if not policy.can_list_clients(actor):
+        raise NotFound()
+    now = now or timezone.now()
+    qs = with_facts(
+        policy.courses_queryset(actor)
+        .filter(prescriber=actor)
+        .exclude(stage__in=CLOSED_VALUES)
+        .order_by("stage_changed_at", "id")
+    )
+    rows = [course_row(c, now=now) for c in qs[:500]]
+    audit_record_many(
+        actor=actor,
+        action="course.list",
+        targets=[row.course for row in rows],
+        client_attr="client_id",
+    )
+    return {
+        "referrals": [r for r in rows if r.facts.stage == rules.Stage.REFERRED],
+        "evaluations": [r for r in rows if r.facts.stage == rules.Stage.MEDICAL_EVALUATION],
+        "followups": [r for r in rows if any(d.code == "followup.due" for d in r.deadlines)],
+    }
+
+
+def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.view") -> Course:
+    course = (
+        with_facts(policy.courses_queryset(actor))
+        .prefetch_related(
+            Prefetch(
+                "client__care_team",
+                queryset=CareTeamMember.objects.filter(ended_at__isnull=True).select_related(
+                    "membership__user", "membership__organisation"
+                ),
+            )
+        )
+        .filter(pk=course_id)
+        .first()
+    )
+    if course is None:
+        raise NotFound("Course not found.")
+    if audit_action:
+        audit_record(actor=actor, action=audit_action, target=course, client_id=course.client_id)
+    return course
+
+
+def course_timeline(*, course: Course) -> QuerySet[CourseEvent]:
+    return (
+        CourseEvent.objects.filter(course=course)
+        .select_related("actor", "actor_membership__organisation")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def courses_for_client(*, actor, client_id: int) -> list[Course]:
+    return list(policy.courses_queryset(actor).filter(client_id=client_id).order_by("-opened_at"))
+
+
+def open_due_items(*, actor, limit: int = 50) -> QuerySet[DueItem]:
+    """Tasks raised by the deadline scan for the actor's visible courses."""
+    visible = policy.courses_queryset(actor).values("pk")
+    return (
+        DueItem.objects.filter(course_id__in=visible, resolved_at__isnull=True)
+        .select_related("course__client")
+        .order_by("-overdue", "due_at")[:limit]
+    )

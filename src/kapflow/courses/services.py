@@ -1,0 +1,353 @@
+"""Course write paths: open, transition, record events, start a dosing session.
+
+Each function locks the course row first (so a double submit applies once: the second sees
+the new stage and is refused), reads the facts, asks kapflow.clinical.course, and either
+refuses with every reason (GateBlocked) or writes the change, its timeline event and its
+audit row in one transaction.
+"""
+
+from dataclasses import replace
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, Role
+from kapflow.audit.services import audit_record
+from kapflow.clinical import course as rules
+from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
+from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, EventKind
+from kapflow.courses.selectors import course_facts, gate_policy, with_facts
+from kapflow.patients.models import CareTeamMember
+from kapflow.patients.selectors import client_get_for_update
+
+
+def _locked(actor: Membership, course_id: int) -> Course:
+    """Lock the course row, then load it with its facts and care team."""
+    locked = (
+        policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
+    )
+    if locked is None:
+        raise NotFound("Course not found.")
+    return (
+        with_facts(Course.objects.filter(pk=locked.pk)).prefetch_related("client__care_team").get()
+    )
+
+
+def _event(*, actor, course, kind, occurred_at=None, **fields) -> CourseEvent:
+    event = CourseEvent(
+        organisation=course.organisation,
+        course=course,
+        kind=kind,
+        occurred_at=occurred_at or timezone.now(),
+        actor=actor.user,
+        actor_membership=actor,
+        **fields,
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+@transaction.atomic
+def course_open(
+    *,
+    actor: Membership,
+    client_id: int,
+    pathway: str,
+    delivery: str,
+    therapist_id: int | None = None,
+) -> Course:
+    """Open a course at inquiry for a client with no open course."""
+    client = client_get_for_update(actor=actor, client_id=client_id)
+    client = type(client).objects.prefetch_related("care_team").get(pk=client.pk)
+    if not policy.can_open_course(actor, client):
+        raise PermissionDenied(
+            "Only the practice's admins and the client's therapists open courses."
+        )
+    errors = {}
+    if pathway not in rules.Pathway:
+        errors["pathway"] = "Choose higher-dose or psycholytic low-dose."
+    if delivery not in rules.Delivery:
+        errors["delivery"] = "Choose in person or at home."
+    therapist = None
+    if therapist_id is None and actor.has_role(Role.THERAPIST):
+        therapist = actor
+    elif therapist_id is not None:
+        therapist = (
+            Membership.objects.filter(
+                pk=therapist_id, organisation=client.organisation, is_active=True,
+                roles__role=Role.THERAPIST,
+            ).first()
+        )  # fmt: skip
+    if therapist is None:
+        errors["therapist"] = "Choose the course's therapist."
+    if errors:
+        raise ValidationError(errors)
+    if Course.objects.filter(client=client, closed_at__isnull=True).exists():
+        raise DomainError(
+            "This client already has an open course; close it before opening another.",
+            code="course.already_open",
+        )
+    course = Course(
+        organisation=client.organisation,
+        client=client,
+        pathway=pathway,
+        delivery=delivery,
+        therapist=therapist,
+    )
+    course.full_clean()
+    course.save()
+    if not CareTeamMember.objects.filter(
+        client=client, membership=therapist, role="therapist", ended_at__isnull=True
+    ).exists():
+        CareTeamMember.objects.create(
+            organisation=client.organisation, client=client, membership=therapist,
+            role="therapist", added_by=actor.user,
+        )  # fmt: skip
+    _event(
+        actor=actor, course=course, kind=EventKind.TRANSITION, to_stage=course.stage,
+        action="open", reason="Course opened.",
+    )  # fmt: skip
+    audit_record(actor=actor, action="course.open", target=course, client_id=client.pk)
+    return course
+
+
+def _require_side(actor, course, side: rules.Side) -> None:
+    if not policy.can_act_on_course(actor, course, side.value):
+        who = "the course's prescriber" if side is rules.Side.PRESCRIBER else "its therapist"
+        raise PermissionDenied(f"This step is for {who}.")
+
+
+@transaction.atomic
+def course_transition(
+    *,
+    actor: Membership,
+    course_id: int,
+    action: str,
+    reason: str = "",
+    prescriber_id: int | None = None,
+    clearance_on: date | None = None,
+    clearance_valid_days: int | None = None,
+    consent_version: str = "",
+    preparation_planned: int | None = None,
+    now: datetime | None = None,
+) -> Course:
+    """Move the course along one transition, or refuse with every reason (GateBlocked)."""
+    now = now or timezone.now()
+    try:
+        act = rules.Action(action)
+    except ValueError as exc:
+        raise ValidationError({"action": "Unknown step."}) from exc
+    course = _locked(actor, course_id)
+    transition = rules.TRANSITIONS[act]
+    _require_side(actor, course, transition.side)
+    reason = (reason or "").strip()
+    if transition.reason_required and not reason:
+        raise ValidationError({"reason": "Write why; this decision needs a reason."})
+
+    facts = course_facts(course)
+    prescriber = None
+    if act is rules.Action.REFER:
+        prescriber = _prescriber_choice(course, prescriber_id) if prescriber_id else None
+        facts = replace(
+            facts, prescriber_assigned=prescriber is not None or facts.prescriber_assigned
+        )
+    if act is rules.Action.DECIDE_ELIGIBLE:
+        facts = replace(facts, clearance_on=clearance_on, clearance_valid_days=clearance_valid_days)
+    if act is rules.Action.START_PREPARATION and preparation_planned not in (None, 1, 2, 3):
+        raise ValidationError({"preparation_planned": "Plan one to three preparation sessions."})
+
+    reasons = rules.transition_reasons(act, facts, now=now, policy=gate_policy(course))
+    if reasons:
+        raise GateBlocked(reasons)
+
+    from_stage = course.stage
+    course.stage = transition.target.value
+    course.stage_changed_at = now
+    data: dict = {}
+    if prescriber is not None:
+        course.prescriber = prescriber
+        data["prescriber_membership_id"] = prescriber.pk
+        if not CareTeamMember.objects.filter(
+            client=course.client, membership=prescriber, role="prescriber", ended_at__isnull=True
+        ).exists():
+            # The referral is the partner prescriber's access grant (decision 0005).
+            CareTeamMember.objects.create(
+                organisation=course.organisation, client=course.client, membership=prescriber,
+                role="prescriber", added_by=actor.user,
+            )  # fmt: skip
+    if act is rules.Action.DECIDE_ELIGIBLE:
+        course.eligibility = "eligible"
+        course.clearance_on = clearance_on
+        course.clearance_valid_days = clearance_valid_days
+        data.update(clearance_on=clearance_on.isoformat(), valid_days=clearance_valid_days)
+    if act is rules.Action.DECIDE_NOT_ELIGIBLE:
+        course.eligibility = "not_eligible"
+    if act is rules.Action.RECORD_CONSENT:
+        course.consent_signed_at = now
+        course.consent_version = (consent_version or "v1")[:40]
+        course.consent_withdrawn_at = None
+        data["consent_version"] = course.consent_version
+    if act is rules.Action.START_PREPARATION and preparation_planned:
+        course.preparation_planned = preparation_planned
+        data["preparation_planned"] = preparation_planned
+    if transition.target.value in CLOSED_VALUES:
+        course.closed_at = now
+    course.full_clean()
+    course.save()
+    _event(
+        actor=actor, course=course, kind=EventKind.TRANSITION, occurred_at=now,
+        from_stage=from_stage, to_stage=course.stage, action=act.value, reason=reason, data=data,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action=f"course.{act.value}", target=course, client_id=course.client_id,
+        changed_fields=["stage"],
+    )  # fmt: skip
+    return course
+
+
+def _prescriber_choice(course: Course, prescriber_id: int) -> Membership:
+    candidate = (
+        policy.assignable_clinicians_queryset(None, course.client)
+        .filter(pk=prescriber_id, roles__role=Role.PRESCRIBER)
+        .first()
+    )
+    if candidate is None:
+        raise ValidationError({"prescriber": "Choose a prescriber of a partner organisation."})
+    return candidate
+
+
+RECORDABLE = {
+    EventKind.PREPARATION: rules.Side.THERAPIST,
+    EventKind.RISK_SCREEN: rules.Side.THERAPIST,
+    EventKind.INTEGRATION: rules.Side.THERAPIST,
+    EventKind.CONSENT_WITHDRAWN: rules.Side.THERAPIST,
+    EventKind.FOLLOWUP: rules.Side.PRESCRIBER,
+    EventKind.PRESCRIPTION: rules.Side.PRESCRIBER,
+}
+
+
+@transaction.atomic
+def course_record(
+    *,
+    actor: Membership,
+    course_id: int,
+    kind: str,
+    occurred_at: datetime | None = None,
+    note: str = "",
+    positive: bool | None = None,
+    doses_authorised: int | None = None,
+    now: datetime | None = None,
+) -> CourseEvent:
+    """Record something that happened in the course: a preparation session, a risk screen,
+    an integration session, a medical follow-up, a prescription, a consent withdrawal."""
+    now = now or timezone.now()
+    try:
+        kind = EventKind(kind)
+    except ValueError as exc:
+        raise ValidationError({"kind": "Unknown kind of record."}) from exc
+    if kind not in RECORDABLE:
+        raise ValidationError({"kind": "This cannot be recorded directly."})
+    course = _locked(actor, course_id)
+    _require_side(actor, course, RECORDABLE[kind])
+    occurred_at = occurred_at or now
+    if occurred_at > now:
+        raise ValidationError({"occurred_at": "This cannot be in the future."})
+    facts = course_facts(course)
+    if facts.closed:
+        raise GateBlocked([rules.Reason("course.closed", "The course is closed.")])
+    reasons: list[rules.Reason] = []
+    data: dict = {}
+    if kind is EventKind.RISK_SCREEN and positive is None:
+        raise ValidationError({"positive": "Say whether the screen was positive."})
+    if kind is EventKind.PREPARATION and facts.stage not in {
+        rules.Stage.CONSENTED,
+        rules.Stage.PREPARATION,
+        rules.Stage.ACTIVE,
+        rules.Stage.MAINTENANCE,
+    }:
+        reasons.append(rules.Reason("stage.not_allowed", "Preparation comes after consent."))
+    if kind is EventKind.INTEGRATION and facts.dosing_count < 1:
+        reasons.append(rules.Reason("dosing.none", "No dosing session to integrate yet."))
+    if kind is EventKind.FOLLOWUP and facts.stage not in rules.DOSING_STAGES:
+        reasons.append(rules.Reason("stage.not_active", "Follow-ups happen once dosing began."))
+    if kind is EventKind.PRESCRIPTION:
+        if facts.eligibility != "eligible":
+            reasons.append(
+                rules.Reason("eligibility.missing", "Prescribe only after deciding eligible.")
+            )
+        if not doses_authorised or doses_authorised < course.doses_used:
+            raise ValidationError(
+                {"doses_authorised": "Enter the total doses authorised (at least those used)."}
+            )
+    if kind is EventKind.CONSENT_WITHDRAWN and not facts.consent_signed:
+        reasons.append(rules.Reason("consent.missing", "There is no consent to withdraw."))
+    if reasons:
+        raise GateBlocked(reasons)
+    if kind is EventKind.PRESCRIPTION:
+        data = {"from": course.doses_authorised, "to": doses_authorised}
+        course.doses_authorised = doses_authorised
+        course.save(update_fields=["doses_authorised"])
+    if kind is EventKind.CONSENT_WITHDRAWN:
+        course.consent_withdrawn_at = occurred_at
+        course.save(update_fields=["consent_withdrawn_at"])
+    event = _event(
+        actor=actor, course=course, kind=kind, occurred_at=occurred_at, reason=note.strip(),
+        positive=positive if kind is EventKind.RISK_SCREEN else None, data=data,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action=f"course.record_{kind.value}", target=event,
+        client_id=course.client_id,
+    )  # fmt: skip
+    return event
+
+
+@transaction.atomic
+def dosing_start(
+    *,
+    actor: Membership,
+    course_id: int,
+    day: rules.DoseDay,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> CourseEvent:
+    """Start a dosing session: check the whole gate again with the day's vitals and
+    attestations. Soft reasons may be overridden by the course's clinician with a written
+    reason; hard ones never. Uses one dose."""
+    now = now or timezone.now()
+    course = _locked(actor, course_id)
+    _require_side(actor, course, rules.Side.THERAPIST)
+    facts = course_facts(course)
+    reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
+    hard, soft = rules.split_hard(reasons)
+    override_reason = (override_reason or "").strip()
+    if hard or (soft and not override_reason):
+        raise GateBlocked(reasons)
+    if soft and not policy.can_override_gate(actor, course):
+        raise PermissionDenied("Only the course's clinicians may override a gate.")
+    course.doses_used += 1
+    course.save(update_fields=["doses_used"])
+    data = {
+        "bp_systolic": day.bp_systolic,
+        "bp_diastolic": day.bp_diastolic,
+        "alcohol_free_24h": day.alcohol_free_24h,
+        "companion_present": day.companion_present,
+        "driver_confirmed": day.driver_confirmed,
+    }
+    if soft:
+        _event(
+            actor=actor, course=course, kind=EventKind.OVERRIDE, occurred_at=now,
+            reason=override_reason, overridden=[r.code for r in soft],
+            data={"messages": [r.message for r in soft]},
+        )  # fmt: skip
+    event = _event(
+        actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
+        overridden=[r.code for r in soft], data=data,
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
+    )
+    return event

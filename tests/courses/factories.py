@@ -1,0 +1,47 @@
+"""Course factories: a course at any stage with the facts that stage implies."""
+
+import datetime
+
+from django.utils import timezone
+
+from kapflow.courses.models import Course, CourseEvent
+
+ORDER = [
+    "inquiry", "intake", "referred", "medical_evaluation", "eligible", "consented",
+    "preparation", "active",
+]  # fmt: skip
+
+
+def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery="in_person",
+                pathway="higher_dose", **fields) -> Course:  # fmt: skip
+    """A course at `stage`, with what reaching it would have recorded (eligibility, consent,
+    one preparation session, a prescription) so that the gates see a consistent picture."""
+    now = timezone.now()
+    reached = ORDER.index(stage) if stage in ORDER else len(ORDER)
+    values = {
+        "organisation": client.organisation, "client": client, "therapist": therapist,
+        "prescriber": prescriber, "stage": stage, "delivery": delivery, "pathway": pathway,
+    }  # fmt: skip
+    if reached >= ORDER.index("eligible"):
+        values.update(
+            eligibility="eligible",
+            clearance_on=now.date() - datetime.timedelta(days=1),
+            clearance_valid_days=180,
+        )
+    if reached >= ORDER.index("consented"):
+        values.update(consent_signed_at=now, consent_version="v1")
+    if reached >= ORDER.index("active"):
+        values.update(doses_authorised=2)
+    values.update(fields)
+    course = Course.objects.create(**values)
+    if reached >= ORDER.index("active"):
+        event(course, therapist, "preparation")
+    return course
+
+
+def event(course, membership, kind, *, at=None, **fields) -> CourseEvent:
+    return CourseEvent.objects.create(
+        organisation=course.organisation, course=course, kind=kind,
+        occurred_at=at or timezone.now(), actor=membership.user, actor_membership=membership,
+        **fields,
+    )  # fmt: skip
