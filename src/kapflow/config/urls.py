@@ -13,6 +13,7 @@ urlpatterns = [
     path("", home, name="home"),
     path("", include("kapflow.accounts.urls")),
     path("clients/", include("kapflow.patients.urls")),
+    path("courses/", include("kapflow.courses.urls")),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),
     path("api/v1/", api.urls),

@@ -144,7 +144,7 @@ class CourseEvent(models.Model):
     to_stage = models.CharField(max_length=30, blank=True)
     action = models.CharField(max_length=40, blank=True)
     reason = models.TextField(blank=True)
-    positive = models.BooleanField(null=True, help_text="Risk screens: was it positive?")
+    positive = models.BooleanField(null=True, blank=True, help_text="Risk screens: positive?")
     overridden = models.JSONField(default=list, blank=True, help_text="Reason codes overridden.")
     data = models.JSONField(default=dict, blank=True)
 

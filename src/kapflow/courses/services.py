@@ -68,9 +68,9 @@ def course_open(
             "Only the practice's admins and the client's therapists open courses."
         )
     errors = {}
-    if pathway not in rules.Pathway:
+    if pathway not in {p.value for p in rules.Pathway}:
         errors["pathway"] = "Choose higher-dose or psycholytic low-dose."
-    if delivery not in rules.Delivery:
+    if delivery not in {d.value for d in rules.Delivery}:
         errors["delivery"] = "Choose in person or at home."
     therapist = None
     if therapist_id is None and actor.has_role(Role.THERAPIST):

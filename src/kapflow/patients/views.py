@@ -91,8 +91,14 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
         if policy.can_manage_care_team(actor, client)
         else []
     )
+    from kapflow.courses.forms import CourseOpenForm
+    from kapflow.courses.selectors import courses_for_client
+
     return {
         "client": client,
+        "courses": courses_for_client(actor=actor, client_id=client.pk),
+        "can_open_course": policy.can_open_course(actor, client),
+        "open_form": CourseOpenForm(),
         "team": selectors.care_team_rows(client=client, today=timezone.localdate()),
         "can_edit": policy.can_edit_client(actor, client),
         "can_manage_team": policy.can_manage_care_team(actor, client),

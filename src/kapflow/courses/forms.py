@@ -1,0 +1,119 @@
+"""Forms for the caseload filters, opening a course, transitions, records and dosing."""
+
+from django import forms
+
+from kapflow.clinical.course import STAGE_LABELS, Stage
+from kapflow.courses.models import DELIVERY_CHOICES, PATHWAY_CHOICES
+
+STATUS_CHOICES = [
+    ("open", "Open courses"),
+    ("overdue", "With overdue items"),
+    ("closed", "Closed courses"),
+    ("all", "All courses"),
+]
+SORT_CHOICES = [
+    ("stage", "Stage"),
+    ("recent", "Recently changed"),
+    ("oldest", "Longest at this stage"),
+    ("name", "Client last name"),
+    ("opened", "Newest course"),
+]
+
+
+class CourseFilterForm(forms.Form):
+    status = forms.ChoiceField(label="Show", choices=STATUS_CHOICES, required=False)
+    stage = forms.ChoiceField(
+        label="Stage",
+        required=False,
+        choices=[("", "Any stage"), *[(s.value, STAGE_LABELS[s]) for s in Stage]],
+    )
+    pathway = forms.ChoiceField(
+        label="Pathway", required=False, choices=[("", "Any pathway"), *PATHWAY_CHOICES]
+    )
+    delivery = forms.ChoiceField(
+        label="Delivery", required=False, choices=[("", "Any delivery"), *DELIVERY_CHOICES]
+    )
+    therapist = forms.TypedChoiceField(
+        label="Therapist", required=False, coerce=int, empty_value=None
+    )
+    sort = forms.ChoiceField(label="Sort by", choices=SORT_CHOICES, required=False)
+    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, therapists=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["therapist"].choices = [("", "Any therapist")] + [
+            (m.pk, str(m.user)) for m in therapists
+        ]
+
+
+class CourseOpenForm(forms.Form):
+    pathway = forms.ChoiceField(label="Pathway", choices=PATHWAY_CHOICES)
+    delivery = forms.ChoiceField(label="Delivery", choices=DELIVERY_CHOICES)
+
+
+class TransitionForm(forms.Form):
+    action = forms.CharField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    prescriber = forms.TypedChoiceField(
+        label="Prescriber", required=False, coerce=int, empty_value=None
+    )
+    clearance_on = forms.DateField(
+        label="Medical clearance date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    clearance_valid_days = forms.IntegerField(
+        label="Clearance valid for (days)", required=False, min_value=1, max_value=730
+    )
+    consent_version = forms.CharField(
+        label="Consent document version", required=False, max_length=40
+    )
+    preparation_planned = forms.IntegerField(
+        label="Preparation sessions planned", required=False, min_value=1, max_value=3
+    )
+
+
+class RecordForm(forms.Form):
+    kind = forms.CharField(widget=forms.HiddenInput)
+    occurred_at = forms.DateTimeField(
+        label="When",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Leave empty for now.",
+    )
+    positive = forms.TypedChoiceField(
+        label="Result",
+        required=False,
+        choices=[("", "—"), ("no", "Negative"), ("yes", "Positive")],
+        coerce=lambda v: v == "yes",
+        empty_value=None,
+    )
+    doses_authorised = forms.IntegerField(
+        label="Total doses authorised", required=False, min_value=1, max_value=100
+    )
+    note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DosingStartForm(forms.Form):
+    bp_systolic = forms.IntegerField(
+        label="Pre-dose systolic (mmHg)", required=False, min_value=40, max_value=300
+    )
+    bp_diastolic = forms.IntegerField(
+        label="Pre-dose diastolic (mmHg)", required=False, min_value=20, max_value=200
+    )
+    alcohol_free_24h = forms.BooleanField(
+        label="Client confirms no alcohol in the last 24 hours", required=False
+    )
+    companion_present = forms.BooleanField(
+        label="Companion is present (at-home sessions)", required=False
+    )
+    driver_confirmed = forms.BooleanField(
+        label="Someone will drive the client home (in-person sessions)", required=False
+    )
+    override_reason = forms.CharField(
+        label="Override reason (only for reasons marked overridable)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

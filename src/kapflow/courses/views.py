@@ -1,0 +1,269 @@
+"""Caseload dashboard, prescriber queue, the course page and its actions.
+
+Views stay thin: filters and forms in, services and selectors out. A refused step renders the
+course page again with every reason as a checklist (HTTP 409).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, Role
+from kapflow.clinical import course as rules
+from kapflow.core.errors import DomainError, GateBlocked
+from kapflow.core.views import add_errors, staff_actor
+from kapflow.courses import selectors, services
+from kapflow.courses.forms import (
+    CourseFilterForm,
+    CourseOpenForm,
+    DosingStartForm,
+    RecordForm,
+    TransitionForm,
+)
+from kapflow.courses.models import EventKind
+from kapflow.patients.selectors import client_get_for_actor
+
+
+def _therapists(actor):
+    if actor.organisation.kind != "practice":
+        return []
+    return list(
+        Membership.objects.for_org(actor.organisation)
+        .filter(is_active=True, roles__role=Role.THERAPIST)
+        .select_related("user")
+        .order_by("user__full_name")
+    )
+
+
+@login_required
+def dashboard(request):
+    actor = staff_actor(request)
+    form = CourseFilterForm(request.GET or None, therapists=_therapists(actor))
+    data = form.cleaned_data if form.is_valid() else {}
+    filters = selectors.CourseFilters(
+        stage=data.get("stage") or "",
+        pathway=data.get("pathway") or "",
+        delivery=data.get("delivery") or "",
+        therapist=data.get("therapist"),
+        status=data.get("status") or "open",
+        sort=data.get("sort") or "stage",
+        page=data.get("page") or 1,
+    )
+    page = selectors.course_list(actor=actor, filters=filters)
+    context = {
+        "form": form,
+        "page": page,
+        "filters": filters,
+        "due_items": selectors.open_due_items(actor=actor, limit=10),
+    }
+    if request.htmx and request.htmx.target == "course-results":
+        return render(request, "courses/_course_rows.html", context)
+    return render(request, "courses/dashboard.html", context)
+
+
+@login_required
+def prescriber_dashboard(request):
+    actor = staff_actor(request)
+    if not actor.has_role(Role.PRESCRIBER):
+        raise Http404()
+    return render(
+        request, "courses/prescriber.html", {"queue": selectors.prescriber_queue(actor=actor)}
+    )
+
+
+def _detail_context(actor, course, *, refused=None, forms=None):
+    now = timezone.now()
+    row = selectors.course_row(course, now=now)
+    gate = rules.dosing_reasons(row.facts, now=now, policy=selectors.gate_policy(course))
+    actions = []
+    for action in rules.allowed_actions(row.facts):
+        transition = rules.TRANSITIONS[action]
+        if not policy.can_act_on_course(actor, course, transition.side.value):
+            continue
+        actions.append(
+            {
+                "transition": transition,
+                "reasons": rules.transition_reasons(
+                    action, row.facts, now=now, policy=selectors.gate_policy(course)
+                ),
+            }
+        )
+    records = [
+        kind
+        for kind, side in services.RECORDABLE.items()
+        if not row.facts.closed and policy.can_act_on_course(actor, course, side.value)
+    ]
+    prescribers = []
+    if any(a["transition"].action is rules.Action.REFER for a in actions):
+        prescribers = list(
+            policy.assignable_clinicians_queryset(actor, course.client)
+            .filter(roles__role=Role.PRESCRIBER)
+            .select_related("user", "organisation")
+        )
+    return {
+        "course": course,
+        "row": row,
+        "gate": gate,
+        "actions": actions,
+        "records": [(k, EventKind(k).label) for k in records],
+        "prescribers": prescribers,
+        "timeline": selectors.course_timeline(course=course),
+        "refused": refused,
+        "forms": forms or {},
+        "can_dose": row.facts.stage in rules.DOSING_STAGES
+        and policy.can_act_on_course(actor, course, "therapist"),
+        "stage_label": rules.STAGE_LABELS[row.facts.stage],
+    }
+
+
+@login_required
+def course_detail(request, course_id: int):
+    actor = staff_actor(request)
+    course = selectors.course_get_for_actor(actor=actor, course_id=course_id)
+    return render(request, "courses/detail.html", _detail_context(actor, course))
+
+
+def _refused(request, actor, course_id, exc, forms=None):
+    course = selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
+    reasons = exc.reasons if isinstance(exc, GateBlocked) else [exc]
+    context = _detail_context(actor, course, refused=reasons, forms=forms)
+    return render(request, "courses/detail.html", context, status=409)
+
+
+@login_required
+@require_POST
+def course_open(request, client_id: int):
+    actor = staff_actor(request)
+    client = client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
+    form = CourseOpenForm(request.POST)
+    if form.is_valid():
+        try:
+            course = services.course_open(
+                actor=actor,
+                client_id=client.pk,
+                pathway=form.cleaned_data["pathway"],
+                delivery=form.cleaned_data["delivery"],
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Course opened at inquiry.")
+            return redirect(course.get_absolute_url())
+    else:
+        messages.error(request, "Choose a pathway and a delivery.")
+    return redirect(client.get_absolute_url())
+
+
+@login_required
+@require_POST
+def course_transition(request, course_id: int):
+    actor = staff_actor(request)
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        exc = DomainError(
+            " ".join(
+                f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs
+            ),
+            code="invalid",
+        )
+        return _refused(request, actor, course_id, exc, forms={"transition": form})
+    data = form.cleaned_data
+    try:
+        services.course_transition(
+            actor=actor,
+            course_id=course_id,
+            action=data["action"],
+            reason=data["reason"],
+            prescriber_id=data["prescriber"],
+            clearance_on=data["clearance_on"],
+            clearance_valid_days=data["clearance_valid_days"],
+            consent_version=data["consent_version"],
+            preparation_planned=data["preparation_planned"],
+        )
+    except ValidationError as exc:
+        add_errors(form, exc)
+        return _refused(
+            request, actor, course_id, DomainError(" ".join(exc.messages), code="invalid"),
+            forms={"transition": form},
+        )  # fmt: skip
+    except GateBlocked as exc:
+        return _refused(request, actor, course_id, exc)
+    messages.success(
+        request, "Done: " + rules.TRANSITIONS[rules.Action(data["action"])].label + "."
+    )
+    return redirect("courses:detail", course_id=course_id)
+
+
+@login_required
+@require_POST
+def course_record(request, course_id: int):
+    actor = staff_actor(request)
+    form = RecordForm(request.POST)
+    if not form.is_valid():
+        exc = DomainError(
+            " ".join(
+                f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs
+            ),
+            code="invalid",
+        )
+        return _refused(request, actor, course_id, exc)
+    data = form.cleaned_data
+    try:
+        services.course_record(
+            actor=actor,
+            course_id=course_id,
+            kind=data["kind"],
+            occurred_at=data["occurred_at"],
+            note=data["note"],
+            positive=data["positive"],
+            doses_authorised=data["doses_authorised"],
+        )
+    except ValidationError as exc:
+        return _refused(
+            request, actor, course_id, DomainError(" ".join(exc.messages), code="invalid")
+        )
+    except GateBlocked as exc:
+        return _refused(request, actor, course_id, exc)
+    messages.success(request, "Recorded.")
+    return redirect("courses:detail", course_id=course_id)
+
+
+@login_required
+def dosing_start(request, course_id: int):
+    actor = staff_actor(request)
+    course = selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
+    form = DosingStartForm(request.POST or None)
+    refused = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        day = rules.DoseDay(
+            bp_systolic=d["bp_systolic"],
+            bp_diastolic=d["bp_diastolic"],
+            alcohol_free_24h=d["alcohol_free_24h"],
+            companion_present=d["companion_present"],
+            driver_confirmed=d["driver_confirmed"],
+        )
+        try:
+            services.dosing_start(
+                actor=actor, course_id=course.pk, day=day, override_reason=d["override_reason"]
+            )
+        except GateBlocked as exc:
+            refused, status = exc.reasons, 409
+        else:
+            messages.success(request, "Dosing session started; one dose used.")
+            return redirect("courses:detail", course_id=course.pk)
+    row = selectors.course_row(course, now=timezone.now())
+    return render(
+        request,
+        "courses/dosing_start.html",
+        {"course": course, "row": row, "form": form, "refused": refused},
+        status=status,
+    )
