@@ -6,8 +6,8 @@ refuses with every reason (GateBlocked) or writes the change, its timeline event
 audit row in one transaction.
 """
 
-from dataclasses import replace
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,7 +18,7 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import course as rules
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
-from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, EventKind
+from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, DueItem, EventKind
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
 from kapflow.patients.models import CareTeamMember
 from kapflow.patients.selectors import client_get_for_update
@@ -351,3 +351,78 @@ def dosing_start(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )
     return event
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    raised: int
+    resolved: int
+    notified: int
+
+
+def deadline_scan(*, organisation_id: int, now: datetime | None = None) -> ScanResult:
+    """Raise due (within a day) and overdue deadlines of an organisation's open courses as
+    DueItems, resolve items no longer due, and e-mail each clinician a count and a link.
+
+    Idempotent: a DueItem is unique per course, code, due time and overdue flag, so running
+    the scan twice raises nothing new. E-mails carry no PHI.
+    """
+    from collections import Counter
+
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    now = now or timezone.now()
+    horizon = now + timedelta(days=1)
+    courses = with_facts(
+        Course.objects.filter(organisation_id=organisation_id).exclude(stage__in=CLOSED_VALUES)
+    ).order_by("id")
+    wanted: dict[tuple, DueItem] = {}
+    recipients: dict[tuple, set[int]] = {}
+    for course in courses.iterator(chunk_size=500):
+        facts = course_facts(course)
+        for item in rules.deadlines(facts, now=now, policy=gate_policy(course)):
+            if item.due_at is None or item.due_at > horizon:
+                continue
+            key = (course.pk, item.code, item.due_at, item.overdue)
+            wanted[key] = DueItem(
+                organisation_id=organisation_id, course=course, code=item.code,
+                label=item.label, due_at=item.due_at, overdue=item.overdue, raised_at=now,
+            )  # fmt: skip
+            people = {course.therapist.user_id}
+            if item.code == "followup.due" and course.prescriber_id:
+                people.add(course.prescriber.user_id)
+            recipients[key] = people
+    with transaction.atomic():
+        existing = set(
+            DueItem.objects.filter(
+                organisation_id=organisation_id, resolved_at__isnull=True
+            ).values_list("course_id", "code", "due_at", "overdue")
+        )
+        new_keys = [k for k in wanted if k not in existing]
+        DueItem.objects.bulk_create([wanted[k] for k in new_keys], ignore_conflicts=True)
+        stale = [k for k in existing if k not in wanted]
+        resolved = 0
+        for course_id, code, due_at, overdue in stale:
+            resolved += DueItem.objects.filter(
+                course_id=course_id, code=code, due_at=due_at, overdue=overdue,
+                resolved_at__isnull=True,
+            ).update(resolved_at=now)  # fmt: skip
+    per_person = Counter(uid for k in new_keys for uid in recipients[k])
+    from kapflow.accounts.models import User
+
+    link = settings.KAPFLOW_BASE_URL.rstrip("/") + reverse("courses:dashboard")
+    for user in User.objects.filter(pk__in=per_person, is_active=True):
+        count = per_person[user.pk]
+        send_mail(
+            subject=f"kapflow: {count} new due or overdue item{'s' if count != 1 else ''}",
+            message=(
+                f"You have {count} new due or overdue item{'s' if count != 1 else ''} in "
+                f"your kapflow caseload.\n\nOpen your caseload: {link}\n"
+            ),
+            from_email=None,
+            recipient_list=[user.email],
+            fail_silently=True,
+        )
+    return ScanResult(raised=len(new_keys), resolved=resolved, notified=len(per_person))

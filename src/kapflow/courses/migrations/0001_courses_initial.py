@@ -8,122 +8,347 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_accounts_initial'),
-        ('patients', '0001_patients_initial'),
+        ("accounts", "0001_accounts_initial"),
+        ("patients", "0001_patients_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Course',
+            name="Course",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('inquiry', 'Inquiry'), ('intake', 'Intake assessment'), ('referred', 'Referred to prescriber'), ('medical_evaluation', 'Medical evaluation'), ('eligible', 'Eligible'), ('not_eligible', 'Not eligible (closed)'), ('consented', 'Consented'), ('preparation', 'Preparation'), ('active', 'Active: dosing and integration'), ('maintenance', 'Maintenance'), ('completed', 'Completed'), ('discharged', 'Discharged'), ('withdrawn', 'Withdrawn')], default='inquiry', max_length=30)),
-                ('pathway', models.CharField(choices=[('higher_dose', 'Higher-dose sessions'), ('low_dose', 'Psycholytic low-dose')], default='higher_dose', max_length=20)),
-                ('delivery', models.CharField(choices=[('in_person', 'In person'), ('at_home', 'At home by telehealth, with a companion')], default='in_person', max_length=20)),
-                ('opened_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('stage_changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('eligibility', models.CharField(blank=True, choices=[('eligible', 'Eligible'), ('not_eligible', 'Not eligible')], max_length=20)),
-                ('clearance_on', models.DateField(blank=True, null=True)),
-                ('clearance_valid_days', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('doses_authorised', models.PositiveSmallIntegerField(default=0)),
-                ('doses_used', models.PositiveSmallIntegerField(default=0)),
-                ('consent_signed_at', models.DateTimeField(blank=True, null=True)),
-                ('consent_version', models.CharField(blank=True, max_length=40)),
-                ('consent_withdrawn_at', models.DateTimeField(blank=True, null=True)),
-                ('preparation_planned', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(3)])),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='patients.client')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('prescriber', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='courses_as_prescriber', to='accounts.membership')),
-                ('therapist', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses_as_therapist', to='accounts.membership')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("inquiry", "Inquiry"),
+                            ("intake", "Intake assessment"),
+                            ("referred", "Referred to prescriber"),
+                            ("medical_evaluation", "Medical evaluation"),
+                            ("eligible", "Eligible"),
+                            ("not_eligible", "Not eligible (closed)"),
+                            ("consented", "Consented"),
+                            ("preparation", "Preparation"),
+                            ("active", "Active: dosing and integration"),
+                            ("maintenance", "Maintenance"),
+                            ("completed", "Completed"),
+                            ("discharged", "Discharged"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        default="inquiry",
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "pathway",
+                    models.CharField(
+                        choices=[
+                            ("higher_dose", "Higher-dose sessions"),
+                            ("low_dose", "Psycholytic low-dose"),
+                        ],
+                        default="higher_dose",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.CharField(
+                        choices=[
+                            ("in_person", "In person"),
+                            ("at_home", "At home by telehealth, with a companion"),
+                        ],
+                        default="in_person",
+                        max_length=20,
+                    ),
+                ),
+                ("opened_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("stage_changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "eligibility",
+                    models.CharField(
+                        blank=True,
+                        choices=[("eligible", "Eligible"), ("not_eligible", "Not eligible")],
+                        max_length=20,
+                    ),
+                ),
+                ("clearance_on", models.DateField(blank=True, null=True)),
+                ("clearance_valid_days", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("doses_authorised", models.PositiveSmallIntegerField(default=0)),
+                ("doses_used", models.PositiveSmallIntegerField(default=0)),
+                ("consent_signed_at", models.DateTimeField(blank=True, null=True)),
+                ("consent_version", models.CharField(blank=True, max_length=40)),
+                ("consent_withdrawn_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "preparation_planned",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(3),
+                        ],
+                    ),
+                ),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="patients.client",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "prescriber",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses_as_prescriber",
+                        to="accounts.membership",
+                    ),
+                ),
+                (
+                    "therapist",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses_as_therapist",
+                        to="accounts.membership",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CourseEvent',
+            name="CourseEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('transition', 'Stage change'), ('prescription', 'Prescription recorded'), ('clearance', 'Medical clearance'), ('preparation', 'Preparation session'), ('risk_screen', 'Suicide-risk screen'), ('dosing', 'Dosing session'), ('integration', 'Integration session'), ('followup', 'Medical follow-up'), ('consent_withdrawn', 'Consent withdrawn'), ('override', 'Gate override'), ('dosing_refused', 'Dosing refused by the gate')], max_length=30)),
-                ('occurred_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When it happened.')),
-                ('recorded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('from_stage', models.CharField(blank=True, max_length=30)),
-                ('to_stage', models.CharField(blank=True, max_length=30)),
-                ('action', models.CharField(blank=True, max_length=40)),
-                ('reason', models.TextField(blank=True)),
-                ('positive', models.BooleanField(blank=True, help_text='Risk screens: positive?', null=True)),
-                ('overridden', models.JSONField(blank=True, default=list, help_text='Reason codes overridden.')),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('actor_membership', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.membership')),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='courses.course')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("transition", "Stage change"),
+                            ("prescription", "Prescription recorded"),
+                            ("clearance", "Medical clearance"),
+                            ("preparation", "Preparation session"),
+                            ("risk_screen", "Suicide-risk screen"),
+                            ("dosing", "Dosing session"),
+                            ("integration", "Integration session"),
+                            ("followup", "Medical follow-up"),
+                            ("consent_withdrawn", "Consent withdrawn"),
+                            ("override", "Gate override"),
+                            ("dosing_refused", "Dosing refused by the gate"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "occurred_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="When it happened."
+                    ),
+                ),
+                ("recorded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("from_stage", models.CharField(blank=True, max_length=30)),
+                ("to_stage", models.CharField(blank=True, max_length=30)),
+                ("action", models.CharField(blank=True, max_length=40)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "positive",
+                    models.BooleanField(blank=True, help_text="Risk screens: positive?", null=True),
+                ),
+                (
+                    "overridden",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Reason codes overridden."
+                    ),
+                ),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "actor_membership",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.membership",
+                    ),
+                ),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="courses.course",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DueItem',
+            name="DueItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40)),
-                ('label', models.CharField(max_length=100)),
-                ('due_at', models.DateTimeField()),
-                ('overdue', models.BooleanField(default=False)),
-                ('raised_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='due_items', to='courses.course')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=40)),
+                ("label", models.CharField(max_length=100)),
+                ("due_at", models.DateTimeField()),
+                ("overdue", models.BooleanField(default=False)),
+                ("raised_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="due_items",
+                        to="courses.course",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='GateSettings',
+            name="GateSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('bp_systolic_max', models.PositiveSmallIntegerField(default=160, validators=[django.core.validators.MinValueValidator(100), django.core.validators.MaxValueValidator(220)])),
-                ('bp_diastolic_max', models.PositiveSmallIntegerField(default=100, validators=[django.core.validators.MinValueValidator(60), django.core.validators.MaxValueValidator(140)])),
-                ('screen_valid_days', models.PositiveSmallIntegerField(default=7)),
-                ('integration_hours', models.PositiveSmallIntegerField(default=72)),
-                ('followup_grace_days', models.PositiveSmallIntegerField(default=14)),
-                ('followup_interval_days', models.PositiveSmallIntegerField(default=90)),
-                ('organisation', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='gate_settings', to='accounts.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "bp_systolic_max",
+                    models.PositiveSmallIntegerField(
+                        default=160,
+                        validators=[
+                            django.core.validators.MinValueValidator(100),
+                            django.core.validators.MaxValueValidator(220),
+                        ],
+                    ),
+                ),
+                (
+                    "bp_diastolic_max",
+                    models.PositiveSmallIntegerField(
+                        default=100,
+                        validators=[
+                            django.core.validators.MinValueValidator(60),
+                            django.core.validators.MaxValueValidator(140),
+                        ],
+                    ),
+                ),
+                ("screen_valid_days", models.PositiveSmallIntegerField(default=7)),
+                ("integration_hours", models.PositiveSmallIntegerField(default=72)),
+                ("followup_grace_days", models.PositiveSmallIntegerField(default=14)),
+                ("followup_interval_days", models.PositiveSmallIntegerField(default=90)),
+                (
+                    "organisation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="gate_settings",
+                        to="accounts.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='course',
-            index=models.Index(fields=['organisation', 'stage', 'id'], name='courses_cou_organis_b4e321_idx'),
+            model_name="course",
+            index=models.Index(
+                fields=["organisation", "stage", "id"], name="courses_cou_organis_b4e321_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='course',
-            index=models.Index(fields=['therapist', 'closed_at'], name='courses_cou_therapi_51dfea_idx'),
+            model_name="course",
+            index=models.Index(
+                fields=["therapist", "closed_at"], name="courses_cou_therapi_51dfea_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='course',
-            index=models.Index(fields=['prescriber', 'stage'], name='courses_cou_prescri_4630fe_idx'),
+            model_name="course",
+            index=models.Index(
+                fields=["prescriber", "stage"], name="courses_cou_prescri_4630fe_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='course',
-            constraint=models.UniqueConstraint(condition=models.Q(('closed_at__isnull', True)), fields=('client',), name='course_one_open_per_client'),
+            model_name="course",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("closed_at__isnull", True)),
+                fields=("client",),
+                name="course_one_open_per_client",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='course',
-            constraint=models.CheckConstraint(condition=models.Q(('doses_used__lte', models.F('doses_authorised'))), name='course_doses_used_within_authorised'),
+            model_name="course",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("doses_used__lte", models.F("doses_authorised"))),
+                name="course_doses_used_within_authorised",
+            ),
         ),
         migrations.AddIndex(
-            model_name='courseevent',
-            index=models.Index(fields=['course', 'kind', '-occurred_at'], name='courses_cou_course__d2cb39_idx'),
+            model_name="courseevent",
+            index=models.Index(
+                fields=["course", "kind", "-occurred_at"], name="courses_cou_course__d2cb39_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='courseevent',
-            index=models.Index(fields=['organisation', '-recorded_at'], name='courses_cou_organis_9a2089_idx'),
+            model_name="courseevent",
+            index=models.Index(
+                fields=["organisation", "-recorded_at"], name="courses_cou_organis_9a2089_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='dueitem',
-            index=models.Index(fields=['organisation', 'resolved_at'], name='courses_due_organis_bafdf8_idx'),
+            model_name="dueitem",
+            index=models.Index(
+                fields=["organisation", "resolved_at"], name="courses_due_organis_bafdf8_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='dueitem',
-            constraint=models.UniqueConstraint(fields=('course', 'code', 'due_at', 'overdue'), name='due_item_once'),
+            model_name="dueitem",
+            constraint=models.UniqueConstraint(
+                fields=("course", "code", "due_at", "overdue"), name="due_item_once"
+            ),
         ),
     ]

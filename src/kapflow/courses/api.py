@@ -1,0 +1,411 @@
+"""Courses of care over JSON: the caseload, the course, its gates and its steps.
+
+Same selectors, services and rules as the pages: this module only parses input, calls one
+service or selector, and shapes the answer. A refused step propagates as GateBlocked, which
+kapflow.api turns into a 409 listing every reason with its `overridable` flag. Inputs are
+typed (Literal choices, bounded numbers, timezone-aware datetimes) so bad values are a 422
+naming the field before any service runs.
+"""
+
+from datetime import date, datetime
+from typing import Literal
+
+from django.utils import timezone
+from ninja import Query, Router, Schema, Status
+from pydantic import AwareDatetime, Field
+
+from kapflow.clinical import course as rules
+from kapflow.core.api import staff_actor
+from kapflow.courses import selectors, services
+
+router = Router(tags=["courses"])
+
+StageName = Literal[tuple(s.value for s in rules.Stage)]  # type: ignore[valid-type]
+PathwayName = Literal[tuple(p.value for p in rules.Pathway)]  # type: ignore[valid-type]
+DeliveryName = Literal[tuple(d.value for d in rules.Delivery)]  # type: ignore[valid-type]
+ActionName = Literal[tuple(a.value for a in rules.Action)]  # type: ignore[valid-type]
+SideName = Literal[tuple(s.value for s in rules.Side)]  # type: ignore[valid-type]
+RecordKind = Literal[tuple(k.value for k in services.RECORDABLE)]  # type: ignore[valid-type]
+SortKey = Literal[tuple(selectors.SORTS)]  # type: ignore[valid-type]
+StatusName = Literal["open", "closed", "all", "overdue"]
+
+
+# ---- schemas ------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    field: str | None
+    code: str
+    message: str
+    overridable: bool | None = None
+
+
+class ErrorsOut(Schema):
+    errors: list[ErrorOut]
+
+
+class ReasonOut(Schema):
+    code: str
+    message: str
+    overridable: bool
+
+
+class DeadlineOut(Schema):
+    code: str
+    label: str
+    due_at: datetime | None = Field(description="None: due before the next dosing.")
+    overdue: bool
+
+
+class CourseSummaryOut(Schema):
+    id: int
+    client_id: int
+    client_name: str
+    stage: StageName
+    stage_label: str
+    pathway: PathwayName
+    delivery: DeliveryName
+    therapist_id: int
+    therapist_name: str
+    prescriber_id: int | None
+    prescriber_name: str | None
+    opened_at: datetime
+    stage_changed_at: datetime
+    next_step: str
+    blockers: list[ReasonOut]
+    deadlines: list[DeadlineOut]
+
+
+class CoursePage(Schema):
+    count: int
+    page: int
+    pages: int
+    results: list[CourseSummaryOut]
+
+
+class ActionOut(Schema):
+    action: ActionName
+    label: str
+    side: SideName = Field(description="Whose step it is: the therapist's or the prescriber's.")
+    reason_required: bool
+
+
+class EventOut(Schema):
+    id: int
+    kind: str
+    kind_label: str
+    occurred_at: datetime
+    actor_name: str
+    from_stage: str
+    to_stage: str
+    action: str
+    reason: str
+    positive: bool | None
+    overridden: list[str]
+    data: dict
+
+
+class CourseOut(CourseSummaryOut):
+    eligibility: str
+    clearance_on: date | None
+    clearance_valid_days: int | None
+    doses_authorised: int
+    doses_used: int
+    consent_signed_at: datetime | None
+    consent_version: str
+    consent_withdrawn_at: datetime | None
+    preparation_planned: int
+    closed_at: datetime | None
+    allowed_actions: list[ActionOut]
+    timeline: list[EventOut]
+
+
+class GatesOut(Schema):
+    dosing: list[ReasonOut] = Field(
+        description="What blocks a dosing session now, before the day's vitals and attestations."
+    )
+    transitions: dict[str, list[ReasonOut]] = Field(
+        description="For each step possible from the current stage, what blocks it now."
+    )
+    deadlines: list[DeadlineOut]
+
+
+class ListParams(Schema):
+    stage: StageName | None = None
+    pathway: PathwayName | None = None
+    delivery: DeliveryName | None = None
+    therapist: int | None = Field(None, ge=1, description="The therapist's membership id.")
+    status: StatusName = "open"
+    sort: SortKey = "stage"
+    page: int = Field(1, ge=1, le=1_000_000)
+
+
+class CourseOpenIn(Schema):
+    client_id: int = Field(ge=1)
+    pathway: PathwayName
+    delivery: DeliveryName
+    therapist_id: int | None = Field(
+        None, ge=1, description="Defaults to the acting therapist; admins must choose one."
+    )
+
+
+class TransitionIn(Schema):
+    action: ActionName
+    reason: str = Field("", max_length=2000)
+    prescriber_id: int | None = Field(None, ge=1, description="refer: the prescriber referred to.")
+    clearance_on: date | None = Field(None, description="decide_eligible: the clearance date.")
+    clearance_valid_days: int | None = Field(
+        None, ge=1, le=730, description="decide_eligible: how many days the clearance holds."
+    )
+    consent_version: str = Field("", max_length=40, description="record_consent.")
+    preparation_planned: int | None = Field(None, ge=1, le=3, description="start_preparation.")
+
+
+class RecordIn(Schema):
+    kind: RecordKind
+    occurred_at: AwareDatetime | None = Field(None, description="Defaults to now; not future.")
+    note: str = Field("", max_length=5000)
+    positive: bool | None = Field(None, description="risk_screen: was it positive?")
+    doses_authorised: int | None = Field(
+        None, ge=1, le=1000, description="prescription: total doses authorised."
+    )
+
+
+class DosingIn(Schema):
+    bp_systolic: int | None = Field(None, ge=40, le=300, description="Pre-dose, mmHg.")
+    bp_diastolic: int | None = Field(None, ge=20, le=200, description="Pre-dose, mmHg.")
+    alcohol_free_24h: bool
+    companion_present: bool
+    driver_confirmed: bool
+    override_reason: str = Field(
+        "", max_length=2000, description="Overrides soft reasons only; hard ones never."
+    )
+
+
+# ---- shaping ------------------------------------------------------------------------------
+
+
+def _reasons(reasons) -> list[dict]:
+    return [{"code": r.code, "message": r.message, "overridable": r.overridable} for r in reasons]
+
+
+def _deadlines(deadlines) -> list[dict]:
+    return [
+        {"code": d.code, "label": d.label, "due_at": d.due_at, "overdue": d.overdue}
+        for d in deadlines
+    ]
+
+
+def _client_name(client) -> str:
+    return f"{client.preferred_name or client.legal_first_name} {client.legal_last_name}"
+
+
+def _summary(row: selectors.CourseRow) -> dict:
+    course = row.course
+    return {
+        "id": course.pk,
+        "client_id": course.client_id,
+        "client_name": _client_name(course.client),
+        "stage": course.stage,
+        "stage_label": rules.STAGE_LABELS[row.facts.stage],
+        "pathway": course.pathway,
+        "delivery": course.delivery,
+        "therapist_id": course.therapist_id,
+        "therapist_name": str(course.therapist.user),
+        "prescriber_id": course.prescriber_id,
+        "prescriber_name": str(course.prescriber.user) if course.prescriber_id else None,
+        "opened_at": course.opened_at,
+        "stage_changed_at": course.stage_changed_at,
+        "next_step": row.next_step,
+        "blockers": _reasons(row.blockers),
+        "deadlines": _deadlines(row.deadlines),
+    }
+
+
+def _event_out(event) -> dict:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "kind_label": event.get_kind_display(),
+        "occurred_at": event.occurred_at,
+        "actor_name": str(event.actor),
+        "from_stage": event.from_stage,
+        "to_stage": event.to_stage,
+        "action": event.action,
+        "reason": event.reason,
+        "positive": event.positive,
+        "overridden": event.overridden,
+        "data": event.data,
+    }
+
+
+DETAIL_FIELDS = (
+    "eligibility",
+    "clearance_on",
+    "clearance_valid_days",
+    "doses_authorised",
+    "doses_used",
+    "consent_signed_at",
+    "consent_version",
+    "consent_withdrawn_at",
+    "preparation_planned",
+    "closed_at",
+)
+
+
+def _course_out(course) -> dict:
+    row = selectors.course_row(course, now=timezone.now())
+    data = _summary(row)
+    data.update(
+        {field: getattr(course, field) for field in DETAIL_FIELDS},
+        allowed_actions=[
+            {
+                "action": action.value,
+                "label": rules.TRANSITIONS[action].label,
+                "side": rules.TRANSITIONS[action].side.value,
+                "reason_required": rules.TRANSITIONS[action].reason_required,
+            }
+            for action in rules.allowed_actions(row.facts)
+        ],
+        timeline=[_event_out(e) for e in selectors.course_timeline(course=course)],
+    )
+    return data
+
+
+def _reload(actor, course_id: int) -> dict:
+    # The write was audited by its service; this read only shapes the answer.
+    return _course_out(
+        selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
+    )
+
+
+# ---- endpoints ----------------------------------------------------------------------------
+
+ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
+
+
+@router.get(
+    "",
+    response={200: CoursePage, 404: ErrorsOut, 422: ErrorsOut},
+    summary="List courses",
+)
+def course_list(request, params: Query[ListParams]):
+    """One page (25) of the actor's caseload; admins see every course of the practice.
+    `status=overdue` lists courses with an open overdue task from the deadline scan."""
+    actor = staff_actor(request)
+    page = selectors.course_list(
+        actor=actor,
+        filters=selectors.CourseFilters(
+            stage=params.stage or "",
+            pathway=params.pathway or "",
+            delivery=params.delivery or "",
+            therapist=params.therapist,
+            status=params.status,
+            sort=params.sort,
+            page=params.page,
+        ),
+    )
+    return {
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "results": [_summary(row) for row in page.object_list],
+    }
+
+
+@router.post("", response={201: CourseOut, **ERRORS}, summary="Open a course")
+def course_open(request, payload: CourseOpenIn):
+    """Open a course at inquiry for a client with no open course (409 if one is open). The
+    practice's admins, or a therapist on the client's care team, may open one."""
+    actor = staff_actor(request)
+    course = services.course_open(
+        actor=actor,
+        client_id=payload.client_id,
+        # Enum members, not strings: the service checks `in rules.Pathway`, which on
+        # Python 3.11 raises TypeError for a plain str.
+        pathway=rules.Pathway(payload.pathway),
+        delivery=rules.Delivery(payload.delivery),
+        therapist_id=payload.therapist_id,
+    )
+    return Status(201, _reload(actor, course.pk))
+
+
+@router.get(
+    "/{int:course_id}", response={200: CourseOut, 404: ErrorsOut}, summary="Get a course"
+)
+def course_get(request, course_id: int):
+    """The course with its facts, the steps possible from its stage, and its timeline
+    (newest first)."""
+    actor = staff_actor(request)
+    return _course_out(selectors.course_get_for_actor(actor=actor, course_id=course_id))
+
+
+@router.get(
+    "/{int:course_id}/gates",
+    response={200: GatesOut, 404: ErrorsOut},
+    summary="The course's checklist now",
+)
+def course_gates(request, course_id: int):
+    """Every reason that blocks dosing (what can be known in advance; the day's vitals and
+    attestations are checked when dosing starts) and each possible step, plus deadlines.
+    Clearance for `decide_eligible` is given with the step, so it is listed until then."""
+    actor = staff_actor(request)
+    course = selectors.course_get_for_actor(actor=actor, course_id=course_id)
+    now = timezone.now()
+    facts = selectors.course_facts(course)
+    policy = selectors.gate_policy(course)
+    return {
+        "dosing": _reasons(rules.dosing_reasons(facts, now=now, policy=policy)),
+        "transitions": {
+            action.value: _reasons(rules.transition_reasons(action, facts, now=now, policy=policy))
+            for action in rules.allowed_actions(facts)
+        },
+        "deadlines": _deadlines(rules.deadlines(facts, now=now, policy=policy)),
+    }
+
+
+@router.post(
+    "/{int:course_id}/transitions",
+    response={200: CourseOut, **ERRORS},
+    summary="Take a step",
+)
+def course_transition(request, course_id: int, payload: TransitionIn):
+    """Move the course along one step. 403 when the step is the other side's; 409 listing
+    every reason when a rule refuses (nothing is changed); 422 for a missing reason or
+    field. Decisions record who, when and why on the timeline."""
+    actor = staff_actor(request)
+    services.course_transition(actor=actor, course_id=course_id, **payload.dict())
+    return _reload(actor, course_id)
+
+
+@router.post(
+    "/{int:course_id}/records",
+    response={201: EventOut, **ERRORS},
+    summary="Record a session or decision",
+)
+def course_record(request, course_id: int, payload: RecordIn):
+    """Record a preparation session, risk screen, integration session or consent withdrawal
+    (therapist side), or a medical follow-up or prescription (prescriber side)."""
+    actor = staff_actor(request)
+    event = services.course_record(actor=actor, course_id=course_id, **payload.dict())
+    return Status(201, _event_out(event))
+
+
+@router.post(
+    "/{int:course_id}/dosing",
+    response={201: EventOut, **ERRORS},
+    summary="Start a dosing session",
+)
+def dosing_start(request, course_id: int, payload: DosingIn):
+    """Check the whole dosing gate with the day's vitals and attestations, then start the
+    session and use one dose. 409 lists every reason with its `overridable` flag: soft
+    reasons pass only with `override_reason` (recorded as an override event), hard ones
+    never."""
+    actor = staff_actor(request)
+    data = payload.dict()
+    override_reason = data.pop("override_reason")
+    event = services.dosing_start(
+        actor=actor, course_id=course_id, day=rules.DoseDay(**data), override_reason=override_reason
+    )
+    return Status(201, _event_out(event))
+
