@@ -149,8 +149,10 @@ def on_unexpected(request, exc):
 
 from kapflow.accounts.api import router as accounts_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
+from kapflow.courses.api import router as courses_router  # noqa: E402
 from kapflow.patients.api import router as patients_router  # noqa: E402
 
 api.add_router("/", accounts_router)
 api.add_router("/clients", patients_router)
 api.add_router("/audit", audit_router)
+api.add_router("/courses", courses_router)

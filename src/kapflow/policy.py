@@ -156,6 +156,11 @@ def courses_queryset(actor) -> QuerySet:
     return Course.objects.filter(client_id__in=visible)
 
 
+def can_list_courses(actor) -> bool:
+    """The caseload is clinical: practice admins and clinicians, not billers."""
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)
+
+
 def can_open_course(actor, client) -> bool:
     """Opening a course is a practice step: its admins, or a therapist on the client's team."""
     if actor is None or client.organisation_id != actor.organisation_id:

@@ -368,3 +368,8 @@ def test_transition_only_from_its_source_stages(stage, action):
     reasons = transition_reasons(action, facts, now=NOW)
     if stage not in TRANSITIONS[action].sources:
         assert codes(reasons) == ["stage.not_allowed"]
+
+
+def test_dosing_needs_an_assigned_prescriber():
+    reasons = dosing_reasons(replace(READY, prescriber_assigned=False), now=NOW)
+    assert codes(reasons) == ["referral.no_prescriber"] and not reasons[0].overridable

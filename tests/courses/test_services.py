@@ -265,3 +265,40 @@ def test_concurrent_double_submit_applies_once(world):
     assert sorted(map(str, results)) == sorted(["ok", str(["stage.not_allowed"])])
     assert Course.objects.get(pk=course.pk).stage == "intake"
     assert CourseEvent.objects.filter(course=course, action="start_intake").count() == 1
+
+
+def test_record_rejects_out_of_range_doses_and_accepts_naive_times(world):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber,
+                         stage="eligible")  # fmt: skip
+    with pytest.raises(ValidationError) as exc:
+        services.course_record(
+            actor=world.prescriber, course_id=course.pk, kind="prescription",
+            doses_authorised=40000,
+        )  # fmt: skip
+    assert "doses_authorised" in exc.value.message_dict
+    naive = datetime.datetime.now() - datetime.timedelta(hours=1)
+    services.course_record(
+        actor=world.therapist, course_id=course.pk, kind="risk_screen", positive=False,
+        occurred_at=naive,
+    )  # fmt: skip
+
+
+def test_eligibility_clearance_cannot_be_in_the_future(world):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber,
+                         stage="medical_evaluation")  # fmt: skip
+    with pytest.raises(ValidationError) as exc:
+        services.course_transition(
+            actor=world.prescriber, course_id=course.pk, action="decide_eligible",
+            clearance_on=datetime.date.today() + datetime.timedelta(days=3650),
+            clearance_valid_days=9999,
+        )  # fmt: skip
+    assert set(exc.value.message_dict) == {"clearance_on", "clearance_valid_days"}
+
+
+def test_wrong_stage_is_refused_before_inputs_are_checked(world):
+    course = make_course(world.client, world.therapist, stage="inquiry")
+    with pytest.raises(GateBlocked) as exc:
+        services.course_transition(
+            actor=world.therapist, course_id=course.pk, action="refer", prescriber_id=999999
+        )
+    assert _codes(exc) == ["stage.not_allowed"]

@@ -349,7 +349,9 @@ def dosing_reasons(
                 "The therapist holds no current licence in the state where the client is.",
             )
         )
-    if not facts.prescriber_licensed:
+    if not facts.prescriber_assigned:
+        reasons.append(Reason("referral.no_prescriber", "No prescriber is assigned to the course."))
+    elif not facts.prescriber_licensed:
         reasons.append(
             Reason(
                 "licence.state_mismatch",

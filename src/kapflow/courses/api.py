@@ -321,18 +321,14 @@ def course_open(request, payload: CourseOpenIn):
     course = services.course_open(
         actor=actor,
         client_id=payload.client_id,
-        # Enum members, not strings: the service checks `in rules.Pathway`, which on
-        # Python 3.11 raises TypeError for a plain str.
-        pathway=rules.Pathway(payload.pathway),
-        delivery=rules.Delivery(payload.delivery),
+        pathway=payload.pathway,
+        delivery=payload.delivery,
         therapist_id=payload.therapist_id,
     )
     return Status(201, _reload(actor, course.pk))
 
 
-@router.get(
-    "/{int:course_id}", response={200: CourseOut, 404: ErrorsOut}, summary="Get a course"
-)
+@router.get("/{int:course_id}", response={200: CourseOut, 404: ErrorsOut}, summary="Get a course")
 def course_get(request, course_id: int):
     """The course with its facts, the steps possible from its stage, and its timeline
     (newest first)."""
@@ -408,4 +404,3 @@ def dosing_start(request, course_id: int, payload: DosingIn):
         actor=actor, course_id=course_id, day=rules.DoseDay(**data), override_reason=override_reason
     )
     return Status(201, _event_out(event))
-

@@ -7,7 +7,7 @@ from kapflow.courses.models import DELIVERY_CHOICES, PATHWAY_CHOICES
 
 STATUS_CHOICES = [
     ("open", "Open courses"),
-    ("overdue", "With overdue items"),
+    ("overdue", "With overdue tasks (from the deadline scan)"),
     ("closed", "Closed courses"),
     ("all", "All courses"),
 ]
@@ -56,9 +56,7 @@ class TransitionForm(forms.Form):
     reason = forms.CharField(
         label="Reason", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    prescriber = forms.TypedChoiceField(
-        label="Prescriber", required=False, coerce=int, empty_value=None
-    )
+    prescriber = forms.IntegerField(label="Prescriber", required=False, min_value=1)
     clearance_on = forms.DateField(
         label="Medical clearance date",
         required=False,

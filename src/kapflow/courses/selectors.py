@@ -184,7 +184,7 @@ class CourseFilters:
 
 def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> Page:
     """One page of the actor's caseload (admins: every course of the practice)."""
-    if not policy.can_list_clients(actor):
+    if not policy.can_list_courses(actor):
         raise NotFound()
     now = now or timezone.now()
     qs = policy.courses_queryset(actor)
@@ -220,7 +220,7 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
 
 def prescriber_queue(*, actor, now: datetime | None = None) -> dict[str, list[CourseRow]]:
     """The prescriber's dashboard: referrals waiting, evaluations open, follow-ups due."""
-    if not policy.can_list_clients(actor):
+    if not policy.can_list_courses(actor):
         raise NotFound()
     now = now or timezone.now()
     qs = with_facts(

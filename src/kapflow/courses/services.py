@@ -149,6 +149,19 @@ def course_transition(
         raise ValidationError({"reason": "Write why; this decision needs a reason."})
 
     facts = course_facts(course)
+    if facts.stage not in transition.sources:
+        # The stage decides first: a wrong-stage request is refused whatever else it carries.
+        raise GateBlocked(rules.transition_reasons(act, facts, now=now))
+    if act is rules.Action.DECIDE_ELIGIBLE:
+        errors = {}
+        if clearance_on is not None and clearance_on > now.date():
+            errors["clearance_on"] = "The clearance date cannot be in the future."
+        if clearance_valid_days is not None and not 1 <= clearance_valid_days <= (
+            MAX_CLEARANCE_DAYS
+        ):
+            errors["clearance_valid_days"] = f"Enter 1 to {MAX_CLEARANCE_DAYS} days."
+        if errors:
+            raise ValidationError(errors)
     prescriber = None
     if act is rules.Action.REFER:
         prescriber = _prescriber_choice(course, prescriber_id) if prescriber_id else None
@@ -216,9 +229,14 @@ def _prescriber_choice(course: Course, prescriber_id: int) -> Membership:
         .first()
     )
     if candidate is None:
-        raise ValidationError({"prescriber": "Choose a prescriber of a partner organisation."})
+        raise ValidationError(
+            {"prescriber": "Choose a prescriber of this practice or of a partner organisation."}
+        )
     return candidate
 
+
+MAX_DOSES = 1000
+MAX_CLEARANCE_DAYS = 730
 
 RECORDABLE = {
     EventKind.PREPARATION: rules.Side.THERAPIST,
@@ -251,6 +269,10 @@ def course_record(
         raise ValidationError({"kind": "Unknown kind of record."}) from exc
     if kind not in RECORDABLE:
         raise ValidationError({"kind": "This cannot be recorded directly."})
+    if occurred_at is not None and timezone.is_naive(occurred_at):
+        occurred_at = timezone.make_aware(occurred_at)
+    if doses_authorised is not None and not 1 <= doses_authorised <= MAX_DOSES:
+        raise ValidationError({"doses_authorised": f"Enter 1 to {MAX_DOSES} doses."})
     course = _locked(actor, course_id)
     _require_side(actor, course, RECORDABLE[kind])
     occurred_at = occurred_at or now
@@ -326,8 +348,8 @@ def dosing_start(
     override_reason = (override_reason or "").strip()
     if hard or (soft and not override_reason):
         raise GateBlocked(reasons)
-    if soft and not policy.can_override_gate(actor, course):
-        raise PermissionDenied("Only the course's clinicians may override a gate.")
+    # _require_side above already limits overrides to the course's therapists (licensed
+    # clinicians); policy.can_override_gate states the same rule for pages that hide buttons.
     course.doses_used += 1
     course.save(update_fields=["doses_used"])
     data = {

@@ -129,10 +129,15 @@ def course_detail(request, course_id: int):
 
 
 def _refused(request, actor, course_id, exc, forms=None):
+    """Re-render the course page with every reason a step was refused: the gate's reasons
+    (409), or the input errors by field (422)."""
     course = selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
-    reasons = exc.reasons if isinstance(exc, GateBlocked) else [exc]
-    context = _detail_context(actor, course, refused=reasons, forms=forms)
-    return render(request, "courses/detail.html", context, status=409)
+    if isinstance(exc, GateBlocked):
+        context = _detail_context(actor, course, refused=exc.reasons, forms=forms)
+        return render(request, "courses/detail.html", context, status=409)
+    context = _detail_context(actor, course, forms=forms)
+    context["input_errors"] = [exc.message]
+    return render(request, "courses/detail.html", context, status=422)
 
 
 @login_required
