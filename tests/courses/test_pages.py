@@ -1,0 +1,115 @@
+"""Course pages: who sees what, fixed query counts, filters, and refusals shown in full."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kapflow.accounts.models import Role
+from tests.accounts.factories import member
+from tests.conftest import sign_in
+from tests.courses.factories import event, make_course
+from tests.patients.factories import ClientFactory, on_team
+
+ROLES = ["admin", "therapist", "therapist2", "biller", "prescriber", "client_member",
+         "companion", "other_admin", "other_therapist"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("/courses/", [200, 200, 200, 404, 200, 404, 404, 200, 200]),
+        ("/courses/{id}/", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
+        ("/courses/{id}/dosing/", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
+        ("/courses/prescriber/", [404, 404, 404, 404, 200, 404, 404, 404, 404]),
+        ("/api/v1/courses/{id}", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
+        ("/api/v1/courses/{id}/gates", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
+    ],
+)
+@pytest.mark.parametrize("role", ROLES)
+def test_course_page_permissions(client, world, url, expected, role):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    sign_in(client, getattr(world, role).user)
+    response = client.get(url.format(id=course.pk))
+    assert response.status_code == dict(zip(ROLES, expected, strict=True))[role]
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "expected"),
+    [("therapist", "start_intake", 302), ("therapist2", "start_intake", 404),
+     ("prescriber", "start_intake", 403), ("biller", "start_intake", 404),
+     ("other_admin", "start_intake", 404)],
+)  # fmt: skip
+def test_transition_post_permissions(client, world, role, action, expected):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber)
+    sign_in(client, getattr(world, role).user)
+    response = client.post(f"/courses/{course.pk}/transition/", {"action": action})
+    assert response.status_code == expected
+
+
+def _fill(world, n):
+    for _ in range(n):
+        c = ClientFactory(organisation=world.practice)
+        on_team(c, world.therapist)
+        on_team(c, world.prescriber, role="prescriber")
+        course = make_course(c, world.therapist, prescriber=world.prescriber, stage="active")
+        event(course, world.therapist, "dosing")
+        event(course, world.therapist, "risk_screen", positive=False)
+
+
+@pytest.mark.parametrize("role", ["admin", "therapist", "prescriber"])
+def test_dashboard_queries_are_the_same_for_10_and_1000_courses(client, world, role):
+    sign_in(client, getattr(world, role).user)
+    _fill(world, 10)
+    client.get("/courses/")
+    with CaptureQueriesContext(connection) as small:
+        assert client.get("/courses/").status_code == 200
+    _fill(world, 990)
+    with CaptureQueriesContext(connection) as large:
+        response = client.get("/courses/")
+    assert response.status_code == 200
+    assert len(small.captured_queries) == len(large.captured_queries)
+    assert "1000 courses" in response.content.decode()
+
+
+def test_dashboard_filters_by_stage_and_htmx_returns_rows_only(client, world):
+    make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    make_course(world.unreferred, world.therapist, stage="intake")
+    sign_in(client, world.therapist.user)
+    page = client.get("/courses/", {"stage": "intake"}).content.decode()
+    assert "1 course" in page and world.unreferred.legal_last_name in page
+    assert world.client.legal_last_name not in page
+    partial = client.get("/courses/", {"stage": "active"}, HTTP_HX_REQUEST="true",
+                         HTTP_HX_TARGET="course-results").content.decode()  # fmt: skip
+    assert "<html" not in partial and world.client.legal_last_name in partial
+
+
+def test_dashboard_shows_blockers_and_overdue_items(client, world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    event(course, world.therapist, "dosing", at=timezone.now() - timedelta(hours=80))
+    sign_in(client, world.therapist.user)
+    page = client.get("/courses/").content.decode()
+    assert 'data-code="screen.missing"' in page
+    assert "Overdue:</strong> Integration session" in page
+
+
+def test_refused_step_lists_every_reason_with_409(client, world):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber,
+                         stage="preparation", consent_signed_at=None)  # fmt: skip
+    sign_in(client, world.therapist.user)
+    response = client.post(f"/courses/{course.pk}/transition/", {"action": "activate"})
+    assert response.status_code == 409
+    text = response.content.decode()
+    for code in ("consent.missing", "preparation.none", "prescription.missing"):
+        assert f'data-code="{code}"' in text
+
+
+def test_admin_without_clinical_role_cannot_decide(client, world):
+    admin_only = member(world.practice, Role.PRACTICE_ADMIN)
+    course = make_course(world.client, world.therapist)
+    sign_in(client, admin_only.user)
+    response = client.post(f"/courses/{course.pk}/transition/", {"action": "start_intake"})
+    assert response.status_code == 403
