@@ -1,4 +1,5 @@
-"""Benchmark the client list and client detail read paths on PostgreSQL at scale.
+"""Benchmark the client list, client detail and course dashboard read paths on PostgreSQL at
+scale.
 
 What it measures
 ----------------
@@ -11,7 +12,15 @@ organisation) is on every tenth. Against that data set the script times:
    (``selector.list.therapist``, the therapist's unsearched page 1, is measured as well);
 3. ``selector.detail.admin``: ``patients.selectors.client_get_for_actor`` on varying client ids;
 4. ``http.*``: the full HTTP path through ``django.test.Client`` (middleware, session, MFA gate,
-   template rendering): GET /clients/, GET /clients/<id>/, and the therapist's POSTed search.
+   template rendering): GET /clients/, GET /clients/<id>/, and the therapist's POSTed search;
+5. the course dashboard: every client has one course of care (stages in ``STAGE_WEIGHTS``, 57 %
+   open, with their timeline events). ``selector.courses.admin`` / ``.therapist`` time
+   ``courses.selectors.course_list`` page 1 (open courses, sorted by stage) for the admin and
+   the therapist, ``selector.courses.stage`` the admin's page filtered to one stage, and
+   ``http.courses.admin`` GET /courses/ (skipped, with a note, if the page does not answer 200).
+   Their raw SQL returns the same page: the course rows joined to client, clinicians, practice
+   and gate settings, one correlated subquery per fact ``with_facts`` annotates, LIMIT 25, and
+   the COUNT(*).
 
 Each selector scenario forces evaluation the way a page would: the page rows, every client's
 ``care_team.all()`` and each member's ``membership.user``. Each scenario runs 3 warm-ups and then
@@ -41,6 +50,7 @@ as JSON in bench/results/latest.json. Progress goes to stderr.
 
     make bench BENCH_ARGS="--clients 2000 --repeat 10"   # quick run
     make bench                                           # 100,000 clients, 30 repeats
+    make bench BENCH_ARGS="--scenarios courses"          # only the course dashboard
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ PARTNER_SLUG = "bench-partner"
 ADMIN_EMAIL = "bench-admin@kapflow-bench.example"
 THERAPIST_EMAIL = "bench-therapist@kapflow-bench.example"
 PRESCRIBER_EMAIL = "bench-prescriber@kapflow-bench.example"
+THERAPIST2_EMAIL = "bench-therapist2@kapflow-bench.example"
 
 SEED = 20240601
 BATCH = 5000
@@ -87,6 +98,22 @@ FIRST_NAMES = [
 ]  # fmt: skip
 PRONOUNS = ["", "she/her", "he/him", "they/them"]
 SEARCH_TERM = "danhol"  # a last-name fragment: "dan" + "hol" (about 0.25 % of clients)
+
+# Courses: one per client, stages in these proportions (per 100 clients), so that 57 % are
+# open. Every course has one transition event (its latest stage change) plus these events.
+STAGE_WEIGHTS = {
+    "inquiry": 5, "intake": 5, "referred": 4, "medical_evaluation": 4, "eligible": 3,
+    "not_eligible": 5, "consented": 3, "preparation": 5, "active": 20, "maintenance": 8,
+    "completed": 20, "discharged": 6, "withdrawn": 12,
+}  # fmt: skip
+STAGE_EVENTS = {
+    "preparation": ("preparation",),
+    "active": ("preparation", "risk_screen", "dosing"),
+    "maintenance": ("preparation", "risk_screen", "dosing", "dosing", "integration", "followup"),
+    "completed": ("preparation", "risk_screen", "dosing", "integration"),
+}
+STAGE_FILTER = "active"  # the stage-filtered dashboard scenario
+CLOSED_STAGES = ("not_eligible", "completed", "discharged", "withdrawn")
 
 
 def log(message: str) -> None:
@@ -188,11 +215,15 @@ def _actors():
     admin = member(practice, ADMIN_EMAIL, "Ada Benchmark", Role.PRACTICE_ADMIN)
     therapist = member(practice, THERAPIST_EMAIL, "Theo Benchmark", Role.THERAPIST, "LMFT")
     prescriber = member(partner, PRESCRIBER_EMAIL, "Priya Benchmark", Role.PRESCRIBER, "PMHNP")
+    # The therapist of the courses of clients whose care team the bench therapist is not on
+    # (no care-team rows of its own, so the client-list data set is unchanged).
+    therapist2 = member(practice, THERAPIST2_EMAIL, "Tess Benchmark", Role.THERAPIST, "LPC")
     return {
         "practice": practice,
         "partner": partner,
         "admin": admin,
         "therapist": therapist,
+        "therapist2": therapist2,
         "prescriber": prescriber,
     }
 
@@ -221,6 +252,7 @@ def build_data(n: int, rebuild: bool) -> dict:
     started = time.perf_counter()
     if have_clients or have_team:
         log(f"removing old data set ({have_clients} clients, {have_team} care-team rows)")
+        _delete_courses(practice)
         with connection.cursor() as cursor:
             for table in (CareTeamMember, Companion, Client):
                 cursor.execute(
@@ -299,6 +331,167 @@ def build_data(n: int, rebuild: bool) -> dict:
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
         cursor.execute("ANALYZE")
     return {"reused": False, "build_seconds": time.perf_counter() - started, **actors}
+
+
+def _stage_cycle() -> list[str]:
+    cycle = [stage for stage, weight in STAGE_WEIGHTS.items() for _ in range(weight)]
+    random.Random(SEED + 2).shuffle(cycle)
+    return cycle
+
+
+def _expected_events(n: int) -> int:
+    cycle = _stage_cycle()
+    return sum(1 + len(STAGE_EVENTS.get(cycle[i % len(cycle)], ())) for i in range(n))
+
+
+def _delete_courses(practice) -> None:
+    from django.db import connection
+
+    from kapflow.courses.models import Course, CourseEvent, DueItem
+
+    with connection.cursor() as cursor:
+        for model in (CourseEvent, DueItem, Course):
+            cursor.execute(
+                f"DELETE FROM {model._meta.db_table} WHERE organisation_id = %s", [practice.pk]
+            )
+
+
+# The latest stage change of a course at each stage: (action, from stage, prescriber's step).
+LAST_STEP = {
+    "inquiry": ("open", "", False),
+    "intake": ("start_intake", "inquiry", False),
+    "referred": ("refer", "intake", False),
+    "medical_evaluation": ("begin_evaluation", "referred", True),
+    "eligible": ("decide_eligible", "medical_evaluation", True),
+    "not_eligible": ("decide_not_eligible", "medical_evaluation", True),
+    "consented": ("record_consent", "eligible", False),
+    "preparation": ("start_preparation", "consented", False),
+    "active": ("activate", "preparation", False),
+    "maintenance": ("enter_maintenance", "active", False),
+    "completed": ("complete", "maintenance", False),
+    "discharged": ("discharge", "active", False),
+    "withdrawn": ("withdraw", "preparation", False),
+}
+ELIGIBLE_ON = {"eligible", "consented", "preparation", "active", "maintenance", "completed"}
+CONSENTED_ON = {"consented", "preparation", "active", "maintenance", "completed"}
+
+
+def build_courses(data: dict, n: int, rebuild: bool) -> dict:
+    """One course per client (stages per STAGE_WEIGHTS) with its facts and timeline events,
+    reused when the course and event counts match."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from kapflow.courses.models import Course, CourseEvent, GateSettings
+    from kapflow.patients.models import CareTeamMember, Client
+
+    practice = data["practice"]
+    GateSettings.objects.get_or_create(organisation=practice)
+    have_courses = Course.objects.filter(organisation=practice).count()
+    have_events = CourseEvent.objects.filter(organisation=practice).count()
+    expected_events = _expected_events(n)
+    if not rebuild and have_courses == n and have_events == expected_events:
+        log(f"reusing courses: {have_courses} courses, {have_events} events")
+        return {"reused": True, "build_seconds": 0.0, "events": have_events}
+
+    started = time.perf_counter()
+    if have_courses or have_events:
+        log(f"removing old courses ({have_courses} courses, {have_events} events)")
+        _delete_courses(practice)
+
+    rng = random.Random(SEED + 3)
+    cycle = _stage_cycle()
+    now = timezone.now()
+    therapist, therapist2 = data["therapist"], data["therapist2"]
+    prescriber = data["prescriber"]
+    on_team = set(
+        CareTeamMember.objects.filter(membership=therapist, ended_at__isnull=True).values_list(
+            "client_id", flat=True
+        )
+    )
+    client_ids = list(
+        Client.objects.filter(organisation=practice).order_by("id").values_list("id", flat=True)
+    )
+
+    def days(low: float, high: float) -> timedelta:
+        return timedelta(days=rng.uniform(low, high))
+
+    log(f"creating {len(client_ids)} courses in batches of {BATCH}")
+    events_made = 0
+    for position in range(0, len(client_ids), BATCH):
+        courses, timelines = [], []
+        for offset, client_id in enumerate(client_ids[position : position + BATCH]):
+            stage = cycle[(position + offset) % len(cycle)]
+            who = therapist if client_id in on_team else therapist2
+            if stage in CLOSED_STAGES:
+                changed = now - days(1, 700)
+            elif stage == "maintenance":
+                changed = now - days(30, 300)
+            elif stage == "active":
+                changed = now - days(3, 90)
+            else:
+                changed = now - days(0.1, 60)
+            opened = changed if stage == "inquiry" else changed - days(10, 60)
+            past_intake = stage not in {"inquiry", "intake"} and (
+                stage not in {"discharged", "withdrawn"} or rng.random() < 0.5
+            )
+            dosings = STAGE_EVENTS.get(stage, ()).count("dosing")
+            course = Course(
+                organisation=practice, client_id=client_id, stage=stage, therapist=who,
+                pathway="low_dose" if rng.random() < 0.4 else "higher_dose",
+                delivery="at_home" if rng.random() < 0.3 else "in_person",
+                prescriber=prescriber if past_intake else None, opened_at=opened,
+                stage_changed_at=changed, closed_at=changed if stage in CLOSED_STAGES else None,
+                doses_authorised=6 if dosings else 0, doses_used=dosings,
+            )  # fmt: skip
+            if stage in ELIGIBLE_ON:
+                course.eligibility = "eligible"
+                course.clearance_on = (opened + days(3, 9)).date()
+                course.clearance_valid_days = rng.choice([180, 365, 365])
+            elif stage == "not_eligible":
+                course.eligibility = "not_eligible"
+            if stage in CONSENTED_ON:
+                course.consent_signed_at = opened + days(5, 9)
+                course.consent_version = "v1"
+            action, from_stage, by_prescriber = LAST_STEP[stage]
+            actor = prescriber if by_prescriber else who
+            timeline = [("transition", changed, actor, {"action": action, "from_stage":
+                         from_stage, "to_stage": stage})]  # fmt: skip
+            # Before the latest change for closed courses; around it for open ones.
+            start, end = (opened, changed) if stage in CLOSED_STAGES else (changed, now)
+            for kind in STAGE_EVENTS.get(stage, ()):
+                if kind == "preparation":
+                    at = changed - days(1, 8) if stage != "completed" else opened + days(9, 10)
+                else:
+                    at = start + (end - start) * rng.uniform(0.3, 0.97)
+                extra = {"positive": rng.random() < 0.03} if kind == "risk_screen" else {}
+                timeline.append((kind, at, prescriber if kind == "followup" else who, extra))
+            courses.append(course)
+            timelines.append(timeline)
+        created = Course.objects.bulk_create(courses)
+        events = [
+            CourseEvent(
+                organisation=practice,
+                course=course,
+                kind=kind,
+                occurred_at=at,
+                recorded_at=at,
+                actor_id=by.user_id,
+                actor_membership=by,
+                **extra,
+            )
+            for course, timeline in zip(created, timelines, strict=True)
+            for kind, at, by, extra in timeline
+        ]
+        CourseEvent.objects.bulk_create(events, batch_size=BATCH)
+        events_made += len(events)
+        log(f"  {position + len(courses)}/{len(client_ids)} courses, {events_made} events")
+
+    log("VACUUM ANALYZE courses")
+    with connection.cursor() as cursor:
+        for model in (Course, CourseEvent):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    return {"reused": False, "build_seconds": time.perf_counter() - started, "events": events_made}
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -443,6 +636,102 @@ def raw_detail(org_id: int, client_id: int):
     return row, team, licences, companions
 
 
+def _columns(model, alias: str) -> str:
+    return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
+
+
+def _last_event(kind: str, column: str = "occurred_at", order: str = "DESC") -> str:
+    return (
+        f"(SELECT e.{column} FROM courses_courseevent e WHERE e.course_id = co.id "
+        f"AND e.kind = '{kind}' ORDER BY e.occurred_at {order}, e.id {order} LIMIT 1)"
+    )
+
+
+def _count_events(kind: str) -> str:
+    return (
+        "(SELECT COUNT(*) FROM courses_courseevent e "
+        f"WHERE e.course_id = co.id AND e.kind = '{kind}')"
+    )
+
+
+def _licensed(member_alias: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM accounts_clinicianlicence l "
+        f"WHERE l.user_id = {member_alias}.user_id AND l.state = cl.state "
+        "AND (l.expires_on IS NULL OR l.expires_on >= %(today)s))"
+    )
+
+
+def course_page_sql() -> str:
+    """The dashboard page by hand: the course with its client, clinicians, practice and gate
+    settings, and one correlated subquery per fact the gates read (as with_facts annotates)."""
+    from kapflow.accounts.models import Organisation, User
+    from kapflow.courses.models import Course, GateSettings
+    from kapflow.patients.models import Client
+
+    facts = [
+        _count_events("preparation"),
+        _count_events("dosing"),
+        _last_event("dosing"),
+        "(SELECT e.occurred_at FROM courses_courseevent e WHERE e.course_id = co.id "
+        "AND e.kind = 'dosing' ORDER BY e.occurred_at, e.id LIMIT 1 OFFSET 1)",
+        _last_event("integration"),
+        _last_event("followup"),
+        _last_event("risk_screen"),
+        _last_event("risk_screen", "positive"),
+        "EXISTS (SELECT 1 FROM patients_companion p WHERE p.client_id = co.client_id "
+        "AND p.confirmed_at IS NOT NULL)",
+        _licensed("tm"),
+        _licensed("pm"),
+    ]
+    return (
+        f"SELECT {_columns(Course, 'co')}, {_columns(Client, 'cl')}, "
+        f"tm.id, tm.title, {_columns(User, 'tu')}, pm.id, pm.title, pu.id, pu.full_name, "
+        f"pu.email, {_columns(Organisation, 'o')}, {_columns(GateSettings, 'gs')}, "
+        + ", ".join(facts)
+        + " FROM courses_course co"
+        " JOIN patients_client cl ON cl.id = co.client_id"
+        " JOIN accounts_membership tm ON tm.id = co.therapist_id"
+        " JOIN accounts_user tu ON tu.id = tm.user_id"
+        " LEFT JOIN accounts_membership pm ON pm.id = co.prescriber_id"
+        " LEFT JOIN accounts_user pu ON pu.id = pm.user_id"
+        " JOIN accounts_organisation o ON o.id = co.organisation_id"
+        " LEFT JOIN courses_gatesettings gs ON gs.organisation_id = o.id"
+    )
+
+
+COURSE_OPEN = "co.stage NOT IN ('not_eligible', 'completed', 'discharged', 'withdrawn')"
+COURSE_ORDER = "ORDER BY co.stage, co.stage_changed_at DESC, co.id"
+COURSE_ON_TEAM = """
+    EXISTS (SELECT 1 FROM patients_careteammember t
+            WHERE t.client_id = co.client_id AND t.membership_id = %(member)s
+              AND t.ended_at IS NULL)
+"""
+
+
+def raw_course_list(org_id: int, *, member_id: int | None = None, stage: str = ""):
+    """COUNT(*) and the 25 rows of the dashboard's page 1: open courses of the practice (or
+    of the clinician's care teams), optionally one stage, sorted by stage."""
+    from django.db import connection
+    from django.utils import timezone
+
+    params = {"org": org_id, "member": member_id, "stage": stage, "today": timezone.localdate()}
+    if member_id is None:
+        where = f"co.organisation_id = %(org)s AND {COURSE_OPEN}"
+        count_from = "courses_course co"
+    else:
+        where = f"cl.organisation_id = %(org)s AND {COURSE_ON_TEAM} AND {COURSE_OPEN}"
+        count_from = "courses_course co JOIN patients_client cl ON cl.id = co.client_id"
+    if stage:
+        where += " AND co.stage = %(stage)s"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {count_from} WHERE {where}", params)
+        count = cursor.fetchone()[0]
+        cursor.execute(f"{course_page_sql()} WHERE {where} {COURSE_ORDER} LIMIT 25", params)
+        rows = cursor.fetchall()
+    return count, rows
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 
@@ -464,10 +753,10 @@ def _touch_page(page) -> int:
     return len(rows)
 
 
-def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
+def client_scenarios(data: dict, repeat: int):
+    """The client list / search / detail scenarios: (plan, raw baselines, facts)."""
     from django.test import Client as HttpClient
 
-    from kapflow.audit.services import audit_record, audit_record_many
     from kapflow.patients import selectors
     from kapflow.patients.models import CareTeamMember, Client
 
@@ -560,9 +849,119 @@ def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
         ("http.search.therapist", f"POST /clients/ q={SEARCH_TERM!r}", http_search, "search"),
     ]
 
+    def facts() -> dict:
+        return {
+            "search_term": SEARCH_TERM,
+            "search_matches_therapist": raw_clinician_list(therapist.pk, SEARCH_TERM)[0],
+            "therapist_clients": therapist.care_of.filter(ended_at__isnull=True).count(),
+            "prescriber_clients": data["prescriber"].care_of.filter(ended_at__isnull=True).count(),
+        }
+
+    return plan, raw, facts
+
+
+def _touch_rows(page) -> int:
+    """What the dashboard template reads of each row (course_row did the rest, no queries)."""
+    for row in page.object_list:
+        course = row.course
+        _ = (course.client.legal_last_name, course.therapist.user.full_name, row.next_step)
+        _ = course.prescriber.user.full_name if course.prescriber else ""
+        _ = [(b.code, b.message) for b in row.blockers]
+        _ = [(d.code, d.due_at, d.overdue) for d in row.deadlines]
+    return len(page.object_list)
+
+
+def course_scenarios(data: dict, repeat: int):
+    """The course dashboard scenarios: (plan, raw baselines, facts)."""
+    from django.test import Client as HttpClient
+
+    from kapflow.courses import selectors
+    from kapflow.courses.models import Course
+
+    admin = load_actor(data["admin"].pk)
+    therapist = load_actor(data["therapist"].pk)
+    org_id = data["practice"].pk
+    everything = selectors.CourseFilters()
+    one_stage = selectors.CourseFilters(stage=STAGE_FILTER)
+
+    def sel_admin(_i):
+        return _touch_rows(selectors.course_list(actor=admin, filters=everything))
+
+    def sel_therapist(_i):
+        return _touch_rows(selectors.course_list(actor=therapist, filters=everything))
+
+    def sel_stage(_i):
+        return _touch_rows(selectors.course_list(actor=admin, filters=one_stage))
+
+    raw = {
+        "courses": lambda _i: raw_course_list(org_id),
+        "courses.therapist": lambda _i: raw_course_list(org_id, member_id=therapist.pk),
+        "courses.stage": lambda _i: raw_course_list(org_id, stage=STAGE_FILTER),
+    }
+    plan = [
+        ("selector.courses.admin", "course_list page 1, admin, open", sel_admin, "courses"),
+        (
+            "selector.courses.therapist",
+            "course_list page 1, therapist, open",
+            sel_therapist,
+            "courses.therapist",
+        ),
+        (
+            "selector.courses.stage",
+            f"course_list page 1, admin, stage={STAGE_FILTER}",
+            sel_stage,
+            "courses.stage",
+        ),
+    ]
+
+    web_admin = HttpClient()
+    web_admin.force_login(data["admin"].user, backend="django.contrib.auth.backends.ModelBackend")
+    probe = web_admin.get("/courses/")
+    http_note = ""
+    if probe.status_code == 200:
+
+        def http_courses(_i):
+            response = web_admin.get("/courses/")
+            if response.status_code != 200:
+                raise SystemExit(f"GET /courses/ answered {response.status_code}")
+            return len(response.content)
+
+        plan.append(("http.courses.admin", "GET /courses/ (admin)", http_courses, "courses"))
+    else:
+        http_note = f"GET /courses/ answered {probe.status_code}: not measured"
+        log(http_note)
+
+    def facts() -> dict:
+        courses = Course.objects.filter(organisation_id=org_id)
+        return {
+            "courses": courses.count(),
+            "courses_open": raw_course_list(org_id)[0],
+            "courses_therapist_open": raw_course_list(org_id, member_id=therapist.pk)[0],
+            "courses_stage_filter": STAGE_FILTER,
+            "courses_stage_count": raw_course_list(org_id, stage=STAGE_FILTER)[0],
+            "course_events": data["courses"]["events"],
+            "http_courses_note": http_note,
+        }
+
+    return plan, raw, facts
+
+
+def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], dict]:
+    from kapflow.audit.services import audit_record, audit_record_many
+    from kapflow.patients.models import Client
+
+    plan, raw, fact_fns = [], {}, []
+    for name, make in (("clients", client_scenarios), ("courses", course_scenarios)):
+        if which in ("all", name):
+            part_plan, part_raw, part_facts = make(data, repeat)
+            plan += part_plan
+            raw.update(part_raw)
+            fact_fns.append(part_facts)
+
     # What the audit trail alone costs: the same service calls the selectors make, with an
     # action name of their own so that these rows are recognisable in the bench database.
-    page_rows = list(Client.objects.filter(organisation_id=org_id).order_by("id")[:25])
+    admin = load_actor(data["admin"].pk)
+    page_rows = list(Client.objects.filter(organisation_id=data["practice"].pk).order_by("id")[:25])
     raw["audit.25"] = lambda _i: audit_record_many(
         actor=admin, action="bench.audit_probe", targets=page_rows
     )
@@ -607,12 +1006,9 @@ def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
             }
         )
 
-    facts = {
-        "search_term": SEARCH_TERM,
-        "search_matches_therapist": raw_clinician_list(therapist.pk, SEARCH_TERM)[0],
-        "therapist_clients": therapist.care_of.filter(ended_at__isnull=True).count(),
-        "prescriber_clients": data["prescriber"].care_of.filter(ended_at__isnull=True).count(),
-    }
+    facts: dict = {}
+    for fn in fact_fns:
+        facts.update(fn())
     return results, {"baselines": baselines, **facts}
 
 
@@ -620,8 +1016,9 @@ def scenarios(data: dict, repeat: int) -> tuple[list[dict], dict]:
 
 
 def markdown(meta: dict, results: list[dict], extra: dict) -> str:
+    courses = f", {extra['courses']:,} courses" if "courses" in extra else ""
     lines = [
-        f"## kapflow bench: {meta['clients']:,} clients, {meta['repeat']} runs "
+        f"## kapflow bench: {meta['clients']:,} clients{courses}, {meta['repeat']} runs "
         f"(+{WARMUPS} warm-ups), PostgreSQL {meta['postgres']}",
         "",
         "| Scenario | What | Median ms | p95 ms | Queries | Raw SQL median ms | × raw |",
@@ -651,15 +1048,37 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
         "page, 1 for a detail), which the raw SQL baselines do not; the HTTP rows further include "
         "session, user, membership and MFA-device lookups, the session save and template "
         "rendering. Ratios are therefore an upper bound on ORM overhead, not a like-for-like.",
-        "- Raw search uses the predicate Django's icontains emits on PostgreSQL: "
-        "UPPER(col::text) LIKE UPPER(%s).",
-        f"- Therapist is on {extra['therapist_clients']:,} care teams, the partner prescriber on "
-        f"{extra['prescriber_clients']:,}; search {extra['search_term']!r} matches "
-        f"{extra['search_matches_therapist']:,} of the therapist's clients.",
-        f"- Data set {'reused' if meta['data_reused'] else 'built'}"
-        + ("" if meta["data_reused"] else f" in {meta['build_seconds']:.1f} s")
-        + f"; total run {meta['total_seconds']:.1f} s. p95 is nearest-rank over the timed runs.",
     ]
+    if "search_term" in extra:
+        lines += [
+            "- Raw search uses the predicate Django's icontains emits on PostgreSQL: "
+            "UPPER(col::text) LIKE UPPER(%s).",
+            f"- Therapist is on {extra['therapist_clients']:,} care teams, the partner prescriber "
+            f"on {extra['prescriber_clients']:,}; search {extra['search_term']!r} matches "
+            f"{extra['search_matches_therapist']:,} of the therapist's clients.",
+        ]
+    if "courses" in extra:
+        lines += [
+            f"- Courses: {extra['courses']:,} (one per client) with {extra['course_events']:,} "
+            f"events; {extra['courses_open']:,} open, {extra['courses_therapist_open']:,} of "
+            f"them on the therapist's care teams; {extra['courses_stage_count']:,} at stage "
+            f"{extra['courses_stage_filter']!r}. Raw course SQL: the page's course rows joined "
+            "to client, clinicians, practice and gate settings, with one correlated subquery "
+            "per annotated fact, LIMIT 25, plus the COUNT(*).",
+        ]
+        if extra.get("http_courses_note"):
+            lines.append(f"- {extra['http_courses_note']}.")
+    built = []
+    for name, key in (("clients", "clients_data"), ("courses", "courses_data")):
+        if meta.get(key):
+            how = meta[key]
+            built.append(
+                f"{name} " + ("reused" if how["reused"] else f"built in {how['seconds']:.1f} s")
+            )
+    lines.append(
+        f"- Data set: {', '.join(built)}; total run {meta['total_seconds']:.1f} s. "
+        "p95 is nearest-rank over the timed runs."
+    )
     return "\n".join(lines)
 
 
@@ -682,6 +1101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=100_000, help="clients (default 100000)")
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per scenario")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
+    parser.add_argument(
+        "--scenarios",
+        choices=["all", "clients", "courses"],
+        default="all",
+        help="which scenarios to run (default all)",
+    )
     args = parser.parse_args(argv)
     if args.clients < 30 or args.repeat < 1:
         parser.error("--clients must be at least 30 and --repeat at least 1")
@@ -696,7 +1121,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"database {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}")
     call_command("migrate", interactive=False, verbosity=0)
     data = build_data(args.clients, args.rebuild)
-    results, extra = scenarios(data, args.repeat)
+    if args.scenarios in ("all", "courses"):
+        data["courses"] = build_courses(data, args.clients, args.rebuild)
+    results, extra = scenarios(data, args.repeat, args.scenarios)
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -711,8 +1138,13 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": connection.settings_dict["NAME"],
-        "data_reused": data["reused"],
-        "build_seconds": round(data["build_seconds"], 2),
+        "scenarios": args.scenarios,
+        "clients_data": {"reused": data["reused"], "seconds": round(data["build_seconds"], 2)},
+        "courses_data": data.get("courses")
+        and {
+            "reused": data["courses"]["reused"],
+            "seconds": round(data["courses"]["build_seconds"], 2),
+        },
         "total_seconds": time.perf_counter() - started,
         "audit_note": "selectors and pages write audit rows (one INSERT per call); raw SQL not",
     }

@@ -101,7 +101,11 @@ class Course(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["organisation", "stage", "id"]),
+            # The caseload's default order (stage, longest-waiting first within a stage).
+            models.Index(
+                fields=["organisation", "stage", "-stage_changed_at", "id"],
+                name="course_org_stage_changed",
+            ),
             models.Index(fields=["therapist", "closed_at"]),
             models.Index(fields=["prescriber", "stage"]),
         ]
