@@ -101,9 +101,9 @@ class Course(models.Model):
             ),
         ]
         indexes = [
-            # The caseload's default order (stage, longest-waiting first within a stage).
+            # The caseload filtered by stage, longest-waiting first.
             models.Index(
-                fields=["organisation", "stage", "-stage_changed_at", "id"],
+                fields=["organisation", "stage", "stage_changed_at", "id"],
                 name="course_org_stage_changed",
             ),
             models.Index(fields=["therapist", "closed_at"]),

@@ -5,10 +5,11 @@ for the rows of the page.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    Case,
     Count,
     Exists,
     IntegerField,
@@ -18,6 +19,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -32,8 +34,14 @@ from kapflow.patients.models import CareTeamMember, Companion
 
 PAGE_SIZE = 25
 
+# Pipeline order of the stages, for sorting by stage (not alphabetically).
+STAGE_RANK = Case(
+    *[When(stage=stage.value, then=Value(rank)) for rank, stage in enumerate(rules.Stage)],
+    output_field=IntegerField(),
+)
+
 SORTS = {
-    "stage": ("stage", "-stage_changed_at", "id"),
+    "stage": (STAGE_RANK.asc(), "stage_changed_at", "id"),
     "recent": ("-stage_changed_at", "-id"),
     "oldest": ("stage_changed_at", "id"),
     "name": ("client__legal_last_name", "client__legal_first_name", "id"),
@@ -243,8 +251,22 @@ def prescriber_queue(*, actor, now: datetime | None = None) -> dict[str, list[Co
     return {
         "referrals": [r for r in rows if r.facts.stage == rules.Stage.REFERRED],
         "evaluations": [r for r in rows if r.facts.stage == rules.Stage.MEDICAL_EVALUATION],
-        "followups": [r for r in rows if any(d.code == "followup.due" for d in r.deadlines)],
+        "followups": sorted(
+            (r for r in rows if _followup_soon(r, now)),
+            key=lambda r: next(d.due_at for d in r.deadlines if d.code == "followup.due"),
+        ),
     }
+
+
+FOLLOWUP_WINDOW = timedelta(days=14)
+
+
+def _followup_soon(row: CourseRow, now: datetime) -> bool:
+    """Follow-ups overdue or due within two weeks: what the prescriber should book now."""
+    return any(
+        d.code == "followup.due" and d.due_at is not None and d.due_at <= now + FOLLOWUP_WINDOW
+        for d in row.deadlines
+    )
 
 
 def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.view") -> Course:
