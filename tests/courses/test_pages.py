@@ -133,3 +133,13 @@ def test_prescriber_queue_sorts_referrals_and_soon_followups(client, world):
     referrals, _, followups = page.partition("Evaluations awaiting")
     assert world.client.legal_last_name in referrals
     assert world.unreferred.legal_last_name not in followups
+
+
+def test_positive_screen_shows_a_banner_and_timeline_uses_words(client, world):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    event(course, world.therapist, "transition", from_stage="preparation", to_stage="active")
+    event(course, world.therapist, "risk_screen", positive=True)
+    sign_in(client, world.therapist.user)
+    page = client.get(f"/courses/{course.pk}/").content.decode()
+    assert 'data-testid="risk-banner"' in page
+    assert "Preparation → Active: dosing and integration" in page
