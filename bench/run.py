@@ -701,7 +701,20 @@ def course_page_sql() -> str:
 
 
 COURSE_OPEN = "co.stage NOT IN ('not_eligible', 'completed', 'discharged', 'withdrawn')"
-COURSE_ORDER = "ORDER BY co.stage, co.stage_changed_at DESC, co.id"
+# The caseload's default order: stages in pipeline order (kapflow.clinical.course.Stage),
+# longest-waiting first within a stage.
+COURSE_ORDER = (
+    "ORDER BY CASE "
+    + " ".join(
+        f"WHEN co.stage = '{stage}' THEN {rank}"
+        for rank, stage in enumerate(
+            ["inquiry", "intake", "referred", "medical_evaluation", "eligible", "not_eligible",
+             "consented", "preparation", "active", "maintenance", "completed", "discharged",
+             "withdrawn"]
+        )
+    )
+    + " ELSE NULL END, co.stage_changed_at, co.id"
+)  # fmt: skip
 COURSE_ON_TEAM = """
     EXISTS (SELECT 1 FROM patients_careteammember t
             WHERE t.client_id = co.client_id AND t.membership_id = %(member)s

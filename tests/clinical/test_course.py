@@ -256,8 +256,8 @@ def test_closed_course_allows_nothing():
         assert allowed_actions(CourseFacts(stage=stage)) == []
 
 
-def test_discharge_and_withdraw_need_reasons_and_close():
-    for action in (Action.DISCHARGE, Action.WITHDRAW, Action.DECIDE_NOT_ELIGIBLE):
+def test_every_closing_step_needs_a_reason():
+    for action in (Action.DISCHARGE, Action.WITHDRAW, Action.DECIDE_NOT_ELIGIBLE, Action.COMPLETE):
         assert TRANSITIONS[action].reason_required
 
 

@@ -27,6 +27,14 @@ DELIVERY_CHOICES = [
 CLOSED_VALUES = ["not_eligible", "completed", "discharged", "withdrawn"]
 
 
+def stage_rank() -> models.Case:
+    """Each stage's place in the pipeline, for ordering (an index is built on it)."""
+    return models.Case(
+        *[models.When(stage=s.value, then=models.Value(rank)) for rank, s in enumerate(Stage)],
+        output_field=models.IntegerField(),
+    )
+
+
 class GateSettings(models.Model):
     """Per-practice thresholds for kapflow.clinical.course.GatePolicy (DOMAIN.md section 2)."""
 
@@ -101,6 +109,15 @@ class Course(models.Model):
             ),
         ]
         indexes = [
+            # The caseload's default order: stages in pipeline order, longest waiting first.
+            # The expression must stay identical to courses.selectors.STAGE_RANK.
+            models.Index(
+                models.F("organisation"),
+                stage_rank(),
+                models.F("stage_changed_at"),
+                models.F("id"),
+                name="course_org_stage_rank",
+            ),
             # The caseload filtered by stage, longest-waiting first.
             models.Index(
                 fields=["organisation", "stage", "stage_changed_at", "id"],

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
-    Case,
     Count,
     Exists,
     IntegerField,
@@ -19,7 +18,6 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -29,16 +27,20 @@ from kapflow.accounts.models import ClinicianLicence
 from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.clinical import course as rules
 from kapflow.core.errors import NotFound
-from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, DueItem, GateSettings
+from kapflow.courses.models import (
+    CLOSED_VALUES,
+    Course,
+    CourseEvent,
+    DueItem,
+    GateSettings,
+    stage_rank,
+)
 from kapflow.patients.models import CareTeamMember, Companion
 
 PAGE_SIZE = 25
 
 # Pipeline order of the stages, for sorting by stage (not alphabetically).
-STAGE_RANK = Case(
-    *[When(stage=stage.value, then=Value(rank)) for rank, stage in enumerate(rules.Stage)],
-    output_field=IntegerField(),
-)
+STAGE_RANK = stage_rank()
 
 SORTS = {
     "stage": (STAGE_RANK.asc(), "stage_changed_at", "id"),
