@@ -143,3 +143,31 @@ def test_positive_screen_shows_a_banner_and_timeline_uses_words(client, world):
     page = client.get(f"/courses/{course.pk}/").content.decode()
     assert 'data-testid="risk-banner"' in page
     assert "Preparation → Active: dosing and integration" in page
+
+
+def test_admin_changes_the_blood_pressure_threshold_and_the_gate_follows(client, world):
+    from kapflow.audit.models import AuditEvent
+    from kapflow.clinical.course import DoseDay
+    from kapflow.core.errors import GateBlocked
+    from kapflow.courses import services
+
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    event(course, world.therapist, "risk_screen", positive=False)
+    day = DoseDay(bp_systolic=150, bp_diastolic=85, alcohol_free_24h=True, driver_confirmed=True)
+    sign_in(client, world.admin.user)
+    bad = client.post("/courses/settings/", {"bp_systolic_max": "20"})
+    assert bad.status_code == 200 and "errorlist" in bad.content.decode()
+    response = client.post(
+        "/courses/settings/",
+        {"bp_systolic_max": 140, "bp_diastolic_max": 90, "screen_valid_days": 7,
+         "integration_hours": 72, "followup_grace_days": 14, "followup_interval_days": 90},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="gate_settings.update").get().changed_fields == [
+        "bp_diastolic_max", "bp_systolic_max",
+    ]  # fmt: skip
+    with pytest.raises(GateBlocked) as exc:
+        services.dosing_start(actor=world.therapist, course_id=course.pk, day=day)
+    assert [r.code for r in exc.value.reasons] == ["vitals.bp_high"]
+    sign_in(client, world.therapist.user)
+    assert client.get("/courses/settings/").status_code == 404

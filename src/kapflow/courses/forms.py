@@ -3,7 +3,7 @@
 from django import forms
 
 from kapflow.clinical.course import STAGE_LABELS, Stage
-from kapflow.courses.models import DELIVERY_CHOICES, PATHWAY_CHOICES
+from kapflow.courses.models import DELIVERY_CHOICES, PATHWAY_CHOICES, GateSettings
 
 STATUS_CHOICES = [
     ("open", "Open courses"),
@@ -115,3 +115,24 @@ class DosingStartForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class GateSettingsForm(forms.ModelForm):
+    class Meta:
+        model = GateSettings
+        fields = [
+            "bp_systolic_max",
+            "bp_diastolic_max",
+            "screen_valid_days",
+            "integration_hours",
+            "followup_grace_days",
+            "followup_interval_days",
+        ]
+        labels = {
+            "bp_systolic_max": "Hold the dose when systolic is at or above (mmHg)",
+            "bp_diastolic_max": "Hold the dose when diastolic is at or above (mmHg)",
+            "screen_valid_days": "A suicide-risk screen stays valid for (days)",
+            "integration_hours": "Integration session due within (hours) of a dosing",
+            "followup_grace_days": "Medical follow-up due (days) after the second dosing",
+            "followup_interval_days": "Then a medical follow-up at least every (days)",
+        }

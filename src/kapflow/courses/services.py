@@ -18,7 +18,14 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import course as rules
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
-from kapflow.courses.models import CLOSED_VALUES, Course, CourseEvent, DueItem, EventKind
+from kapflow.courses.models import (
+    CLOSED_VALUES,
+    Course,
+    CourseEvent,
+    DueItem,
+    EventKind,
+    GateSettings,
+)
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
 from kapflow.patients.models import CareTeamMember
 from kapflow.patients.selectors import client_get_for_update
@@ -448,3 +455,22 @@ def deadline_scan(*, organisation_id: int, now: datetime | None = None) -> ScanR
             fail_silently=True,
         )
     return ScanResult(raised=len(new_keys), resolved=resolved, notified=len(per_person))
+
+
+@transaction.atomic
+def gate_settings_update(*, actor: Membership, data: dict) -> GateSettings:
+    """Change the practice's gate thresholds (practice admins). Audited with the field names."""
+    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+        raise NotFound()
+    settings_row, _ = GateSettings.objects.select_for_update().get_or_create(
+        organisation=actor.organisation
+    )
+    changed = [f for f, v in data.items() if getattr(settings_row, f) != v]
+    for field, value in data.items():
+        setattr(settings_row, field, value)
+    settings_row.full_clean()
+    settings_row.save()
+    audit_record(
+        actor=actor, action="gate_settings.update", target=settings_row, changed_fields=changed
+    )
+    return settings_row

@@ -6,6 +6,7 @@ app_name = "courses"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("prescriber/", views.prescriber_dashboard, name="prescriber"),
+    path("settings/", views.gate_settings, name="settings"),
     path("open/<int:client_id>/", views.course_open, name="open"),
     path("<int:course_id>/", views.course_detail, name="detail"),
     path("<int:course_id>/transition/", views.course_transition, name="transition"),

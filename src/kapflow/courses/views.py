@@ -22,6 +22,7 @@ from kapflow.courses.forms import (
     CourseFilterForm,
     CourseOpenForm,
     DosingStartForm,
+    GateSettingsForm,
     RecordForm,
     TransitionForm,
 )
@@ -272,3 +273,24 @@ def dosing_start(request, course_id: int):
         {"course": course, "row": row, "form": form, "refused": refused},
         status=status,
     )
+
+
+@login_required
+def gate_settings(request):
+    """The practice's dosing-gate thresholds (DOMAIN.md section 2), for practice admins."""
+    actor = staff_actor(request)
+    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+        raise Http404()
+    from kapflow.courses.models import GateSettings
+
+    current = GateSettings.objects.filter(organisation=actor.organisation).first()
+    form = GateSettingsForm(request.POST or None, instance=current or GateSettings())
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.gate_settings_update(actor=actor, data=form.cleaned_data)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Gate settings saved; they apply to every course now.")
+            return redirect("courses:settings")
+    return render(request, "courses/settings.html", {"form": form})
