@@ -153,6 +153,10 @@ def courses_queryset(actor) -> QuerySet:
     if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
         return Course.objects.for_org(actor.organisation)
     visible = clients_queryset(actor).values("pk")
+    if _is_practice(actor):
+        # Same rows (a practice's clinicians see only its own clients), but scoped by the
+        # course's organisation first so the caseload can walk its ordered index.
+        return Course.objects.for_org(actor.organisation).filter(client_id__in=visible)
     return Course.objects.filter(client_id__in=visible)
 
 
