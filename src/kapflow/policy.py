@@ -191,3 +191,29 @@ def can_override_gate(actor, course) -> bool:
     return can_act_on_course(actor, course, "therapist") or can_act_on_course(
         actor, course, "prescriber"
     )
+
+
+# ---- assessments --------------------------------------------------------------------------
+
+
+def can_assess(actor, client) -> bool:
+    """Assigning, entering, correcting questionnaires and recording risk assessments: the
+    clinicians on the client's care team (client.care_team prefetched)."""
+    return actor is not None and actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
+def is_own_client_record(actor, client_id: int) -> bool:
+    """The signed-in client acting on their own record (portal)."""
+    from kapflow.patients.models import Client
+
+    return (
+        actor is not None
+        and actor.has_role(Role.CLIENT)
+        and Client.objects.filter(pk=client_id, user_id=actor.user_id).exists()
+    )
+
+
+def can_see_clinical(actor) -> bool:
+    """Scores, screens and notes: clinicians and practice admins, never billers, clients
+    (except their own, through the portal) or companions."""
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)

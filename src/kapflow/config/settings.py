@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "kapflow.audit",
     "kapflow.portal",
     "kapflow.courses",
+    "kapflow.assessments",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
 from kapflow.api import api
+from kapflow.assessments.views import link_fill
 from kapflow.portal.views import home
 
 # Platform staff only, and only after MFA: the admin site itself checks the OTP session.
@@ -14,6 +15,8 @@ urlpatterns = [
     path("", include("kapflow.accounts.urls")),
     path("clients/", include("kapflow.patients.urls")),
     path("courses/", include("kapflow.courses.urls")),
+    path("assessments/", include("kapflow.assessments.urls")),
+    path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),
     path("api/v1/", api.urls),

@@ -228,7 +228,7 @@ def _event_out(event) -> dict:
         "kind": event.kind,
         "kind_label": event.get_kind_display(),
         "occurred_at": event.occurred_at,
-        "actor_name": str(event.actor),
+        "actor_name": str(event.actor) if event.actor_id else "client (one-time link)",
         "from_stage": event.from_stage,
         "to_stage": event.to_stage,
         "action": event.action,

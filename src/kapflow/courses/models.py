@@ -159,8 +159,13 @@ class CourseEvent(models.Model):
     kind = models.CharField(max_length=30, choices=EventKind.choices)
     occurred_at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
     recorded_at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    actor_membership = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    # Empty only for a client's answers sent through a one-time link (no sign-in).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_membership = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     from_stage = models.CharField(max_length=30, blank=True)
     to_stage = models.CharField(max_length=30, blank=True)
     action = models.CharField(max_length=40, blank=True)

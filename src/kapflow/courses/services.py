@@ -474,3 +474,38 @@ def gate_settings_update(*, actor: Membership, data: dict) -> GateSettings:
         actor=actor, action="gate_settings.update", target=settings_row, changed_fields=changed
     )
     return settings_row
+
+
+def risk_screen_from_assessment(
+    *,
+    course_id: int,
+    positive: bool,
+    occurred_at: datetime,
+    response_id: int,
+    instrument: str,
+    actor: Membership | None,
+) -> CourseEvent:
+    """Put a scored safety screen (PHQ-9 item 9, C-SSRS) on the course timeline, where the
+    dosing gate reads it. Called by kapflow.assessments inside its own transaction."""
+    course = Course.objects.select_for_update().get(pk=course_id)
+    event = CourseEvent(
+        organisation=course.organisation, course=course, kind=EventKind.RISK_SCREEN,
+        occurred_at=occurred_at, actor=actor.user if actor else None, actor_membership=actor,
+        positive=positive, data={"response_id": response_id, "instrument": instrument},
+    )  # fmt: skip
+    event.full_clean()
+    event.save()
+    return event
+
+
+def risk_assessment_record(
+    *, actor: Membership, course_id: int, note: str, occurred_at: datetime | None = None
+) -> CourseEvent:
+    """A clinician's risk assessment that clears a positive screen for dosing: recorded as a
+    negative risk screen with the assessment in its reason (decision 0013)."""
+    course = _locked(actor, course_id)
+    _require_side(actor, course, rules.Side.THERAPIST)
+    return _event(
+        actor=actor, course=course, kind=EventKind.RISK_SCREEN, occurred_at=occurred_at,
+        positive=False, reason=note, data={"clinician_risk_assessment": True},
+    )  # fmt: skip

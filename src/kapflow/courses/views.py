@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
+from kapflow.assessments.selectors import urgent_tasks_open
 from kapflow.clinical import course as rules
 from kapflow.core.errors import DomainError, GateBlocked
 from kapflow.core.views import add_errors, staff_actor
@@ -61,6 +62,7 @@ def dashboard(request):
         "page": page,
         "filters": filters,
         "due_items": selectors.open_due_items(actor=actor, limit=10),
+        "urgent": urgent_tasks_open(actor=actor, limit=20),
     }
     if request.htmx and request.htmx.target == "course-results":
         return render(request, "courses/_course_rows.html", context)

@@ -91,11 +91,16 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
         if policy.can_manage_care_team(actor, client)
         else []
     )
+    from kapflow.assessments.models import UrgentTask
     from kapflow.courses.forms import CourseOpenForm
     from kapflow.courses.selectors import courses_for_client
 
     return {
         "client": client,
+        "urgent": list(UrgentTask.objects.filter(client=client, resolved_at__isnull=True))
+        if policy.can_see_clinical(actor)
+        else [],
+        "can_see_clinical": policy.can_see_clinical(actor),
         "courses": courses_for_client(actor=actor, client_id=client.pk),
         "can_open_course": policy.can_open_course(actor, client),
         "open_form": CourseOpenForm(),

@@ -1,0 +1,63 @@
+"""Questionnaire forms built from the instrument registry: one radio group per item, field
+names are item ids, so the instrument's validation errors land beside their items."""
+
+from django import forms
+
+from kapflow.assessments.models import Decision, Schedule
+from kapflow.clinical import instruments
+
+
+class InstrumentForm(forms.Form):
+    def __init__(self, *args, instrument, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instrument = instrument
+        if instrument.entry == instruments.Entry.TOTAL:
+            self.fields["total"] = forms.IntegerField(
+                label=f"Total score ({instrument.min_total}–{instrument.max_total})",
+                required=False,
+            )
+            return
+        for item in instrument.items:
+            self.fields[item.id] = forms.TypedChoiceField(
+                label=item.text or item.label,
+                choices=[(o.value, o.label) for o in item.options],
+                coerce=int,
+                required=False,  # the instrument decides what is required
+                widget=forms.RadioSelect,
+            )
+
+    def answers(self) -> dict[str, int]:
+        return {k: v for k, v in self.cleaned_data.items() if k != "total" and v not in ("", None)}
+
+
+def instrument_choices(respondent: str | None = None):
+    return [
+        (code, inst.name)
+        for code, inst in instruments.REGISTRY.items()
+        if respondent is None or inst.respondent == respondent
+    ]
+
+
+class AssignForm(forms.Form):
+    instrument = forms.ChoiceField(label="Questionnaire")
+    schedule = forms.ChoiceField(label="When", choices=Schedule.choices)
+    due_at = forms.DateTimeField(
+        label="Due by", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["instrument"].choices = instrument_choices("self")
+
+
+class CorrectionForm(forms.Form):
+    reason = forms.CharField(label="Why the answers are corrected", max_length=500)
+
+
+class ResolveForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Decision", choices=Decision.choices, widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        label="Risk assessment", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
+    )

@@ -1,0 +1,152 @@
+"""Questionnaire assignments, responses, one-time links and urgent safety tasks.
+
+Scoring and safety rules live in kapflow.clinical.instruments; this module stores what was
+asked, what was answered and what the rules concluded at that moment. A submitted response
+is immutable: a correction is a new response that points at the one it corrects.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from kapflow.accounts.models import Membership, Organisation
+from kapflow.core.models import TenantQuerySet
+from kapflow.patients.models import Client
+
+
+class Schedule(models.TextChoices):
+    ONCE = "once", "Once"
+    BASELINE = "baseline", "Baseline, before the first dosing"
+    PRE_DOSING = "pre_dosing", "Before a dosing session"
+    WEEK_AFTER = "week_after", "One week after a dosing session"
+    MONTHLY = "monthly", "Monthly"
+
+
+class Assignment(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="assignments")
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    instrument = models.CharField(max_length=20)
+    schedule = models.CharField(max_length=20, choices=Schedule.choices, default=Schedule.ONCE)
+    due_at = models.DateTimeField(null=True, blank=True)
+    assigned_by = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["client", "completed_at", "cancelled_at"])]
+
+    def __str__(self):
+        return f"Assignment #{self.pk} ({self.instrument})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.completed_at is None and self.cancelled_at is None
+
+
+class Source(models.TextChoices):
+    PORTAL = "portal", "Client portal"
+    LINK = "link", "One-time link"
+    STAFF = "staff", "Entered by staff"
+
+
+class Response(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="responses")
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.PROTECT, null=True, blank=True, related_name="responses"
+    )
+    instrument = models.CharField(max_length=20)
+    answers = models.JSONField(default=dict, blank=True)
+    total = models.SmallIntegerField(null=True, blank=True)
+    band = models.CharField(max_length=60, blank=True)
+    severity = models.SmallIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    safety_flags = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    corrects = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrected_by"
+    )
+    correction_reason = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["client", "instrument", "submitted_at"]),
+            models.Index(fields=["organisation", "instrument", "submitted_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(submitted_at__isnull=True) | models.Q(total__isnull=False),
+                name="response_submitted_has_total",
+            )
+        ]
+
+    def __str__(self):
+        return f"Response #{self.pk} ({self.instrument})"
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.submitted_at is not None
+
+
+class ResponseLink(models.Model):
+    """A one-time link to complete an assignment without signing in. The URL carries an
+    opaque token (only its hash is stored) and shows no PHI."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Link for assignment #{self.assignment_id}"
+
+
+class Decision(models.TextChoices):
+    PROCEED = "proceed", "Risk assessed: safe to continue the course"
+    HOLD = "hold", "Hold dosing; safety plan in place"
+    HIGHER_CARE = "higher_care", "Refer to a higher level of care"
+
+
+class UrgentTask(models.Model):
+    """Raised at once by a positive safety screen; closed by a clinician's risk assessment."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="urgent_tasks")
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="urgent_tasks")
+    codes = models.JSONField(default=list)
+    level = models.CharField(max_length=10)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices, blank=True)
+    assessment_note = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "resolved_at"])]
+
+    def __str__(self):
+        return f"Urgent task #{self.pk}"

@@ -1,0 +1,417 @@
+"""Assessment write paths: assign, save a draft, submit, correct, send a one-time link,
+and resolve the urgent task a positive safety screen raises.
+
+Scoring and the safety rules come from kapflow.clinical.instruments. A positive safety screen,
+in the same transaction as the submission: raises an UrgentTask for the client's therapists,
+puts a positive risk screen on the course timeline (so the dosing gate blocks), and after
+commit e-mails the care team a link, never the answers.
+"""
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, hash_secret
+from kapflow.assessments.models import (
+    Assignment,
+    Decision,
+    Response,
+    ResponseLink,
+    Schedule,
+    Source,
+    UrgentTask,
+)
+from kapflow.audit.services import audit_record
+from kapflow.clinical import instruments
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.patients.models import Client
+
+logger = logging.getLogger(__name__)
+
+SAFETY_INSTRUMENTS = frozenset({"phq9", "cssrs"})
+LINK_DAYS = 7
+
+
+def _instrument(code: str):
+    try:
+        return instruments.get(code)
+    except KeyError as exc:
+        raise ValidationError({"instrument": "Choose an instrument from the list."}) from exc
+
+
+def _clean_answers(instrument, answers) -> dict[str, int]:
+    """Answers as {item_id: int}; every problem names its item."""
+    if not isinstance(answers, dict):
+        raise ValidationError({"answers": "Send the answers as item: value pairs."})
+    cleaned, errors = {}, {}
+    for key, value in answers.items():
+        if value in ("", None):
+            continue
+        try:
+            cleaned[str(key)] = int(value)
+        except (TypeError, ValueError):
+            errors[str(key)] = "Choose one of the answers."
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def _raise_item_errors(found, *, default_field: str = "answers") -> None:
+    if found:
+        errors: dict[str, list[str]] = {}
+        for err in found:
+            errors.setdefault(err.item_id or default_field, []).append(err.message)
+        raise ValidationError(errors)
+
+
+def _client_for_staff(actor, client_id: int) -> Client:
+    client = (
+        policy.clients_queryset(actor).prefetch_related("care_team").filter(pk=client_id).first()
+    )
+    if client is None:
+        raise NotFound("Client not found.")
+    return client
+
+
+def _open_course_id(client_id: int) -> int | None:
+    from kapflow.courses.models import Course
+
+    return (
+        Course.objects.filter(client_id=client_id, closed_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def assignment_create(
+    *,
+    actor: Membership,
+    client_id: int,
+    instrument: str,
+    schedule: str = Schedule.ONCE,
+    due_at: datetime | None = None,
+) -> Assignment:
+    """A clinician on the care team assigns an instrument to the client."""
+    client = _client_for_staff(actor, client_id)
+    if not policy.can_assess(actor, client):
+        raise PermissionDenied("Only the client's clinicians assign questionnaires.")
+    inst = _instrument(instrument)
+    if inst.respondent != "self":
+        raise ValidationError({"instrument": "This instrument is rated by the clinician."})
+    if schedule not in Schedule.values:
+        raise ValidationError({"schedule": "Choose when it is due."})
+    assignment = Assignment(
+        organisation=client.organisation, client=client, course_id=_open_course_id(client.pk),
+        instrument=inst.code, schedule=schedule, due_at=due_at, assigned_by=actor,
+    )  # fmt: skip
+    assignment.full_clean()
+    assignment.save()
+    audit_record(actor=actor, action="assessment.assign", target=assignment, client_id=client.pk)
+    return assignment
+
+
+@transaction.atomic
+def link_send(*, actor: Membership, assignment_id: int) -> ResponseLink:
+    """E-mail the client a one-time link (opaque token; the page shows no PHI)."""
+    assignment = (
+        Assignment.objects.select_for_update()
+        .filter(pk=assignment_id, client__in=policy.clients_queryset(actor))
+        .select_related("client")
+        .first()
+    )
+    if assignment is None:
+        raise NotFound()
+    if not assignment.is_open:
+        raise DomainError("This questionnaire is already done.", code="assignment.closed")
+    if not assignment.client.email:
+        raise ValidationError({"email": "The client has no e-mail address on file."})
+    link = ResponseLink.objects.create(
+        assignment=assignment,
+        token_hash=hash_secret(secrets.token_urlsafe(32)),
+        expires_at=timezone.now() + timedelta(days=LINK_DAYS),
+    )
+    audit_record(
+        actor=actor, action="assessment.link_send", target=link, client_id=assignment.client_id
+    )
+    from kapflow.assessments.tasks import link_email
+
+    link_id = link.pk
+    transaction.on_commit(lambda: link_email.enqueue(link_id))
+    return link
+
+
+def link_assignment(*, token: str) -> tuple[ResponseLink, Assignment]:
+    link = (
+        ResponseLink.objects.select_related("assignment")
+        .filter(token_hash=hash_secret(token))
+        .first()
+    )
+    if (
+        link is None
+        or link.used_at is not None
+        or link.expires_at <= timezone.now()
+        or not link.assignment.is_open
+    ):
+        raise NotFound(
+            "This link has expired or was already used. Ask your therapist for a new one."
+        )
+    return link, link.assignment
+
+
+def _draft_for(assignment: Assignment) -> Response | None:
+    return (
+        Response.objects.select_for_update()
+        .filter(assignment=assignment, submitted_at__isnull=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def response_save(
+    *,
+    assignment_id: int,
+    answers: dict,
+    submit: bool,
+    source: str,
+    actor: Membership | None = None,
+    token: str | None = None,
+    now: datetime | None = None,
+) -> Response:
+    """Save the client's answers to an assignment: a draft (partial answers kept), or a
+    submission (every required item present and in range, or every problem named)."""
+    now = now or timezone.now()
+    link = None
+    if source == Source.LINK:
+        link, assignment = link_assignment(token=token or "")
+        if assignment.pk != assignment_id:
+            raise NotFound()
+        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        link = ResponseLink.objects.select_for_update().get(pk=link.pk)
+    else:
+        assignment = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
+        if assignment is None or not policy.is_own_client_record(actor, assignment.client_id):
+            raise NotFound()
+    if not assignment.is_open:
+        raise DomainError("This questionnaire is already done.", code="assignment.closed")
+    inst = _instrument(assignment.instrument)
+    cleaned = _clean_answers(inst, answers)
+    unknown = [e for e in inst.validate(cleaned) if e.code == "answer.unknown_item"]
+    _raise_item_errors(unknown)
+    response = _draft_for(assignment) or Response(
+        organisation_id=assignment.organisation_id, client_id=assignment.client_id,
+        course_id=assignment.course_id or _open_course_id(assignment.client_id),
+        assignment=assignment, instrument=inst.code, source=source, started_at=now,
+        entered_by=actor.user if actor else None,
+    )  # fmt: skip
+    response.answers = cleaned
+    if not submit:
+        response.save()
+        audit_record(
+            actor=actor, action="assessment.draft", target=response, client_id=response.client_id
+        )
+        return response
+    _raise_item_errors(inst.validate(cleaned))
+    _apply_score(response, inst, cleaned, now)
+    response.save()
+    assignment.completed_at = now
+    assignment.save(update_fields=["completed_at"])
+    if link is not None:
+        link.used_at = now
+        link.save(update_fields=["used_at"])
+    audit_record(
+        actor=actor, action="assessment.submit", target=response, client_id=response.client_id
+    )
+    _after_submit(response, actor=actor)
+    return response
+
+
+def _apply_score(response: Response, inst, answers: dict[str, int], now: datetime) -> None:
+    score = inst.score(answers)
+    flags = inst.safety(answers)
+    response.total = score.total
+    response.band = score.band.label
+    response.severity = score.band.severity
+    response.detail = dict(score.detail)
+    response.safety_flags = [
+        {"code": f.code, "message": f.message, "level": f.level} for f in flags
+    ]
+    response.submitted_at = now
+
+
+@transaction.atomic
+def response_enter(
+    *,
+    actor: Membership,
+    client_id: int,
+    instrument: str,
+    answers: dict | None = None,
+    total: int | None = None,
+    assignment_id: int | None = None,
+    now: datetime | None = None,
+) -> Response:
+    """Staff enter a completed questionnaire on the client's behalf (paper, phone, in
+    session), or a total score for an instrument whose licence allows only totals."""
+    now = now or timezone.now()
+    client = _client_for_staff(actor, client_id)
+    if not policy.can_assess(actor, client):
+        raise PermissionDenied("Only the client's clinicians enter questionnaires.")
+    inst = _instrument(instrument)
+    assignment = None
+    if assignment_id is not None:
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(pk=assignment_id, client=client, instrument=inst.code)
+            .first()
+        )
+        if assignment is None or not assignment.is_open:
+            raise ValidationError({"assignment": "Choose an open questionnaire of this client."})
+    response = Response(
+        organisation=client.organisation, client=client, course_id=_open_course_id(client.pk),
+        assignment=assignment, instrument=inst.code, source=Source.STAFF, entered_by=actor.user,
+        started_at=now,
+    )  # fmt: skip
+    _score_into(response, inst, answers=answers, total=total, now=now)
+    response.save()
+    if assignment is not None:
+        assignment.completed_at = now
+        assignment.save(update_fields=["completed_at"])
+    audit_record(actor=actor, action="assessment.enter", target=response, client_id=client.pk)
+    _after_submit(response, actor=actor)
+    return response
+
+
+def _score_into(response, inst, *, answers, total, now) -> None:
+    if inst.entry == instruments.Entry.TOTAL:
+        _raise_item_errors(inst.validate_total(total), default_field="total")
+        score = inst.score_total(total)
+        response.answers = {}
+        response.total = score.total
+        response.band = score.band.label
+        response.severity = score.band.severity
+        response.detail = dict(score.detail)
+        response.safety_flags = []
+        response.submitted_at = now
+        return
+    cleaned = _clean_answers(inst, answers or {})
+    _raise_item_errors(inst.validate(cleaned))
+    response.answers = cleaned
+    _apply_score(response, inst, cleaned, now)
+
+
+@transaction.atomic
+def response_correct(
+    *,
+    actor: Membership,
+    response_id: int,
+    reason: str,
+    answers: dict | None = None,
+    total: int | None = None,
+    now: datetime | None = None,
+) -> Response:
+    """Correct a submitted response: a new response that references the old one, which
+    stays as it was. Only the latest version of a response can be corrected."""
+    now = now or timezone.now()
+    old = (
+        Response.objects.select_for_update()
+        .filter(
+            pk=response_id, client__in=policy.clients_queryset(actor), submitted_at__isnull=False
+        )
+        .select_related("client")
+        .first()
+    )
+    if old is None:
+        raise NotFound()
+    client = Client.objects.prefetch_related("care_team").get(pk=old.client_id)
+    if not policy.can_assess(actor, client):
+        raise PermissionDenied("Only the client's clinicians correct questionnaires.")
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the answers are corrected."})
+    if Response.objects.filter(corrects=old).exists():
+        raise DomainError(
+            "This response was already corrected; correct the newer one.",
+            code="response.superseded",
+        )
+    inst = _instrument(old.instrument)
+    new = Response(
+        organisation_id=old.organisation_id, client=client, course_id=old.course_id,
+        assignment=old.assignment, instrument=old.instrument, source=Source.STAFF,
+        entered_by=actor.user, started_at=now, corrects=old, correction_reason=reason.strip()[:500],
+    )  # fmt: skip
+    _score_into(new, inst, answers=answers, total=total, now=now)
+    new.submitted_at = old.submitted_at  # the correction stands for the same administration
+    new.save()
+    audit_record(actor=actor, action="assessment.correct", target=new, client_id=client.pk)
+    _after_submit(new, actor=actor)
+    return new
+
+
+def _after_submit(response: Response, *, actor: Membership | None) -> None:
+    """Safety: raise the urgent task and tell the course gate, inside the transaction."""
+    flags = response.safety_flags
+    if response.instrument in SAFETY_INSTRUMENTS and response.course_id:
+        from kapflow.courses.services import risk_screen_from_assessment
+
+        risk_screen_from_assessment(
+            course_id=response.course_id, positive=bool(flags), occurred_at=response.submitted_at,
+            response_id=response.pk, instrument=response.instrument, actor=actor,
+        )  # fmt: skip
+    if not flags:
+        return
+    level = "high" if any(f["level"] == "high" for f in flags) else "moderate"
+    task = UrgentTask.objects.create(
+        organisation_id=response.organisation_id, client_id=response.client_id,
+        course_id=response.course_id, response=response, codes=[f["code"] for f in flags],
+        level=level,
+    )  # fmt: skip
+    audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=response.client_id)
+    logger.warning("assessment.safety_flag", extra={"urgent_task_id": task.pk})
+    from kapflow.assessments.tasks import urgent_task_notify
+
+    task_id = task.pk
+    transaction.on_commit(lambda: urgent_task_notify.enqueue(task_id))
+
+
+@transaction.atomic
+def urgent_task_resolve(
+    *, actor: Membership, task_id: int, decision: str, note: str, now: datetime | None = None
+) -> UrgentTask:
+    """A clinician records the risk assessment and the decision. "Proceed" clears the
+    course's dosing gate for this screen; "hold" and "higher care" keep it blocked."""
+    now = now or timezone.now()
+    task = (
+        UrgentTask.objects.select_for_update()
+        .filter(pk=task_id, client__in=policy.clients_queryset(actor))
+        .first()
+    )
+    if task is None:
+        raise NotFound()
+    client = Client.objects.prefetch_related("care_team").get(pk=task.client_id)
+    if not policy.can_assess(actor, client):
+        raise PermissionDenied("Only the client's clinicians record a risk assessment.")
+    errors = {}
+    if decision not in Decision.values:
+        errors["decision"] = "Choose a decision."
+    if not (note or "").strip():
+        errors["note"] = "Write the risk assessment."
+    if errors:
+        raise ValidationError(errors)
+    if task.resolved_at is not None:
+        raise DomainError("This task was already resolved.", code="urgent_task.resolved")
+    task.resolved_at, task.resolved_by = now, actor
+    task.decision, task.assessment_note = decision, note.strip()
+    task.save()
+    if decision == Decision.PROCEED and task.course_id:
+        from kapflow.courses.services import risk_assessment_record
+
+        risk_assessment_record(
+            actor=actor, course_id=task.course_id, occurred_at=now,
+            note=f"Risk assessment after a positive screen: {note.strip()}",
+        )  # fmt: skip
+    audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
+    return task

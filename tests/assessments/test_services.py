@@ -1,0 +1,200 @@
+"""Assessments: assign, draft, submit with item-named errors, immutability by correction,
+and the safety path into the urgent task and the dosing gate."""
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from kapflow.assessments import services
+from kapflow.assessments.models import Response, Source, UrgentTask
+from kapflow.clinical.course import DoseDay
+from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
+from kapflow.courses import services as course_services
+from kapflow.courses.models import CourseEvent
+from tests.courses.factories import make_course
+
+PHQ9_CLEAN = {f"phq9_{i}": 1 for i in range(1, 9)} | {"phq9_9": 0}  # total 8, mild
+GOOD_DAY = DoseDay(bp_systolic=120, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True)
+
+
+@pytest.fixture
+def course(world):
+    return make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+
+
+def _assign(world, instrument="phq9"):
+    return services.assignment_create(
+        actor=world.therapist, client_id=world.client.pk, instrument=instrument
+    )
+
+
+def _submit(world, assignment, answers, submit=True):
+    return services.response_save(
+        assignment_id=assignment.pk, answers=answers, submit=submit, source=Source.PORTAL,
+        actor=world.client_member,
+    )  # fmt: skip
+
+
+def test_client_saves_a_draft_then_submits_and_it_is_scored(world, course):
+    assignment = _assign(world)
+    draft = _submit(world, assignment, {"phq9_1": 2}, submit=False)
+    assert draft.submitted_at is None and draft.answers == {"phq9_1": 2}
+    done = _submit(world, assignment, PHQ9_CLEAN)
+    assert done.pk == draft.pk
+    assert (done.total, done.band, done.safety_flags) == (8, "mild", [])
+    assignment.refresh_from_db()
+    assert assignment.completed_at is not None
+    screen = CourseEvent.objects.get(course=course, kind="risk_screen")
+    assert screen.positive is False and screen.actor == world.client_member.user
+
+
+def test_submission_names_every_missing_or_bad_item_and_saves_nothing(world, course):
+    assignment = _assign(world)
+    with pytest.raises(ValidationError) as exc:
+        _submit(world, assignment, {"phq9_1": 7, "phq9_2": 1})
+    errors = exc.value.message_dict
+    assert "phq9_1" in errors and {f"phq9_{i}" for i in range(3, 10)} <= set(errors)
+    assert not Response.objects.filter(submitted_at__isnull=False).exists()
+    assert not CourseEvent.objects.filter(kind="risk_screen").exists()
+
+
+def test_unknown_item_is_named(world, course):
+    with pytest.raises(ValidationError) as exc:
+        _submit(world, _assign(world), {"phq9_42": 1})
+    assert "phq9_42" in exc.value.message_dict
+
+
+@pytest.mark.parametrize("item9", [1, 2, 3])
+def test_positive_item_9_raises_urgent_task_blocks_dosing_and_mails_without_phi(
+    world, course, item9, django_capture_on_commit_callbacks
+):
+    from tests.courses.factories import event
+
+    event(course, world.therapist, "preparation")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": item9})
+    task = UrgentTask.objects.get(response=response)
+    assert task.codes == ["phq9.item9_positive"] and task.resolved_at is None
+    assert CourseEvent.objects.get(course=course, kind="risk_screen").positive is True
+    with pytest.raises(GateBlocked) as exc:
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    assert [r.code for r in exc.value.reasons] == ["screen.suicide_risk_positive"]
+    bodies = " ".join(m.body + m.subject for m in mail.outbox)
+    assert world.therapist.user.email in [m.to[0] for m in mail.outbox]
+    assert world.client.legal_last_name not in bodies and "phq9" not in bodies.lower()
+
+
+def test_risk_assessment_with_proceed_clears_the_gate_and_hold_does_not(world, course):
+    from tests.courses.factories import event
+
+    event(course, world.therapist, "preparation")
+    response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    task = UrgentTask.objects.get(response=response)
+    with pytest.raises(ValidationError) as exc:
+        services.urgent_task_resolve(actor=world.therapist, task_id=task.pk, decision="x", note="")
+    assert set(exc.value.message_dict) == {"decision", "note"}
+    with pytest.raises(NotFound):
+        services.urgent_task_resolve(
+            actor=world.therapist2, task_id=task.pk, decision="proceed", note="n"
+        )
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=task.pk, decision="proceed",
+        note="Passive thoughts only, no plan or intent; safety plan reviewed; C-SSRS low.",
+    )  # fmt: skip
+    course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    task.refresh_from_db()
+    assert task.resolved_by == world.therapist and task.decision == "proceed"
+
+
+def test_hold_decision_keeps_dosing_blocked(world, course):
+    response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 2})
+    task = UrgentTask.objects.get(response=response)
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=task.pk, decision="hold", note="Hold."
+    )
+    with pytest.raises(GateBlocked) as exc:
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    assert "screen.suicide_risk_positive" in [r.code for r in exc.value.reasons]
+
+
+def test_submitted_response_is_immutable_and_corrections_reference_it(world, course):
+    assignment = _assign(world)
+    original = _submit(world, assignment, PHQ9_CLEAN)
+    with pytest.raises(DomainError):
+        _submit(world, assignment, PHQ9_CLEAN | {"phq9_1": 3})
+    with pytest.raises(ValidationError) as exc:
+        services.response_correct(actor=world.therapist, response_id=original.pk, reason="",
+                                  answers=PHQ9_CLEAN)  # fmt: skip
+    assert "reason" in exc.value.message_dict
+    fixed = services.response_correct(
+        actor=world.therapist, response_id=original.pk, reason="Client misread item 1.",
+        answers=PHQ9_CLEAN | {"phq9_1": 3},
+    )  # fmt: skip
+    original.refresh_from_db()
+    assert (original.total, fixed.total, fixed.corrects) == (8, 10, original)
+    with pytest.raises(DomainError):
+        services.response_correct(actor=world.therapist, response_id=original.pk, reason="again",
+                                  answers=PHQ9_CLEAN)  # fmt: skip
+
+
+def test_staff_enter_total_only_instrument(world, course):
+    response = services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="cadss", total=25
+    )
+    assert response.total == 25 and response.answers == {} and response.source == "staff"
+    with pytest.raises(ValidationError) as exc:
+        services.response_enter(
+            actor=world.therapist, client_id=world.client.pk, instrument="cadss", total=400
+        )
+    assert "total" in exc.value.message_dict
+
+
+def test_cssrs_high_risk_raises_a_high_urgent_task(world, course):
+    answers = {"q1": 1, "q2": 1, "q3": 1, "q4": 1, "q5": 0, "q6": 0}
+    response = services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="cssrs", answers=answers
+    )
+    assert UrgentTask.objects.get(response=response).level == "high"
+
+
+@pytest.mark.parametrize("role", ["biller", "therapist2", "other_therapist", "companion"])
+def test_only_the_care_team_clinicians_assign(world, role):
+    with pytest.raises((NotFound, PermissionDenied)):
+        services.assignment_create(
+            actor=getattr(world, role), client_id=world.client.pk, instrument="phq9"
+        )
+
+
+def test_the_teams_prescriber_may_assign(world):
+    assignment = services.assignment_create(
+        actor=world.prescriber, client_id=world.client.pk, instrument="gad7"
+    )
+    assert assignment.assigned_by == world.prescriber
+
+
+def test_another_client_cannot_answer_this_assignment(world, course):
+    from kapflow.accounts.models import Role
+    from tests.accounts.factories import member
+
+    stranger = member(world.practice, Role.CLIENT)
+    with pytest.raises(NotFound):
+        services.response_save(assignment_id=_assign(world).pk, answers=PHQ9_CLEAN, submit=True,
+                               source=Source.PORTAL, actor=stranger)  # fmt: skip
+
+
+def test_one_time_link_works_once_and_carries_no_phi(
+    world, course, client, django_capture_on_commit_callbacks
+):
+    assignment = _assign(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.link_send(actor=world.therapist, assignment_id=assignment.pk)
+    body = mail.outbox[-1].body
+    url = next(line for line in body.splitlines() if "/q/" in line).split("8000", 1)[-1].strip()
+    page = client.get(url)
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert world.client.legal_last_name not in text and world.client.legal_first_name not in text
+    data = {k: str(v) for k, v in PHQ9_CLEAN.items()} | {"submit": "1"}
+    assert client.post(url, data).status_code == 200
+    assert Response.objects.get(assignment=assignment).source == "link"
+    assert client.get(url).status_code == 404
