@@ -3,7 +3,12 @@
 from django import forms
 
 from kapflow.clinical.course import STAGE_LABELS, Stage
-from kapflow.courses.models import DELIVERY_CHOICES, PATHWAY_CHOICES, GateSettings
+from kapflow.courses.models import (
+    CONDITION_CHOICES,
+    DELIVERY_CHOICES,
+    PATHWAY_CHOICES,
+    GateSettings,
+)
 
 STATUS_CHOICES = [
     ("open", "Open courses"),
@@ -47,6 +52,7 @@ class CourseFilterForm(forms.Form):
 
 
 class CourseOpenForm(forms.Form):
+    condition = forms.ChoiceField(label="Main condition", choices=CONDITION_CHOICES)
     pathway = forms.ChoiceField(label="Pathway", choices=PATHWAY_CHOICES)
     delivery = forms.ChoiceField(label="Delivery", choices=DELIVERY_CHOICES)
 

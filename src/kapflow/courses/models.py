@@ -25,6 +25,16 @@ DELIVERY_CHOICES = [
     (Delivery.AT_HOME.value, "At home by telehealth, with a companion"),
 ]
 CLOSED_VALUES = ["not_eligible", "completed", "discharged", "withdrawn"]
+# What the course mainly treats (seeds 001-004); the ICD-10-CM diagnoses come with the
+# referral (issue 5). Used to group outcomes.
+CONDITION_CHOICES = [
+    ("depression", "Depression"),
+    ("anxiety", "Anxiety"),
+    ("ptsd", "PTSD / trauma"),
+    ("ocd", "OCD"),
+    ("substance_use", "Substance use"),
+    ("other", "Other"),
+]
 
 
 def stage_rank() -> models.Case:
@@ -62,6 +72,7 @@ class Course(models.Model):
     stage = models.CharField(max_length=30, choices=STAGE_CHOICES, default="inquiry")
     pathway = models.CharField(max_length=20, choices=PATHWAY_CHOICES, default="higher_dose")
     delivery = models.CharField(max_length=20, choices=DELIVERY_CHOICES, default="in_person")
+    condition = models.CharField(max_length=20, choices=CONDITION_CHOICES, default="depression")
     therapist = models.ForeignKey(
         Membership, on_delete=models.PROTECT, related_name="courses_as_therapist"
     )

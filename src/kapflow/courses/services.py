@@ -20,6 +20,7 @@ from kapflow.clinical import course as rules
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses.models import (
     CLOSED_VALUES,
+    CONDITION_CHOICES,
     Course,
     CourseEvent,
     DueItem,
@@ -66,6 +67,7 @@ def course_open(
     pathway: str,
     delivery: str,
     therapist_id: int | None = None,
+    condition: str = "depression",
 ) -> Course:
     """Open a course at inquiry for a client with no open course."""
     client = client_get_for_update(actor=actor, client_id=client_id)
@@ -79,6 +81,8 @@ def course_open(
         errors["pathway"] = "Choose higher-dose or psycholytic low-dose."
     if delivery not in {d.value for d in rules.Delivery}:
         errors["delivery"] = "Choose in person or at home."
+    if condition not in dict(CONDITION_CHOICES):
+        errors["condition"] = "Choose the main condition."
     therapist = None
     if therapist_id is None and actor.has_role(Role.THERAPIST):
         therapist = actor
@@ -103,6 +107,7 @@ def course_open(
         client=client,
         pathway=pathway,
         delivery=delivery,
+        condition=condition,
         therapist=therapist,
     )
     course.full_clean()

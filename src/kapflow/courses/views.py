@@ -156,6 +156,7 @@ def course_open(request, client_id: int):
                 client_id=client.pk,
                 pathway=form.cleaned_data["pathway"],
                 delivery=form.cleaned_data["delivery"],
+                condition=form.cleaned_data["condition"],
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
