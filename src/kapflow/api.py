@@ -148,11 +148,15 @@ def on_unexpected(request, exc):
 
 
 from kapflow.accounts.api import router as accounts_router  # noqa: E402
+from kapflow.assessments.api import router as assessments_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
+from kapflow.outcomes.api import router as outcomes_router  # noqa: E402
 from kapflow.patients.api import router as patients_router  # noqa: E402
 
 api.add_router("/", accounts_router)
 api.add_router("/clients", patients_router)
 api.add_router("/audit", audit_router)
 api.add_router("/courses", courses_router)
+api.add_router("/assessments", assessments_router)
+api.add_router("/outcomes", outcomes_router)

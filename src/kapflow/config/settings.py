@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "kapflow.portal",
     "kapflow.courses",
     "kapflow.assessments",
+    "kapflow.outcomes",
 ]
 
 MIDDLEWARE = [

@@ -16,6 +16,7 @@ urlpatterns = [
     path("clients/", include("kapflow.patients.urls")),
     path("courses/", include("kapflow.courses.urls")),
     path("assessments/", include("kapflow.assessments.urls")),
+    path("outcomes/", include("kapflow.outcomes.urls")),
     path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),

@@ -1,0 +1,5 @@
+"""Instruments, assignments and responses over JSON."""
+
+from ninja import Router
+
+router = Router(tags=["assessments"])
