@@ -198,3 +198,33 @@ def test_one_time_link_works_once_and_carries_no_phi(
     assert client.post(url, data).status_code == 200
     assert Response.objects.get(assignment=assignment).source == "link"
     assert client.get(url).status_code == 404
+
+
+def test_kap_schedule_asks_for_baseline_then_after_dosings_once_each(world, course):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from kapflow.assessments.models import Assignment
+    from tests.courses.factories import event
+
+    plan = services.plan_create(actor=world.therapist, client_id=world.client.pk, instrument="phq9")
+    assert list(Assignment.objects.filter(plan=plan).values_list("occasion", flat=True)) == [
+        "baseline"
+    ]
+    with pytest.raises(DomainError):
+        services.plan_create(actor=world.therapist, client_id=world.client.pk, instrument="phq9")
+    plan.created_at = timezone.now() - timedelta(days=10)  # the plan ran before the dosing
+    plan.save()
+    event(course, world.therapist, "dosing", at=timezone.now() - timedelta(days=8))
+    assert services.measurement_scan(organisation_id=world.practice.pk) == 2
+    assert services.measurement_scan(organisation_id=world.practice.pk) == 0
+    assert sorted(Assignment.objects.filter(plan=plan).values_list("occasion", flat=True)) == [
+        "baseline", "pre:2", "week:1",
+    ]  # fmt: skip
+
+
+def test_schedule_needs_an_open_course(world):
+    with pytest.raises(DomainError) as exc:
+        services.plan_create(actor=world.therapist, client_id=world.client.pk, instrument="phq9")
+    assert exc.value.code == "course.none"

@@ -3,7 +3,7 @@ names are item ids, so the instrument's validation errors land beside their item
 
 from django import forms
 
-from kapflow.assessments.models import Decision, Schedule
+from kapflow.assessments.models import Decision
 from kapflow.clinical import instruments
 
 
@@ -40,7 +40,13 @@ def instrument_choices(respondent: str | None = None):
 
 class AssignForm(forms.Form):
     instrument = forms.ChoiceField(label="Questionnaire")
-    schedule = forms.ChoiceField(label="When", choices=Schedule.choices)
+    schedule = forms.ChoiceField(
+        label="When",
+        choices=[
+            ("once", "Once, now"),
+            ("plan", "On the KAP schedule: baseline, before each dosing, a week after, monthly"),
+        ],
+    )
     due_at = forms.DateTimeField(
         label="Due by", required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )

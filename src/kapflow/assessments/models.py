@@ -22,6 +22,33 @@ class Schedule(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
 
 
+class MeasurementPlan(models.Model):
+    """A standing order: ask the client for this instrument on the KAP schedule (baseline,
+    before each dosing, a week after, then monthly) while the course is open."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="measurement_plans")
+    course = models.ForeignKey("courses.Course", on_delete=models.PROTECT, related_name="+")
+    instrument = models.CharField(max_length=20)
+    created_by = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "instrument"],
+                condition=models.Q(ended_at__isnull=True),
+                name="measurement_plan_one_active",
+            )
+        ]
+
+    def __str__(self):
+        return f"Measurement plan #{self.pk} ({self.instrument})"
+
+
 class Assignment(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="assignments")
@@ -30,6 +57,10 @@ class Assignment(models.Model):
     )
     instrument = models.CharField(max_length=20)
     schedule = models.CharField(max_length=20, choices=Schedule.choices, default=Schedule.ONCE)
+    plan = models.ForeignKey(
+        MeasurementPlan, on_delete=models.PROTECT, null=True, blank=True, related_name="assignments"
+    )
+    occasion = models.CharField(max_length=20, blank=True, help_text="The plan's occasion key.")
     due_at = models.DateTimeField(null=True, blank=True)
     assigned_by = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
     assigned_at = models.DateTimeField(default=timezone.now)
@@ -40,6 +71,13 @@ class Assignment(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["client", "completed_at", "cancelled_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "occasion"],
+                condition=models.Q(plan__isnull=False),
+                name="assignment_once_per_plan_occasion",
+            )
+        ]
 
     def __str__(self):
         return f"Assignment #{self.pk} ({self.instrument})"

@@ -20,6 +20,7 @@ from kapflow.accounts.models import Membership, hash_secret
 from kapflow.assessments.models import (
     Assignment,
     Decision,
+    MeasurementPlan,
     Response,
     ResponseLink,
     Schedule,
@@ -415,3 +416,96 @@ def urgent_task_resolve(
         )  # fmt: skip
     audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
     return task
+
+
+@transaction.atomic
+def plan_create(*, actor: Membership, client_id: int, instrument: str) -> MeasurementPlan:
+    """Put the client's open course on the KAP measurement schedule for an instrument and
+    ask for whatever is already due (the baseline, at least)."""
+    from kapflow.courses.models import Course
+
+    client = _client_for_staff(actor, client_id)
+    if not policy.can_assess(actor, client):
+        raise PermissionDenied("Only the client's clinicians assign questionnaires.")
+    inst = _instrument(instrument)
+    if inst.respondent != "self":
+        raise ValidationError({"instrument": "This instrument is rated by the clinician."})
+    course = Course.objects.filter(client=client, closed_at__isnull=True).first()
+    if course is None:
+        raise DomainError(
+            "A measurement schedule follows a course; open a course first.", code="course.none"
+        )
+    if MeasurementPlan.objects.filter(
+        course=course, instrument=inst.code, ended_at__isnull=True
+    ).exists():
+        raise DomainError("This schedule is already running.", code="plan.exists")
+    plan = MeasurementPlan.objects.create(
+        organisation=client.organisation, client=client, course=course, instrument=inst.code,
+        created_by=actor,
+    )  # fmt: skip
+    audit_record(actor=actor, action="assessment.plan", target=plan, client_id=client.pk)
+    _materialise(plan, now=timezone.now())
+    return plan
+
+
+def _materialise(plan: MeasurementPlan, *, now: datetime, dosing_times=None) -> int:
+    from kapflow.clinical.measurement import plan_occasions
+    from kapflow.courses.models import CourseEvent
+
+    if dosing_times is None:
+        dosing_times = list(
+            CourseEvent.objects.filter(course_id=plan.course_id, kind="dosing").values_list(
+                "occurred_at", flat=True
+            )
+        )
+    occasions = plan_occasions(started_at=plan.created_at, dosing_times=dosing_times, now=now)
+    created = Assignment.objects.bulk_create(
+        [
+            Assignment(
+                organisation_id=plan.organisation_id,
+                client_id=plan.client_id,
+                course_id=plan.course_id,
+                instrument=plan.instrument,
+                schedule=o.schedule,
+                plan=plan,
+                occasion=o.key,
+                assigned_by_id=plan.created_by_id,
+                assigned_at=now,
+                due_at=None if o.schedule == "pre_dosing" else o.opens_at,
+            )
+            for o in occasions
+        ],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
+def measurement_scan(*, organisation_id: int, now: datetime | None = None) -> int:
+    """Ask for every newly opened occasion of the organisation's running plans; end plans
+    whose course closed. Idempotent (one assignment per plan and occasion)."""
+    from collections import defaultdict
+
+    from kapflow.courses.models import CourseEvent
+
+    now = now or timezone.now()
+    plans = list(
+        MeasurementPlan.objects.filter(
+            organisation_id=organisation_id, ended_at__isnull=True
+        ).select_related("course")
+    )
+    MeasurementPlan.objects.filter(
+        pk__in=[p.pk for p in plans if p.course.closed_at is not None]
+    ).update(ended_at=now)
+    running = [p for p in plans if p.course.closed_at is None]
+    dosings = defaultdict(list)
+    for course_id, at in CourseEvent.objects.filter(
+        course_id__in=[p.course_id for p in running], kind="dosing"
+    ).values_list("course_id", "occurred_at"):
+        dosings[course_id].append(at)
+    before = Assignment.objects.filter(organisation_id=organisation_id, plan__isnull=False).count()
+    for plan in running:
+        _materialise(plan, now=now, dosing_times=dosings[plan.course_id])
+    return (
+        Assignment.objects.filter(organisation_id=organisation_id, plan__isnull=False).count()
+        - before
+    )

@@ -61,3 +61,15 @@ def urgent_task_notify(task_id: int) -> None:
             fail_silently=True,
         )
     logger.info("assessment.urgent_notified", extra={"urgent_task_id": task_id})
+
+
+@task()
+def measurement_scan_task(organisation_id: int) -> int:
+    from kapflow.assessments.services import measurement_scan
+
+    created = measurement_scan(organisation_id=organisation_id)
+    logger.info(
+        "assessment.measurement_scan",
+        extra={"organisation_id": organisation_id, "created": created},
+    )
+    return created

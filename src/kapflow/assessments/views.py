@@ -31,15 +31,21 @@ def client_assessments(request, client_id: int):
     form = AssignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.assignment_create(
-                actor=actor,
-                client_id=client_id,
-                instrument=form.cleaned_data["instrument"],
-                schedule=form.cleaned_data["schedule"],
-                due_at=form.cleaned_data["due_at"],
-            )
+            if form.cleaned_data["schedule"] == "plan":
+                services.plan_create(
+                    actor=actor, client_id=client_id, instrument=form.cleaned_data["instrument"]
+                )
+            else:
+                services.assignment_create(
+                    actor=actor,
+                    client_id=client_id,
+                    instrument=form.cleaned_data["instrument"],
+                    due_at=form.cleaned_data["due_at"],
+                )
         except ValidationError as exc:
             add_errors(form, exc)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
         else:
             messages.success(request, "Questionnaire assigned; it appears in the client's portal.")
             return redirect("assessments:client", client_id=client_id)

@@ -15,4 +15,10 @@ class Command(BaseCommand):
             "pk", flat=True
         ):
             result = deadline_scan_task.enqueue(org_id)
-            self.stdout.write(f"organisation {org_id}: {result.status}")
+            # The measurement schedule rides on the same clock.
+            from kapflow.assessments.tasks import measurement_scan_task
+
+            measured = measurement_scan_task.enqueue(org_id)
+            self.stdout.write(
+                f"organisation {org_id}: deadlines {result.status}, measurement {measured.status}"
+            )
