@@ -228,3 +228,19 @@ def test_schedule_needs_an_open_course(world):
     with pytest.raises(DomainError) as exc:
         services.plan_create(actor=world.therapist, client_id=world.client.pk, instrument="phq9")
     assert exc.value.code == "course.none"
+
+
+@pytest.mark.skipif(
+    __import__("django.db").db.connection.vendor != "postgresql",
+    reason="the trigger is PostgreSQL-only",
+)
+def test_postgres_refuses_changing_a_submitted_response(world, course):
+    from django.db import DatabaseError, transaction
+
+    response = _submit(world, _assign(world), PHQ9_CLEAN)
+    with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+        Response.objects.filter(pk=response.pk).update(total=0)
+    response.refresh_from_db()
+    assert response.total == 8
+    draft = _submit(world, _assign(world, "gad7"), {"gad7_1": 1}, submit=False)
+    Response.objects.filter(pk=draft.pk).update(answers={"gad7_1": 2})  # drafts stay editable
