@@ -76,3 +76,20 @@ def test_unknown_instrument_is_404_and_bad_total_names_the_field(client, world):
     assert client.get(f"/assessments/clients/{world.client.pk}/enter/nope/").status_code == 404
     bad = client.post(f"/assessments/clients/{world.client.pk}/enter/cadss/", {"total": "500"})
     assert bad.status_code == 422 and "errorlist" in bad.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("therapist", 200), ("admin", 200), ("prescriber", 200), ("biller", 404),
+     ("therapist2", 404), ("other_admin", 404), ("client_member", 404), ("companion", 404)],
+)  # fmt: skip
+def test_response_and_urgent_pages_permissions(client, world, role, expected):
+    make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    response = services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="phq9",
+        answers={k: int(v) for k, v in PHQ9.items()} | {"phq9_9": 1},
+    )  # fmt: skip
+    task = UrgentTask.objects.get(response=response)
+    sign_in(client, getattr(world, role).user)
+    assert client.get(f"/assessments/responses/{response.pk}/").status_code == expected
+    assert client.get(f"/assessments/urgent/{task.pk}/").status_code == expected
