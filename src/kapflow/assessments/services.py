@@ -233,8 +233,12 @@ def response_save(
 
 
 def _apply_score(response: Response, inst, answers: dict[str, int], now: datetime) -> None:
-    score = inst.score(answers)
-    flags = inst.safety(answers)
+    _store_score(response, inst.score(answers), inst.safety(answers), answers, now)
+
+
+def _store_score(response: Response, score, flags, answers: dict[str, int], now) -> None:
+    """Keep the score and the safety conclusion as the rules gave them at submission."""
+    response.answers = answers
     response.total = score.total
     response.band = score.band.label
     response.severity = score.band.severity
@@ -290,18 +294,10 @@ def response_enter(
 def _score_into(response, inst, *, answers, total, now) -> None:
     if inst.entry == instruments.Entry.TOTAL:
         _raise_item_errors(inst.validate_total(total), default_field="total")
-        score = inst.score_total(total)
-        response.answers = {}
-        response.total = score.total
-        response.band = score.band.label
-        response.severity = score.band.severity
-        response.detail = dict(score.detail)
-        response.safety_flags = []
-        response.submitted_at = now
+        _store_score(response, inst.score_total(total), [], {}, now)
         return
     cleaned = _clean_answers(inst, answers or {})
     _raise_item_errors(inst.validate(cleaned))
-    response.answers = cleaned
     _apply_score(response, inst, cleaned, now)
 
 

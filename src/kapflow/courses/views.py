@@ -170,18 +170,21 @@ def course_open(request, client_id: int):
     return redirect(client.get_absolute_url())
 
 
+def _form_error(form) -> DomainError:
+    """A form's field errors as one refusal, each prefixed with its field's label."""
+    return DomainError(
+        " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs),
+        code="invalid",
+    )
+
+
 @login_required
 @require_POST
 def course_transition(request, course_id: int):
     actor = staff_actor(request)
     form = TransitionForm(request.POST)
     if not form.is_valid():
-        exc = DomainError(
-            " ".join(
-                f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs
-            ),
-            code="invalid",
-        )
+        exc = _form_error(form)
         return _refused(request, actor, course_id, exc, forms={"transition": form})
     data = form.cleaned_data
     try:
@@ -216,12 +219,7 @@ def course_record(request, course_id: int):
     actor = staff_actor(request)
     form = RecordForm(request.POST)
     if not form.is_valid():
-        exc = DomainError(
-            " ".join(
-                f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs
-            ),
-            code="invalid",
-        )
+        exc = _form_error(form)
         return _refused(request, actor, course_id, exc)
     data = form.cleaned_data
     try:
