@@ -244,3 +244,49 @@ def test_postgres_refuses_changing_a_submitted_response(world, course):
     assert response.total == 8
     draft = _submit(world, _assign(world, "gad7"), {"gad7_1": 1}, submit=False)
     Response.objects.filter(pk=draft.pk).update(answers={"gad7_1": 2})  # drafts stay editable
+
+
+def test_a_correction_never_clears_a_positive_screen_or_doubles_the_task(world, course):
+    from tests.courses.factories import event
+
+    event(course, world.therapist, "preparation")
+    positive = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 2})
+    services.response_correct(
+        actor=world.therapist, response_id=positive.pk, reason="Misread", answers=PHQ9_CLEAN
+    )
+    with pytest.raises(GateBlocked) as exc:
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    assert "screen.suicide_risk_positive" in [r.code for r in exc.value.reasons]
+    again = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    services.response_correct(
+        actor=world.therapist, response_id=again.pk, reason="Item 9 was 3",
+        answers=PHQ9_CLEAN | {"phq9_9": 3},
+    )  # fmt: skip
+    assert UrgentTask.objects.filter(resolved_at__isnull=True).count() == 2  # one per screen
+
+
+def test_the_teams_prescriber_may_record_proceed(world, course):
+    response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    task = UrgentTask.objects.get(response=response)
+    services.urgent_task_resolve(
+        actor=world.prescriber, task_id=task.pk, decision="proceed", note="Assessed by phone."
+    )
+    assert (
+        CourseEvent.objects.filter(course=course, kind="risk_screen")
+        .latest("occurred_at", "id")
+        .positive
+        is False
+    )
+
+
+@pytest.mark.parametrize("bad", [True, 2.7, "two", [1]])
+def test_answers_that_are_not_whole_numbers_are_named(world, course, bad):
+    with pytest.raises(ValidationError) as exc:
+        _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_3": bad})
+    assert "phq9_3" in exc.value.message_dict
+
+
+def test_biller_gets_not_found_from_assessment_writes(world):
+    with pytest.raises(NotFound):
+        services.response_enter(actor=world.biller, client_id=world.client.pk, instrument="cadss",
+                                total=3)  # fmt: skip

@@ -32,7 +32,11 @@ def client_assessments(*, actor, client_id: int) -> dict:
             .select_related("assigned_by__user")
             .order_by("due_at", "id")
         ),
-        "urgent": list(UrgentTask.objects.filter(client=client, resolved_at__isnull=True)),
+        "urgent": list(
+            UrgentTask.objects.filter(client=client, resolved_at__isnull=True).order_by(
+                "created_at", "id"
+            )
+        ),
     }
 
 

@@ -53,10 +53,13 @@ def _clean_answers(instrument, answers) -> dict[str, int]:
     for key, value in answers.items():
         if value in ("", None):
             continue
-        try:
-            cleaned[str(key)] = int(value)
-        except (TypeError, ValueError):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.strip().isdecimal())
+        ):
+            # true, 2.7 or "two" are not answers; int() would quietly make them 1, 2 or fail.
             errors[str(key)] = "Choose one of the answers."
+            continue
+        cleaned[str(key)] = int(value)
     if errors:
         raise ValidationError(errors)
     return cleaned
@@ -74,7 +77,8 @@ def _client_for_staff(actor, client_id: int) -> Client:
     client = (
         policy.clients_queryset(actor).prefetch_related("care_team").filter(pk=client_id).first()
     )
-    if client is None:
+    if client is None or not policy.can_see_clinical(actor):
+        # Billers see demographics, never questionnaires: not found, as for the reads.
         raise NotFound("Client not found.")
     return client
 
@@ -107,6 +111,8 @@ def assignment_create(
         raise ValidationError({"instrument": "This instrument is rated by the clinician."})
     if schedule not in Schedule.values:
         raise ValidationError({"schedule": "Choose when it is due."})
+    if due_at is not None and due_at < timezone.now():
+        raise ValidationError({"due_at": "The due date cannot be in the past."})
     assignment = Assignment(
         organisation=client.organisation, client=client, course_id=_open_course_id(client.pk),
         instrument=inst.code, schedule=schedule, due_at=due_at, assigned_by=actor,
@@ -126,7 +132,7 @@ def link_send(*, actor: Membership, assignment_id: int) -> ResponseLink:
         .select_related("client")
         .first()
     )
-    if assignment is None:
+    if assignment is None or not policy.can_see_clinical(actor):
         raise NotFound()
     if not assignment.is_open:
         raise DomainError("This questionnaire is already done.", code="assignment.closed")
@@ -322,7 +328,7 @@ def response_correct(
         .select_related("client")
         .first()
     )
-    if old is None:
+    if old is None or not policy.can_see_clinical(actor):
         raise NotFound()
     client = Client.objects.prefetch_related("care_team").get(pk=old.client_id)
     if not policy.can_assess(actor, client):
@@ -344,13 +350,26 @@ def response_correct(
     new.submitted_at = old.submitted_at  # the correction stands for the same administration
     new.save()
     audit_record(actor=actor, action="assessment.correct", target=new, client_id=client.pk)
-    _after_submit(new, actor=actor)
+    _after_submit(new, actor=actor, correcting=old)
     return new
 
 
-def _after_submit(response: Response, *, actor: Membership | None) -> None:
-    """Safety: raise the urgent task and tell the course gate, inside the transaction."""
+def _after_submit(
+    response: Response, *, actor: Membership | None, correcting: Response | None = None
+) -> None:
+    """Safety: raise the urgent task and tell the course gate, inside the transaction.
+
+    A correction may add a safety flag but never clears one: only a clinician's recorded
+    risk assessment does (decision 0016). It raises no second task while one is open.
+    """
     flags = response.safety_flags
+    if correcting is not None:
+        if not flags:
+            return
+        if UrgentTask.objects.filter(
+            response__in=[correcting, *_earlier_versions(correcting)], resolved_at__isnull=True
+        ).exists():
+            return
     if response.instrument in SAFETY_INSTRUMENTS and response.course_id:
         from kapflow.courses.services import risk_screen_from_assessment
 
@@ -374,6 +393,14 @@ def _after_submit(response: Response, *, actor: Membership | None) -> None:
     transaction.on_commit(lambda: urgent_task_notify.enqueue(task_id))
 
 
+def _earlier_versions(response: Response) -> list[Response]:
+    versions, current = [], response
+    while current.corrects_id is not None:
+        current = current.corrects
+        versions.append(current)
+    return versions
+
+
 @transaction.atomic
 def urgent_task_resolve(
     *, actor: Membership, task_id: int, decision: str, note: str, now: datetime | None = None
@@ -386,7 +413,7 @@ def urgent_task_resolve(
         .filter(pk=task_id, client__in=policy.clients_queryset(actor))
         .first()
     )
-    if task is None:
+    if task is None or not policy.can_see_clinical(actor):
         raise NotFound()
     client = Client.objects.prefetch_related("care_team").get(pk=task.client_id)
     if not policy.can_assess(actor, client):

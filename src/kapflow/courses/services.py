@@ -509,7 +509,8 @@ def risk_assessment_record(
     """A clinician's risk assessment that clears a positive screen for dosing: recorded as a
     negative risk screen with the assessment in its reason (decision 0013)."""
     course = _locked(actor, course_id)
-    _require_side(actor, course, rules.Side.THERAPIST)
+    if not policy.can_override_gate(actor, course):
+        raise PermissionDenied("A risk assessment is for the course's clinicians.")
     return _event(
         actor=actor, course=course, kind=EventKind.RISK_SCREEN, occurred_at=occurred_at,
         positive=False, reason=note, data={"clinician_risk_assessment": True},
