@@ -114,6 +114,18 @@ STAGE_EVENTS = {
 }
 STAGE_FILTER = "active"  # the stage-filtered dashboard scenario
 CLOSED_STAGES = ("not_eligible", "completed", "discharged", "withdrawn")
+# What each course mainly treats, by client id modulo 20 (so the outcomes scenario can also
+# set it on courses built before the field existed): depression 9, anxiety 4, PTSD 3, OCD 1,
+# substance use 1, other 2.
+CONDITION_CYCLE = (
+    ["depression"] * 9 + ["anxiety"] * 4 + ["ptsd"] * 3 + ["ocd", "substance_use"]
+    + ["other"] * 2
+)  # fmt: skip
+
+# Outcomes: PHQ-9 responses, on average RESPONSES_PER_CLIENT per client (0 to 40; see
+# _response_counts), about 1 % of them corrected and one client in 50 with a draft.
+RESPONSES_PER_CLIENT = 20
+OUTCOMES_INSTRUMENT = "phq9"
 
 
 def log(message: str) -> None:
@@ -349,6 +361,7 @@ def _delete_courses(practice) -> None:
 
     from kapflow.courses.models import Course, CourseEvent, DueItem
 
+    _delete_responses(practice)
     with connection.cursor() as cursor:
         for model in (CourseEvent, DueItem, Course):
             cursor.execute(
@@ -439,6 +452,7 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
             course = Course(
                 organisation=practice, client_id=client_id, stage=stage, therapist=who,
                 pathway="low_dose" if rng.random() < 0.4 else "higher_dose",
+                condition=CONDITION_CYCLE[client_id % len(CONDITION_CYCLE)],
                 delivery="at_home" if rng.random() < 0.3 else "in_person",
                 prescriber=prescriber if past_intake else None, opened_at=opened,
                 stage_changed_at=changed, closed_at=changed if stage in CLOSED_STAGES else None,
@@ -492,6 +506,210 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
         for model in (Course, CourseEvent):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     return {"reused": False, "build_seconds": time.perf_counter() - started, "events": events_made}
+
+
+# ---- outcomes data set ----------------------------------------------------------------------
+
+
+def _response_counts(n: int) -> list[int]:
+    """Responses per client: pairs of clients get 20 + d and 20 - d (d from 0 to 20), so the
+    total is exactly RESPONSES_PER_CLIENT * n (n even) and some clients have 0 or 1 scores."""
+    counts = []
+    for i in range(n):
+        # 8 is coprime with 21, so d takes every value from 0 to 20.
+        d = ((i // 2) * 8) % (RESPONSES_PER_CLIENT + 1)
+        counts.append(RESPONSES_PER_CLIENT + (d if i % 2 == 0 else -d))
+    if n % 2:
+        counts[-1] = RESPONSES_PER_CLIENT
+    return counts
+
+
+def _delete_responses(practice) -> None:
+    """The practice's questionnaire rows (urgent tasks, links, responses, assignments,
+    measurement plans), children first. Submitted responses are immutable (a trigger refuses
+    DELETE, assessments migration 0003); the benchmark's own rows are the exception, so the
+    trigger is switched off for this one transaction. Constraints are checked at once, so no
+    deferred foreign-key check is pending when the trigger is switched back on."""
+    from django.db import connection, transaction
+
+    deletes = [
+        ("assessments_urgenttask", "organisation_id = %s"),
+        (
+            "assessments_responselink",
+            "assignment_id IN (SELECT id FROM assessments_assignment WHERE organisation_id = %s)",
+        ),
+        ("assessments_response", "organisation_id = %s"),
+        ("assessments_assignment", "organisation_id = %s"),
+        ("assessments_measurementplan", "organisation_id = %s"),
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SELECT 1 FROM pg_trigger WHERE tgname = 'assessments_response_immutable'")
+        guarded = cursor.fetchone() is not None
+        if guarded:
+            cursor.execute(
+                "ALTER TABLE assessments_response DISABLE TRIGGER assessments_response_immutable"
+            )
+        for table, where in deletes:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", [practice.pk])
+        if guarded:
+            cursor.execute(
+                "ALTER TABLE assessments_response ENABLE TRIGGER assessments_response_immutable"
+            )
+
+
+def _set_conditions(practice) -> int:
+    """Spread Course.condition by CONDITION_CYCLE (courses built before the field existed all
+    say "depression"). Touches only rows that differ, so a second run writes nothing."""
+    from django.db import connection
+
+    cycle = "ARRAY[" + ", ".join(f"'{c}'" for c in CONDITION_CYCLE) + "]"
+    wanted = f"({cycle})[1 + (client_id %% {len(CONDITION_CYCLE)})]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE courses_course SET condition = {wanted} "
+            f"WHERE organisation_id = %s AND condition IS DISTINCT FROM {wanted}",
+            [practice.pk],
+        )
+        return cursor.rowcount
+
+
+def _phq9_history(rng: random.Random, count: int) -> list[int]:
+    """A plausible PHQ-9 trajectory: a baseline of 5-26, then a drift towards the client's own
+    end point (most improve, some do not), with week-to-week noise."""
+    baseline = min(27, max(5, round(rng.gauss(16, 4.5))))
+    improvement = rng.choice([-0.15, 0.1, 0.3, 0.45, 0.55, 0.65, 0.8, 0.9])
+    totals = []
+    for j in range(count):
+        progress = j / (count - 1) if count > 1 else 0.0
+        value = baseline * (1 - improvement * progress) + rng.gauss(0, 1.6)
+        totals.append(0 if j and value < 0 else min(27, max(0, round(value))))
+    totals[0] = baseline
+    return totals
+
+
+def build_outcomes(data: dict, n: int, rebuild: bool) -> dict:
+    """RESPONSES_PER_CLIENT PHQ-9 responses per client on average, loaded with COPY, and the
+    courses' conditions spread; reused when the response count matches."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from kapflow.assessments.models import Response
+    from kapflow.clinical import instruments
+    from kapflow.courses.models import Course
+
+    practice = data["practice"]
+    changed = _set_conditions(practice)
+    if changed:
+        log(f"set the condition of {changed} courses")
+    counts = _response_counts(n)
+    expected = sum(counts)
+    responses = Response.objects.filter(organisation=practice)
+    have = responses.count()
+    if not rebuild and have == expected:
+        # Same total: check the spread too (the clients that have any response).
+        scored = responses.values("client_id").distinct().count()
+        if scored == sum(1 for c in counts if c):
+            log(f"reusing responses: {have} of {scored} clients")
+            return {"reused": True, "build_seconds": 0.0, "responses": have}
+
+    started = time.perf_counter()
+    if have:
+        log(f"removing old responses ({have})")
+        _delete_responses(practice)
+
+    phq9 = instruments.get(OUTCOMES_INSTRUMENT)
+    bands = {total: phq9.band_for(total) for total in range(phq9.min_total, phq9.max_total + 1)}
+    courses = dict(
+        Course.objects.filter(organisation=practice)
+        .order_by("client_id", "opened_at", "id")
+        .values_list("client_id", "id")
+    )
+    client_ids = list(
+        Response._meta.get_field("client")
+        .related_model.objects.filter(organisation=practice)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    rng = random.Random(SEED + 4)
+    now = timezone.now()
+    columns = (
+        "id, organisation_id, client_id, course_id, instrument, answers, total, band, severity, "
+        "detail, safety_flags, source, started_at, submitted_at, corrects_id, correction_reason"
+    )
+    log(f"creating {expected} {OUTCOMES_INSTRUMENT} responses with COPY")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("LOCK TABLE assessments_response IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM assessments_response")
+        next_id = cursor.fetchone()[0] + 1
+        made = 0
+        with cursor.copy(f"COPY assessments_response ({columns}) FROM STDIN") as copy:
+            lines: list[str] = []
+            for index, client_id in enumerate(client_ids):
+                count = counts[index] if index < len(counts) else 0
+                if not count:
+                    continue
+                # The last row is a draft for one client in 50; one client in 10 has a
+                # correction (the original and its correction are both rows).
+                draft = count >= 3 and index % 50 == 7
+                corrected = count >= 4 and index % 10 == 3
+                submitted = count - draft - corrected
+                totals = _phq9_history(rng, submitted)
+                course = courses.get(client_id)
+                course_col = str(course) if course else "\\N"
+                first = now - timedelta(days=7 * submitted + rng.uniform(1, 30))
+                rows = []
+                for j, total in enumerate(totals):
+                    at = first + timedelta(days=7 * j, hours=rng.uniform(-30, 30))
+                    rows.append([total, at, None, ""])
+                if corrected:
+                    # The original of the second-to-last score was mis-entered; the correction
+                    # (same administration time) replaces it.
+                    k = max(1, len(rows) - 2)
+                    wrong = min(27, rows[k][0] + rng.choice([3, 5, 8]))
+                    original = [wrong, rows[k][1], None, ""]
+                    rows[k][2] = "orig"
+                    rows[k][3] = "Item 4 was keyed in from the wrong row of the paper form."
+                    rows.insert(k, original)
+                for row in rows:
+                    total, at, corrects, reason = row
+                    if corrects == "orig":
+                        corrects = next_id - 1
+                    band = bands[total]
+                    when = at.isoformat()
+                    lines.append(
+                        f"{next_id}\t{practice.pk}\t{client_id}\t{course_col}\t"
+                        f"{OUTCOMES_INSTRUMENT}\t{{}}\t{total}\t{band.label}\t{band.severity}\t"
+                        f"{{}}\t[]\tportal\t{when}\t{when}\t"
+                        f"{corrects if corrects else chr(92) + 'N'}\t{reason}\n"
+                    )
+                    next_id += 1
+                if draft:
+                    at = (now - timedelta(hours=rng.uniform(1, 48))).isoformat()
+                    lines.append(
+                        f"{next_id}\t{practice.pk}\t{client_id}\t{course_col}\t"
+                        f"{OUTCOMES_INSTRUMENT}\t{{}}\t\\N\t\t\\N\t{{}}\t[]\tportal\t{at}\t\\N\t"
+                        "\\N\t\n"
+                    )
+                    next_id += 1
+                made += count
+                if len(lines) >= 50_000:
+                    copy.write("".join(lines))
+                    lines.clear()
+                if (index + 1) % 20_000 == 0:
+                    log(f"  {index + 1}/{len(client_ids)} clients, {made} responses")
+            copy.write("".join(lines))
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('assessments_response', 'id'), %s)",
+            [next_id - 1],
+        )
+    log("VACUUM ANALYZE responses")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE assessments_response")
+        cursor.execute("VACUUM ANALYZE courses_course")
+    return {"reused": False, "build_seconds": time.perf_counter() - started, "responses": made}
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -959,12 +1177,204 @@ def course_scenarios(data: dict, repeat: int):
     return plan, raw, facts
 
 
+# ---- outcomes -------------------------------------------------------------------------------
+
+# The practice report by hand: per client the first and the latest current score (LATERAL,
+# ORDER BY ... LIMIT 1 on the (client, instrument, submitted_at) index), "at least two scores"
+# as first id <> latest id, the group from the client's most recent course, then the same
+# sums as outcomes.selectors.AGGREGATE_SQL (PHQ-9: response is improvement x 2 >= baseline,
+# remission is latest <= 4).
+CURRENT_SCORE = """
+    SELECT r.id, r.total FROM assessments_response r
+    WHERE r.client_id = c.id AND r.organisation_id = %(org)s AND r.instrument = %(instrument)s
+      AND r.submitted_at IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM assessments_response x WHERE x.corrects_id = r.id)
+"""
+
+
+def raw_practice_outcomes(org_id: int, group_by: str, instrument: str = OUTCOMES_INSTRUMENT):
+    from django.db import connection
+
+    key = (
+        "'all'"
+        if group_by == "all"
+        else f"co.{'therapist_id' if group_by == 'therapist' else group_by}"
+    )
+    course = (
+        ""
+        if group_by == "all"
+        else """LEFT JOIN LATERAL (
+            SELECT co.pathway, co.delivery, co.condition, co.therapist_id FROM courses_course co
+            WHERE co.client_id = c.id AND co.organisation_id = %(org)s
+            ORDER BY co.opened_at DESC, co.id DESC LIMIT 1) co ON true"""
+    )
+    names = ", u.full_name" if group_by == "therapist" else ""
+    join_names = (
+        " LEFT JOIN accounts_membership m ON m.id = co.therapist_id"
+        " LEFT JOIN accounts_user u ON u.id = m.user_id"
+        if group_by == "therapist"
+        else ""
+    )
+    sql = f"""
+        SELECT {key}, COUNT(*), SUM(f.total), SUM(l.total), SUM(l.total - f.total),
+               SUM((l.total - f.total) * (l.total - f.total)),
+               SUM(CASE WHEN f.total > 0 THEN 1 ELSE 0 END),
+               SUM(CASE WHEN f.total > 0 AND (f.total - l.total) * 2 >= f.total THEN 1 ELSE 0 END),
+               SUM(CASE WHEN l.total <= 4 THEN 1 ELSE 0 END){names}
+        FROM patients_client c
+        CROSS JOIN LATERAL ({CURRENT_SCORE} ORDER BY r.submitted_at, r.id LIMIT 1) f
+        CROSS JOIN LATERAL ({CURRENT_SCORE} ORDER BY r.submitted_at DESC, r.id DESC LIMIT 1) l
+        {course}{join_names}
+        WHERE c.organisation_id = %(org)s AND f.id <> l.id
+        {"" if group_by == "all" else f"GROUP BY {key}{names}"}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"org": org_id, "instrument": instrument})
+        return cursor.fetchall()
+
+
+def raw_client_outcomes(org_id: int, client_id: int):
+    """A client's series by hand: the client row, its current scores, its dosing dates."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_client_columns()} FROM patients_client c "
+            "WHERE c.id = %s AND c.organisation_id = %s",
+            [client_id, org_id],
+        )
+        row = cursor.fetchone()
+        cursor.execute(
+            "SELECT r.id, r.instrument, r.submitted_at, r.total, r.band, r.corrects_id, "
+            "r.safety_flags FROM assessments_response r "
+            "WHERE r.organisation_id = %s AND r.client_id = %s AND r.submitted_at IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM assessments_response x WHERE x.corrects_id = r.id) "
+            "ORDER BY r.instrument, r.submitted_at, r.id",
+            [org_id, client_id],
+        )
+        scores = cursor.fetchall()
+        cursor.execute(
+            "SELECT e.occurred_at FROM courses_courseevent e "
+            "JOIN courses_course co ON co.id = e.course_id "
+            "WHERE e.organisation_id = %s AND co.client_id = %s AND e.kind = 'dosing' "
+            "ORDER BY e.occurred_at, e.id",
+            [org_id, client_id],
+        )
+        dosings = cursor.fetchall()
+    return row, scores, dosings
+
+
+OUTCOME_GROUPINGS = ("pathway", "therapist", "condition")
+
+
+def outcome_scenarios(data: dict, repeat: int):
+    """The outcomes scenarios: (plan, raw baselines, facts)."""
+    from django.test import Client as HttpClient
+
+    from kapflow.assessments.models import Response
+    from kapflow.clinical import instruments
+    from kapflow.outcomes import selectors
+
+    admin = load_actor(data["admin"].pk)
+    org_id = data["practice"].pk
+    phq9 = instruments.get(OUTCOMES_INSTRUMENT)
+
+    # The selector and the raw SQL must agree to the last count before either is timed.
+    for group_by in OUTCOME_GROUPINGS:
+        mine = {
+            (s.key, s.n, s.sum_baseline, s.sum_latest, s.sum_change, s.sum_change_sq,
+             s.response_n, s.responders, s.remitters)
+            for s in selectors.practice_sums(
+                organisation_id=org_id, instrument=phq9, group_by=group_by
+            )
+        }  # fmt: skip
+        theirs = {tuple(v if v is None or isinstance(v, str) else int(v) for v in row[:9])
+                  for row in raw_practice_outcomes(org_id, group_by)}  # fmt: skip
+        if mine != theirs:
+            raise SystemExit(f"outcomes selector and raw SQL disagree for {group_by}")
+
+    def report(group_by: str):
+        def run(_i):
+            result = selectors.practice_outcomes(
+                actor=admin, instrument=OUTCOMES_INSTRUMENT, group_by=group_by
+            )
+            return [(row.label, row.n, row.change, row.response) for row in result.rows]
+
+        return run
+
+    # Clients with the most scores (40, about 2 % of them), for the client series scenarios.
+    counts = _response_counts(data["clients_n"])
+    ids = list(
+        Response._meta.get_field("client")
+        .related_model.objects.filter(organisation_id=org_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    busiest = [pk for pk, n in zip(ids, counts, strict=False) if n == 2 * RESPONSES_PER_CLIENT]
+    wanted = WARMUPS + repeat + 1
+    client_ids = (busiest * (wanted // max(len(busiest), 1) + 1))[:wanted] or ids[:wanted]
+
+    def sel_client(i):
+        result = selectors.client_outcomes(actor=admin, client_id=client_ids[i % len(client_ids)])
+        return [len(s.scores) for s in result.series]
+
+    web_admin = HttpClient()
+    web_admin.force_login(data["admin"].user, backend="django.contrib.auth.backends.ModelBackend")
+
+    def ok(response):
+        if response.status_code != 200:
+            raise SystemExit(f"HTTP path answered {response.status_code}")
+        return len(response.content)
+
+    def http_practice(_i):
+        return ok(web_admin.get("/outcomes/practice/", {"group_by": "condition"}))
+
+    def http_client(i):
+        return ok(web_admin.get(f"/outcomes/clients/{client_ids[i % len(client_ids)]}/"))
+
+    def raw_report(group_by: str):
+        return lambda _i: raw_practice_outcomes(org_id, group_by)
+
+    raw = {f"outcomes.{g}": raw_report(g) for g in OUTCOME_GROUPINGS}
+    raw["outcomes.client"] = lambda i: raw_client_outcomes(org_id, client_ids[i % len(client_ids)])
+    plan = [
+        (f"selector.outcomes.{g}", f"practice_outcomes phq9 by {g}", report(g), f"outcomes.{g}")
+        for g in OUTCOME_GROUPINGS
+    ]
+    plan += [
+        ("http.outcomes.practice", "GET /outcomes/practice/ by condition", http_practice,
+         "outcomes.condition"),
+        ("selector.outcomes.client", "client_outcomes, 40 PHQ-9 scores", sel_client,
+         "outcomes.client"),
+        ("http.outcomes.client", "GET /outcomes/clients/<id>/ (SVG chart)", http_client,
+         "outcomes.client"),
+    ]  # fmt: skip
+
+    def facts() -> dict:
+        responses = Response.objects.filter(organisation_id=org_id)
+        (everyone,) = selectors.practice_sums(
+            organisation_id=org_id, instrument=phq9, group_by="all"
+        )
+        return {
+            "responses": responses.count(),
+            "responses_corrected": responses.filter(corrects__isnull=False).count(),
+            "responses_draft": responses.filter(submitted_at__isnull=True).count(),
+            "outcome_clients": everyone.n,
+            "outcome_responders": everyone.responders,
+            "outcome_remitters": everyone.remitters,
+        }
+
+    return plan, raw, facts
+
+
 def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], dict]:
     from kapflow.audit.services import audit_record, audit_record_many
     from kapflow.patients.models import Client
 
     plan, raw, fact_fns = [], {}, []
-    for name, make in (("clients", client_scenarios), ("courses", course_scenarios)):
+    makers = (("clients", client_scenarios), ("courses", course_scenarios),
+              ("outcomes", outcome_scenarios))  # fmt: skip
+    for name, make in makers:
         if which in ("all", name):
             part_plan, part_raw, part_facts = make(data, repeat)
             plan += part_plan
@@ -1030,6 +1440,8 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
 
 def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     courses = f", {extra['courses']:,} courses" if "courses" in extra else ""
+    if "responses" in extra:
+        courses += f", {extra['responses']:,} responses"
     lines = [
         f"## kapflow bench: {meta['clients']:,} clients{courses}, {meta['repeat']} runs "
         f"(+{WARMUPS} warm-ups), PostgreSQL {meta['postgres']}",
@@ -1081,8 +1493,23 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
         ]
         if extra.get("http_courses_note"):
             lines.append(f"- {extra['http_courses_note']}.")
+    if "responses" in extra:
+        lines += [
+            f"- Outcomes: {extra['responses']:,} {OUTCOMES_INSTRUMENT} responses "
+            f"({extra['responses_corrected']:,} corrections, {extra['responses_draft']:,} "
+            f"drafts); {extra['outcome_clients']:,} clients have two or more current scores "
+            f"({extra['outcome_responders']:,} responders, {extra['outcome_remitters']:,} "
+            "remitters). Raw outcomes SQL: per client the first and latest current score by "
+            "LATERAL ... ORDER BY ... LIMIT 1 and the most recent course, grouped, with the "
+            "same sums; the selector's sums are checked equal to it before timing. The client "
+            "scenarios vary the client (40 scores each); the HTTP one renders the SVG charts.",
+        ]
     built = []
-    for name, key in (("clients", "clients_data"), ("courses", "courses_data")):
+    for name, key in (
+        ("clients", "clients_data"),
+        ("courses", "courses_data"),
+        ("responses", "outcomes_data"),
+    ):
         if meta.get(key):
             how = meta[key]
             built.append(
@@ -1116,7 +1543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
     parser.add_argument(
         "--scenarios",
-        choices=["all", "clients", "courses"],
+        choices=["all", "clients", "courses", "outcomes"],
         default="all",
         help="which scenarios to run (default all)",
     )
@@ -1134,8 +1561,11 @@ def main(argv: list[str] | None = None) -> int:
     log(f"database {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}")
     call_command("migrate", interactive=False, verbosity=0)
     data = build_data(args.clients, args.rebuild)
-    if args.scenarios in ("all", "courses"):
+    if args.scenarios in ("all", "courses", "outcomes"):
         data["courses"] = build_courses(data, args.clients, args.rebuild)
+    if args.scenarios in ("all", "outcomes"):
+        data["outcomes"] = build_outcomes(data, args.clients, args.rebuild)
+    data["clients_n"] = args.clients
     results, extra = scenarios(data, args.repeat, args.scenarios)
 
     with connection.cursor() as cursor:
@@ -1157,6 +1587,11 @@ def main(argv: list[str] | None = None) -> int:
         and {
             "reused": data["courses"]["reused"],
             "seconds": round(data["courses"]["build_seconds"], 2),
+        },
+        "outcomes_data": data.get("outcomes")
+        and {
+            "reused": data["outcomes"]["reused"],
+            "seconds": round(data["outcomes"]["build_seconds"], 2),
         },
         "total_seconds": time.perf_counter() - started,
         "audit_note": "selectors and pages write audit rows (one INSERT per call); raw SQL not",

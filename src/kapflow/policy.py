@@ -217,3 +217,13 @@ def can_see_clinical(actor) -> bool:
     """Scores, screens and notes: clinicians and practice admins, never billers, clients
     (except their own, through the portal) or companions."""
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)
+
+
+def can_view_practice_outcomes(actor) -> bool:
+    """The practice outcomes report (de-identified aggregates): the practice's admins and
+    its therapists. Partner prescribers, billers, clients and companions: no."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.PRACTICE_ADMIN, Role.THERAPIST)
+    )

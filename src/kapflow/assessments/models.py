@@ -124,6 +124,13 @@ class Response(models.Model):
 
     class Meta:
         indexes = [
+            # Per-client first and latest scores for outcomes, read from the index alone.
+            models.Index(
+                fields=["client", "instrument", "submitted_at", "id"],
+                include=["total"],
+                condition=models.Q(submitted_at__isnull=False),
+                name="response_current_totals",
+            ),
             models.Index(fields=["client", "instrument", "submitted_at"]),
             models.Index(fields=["organisation", "instrument", "submitted_at"]),
         ]
