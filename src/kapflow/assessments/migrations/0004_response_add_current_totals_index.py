@@ -5,18 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_accounts_initial'),
-        ('assessments', '0003_response_submitted_immutable'),
-        ('courses', '0003_course_add_condition'),
-        ('patients', '0001_patients_initial'),
+        ("accounts", "0001_accounts_initial"),
+        ("assessments", "0003_response_submitted_immutable"),
+        ("courses", "0003_course_add_condition"),
+        ("patients", "0001_patients_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='response',
-            index=models.Index(condition=models.Q(('submitted_at__isnull', False)), fields=['client', 'instrument', 'submitted_at', 'id'], include=('total',), name='response_current_totals'),
+            model_name="response",
+            index=models.Index(
+                condition=models.Q(("submitted_at__isnull", False)),
+                fields=["client", "instrument", "submitted_at", "id"],
+                include=("total",),
+                name="response_current_totals",
+            ),
         ),
     ]
