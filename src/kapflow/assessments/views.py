@@ -14,7 +14,7 @@ from kapflow.assessments.forms import AssignForm, CorrectionForm, InstrumentForm
 from kapflow.assessments.models import Source
 from kapflow.clinical import instruments
 from kapflow.core.errors import DomainError, NotFound
-from kapflow.core.views import add_errors, staff_actor
+from kapflow.core.views import add_errors, call_for_form, staff_actor
 
 
 def _instrument_or_404(code: str):
@@ -30,23 +30,17 @@ def client_assessments(request, client_id: int):
     data = selectors.client_assessments(actor=actor, client_id=client_id)
     form = AssignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            if form.cleaned_data["schedule"] == "plan":
-                services.plan_create(
-                    actor=actor, client_id=client_id, instrument=form.cleaned_data["instrument"]
-                )
-            else:
-                services.assignment_create(
-                    actor=actor,
-                    client_id=client_id,
-                    instrument=form.cleaned_data["instrument"],
-                    due_at=form.cleaned_data["due_at"],
-                )
-        except ValidationError as exc:
-            add_errors(form, exc)
-        except DomainError as exc:
-            form.add_error(None, exc.message)
+        if form.cleaned_data["schedule"] == "plan":
+            done = call_for_form(
+                form, services.plan_create, actor=actor, client_id=client_id,
+                instrument=form.cleaned_data["instrument"],
+            )  # fmt: skip
         else:
+            done = call_for_form(
+                form, services.assignment_create, actor=actor, client_id=client_id,
+                instrument=form.cleaned_data["instrument"], due_at=form.cleaned_data["due_at"],
+            )  # fmt: skip
+        if done is not None:
             messages.success(request, "Questionnaire assigned; it appears in the client's portal.")
             return redirect("assessments:client", client_id=client_id)
     data.update(
@@ -70,19 +64,11 @@ def enter(request, client_id: int, instrument: str):
     data = selectors.client_assessments(actor=actor, client_id=client_id)
     form = InstrumentForm(request.POST or None, instrument=inst)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.response_enter(
-                actor=actor,
-                client_id=client_id,
-                instrument=inst.code,
-                answers=form.answers(),
-                total=form.cleaned_data.get("total"),
-            )
-        except ValidationError as exc:
-            add_errors(form, exc)
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
+        done = call_for_form(
+            form, services.response_enter, actor=actor, client_id=client_id,
+            instrument=inst.code, answers=form.answers(), total=form.cleaned_data.get("total"),
+        )  # fmt: skip
+        if done is not None:
             messages.success(request, f"{inst.short_name} saved.")
             return redirect("assessments:client", client_id=client_id)
     return render(
@@ -105,19 +91,12 @@ def response_detail(request, response_id: int):
     )
     correction = CorrectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and correction.is_valid():
-        try:
-            new = services.response_correct(
-                actor=actor,
-                response_id=response.pk,
-                reason=correction.cleaned_data["reason"],
-                answers=form.answers(),
-                total=form.cleaned_data.get("total"),
-            )
-        except ValidationError as exc:
-            add_errors(form, exc)
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
+        new = call_for_form(
+            form, services.response_correct, actor=actor, response_id=response.pk,
+            reason=correction.cleaned_data["reason"], answers=form.answers(),
+            total=form.cleaned_data.get("total"),
+        )  # fmt: skip
+        if new is not None:
             messages.success(request, "Correction saved as a new response; the original is kept.")
             return redirect("assessments:response", response_id=new.pk)
     items = [(item, response.answers.get(item.id)) for item in inst.items]
@@ -135,18 +114,11 @@ def urgent_task(request, task_id: int):
     task = selectors.urgent_task_get_for_actor(actor=actor, task_id=task_id)
     form = ResolveForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.urgent_task_resolve(
-                actor=actor,
-                task_id=task.pk,
-                decision=form.cleaned_data["decision"],
-                note=form.cleaned_data["note"],
-            )
-        except ValidationError as exc:
-            add_errors(form, exc)
-        except DomainError as exc:
-            form.add_error(None, exc.message)
-        else:
+        done = call_for_form(
+            form, services.urgent_task_resolve, actor=actor, task_id=task.pk,
+            decision=form.cleaned_data["decision"], note=form.cleaned_data["note"],
+        )  # fmt: skip
+        if done is not None:
             messages.success(request, "Risk assessment and decision recorded.")
             return redirect("patients:detail", client_id=task.client_id)
     inst = _instrument_or_404(task.response.instrument)

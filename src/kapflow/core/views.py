@@ -21,3 +21,19 @@ def add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def call_for_form(form, service, /, **kwargs):
+    """Run a service for a form: field errors go beside their fields, rule refusals on top.
+    Returns the service's result, or None when it refused (the form then has the errors)."""
+    from kapflow.core.errors import DomainError, NotFound
+
+    try:
+        return service(**kwargs)
+    except NotFound:
+        raise
+    except ValidationError as exc:
+        add_errors(form, exc)
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+    return None
