@@ -19,10 +19,11 @@ DEBUG = env_bool("KAPFLOW_DEBUG", False)
 # Demo mode: the fixed demo sign-ins are not asked for MFA until they enrol a device.
 KAPFLOW_DEMO_MODE = env_bool("KAPFLOW_DEMO_MODE", False)
 TESTING = env_bool("KAPFLOW_TESTING", False)
+DEV_CHECKOUT = env_bool("KAPFLOW_DEV", False)  # set by manage.py only
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if DEBUG or KAPFLOW_DEMO_MODE or TESTING:
+    if DEBUG or KAPFLOW_DEMO_MODE or TESTING or DEV_CHECKOUT:
         SECRET_KEY = "kapflow-insecure-demo-key-never-use-in-production"
     else:
         raise ImproperlyConfigured(
