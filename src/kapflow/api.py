@@ -153,6 +153,7 @@ from kapflow.audit.api import router as audit_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
 from kapflow.outcomes.api import router as outcomes_router  # noqa: E402
 from kapflow.patients.api import router as patients_router  # noqa: E402
+from kapflow.prescriptions.api import router as prescriptions_router  # noqa: E402
 
 api.add_router("/", accounts_router)
 api.add_router("/clients", patients_router)
@@ -160,3 +161,4 @@ api.add_router("/audit", audit_router)
 api.add_router("/courses", courses_router)
 api.add_router("/assessments", assessments_router)
 api.add_router("/outcomes", outcomes_router)
+api.add_router("/prescribing", prescriptions_router)

@@ -227,3 +227,60 @@ def can_view_practice_outcomes(actor) -> bool:
         and _is_practice(actor)
         and actor.has_role(Role.PRACTICE_ADMIN, Role.THERAPIST)
     )
+
+
+def can_see_scores(actor, client) -> bool:
+    """Questionnaire answers, scores and charts. The practice's clinicians and admins; a
+    partner prescriber only when the referral shared recent scores (decision 0018)."""
+    if not can_see_clinical(actor):
+        return False
+    if _is_practice(actor):
+        return client.organisation_id == actor.organisation_id
+    from kapflow.prescriptions.models import Referral
+
+    return (
+        Referral.objects.filter(
+            client_id=client.pk, partner_id=actor.organisation_id, prescriber=actor,
+            share_scores=True,
+        )
+        .exclude(status="withdrawn")
+        .exists()
+    )  # fmt: skip
+
+
+# ---- referral, evaluation, prescriptions --------------------------------------------------
+
+
+def referrals_queryset(actor) -> QuerySet:
+    """Referrals the actor may see: on the practice side, those of the clients it sees; on
+    the partner side, those addressed to the actor as prescriber."""
+    from kapflow.prescriptions.models import Referral
+
+    if actor is None or not actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES):
+        return Referral.objects.none()
+    if _is_practice(actor):
+        return Referral.objects.for_org(actor.organisation).filter(
+            client_id__in=clients_queryset(actor).values("pk")
+        )
+    if not actor.has_role(Role.PRESCRIBER):
+        return Referral.objects.none()
+    return Referral.objects.filter(partner_id=actor.organisation_id, prescriber=actor)
+
+
+def can_refer(actor, course) -> bool:
+    """Referring is the therapist side's step (course.client.care_team prefetched)."""
+    return _is_practice(actor) and can_act_on_course(actor, course, "therapist")
+
+
+def is_referral_prescriber(actor, referral) -> bool:
+    return (
+        actor is not None
+        and actor.has_role(Role.PRESCRIBER)
+        and referral.prescriber_id == actor.pk
+        and referral.partner_id == actor.organisation_id
+    )
+
+
+def can_prescribe(actor, course) -> bool:
+    """Prescriptions, fills, refills and follow-ups: the course's prescriber only."""
+    return can_act_on_course(actor, course, "prescriber")

@@ -19,6 +19,7 @@ from tests.accounts.factories import member
 from tests.conftest import sign_in
 from tests.courses.factories import make_course
 from tests.patients.factories import ClientFactory
+from tests.prescriptions.factories import shared_scores
 
 URL = "/api/v1/assessments"
 PHQ9_CLEAN = {f"phq9_{i}": 1 for i in range(1, 9)} | {"phq9_9": 0}  # total 8, mild
@@ -466,6 +467,7 @@ def test_practice_admin_sees_but_cannot_assess(world, api, positive):
 
 
 def test_partner_prescriber_on_the_care_team_may_assess(world, api, positive):
+    shared_scores(world.client, world.therapist, world.prescriber)
     prescriber = api(world.prescriber)
     assert prescriber.get(f"/clients/{world.client.pk}").status_code == 200
     created = prescriber.post("/assignments", {"client_id": world.client.pk, "instrument": "gad7"})

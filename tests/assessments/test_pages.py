@@ -6,6 +6,7 @@ from kapflow.assessments import services
 from kapflow.assessments.models import Response, UrgentTask
 from tests.conftest import sign_in
 from tests.courses.factories import make_course
+from tests.prescriptions.factories import refer, shared_scores
 
 PHQ9 = {f"phq9_{i}": "1" for i in range(1, 9)} | {"phq9_9": "0"}
 
@@ -16,6 +17,7 @@ PHQ9 = {f"phq9_{i}": "1" for i in range(1, 9)} | {"phq9_9": "0"}
      ("therapist2", 404), ("client_member", 404), ("companion", 404), ("other_admin", 404)],
 )  # fmt: skip
 def test_client_assessments_page_permissions(client, world, role, expected):
+    shared_scores(world.client, world.therapist, world.prescriber)
     sign_in(client, getattr(world, role).user)
     assert client.get(f"/assessments/clients/{world.client.pk}/").status_code == expected
 
@@ -84,7 +86,8 @@ def test_unknown_instrument_is_404_and_bad_total_names_the_field(client, world):
      ("therapist2", 404), ("other_admin", 404), ("client_member", 404), ("companion", 404)],
 )  # fmt: skip
 def test_response_and_urgent_pages_permissions(client, world, role, expected):
-    make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active")
+    refer(course, world.prescriber)
     response = services.response_enter(
         actor=world.therapist, client_id=world.client.pk, instrument="phq9",
         answers={k: int(v) for k, v in PHQ9.items()} | {"phq9_9": 1},

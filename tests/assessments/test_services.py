@@ -12,6 +12,7 @@ from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDe
 from kapflow.courses import services as course_services
 from kapflow.courses.models import CourseEvent
 from tests.courses.factories import make_course
+from tests.prescriptions.factories import shared_scores
 
 PHQ9_CLEAN = {f"phq9_{i}": 1 for i in range(1, 9)} | {"phq9_9": 0}  # total 8, mild
 GOOD_DAY = DoseDay(bp_systolic=120, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True)
@@ -166,6 +167,7 @@ def test_only_the_care_team_clinicians_assign(world, role):
 
 
 def test_the_teams_prescriber_may_assign(world):
+    shared_scores(world.client, world.therapist, world.prescriber)
     assignment = services.assignment_create(
         actor=world.prescriber, client_id=world.client.pk, instrument="gad7"
     )

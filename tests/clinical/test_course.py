@@ -37,6 +37,7 @@ READY = CourseFacts(
     eligibility="eligible",
     clearance_on=date(2026, 11, 1),
     clearance_valid_days=180,
+    prescription_active=True,
     doses_authorised=2,
     doses_used=0,
     consent_signed=True,
@@ -97,8 +98,14 @@ def test_clearance_valid_on_its_last_day():
 
 
 def test_dosing_blocked_when_prescription_missing_is_hard():
-    reasons = dosing_reasons(replace(READY, doses_authorised=0), now=NOW)
+    reasons = dosing_reasons(replace(READY, prescription_active=False), now=NOW)
     assert codes(reasons) == ["prescription.missing"] and not reasons[0].overridable
+
+
+def test_dosing_blocked_when_nothing_dispensed_yet():
+    reasons = dosing_reasons(replace(READY, doses_authorised=0), now=NOW)
+    assert codes(reasons) == ["prescription.no_doses_left"]
+    assert "0 dispensed" in reasons[0].message
 
 
 def test_dosing_blocked_when_no_doses_left():
@@ -159,7 +166,16 @@ def test_dosing_blocked_when_followup_overdue():
     second = NOW - timedelta(days=15)
     facts = replace(READY, dosing_count=2, last_dosing_at=second, followup_anchor_at=second,
                     last_integration_at=second + timedelta(hours=2))  # fmt: skip
-    assert codes(dosing_reasons(facts, now=NOW)) == ["followup.overdue"]
+    reasons = dosing_reasons(facts, now=NOW)
+    assert codes(reasons) == ["followup.overdue"]
+    assert not reasons[0].overridable  # only the prescriber's follow-up clears it
+
+
+def test_declined_referral_returns_to_intake_without_a_prescriber():
+    facts = replace(READY, stage=Stage.REFERRED)
+    assert transition_reasons(Action.DECLINE_REFERRAL, facts, now=NOW) == []
+    after = apply(facts, Action.DECLINE_REFERRAL)
+    assert after.stage is Stage.INTAKE and not after.prescriber_assigned
 
 
 @pytest.mark.parametrize(
@@ -350,6 +366,7 @@ def test_no_sequence_reaches_active_without_consent_and_eligibility(
     facts = CourseFacts(
         stage=Stage.INQUIRY, prescriber_assigned=True, clearance_on=date(2026, 11, 1),
         clearance_valid_days=90, client_birth_date=date(1990, 1, 1), doses_authorised=1,
+        prescription_active=True,
         consent_signed=consent, eligibility="eligible" if eligible else None,
         preparation_done=preparation,
     )  # fmt: skip

@@ -15,7 +15,8 @@ ORDER = [
 def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery="in_person",
                 pathway="higher_dose", **fields) -> Course:  # fmt: skip
     """A course at `stage`, with what reaching it would have recorded (eligibility, consent,
-    one preparation session, a prescription) so that the gates see a consistent picture."""
+    one preparation session, a prescription with `doses` dispensed: 2 from active on) so
+    that the gates see a consistent picture."""
     now = timezone.now()
     reached = ORDER.index(stage) if stage in ORDER else len(ORDER)
     values = {
@@ -30,12 +31,15 @@ def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery
         )
     if reached >= ORDER.index("consented"):
         values.update(consent_signed_at=now, consent_version="v1")
-    if reached >= ORDER.index("active"):
-        values.update(doses_authorised=2)
+    doses = fields.pop("doses", 2 if reached >= ORDER.index("active") else 0)
     values.update(fields)
     course = Course.objects.create(**values)
     if reached >= ORDER.index("active"):
         event(course, therapist, "preparation")
+    if doses:
+        from tests.prescriptions.factories import prescribe
+
+        prescribe(course, doses=doses)
     return course
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kapflow.accounts import services as account_services
 from kapflow.courses.models import Course, CourseEvent
+from kapflow.prescriptions.models import DoseUse
 from tests.conftest import sign_in
 from tests.courses.factories import event, make_course
 from tests.patients.factories import ClientFactory, on_team
@@ -29,13 +30,25 @@ def api(client):
             _, raw = account_services.api_token_create(actor=actor, name="tests")
             self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
+        @staticmethod
+        def _url(path):
+            return path if path.startswith("/api/") else URL + path
+
         def get(self, path="", **params):
-            return client.get(URL + path, params, **self.headers)
+            return client.get(self._url(path), params, **self.headers)
 
         def post(self, path="", body=None):
             return client.post(
-                URL + path,
-                data=json.dumps(body or {}),
+                self._url(path),
+                data=json.dumps(body or {}, default=str),
+                content_type="application/json",
+                **self.headers,
+            )
+
+        def put(self, path="", body=None):
+            return client.put(
+                self._url(path),
+                data=json.dumps(body or {}, default=str),
                 content_type="application/json",
                 **self.headers,
             )
@@ -101,7 +114,11 @@ def test_list_and_detail_show_the_course(world, api):
     assert body["eligibility"] == "eligible"
     assert body["consent_version"] == "v1"
     assert body["clearance_valid_days"] == 180
-    assert (body["doses_authorised"], body["doses_used"]) == (0, 0)
+    assert (body["prescription_active"], body["doses_dispensed"], body["doses_used"]) == (
+        False,
+        0,
+        0,
+    )
     assert {a["action"] for a in body["allowed_actions"]} == {"activate", "discharge", "withdraw"}
     assert body["timeline"] == []
 
@@ -140,8 +157,7 @@ def test_another_organisation_gets_404(world, api, who):
     ]:
         assert response.status_code == 404, response.content
         assert _codes(response) == ["not_found"]
-    course.refresh_from_db()
-    assert course.doses_used == 0
+    assert not DoseUse.objects.filter(course=course).exists()
     assert not CourseEvent.objects.filter(course=course, kind="dosing").exists()
 
 
@@ -211,20 +227,58 @@ def test_walk_from_inquiry_to_active(world, api):
         return response.json()
 
     step(therapist, "start_intake", "intake")
-    referred = step(therapist, "refer", "referred", prescriber_id=world.prescriber.pk)
-    assert referred["prescriber_id"] == world.prescriber.pk
-    step(prescriber, "begin_evaluation", "medical_evaluation")
-    eligible = step(
-        prescriber,
-        "decide_eligible",
-        "eligible",
-        clearance_on=timezone.localdate().isoformat(),
-        clearance_valid_days=180,
-    )
-    assert eligible["eligibility"] == "eligible"
+    rx_api = "/api/v1/prescribing"
+    sent = therapist.post(
+        f"{rx_api}/referrals",
+        {
+            "course_id": course_id, "prescriber_id": world.prescriber.pk,
+            "reason": "Recurrent depression, two medication trials.",
+            "diagnoses": ["F33.1"], "consent_to_share": True,
+            "consent_note": "Signed release of information on file.",
+        },
+    )  # fmt: skip
+    assert sent.status_code == 201, sent.content
+    referral_id = sent.json()["id"]
+    assert sent.json()["diagnoses"][0]["code"] == "F33.1"
+    assert therapist.get(f"/{course_id}").json()["prescriber_id"] == world.prescriber.pk
+    accepted = prescriber.post(f"{rx_api}/referrals/{referral_id}/accept")
+    assert accepted.json()["status"] == "accepted", accepted.content
+    evaluation = prescriber.get(f"{rx_api}/referrals/{referral_id}/evaluation").json()
+    body = {
+        "version": evaluation["version"], "evaluated_on": timezone.localdate().isoformat(),
+        "bp_systolic": 122, "bp_diastolic": 78, "pregnancy": "not_applicable",
+        "ongoing_therapy": True,
+        "checklist": {item["code"]: False for item in evaluation["checklist_items"]},
+    }  # fmt: skip
+    saved = prescriber.put(f"{rx_api}/referrals/{referral_id}/evaluation", body)
+    assert saved.status_code == 200, saved.content
+    assert saved.json()["findings"] == []
+    decided = prescriber.post(
+        f"{rx_api}/referrals/{referral_id}/decision",
+        {
+            "decision": "eligible", "reason": "No contraindications found.",
+            "signature": world.prescriber.user.full_name,
+            "findings_digest": saved.json()["findings_digest"], "clearance_valid_days": 180,
+        },
+    )  # fmt: skip
+    assert decided.status_code == 201, decided.content
+    eligible = therapist.get(f"/{course_id}").json()
+    assert (eligible["stage"], eligible["eligibility"]) == ("eligible", "eligible")
     assert eligible["clearance_valid_days"] == 180
-    prescription = record(prescriber, "prescription", doses_authorised=2)
-    assert prescription["data"] == {"from": 0, "to": 2}
+    written = prescriber.post(
+        f"{rx_api}/courses/{course_id}/prescriptions",
+        {
+            "product": "ketamine_sl_rdt", "strength_mg": "100", "dose_mg": "200",
+            "quantity": 2, "refills": 1, "pharmacy_name": "Cedar Compounding",
+            "dea_number": "AB1234563",
+        },
+    )  # fmt: skip
+    assert written.status_code == 201, written.content
+    filled = prescriber.post(
+        f"{rx_api}/prescriptions/{written.json()['id']}/fills",
+        {"quantity": 2, "dispensed_on": timezone.localdate().isoformat()},
+    )
+    assert filled.json()["doses_left"] == 2, filled.content
     consented = step(therapist, "record_consent", "consented", consent_version="v2")
     assert consented["consent_version"] == "v2"
     assert consented["consent_signed_at"] is not None
@@ -233,7 +287,7 @@ def test_walk_from_inquiry_to_active(world, api):
     record(therapist, "preparation", note="Set and setting discussed.")
     active = step(therapist, "activate", "active")
 
-    assert active["doses_authorised"] == 2
+    assert (active["prescription_active"], active["doses_dispensed"]) == (True, 2)
     assert active["allowed_actions"][0]["action"] == "enter_maintenance"
     actions = [e["action"] for e in reversed(active["timeline"]) if e["kind"] == "transition"]
     assert actions == [
@@ -256,14 +310,15 @@ def test_opening_a_second_course_is_409(world, api):
     assert Course.objects.filter(client=world.client).count() == 1
 
 
-def test_therapist_cannot_take_the_prescribers_step(world, api):
+def test_referral_steps_are_refused_on_the_course_endpoint(world, api):
     course = _course(world, stage="medical_evaluation")
-    response = api(world.therapist).post(
-        f"/{course.pk}/transitions",
-        {"action": "decide_eligible", "clearance_on": "2025-01-01", "clearance_valid_days": 90},
-    )
-    assert response.status_code == 403
-    assert _codes(response) == ["permission_denied"]
+    for who in (world.therapist, world.prescriber):
+        response = api(who).post(
+            f"/{course.pk}/transitions",
+            {"action": "decide_eligible", "clearance_on": "2025-01-01", "clearance_valid_days": 90},
+        )
+        assert response.status_code == 409
+        assert _codes(response) == ["course.use_referral"]
     course.refresh_from_db()
     assert course.stage == "medical_evaluation"
 
@@ -286,7 +341,7 @@ def test_decision_without_reason_is_422_naming_reason(world, api):
 
 
 def test_dosing_refused_lists_hard_and_soft_reasons(world, api):
-    course = _course(world, stage="active", doses_authorised=0)
+    course = _course(world, stage="active", doses=0)
 
     response = api(world.therapist).post(
         f"/{course.pk}/dosing",
@@ -302,8 +357,7 @@ def test_dosing_refused_lists_hard_and_soft_reasons(world, api):
         "alcohol.not_attested": True,
         "driver.unconfirmed": True,
     }
-    course.refresh_from_db()
-    assert course.doses_used == 0
+    assert not DoseUse.objects.filter(course=course).exists()
 
 
 def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
@@ -317,8 +371,7 @@ def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
     assert [(e["code"], e["overridable"]) for e in refused.json()["errors"]] == [
         ("vitals.bp_high", True)
     ]
-    course.refresh_from_db()
-    assert course.doses_used == 0
+    assert not DoseUse.objects.filter(course=course).exists()
 
     started = therapist.post(
         f"/{course.pk}/dosing", {**high, "override_reason": "Repeat reading 150/90 at rest."}
@@ -327,8 +380,7 @@ def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
     assert started.json()["kind"] == "dosing"
     assert started.json()["overridden"] == ["vitals.bp_high"]
     assert started.json()["data"]["bp_systolic"] == 170
-    course.refresh_from_db()
-    assert course.doses_used == 1
+    assert DoseUse.objects.filter(course=course).count() == 1
 
     timeline = therapist.get(f"/{course.pk}").json()["timeline"]
     override = next(e for e in timeline if e["kind"] == "override")
@@ -359,8 +411,7 @@ def test_withdrawn_consent_cannot_be_overridden(world, api):
     assert response.status_code == 409
     errors = {e["code"]: e["overridable"] for e in response.json()["errors"]}
     assert errors == {"consent.withdrawn": False}
-    course.refresh_from_db()
-    assert course.doses_used == 0
+    assert not DoseUse.objects.filter(course=course).exists()
     assert not CourseEvent.objects.filter(course=course, kind__in=["dosing", "override"]).exists()
 
 
@@ -407,7 +458,7 @@ def test_bad_list_filter_is_422_naming_it(world, api, params, field):
     [
         ("records", {"kind": "dosing"}, "kind"),
         ("records", {"kind": "preparation", "occurred_at": "2025-01-01T10:00:00"}, "occurred_at"),
-        ("records", {"kind": "prescription", "doses_authorised": 40000}, "doses_authorised"),
+        ("records", {"kind": "prescription"}, "kind"),
         ("dosing", {**GOOD_DAY, "bp_systolic": 900}, "bp_systolic"),
         ("dosing", {"bp_systolic": 120, "bp_diastolic": 80}, "alcohol_free_24h"),
         ("transitions", {"action": "start_preparation", "preparation_planned": 4},

@@ -20,7 +20,7 @@ ROLES = ["admin", "therapist", "therapist2", "biller", "prescriber", "client_mem
         ("/courses/", [200, 200, 200, 404, 200, 404, 404, 200, 200]),
         ("/courses/{id}/", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
         ("/courses/{id}/dosing/", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
-        ("/courses/prescriber/", [404, 404, 404, 404, 200, 404, 404, 404, 404]),
+        ("/prescribing/", [404, 404, 404, 404, 200, 404, 404, 404, 404]),
         ("/api/v1/courses/{id}", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
         ("/api/v1/courses/{id}/gates", [200, 200, 404, 404, 200, 404, 404, 404, 404]),
     ],
@@ -113,26 +113,6 @@ def test_admin_without_clinical_role_cannot_decide(client, world):
     sign_in(client, admin_only.user)
     response = client.post(f"/courses/{course.pk}/transition/", {"action": "start_intake"})
     assert response.status_code == 403
-
-
-def test_prescriber_queue_sorts_referrals_and_soon_followups(client, world):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    make_course(world.client, world.therapist, prescriber=world.prescriber, stage="referred")
-    later = make_course(world.unreferred, world.therapist, prescriber=world.prescriber,
-                        stage="active")  # fmt: skip
-    on_team(world.unreferred, world.prescriber, role="prescriber")
-    recent = timezone.now() - timedelta(days=1)
-    event(later, world.therapist, "dosing", at=recent - timedelta(days=1))
-    event(later, world.therapist, "dosing", at=recent)
-    event(later, world.prescriber, "followup", at=recent)  # next one in 90 days: not listed
-    sign_in(client, world.prescriber.user)
-    page = client.get("/courses/prescriber/").content.decode()
-    referrals, _, followups = page.partition("Evaluations awaiting")
-    assert world.client.legal_last_name in referrals
-    assert world.unreferred.legal_last_name not in followups
 
 
 def test_positive_screen_shows_a_banner_and_timeline_uses_words(client, world):

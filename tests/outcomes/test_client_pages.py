@@ -13,6 +13,7 @@ from tests.accounts.factories import PartnerFactory, member, partnership
 from tests.conftest import sign_in
 from tests.courses.factories import event, make_course
 from tests.outcomes.factories import START, history, score
+from tests.prescriptions.factories import refer
 
 ROLES = ["admin", "therapist", "therapist2", "biller", "prescriber", "client_member",
          "companion", "other_admin", "other_therapist"]  # fmt: skip
@@ -23,6 +24,7 @@ def _scored(world):
     and after them, and GAD-7 scores only after the first."""
     course = make_course(world.client, world.therapist, prescriber=world.prescriber,
                          stage="active")  # fmt: skip
+    refer(course, world.prescriber, status="evaluated")  # scores shared with the prescriber
     event(course, world.therapist, "dosing", at=START + datetime.timedelta(days=10))
     event(course, world.therapist, "dosing", at=START + datetime.timedelta(days=24))
     history(world.client, [19, 18, 12, 8], course=course)  # days 0, 7, 14, 21
@@ -228,3 +230,12 @@ def test_a_flagged_score_is_marked_for_staff_not_in_the_portal(client, world):
     assert [s["safety_flag"] for s in data["series"][0]["scores"]] == [False, True]
     sign_in(client, world.client_member.user)
     assert 'data-testid="safety-flag"' not in client.get("/outcomes/mine/").content.decode()
+
+
+def test_a_prescriber_sees_no_scores_the_referral_did_not_share(client, world):
+    course = _scored(world)
+    course.referrals.update(share_scores=False)
+    sign_in(client, world.prescriber.user)
+    assert client.get(f"/outcomes/clients/{world.client.pk}/").status_code == 404
+    assert client.get(f"/api/v1/outcomes/clients/{world.client.pk}/scores").status_code == 404
+    assert client.get(f"/assessments/clients/{world.client.pk}/").status_code == 404

@@ -15,7 +15,7 @@ def current_responses(qs: QuerySet) -> QuerySet:
 
 def client_assessments(*, actor, client_id: int) -> dict:
     client = policy.clients_queryset(actor).filter(pk=client_id).first()
-    if client is None or not policy.can_see_clinical(actor):
+    if client is None or not policy.can_see_scores(actor, client):
         raise NotFound()
     audit_record(actor=actor, action="assessment.list", target=client, client_id=client.pk)
     return {
@@ -46,7 +46,7 @@ def response_get_for_actor(*, actor, response_id: int) -> Response:
         .select_related("client", "entered_by", "corrects")
         .first()
     )
-    if response is None or not policy.can_see_clinical(actor):
+    if response is None or not policy.can_see_scores(actor, response.client):
         raise NotFound()
     audit_record(
         actor=actor, action="assessment.view", target=response, client_id=response.client_id

@@ -77,7 +77,7 @@ def _client_for_staff(actor, client_id: int) -> Client:
     client = (
         policy.clients_queryset(actor).prefetch_related("care_team").filter(pk=client_id).first()
     )
-    if client is None or not policy.can_see_clinical(actor):
+    if client is None or not policy.can_see_scores(actor, client):
         # Billers see demographics, never questionnaires: not found, as for the reads.
         raise NotFound("Client not found.")
     return client

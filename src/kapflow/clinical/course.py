@@ -80,6 +80,7 @@ class Action(StrEnum):
     BEGIN_EVALUATION = "begin_evaluation"
     DECIDE_ELIGIBLE = "decide_eligible"
     DECIDE_NOT_ELIGIBLE = "decide_not_eligible"
+    DECLINE_REFERRAL = "decline_referral"
     RECORD_CONSENT = "record_consent"
     START_PREPARATION = "start_preparation"
     ACTIVATE = "activate"
@@ -114,6 +115,9 @@ TRANSITIONS: dict[Action, Transition] = {
         Transition(Action.DECIDE_NOT_ELIGIBLE, "Decide: not eligible",
                    frozenset({Stage.MEDICAL_EVALUATION}), Stage.NOT_ELIGIBLE, Side.PRESCRIBER,
                    reason_required=True),
+        Transition(Action.DECLINE_REFERRAL, "Referral declined or withdrawn",
+                   frozenset({Stage.REFERRED, Stage.MEDICAL_EVALUATION}), Stage.INTAKE,
+                   Side.PRESCRIBER, reason_required=True),
         Transition(Action.RECORD_CONSENT, "Record signed consent", frozenset({Stage.ELIGIBLE}),
                    Stage.CONSENTED, Side.THERAPIST),
         Transition(Action.START_PREPARATION, "Start preparation", frozenset({Stage.CONSENTED}),
@@ -162,8 +166,9 @@ class CourseFacts:
     eligibility: str | None = None  # "eligible" / "not_eligible" / None
     clearance_on: date | None = None
     clearance_valid_days: int | None = None
-    doses_authorised: int = 0
-    doses_used: int = 0
+    prescription_active: bool = False  # an active, unexpired prescription exists
+    doses_authorised: int = 0  # doses dispensed under active prescriptions
+    doses_used: int = 0  # doses used from them (sessions and logged daily doses)
     consent_signed: bool = False
     consent_withdrawn: bool = False
     preparation_done: int = 0
@@ -258,8 +263,8 @@ def transition_reasons(
         reasons += _consent_reasons(facts)
         if facts.preparation_done < 1:
             reasons.append(Reason("preparation.none", "No preparation session has been completed."))
-        if facts.doses_authorised < 1:
-            reasons.append(Reason("prescription.missing", "No prescription is recorded."))
+        if not facts.prescription_active:
+            reasons.append(Reason("prescription.missing", "No active prescription."))
     if action is Action.COMPLETE and facts.dosing_count < 1:
         reasons.append(Reason("dosing.none", "No dosing session has taken place."))
     return reasons
@@ -303,10 +308,15 @@ def dosing_reasons(
                 overridable=True,
             )
         )
-    if facts.doses_authorised < 1:
-        reasons.append(Reason("prescription.missing", "No prescription is recorded."))
+    if not facts.prescription_active:
+        reasons.append(Reason("prescription.missing", "No active prescription."))
     elif facts.doses_left < 1:
-        reasons.append(Reason("prescription.no_doses_left", "The prescription has no doses left."))
+        reasons.append(
+            Reason(
+                "prescription.no_doses_left",
+                f"No doses left: {facts.doses_authorised} dispensed, {facts.doses_used} used.",
+            )
+        )
     reasons += _consent_reasons(facts)
     if facts.preparation_done < 1:
         reasons.append(
@@ -363,8 +373,8 @@ def dosing_reasons(
         reasons.append(
             Reason(
                 "followup.overdue",
-                "The medical follow-up with the prescriber is overdue.",
-                overridable=True,
+                "The medical follow-up with the prescriber is overdue; only the prescriber's "
+                "follow-up clears it.",
             )
         )
     if day is not None:
@@ -556,6 +566,8 @@ def apply(facts: CourseFacts, action: Action) -> CourseFacts:
         changes["eligibility"] = "eligible"
     if action is Action.DECIDE_NOT_ELIGIBLE:
         changes["eligibility"] = "not_eligible"
+    if action is Action.DECLINE_REFERRAL:
+        changes["prescriber_assigned"] = False
     if action is Action.RECORD_CONSENT:
         changes.update(consent_signed=True, consent_withdrawn=False)
     return replace(facts, **changes)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "kapflow.courses",
     "kapflow.assessments",
     "kapflow.outcomes",
+    "kapflow.prescriptions",
 ]
 
 MIDDLEWARE = [

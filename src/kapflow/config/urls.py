@@ -17,6 +17,7 @@ urlpatterns = [
     path("courses/", include("kapflow.courses.urls")),
     path("assessments/", include("kapflow.assessments.urls")),
     path("outcomes/", include("kapflow.outcomes.urls")),
+    path("prescribing/", include("kapflow.prescriptions.urls")),
     path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),

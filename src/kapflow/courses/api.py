@@ -109,7 +109,8 @@ class CourseOut(CourseSummaryOut):
     eligibility: str
     clearance_on: date | None
     clearance_valid_days: int | None
-    doses_authorised: int
+    prescription_active: bool
+    doses_dispensed: int
     doses_used: int
     consent_signed_at: datetime | None
     consent_version: str
@@ -166,9 +167,6 @@ class RecordIn(Schema):
     occurred_at: AwareDatetime | None = Field(None, description="Defaults to now; not future.")
     note: str = Field("", max_length=5000)
     positive: bool | None = Field(None, description="risk_screen: was it positive?")
-    doses_authorised: int | None = Field(
-        None, ge=1, le=1000, description="prescription: total doses authorised."
-    )
 
 
 class DosingIn(Schema):
@@ -243,8 +241,6 @@ DETAIL_FIELDS = (
     "eligibility",
     "clearance_on",
     "clearance_valid_days",
-    "doses_authorised",
-    "doses_used",
     "consent_signed_at",
     "consent_version",
     "consent_withdrawn_at",
@@ -258,6 +254,9 @@ def _course_out(course) -> dict:
     data = _summary(row)
     data.update(
         {field: getattr(course, field) for field in DETAIL_FIELDS},
+        prescription_active=row.facts.prescription_active,
+        doses_dispensed=row.facts.doses_authorised,
+        doses_used=row.facts.doses_used,
         allowed_actions=[
             {
                 "action": action.value,

@@ -94,9 +94,6 @@ class RecordForm(forms.Form):
         coerce=lambda v: v == "yes",
         empty_value=None,
     )
-    doses_authorised = forms.IntegerField(
-        label="Total doses authorised", required=False, min_value=1, max_value=100
-    )
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 

@@ -61,6 +61,10 @@ class GateSettings(models.Model):
     integration_hours = models.PositiveSmallIntegerField(default=72)
     followup_grace_days = models.PositiveSmallIntegerField(default=14)
     followup_interval_days = models.PositiveSmallIntegerField(default=90)
+    # A refill request is raised when doses left fall to this many (issue 5).
+    refill_threshold = models.PositiveSmallIntegerField(
+        default=1, validators=[MaxValueValidator(20)]
+    )
 
     def __str__(self):
         return f"Gate settings for {self.organisation}"
@@ -86,7 +90,8 @@ class Course(models.Model):
     opened_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
     stage_changed_at = models.DateTimeField(default=timezone.now)
-    # The prescriber's decision (replaced by the evaluation record in issue 5).
+    # The current eligibility and clearance, written only by the prescriber's signed
+    # decision (kapflow.prescriptions.EligibilityDecision holds the record and findings).
     eligibility = models.CharField(
         max_length=20,
         blank=True,
@@ -94,9 +99,6 @@ class Course(models.Model):
     )
     clearance_on = models.DateField(null=True, blank=True)
     clearance_valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
-    # A simple prescription record (replaced by prescriptions in issue 5).
-    doses_authorised = models.PositiveSmallIntegerField(default=0)
-    doses_used = models.PositiveSmallIntegerField(default=0)
     # Consent as recorded by staff (replaced by e-consent in issue 7).
     consent_signed_at = models.DateTimeField(null=True, blank=True)
     consent_version = models.CharField(max_length=40, blank=True)
@@ -113,10 +115,6 @@ class Course(models.Model):
                 fields=["client"],
                 condition=models.Q(closed_at__isnull=True),
                 name="course_one_open_per_client",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(doses_used__lte=models.F("doses_authorised")),
-                name="course_doses_used_within_authorised",
             ),
         ]
         indexes = [

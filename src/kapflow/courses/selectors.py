@@ -5,7 +5,7 @@ for the rows of the page.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -17,6 +17,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -36,6 +37,7 @@ from kapflow.courses.models import (
     stage_rank,
 )
 from kapflow.patients.models import CareTeamMember, Companion
+from kapflow.prescriptions.models import Dispense, DoseUse, Prescription
 
 PAGE_SIZE = 25
 
@@ -100,6 +102,35 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         last_followup_at=_last("followup"),
         last_screen_at=_last("risk_screen"),
         last_screen_positive=_last("risk_screen", "positive"),
+        prescription_active=Exists(
+            Prescription.objects.filter(course=OuterRef("pk"), status="active")
+        ),
+        # Doses dispensed and used under the active prescriptions (kapflow.prescriptions):
+        # medicine already dispensed stays usable after the fill window closes.
+        doses_authorised=Coalesce(
+            Subquery(
+                Dispense.objects.filter(
+                    prescription__course=OuterRef("pk"), prescription__status="active"
+                )
+                .order_by()
+                .values("prescription__course")
+                .annotate(n=Sum("quantity"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
+        doses_used=Coalesce(
+            Subquery(
+                DoseUse.objects.filter(course=OuterRef("pk"), prescription__status="active")
+                .order_by()
+                .values("course")
+                .annotate(n=Count("id"))
+                .values("n")[:1],
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        ),
         companion_confirmed=Exists(
             Companion.objects.filter(client=OuterRef("client"), confirmed_at__isnull=False)
         ),
@@ -136,6 +167,7 @@ def course_facts(course: Course) -> rules.CourseFacts:
         eligibility=course.eligibility or None,
         clearance_on=course.clearance_on,
         clearance_valid_days=course.clearance_valid_days,
+        prescription_active=course.prescription_active,
         doses_authorised=course.doses_authorised,
         doses_used=course.doses_used,
         consent_signed=course.consent_signed_at is not None,
@@ -230,45 +262,6 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
         client_attr="client_id",
     )
     return page
-
-
-def prescriber_queue(*, actor, now: datetime | None = None) -> dict[str, list[CourseRow]]:
-    """The prescriber's dashboard: referrals waiting, evaluations open, follow-ups due."""
-    if not policy.can_list_courses(actor):
-        raise NotFound()
-    now = now or timezone.now()
-    qs = with_facts(
-        policy.courses_queryset(actor)
-        .filter(prescriber=actor)
-        .exclude(stage__in=CLOSED_VALUES)
-        .order_by("stage_changed_at", "id")
-    )
-    rows = [course_row(c, now=now) for c in qs[:500]]
-    audit_record_many(
-        actor=actor,
-        action="course.list",
-        targets=[row.course for row in rows],
-        client_attr="client_id",
-    )
-    return {
-        "referrals": [r for r in rows if r.facts.stage == rules.Stage.REFERRED],
-        "evaluations": [r for r in rows if r.facts.stage == rules.Stage.MEDICAL_EVALUATION],
-        "followups": sorted(
-            (r for r in rows if _followup_soon(r, now)),
-            key=lambda r: next(d.due_at for d in r.deadlines if d.code == "followup.due"),
-        ),
-    }
-
-
-FOLLOWUP_WINDOW = timedelta(days=14)
-
-
-def _followup_soon(row: CourseRow, now: datetime) -> bool:
-    """Follow-ups overdue or due within two weeks: what the prescriber should book now."""
-    return any(
-        d.code == "followup.due" and d.due_at is not None and d.due_at <= now + FOLLOWUP_WINDOW
-        for d in row.deadlines
-    )
 
 
 def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.view") -> Course:

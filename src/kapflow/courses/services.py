@@ -146,16 +146,27 @@ def course_transition(
     consent_version: str = "",
     preparation_planned: int | None = None,
     now: datetime | None = None,
+    workflow: bool = False,
 ) -> Course:
-    """Move the course along one transition, or refuse with every reason (GateBlocked)."""
+    """Move the course along one transition, or refuse with every reason (GateBlocked).
+
+    The referral, evaluation and eligibility steps belong to kapflow.prescriptions, which
+    calls this with `workflow=True` after checking its own permissions; asked for directly,
+    they are refused."""
     now = now or timezone.now()
     try:
         act = rules.Action(action)
     except ValueError as exc:
         raise ValidationError({"action": "Unknown step."}) from exc
+    if act in WORKFLOW_ACTIONS and not workflow:
+        raise DomainError(
+            "Referral, evaluation and eligibility steps are taken on the referral page.",
+            code="course.use_referral",
+        )
     course = _locked(actor, course_id)
     transition = rules.TRANSITIONS[act]
-    _require_side(actor, course, transition.side)
+    if not workflow:
+        _require_side(actor, course, transition.side)
     reason = (reason or "").strip()
     if transition.reason_required and not reason:
         raise ValidationError({"reason": "Write why; this decision needs a reason."})
@@ -211,6 +222,14 @@ def course_transition(
         data.update(clearance_on=clearance_on.isoformat(), valid_days=clearance_valid_days)
     if act is rules.Action.DECIDE_NOT_ELIGIBLE:
         course.eligibility = "not_eligible"
+    if act is rules.Action.DECLINE_REFERRAL and course.prescriber_id:
+        # The referral was the partner's access grant (decision 0005): it ends with it.
+        CareTeamMember.objects.filter(
+            client=course.client, membership_id=course.prescriber_id, role="prescriber",
+            ended_at__isnull=True,
+        ).update(ended_at=now)  # fmt: skip
+        data["prescriber_membership_id"] = course.prescriber_id
+        course.prescriber = None
     if act is rules.Action.RECORD_CONSENT:
         course.consent_signed_at = now
         course.consent_version = (consent_version or "v1")[:40]
@@ -247,8 +266,17 @@ def _prescriber_choice(course: Course, prescriber_id: int) -> Membership:
     return candidate
 
 
-MAX_DOSES = 1000
 MAX_CLEARANCE_DAYS = 730
+
+WORKFLOW_ACTIONS = frozenset(
+    {
+        rules.Action.REFER,
+        rules.Action.BEGIN_EVALUATION,
+        rules.Action.DECIDE_ELIGIBLE,
+        rules.Action.DECIDE_NOT_ELIGIBLE,
+        rules.Action.DECLINE_REFERRAL,
+    }
+)
 
 RECORDABLE = {
     EventKind.PREPARATION: rules.Side.THERAPIST,
@@ -256,7 +284,6 @@ RECORDABLE = {
     EventKind.INTEGRATION: rules.Side.THERAPIST,
     EventKind.CONSENT_WITHDRAWN: rules.Side.THERAPIST,
     EventKind.FOLLOWUP: rules.Side.PRESCRIBER,
-    EventKind.PRESCRIPTION: rules.Side.PRESCRIBER,
 }
 
 
@@ -269,11 +296,11 @@ def course_record(
     occurred_at: datetime | None = None,
     note: str = "",
     positive: bool | None = None,
-    doses_authorised: int | None = None,
+    data: dict | None = None,
     now: datetime | None = None,
 ) -> CourseEvent:
     """Record something that happened in the course: a preparation session, a risk screen,
-    an integration session, a medical follow-up, a prescription, a consent withdrawal."""
+    an integration session, a medical follow-up, a consent withdrawal."""
     now = now or timezone.now()
     try:
         kind = EventKind(kind)
@@ -283,8 +310,6 @@ def course_record(
         raise ValidationError({"kind": "This cannot be recorded directly."})
     if occurred_at is not None and timezone.is_naive(occurred_at):
         occurred_at = timezone.make_aware(occurred_at)
-    if doses_authorised is not None and not 1 <= doses_authorised <= MAX_DOSES:
-        raise ValidationError({"doses_authorised": f"Enter 1 to {MAX_DOSES} doses."})
     course = _locked(actor, course_id)
     _require_side(actor, course, RECORDABLE[kind])
     occurred_at = occurred_at or now
@@ -294,7 +319,7 @@ def course_record(
     if facts.closed:
         raise GateBlocked([rules.Reason("course.closed", "The course is closed.")])
     reasons: list[rules.Reason] = []
-    data: dict = {}
+    data = dict(data or {})
     if kind is EventKind.RISK_SCREEN and positive is None:
         raise ValidationError({"positive": "Say whether the screen was positive."})
     if kind is EventKind.PREPARATION and facts.stage not in {
@@ -308,23 +333,10 @@ def course_record(
         reasons.append(rules.Reason("dosing.none", "No dosing session to integrate yet."))
     if kind is EventKind.FOLLOWUP and facts.stage not in rules.DOSING_STAGES:
         reasons.append(rules.Reason("stage.not_active", "Follow-ups happen once dosing began."))
-    if kind is EventKind.PRESCRIPTION:
-        if facts.eligibility != "eligible":
-            reasons.append(
-                rules.Reason("eligibility.missing", "Prescribe only after deciding eligible.")
-            )
-        if not doses_authorised or doses_authorised < course.doses_used:
-            raise ValidationError(
-                {"doses_authorised": "Enter the total doses authorised (at least those used)."}
-            )
     if kind is EventKind.CONSENT_WITHDRAWN and not facts.consent_signed:
         reasons.append(rules.Reason("consent.missing", "There is no consent to withdraw."))
     if reasons:
         raise GateBlocked(reasons)
-    if kind is EventKind.PRESCRIPTION:
-        data = {"from": course.doses_authorised, "to": doses_authorised}
-        course.doses_authorised = doses_authorised
-        course.save(update_fields=["doses_authorised"])
     if kind is EventKind.CONSENT_WITHDRAWN:
         course.consent_withdrawn_at = occurred_at
         course.save(update_fields=["consent_withdrawn_at"])
@@ -362,8 +374,6 @@ def dosing_start(
         raise GateBlocked(reasons)
     # _require_side above already limits overrides to the course's therapists (licensed
     # clinicians); policy.can_override_gate states the same rule for pages that hide buttons.
-    course.doses_used += 1
-    course.save(update_fields=["doses_used"])
     data = {
         "bp_systolic": day.bp_systolic,
         "bp_diastolic": day.bp_diastolic,
@@ -381,6 +391,11 @@ def dosing_start(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
         overridden=[r.code for r in soft], data=data,
     )  # fmt: skip
+    from kapflow.prescriptions.services import dose_use_for_session
+
+    # The gate above saw doses left, under the course lock: one dose is taken from the
+    # oldest active prescription with doses left, which may raise a refill request.
+    dose_use_for_session(actor=actor, course=course, event=event, now=now)
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )

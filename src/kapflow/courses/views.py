@@ -71,12 +71,11 @@ def dashboard(request):
 
 @login_required
 def prescriber_dashboard(request):
+    """The prescriber's queue moved to kapflow.prescriptions with the referral workflow."""
     actor = staff_actor(request)
     if not actor.has_role(Role.PRESCRIBER):
         raise Http404()
-    return render(
-        request, "courses/prescriber.html", {"queue": selectors.prescriber_queue(actor=actor)}
-    )
+    return redirect("prescriptions:queue")
 
 
 def _detail_context(actor, course, *, refused=None, forms=None):
@@ -86,6 +85,8 @@ def _detail_context(actor, course, *, refused=None, forms=None):
     actions = []
     for action in rules.allowed_actions(row.facts):
         transition = rules.TRANSITIONS[action]
+        if action in services.WORKFLOW_ACTIONS:
+            continue  # taken on the referral pages (kapflow.prescriptions)
         if not policy.can_act_on_course(actor, course, transition.side.value):
             continue
         actions.append(
@@ -101,20 +102,15 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         for kind, side in services.RECORDABLE.items()
         if not row.facts.closed and policy.can_act_on_course(actor, course, side.value)
     ]
-    prescribers = []
-    if any(a["transition"].action is rules.Action.REFER for a in actions):
-        prescribers = list(
-            policy.assignable_clinicians_queryset(actor, course.client)
-            .filter(roles__role=Role.PRESCRIBER)
-            .select_related("user", "organisation")
-        )
+    from kapflow.prescriptions.selectors import course_prescribing
+
     return {
         "course": course,
         "row": row,
         "gate": gate,
         "actions": actions,
         "records": [(k, EventKind(k).label) for k in records],
-        "prescribers": prescribers,
+        "prescribing": course_prescribing(actor=actor, course=course, now=now),
         "timeline": selectors.course_timeline(course=course),
         "refused": refused,
         "forms": forms or {},
@@ -230,7 +226,6 @@ def course_record(request, course_id: int):
             occurred_at=data["occurred_at"],
             note=data["note"],
             positive=data["positive"],
-            doses_authorised=data["doses_authorised"],
         )
     except ValidationError as exc:
         return _refused(

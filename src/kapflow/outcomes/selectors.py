@@ -187,7 +187,7 @@ def client_outcomes(*, actor, client_id: int, instrument: str | None = None) -> 
     prescriber the client was referred to) and the practice's admins. Anyone else, and any
     other organisation's client, gets NotFound. Audited as "outcomes.client_view"."""
     client = policy.clients_queryset(actor).filter(pk=client_id).first()
-    if client is None or not policy.can_see_clinical(actor):
+    if client is None or not policy.can_see_scores(actor, client):
         raise NotFound("Client not found.")
     audit_record(actor=actor, action="outcomes.client_view", target=client, client_id=client.pk)
     return _client_outcomes(client, instrument)

@@ -1,0 +1,1020 @@
+"""Write paths of the practice-partner collaboration: send and answer a referral, record the
+medical evaluation, sign the eligibility decision, issue and fill prescriptions, use doses,
+raise and resolve refill requests, record follow-ups, log daily low doses.
+
+Rules come from kapflow.clinical (eligibility screen, prescribing limits, the course gate);
+stage changes go through kapflow.courses.services.course_transition so the course timeline
+and its locks stay the single path. Every function is one transaction, checks the policy
+first, and writes its audit row inside the transaction.
+"""
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import Membership
+from kapflow.audit.services import audit_record
+from kapflow.clinical import course as course_rules
+from kapflow.clinical import eligibility as screen
+from kapflow.clinical import prescribing as rx
+from kapflow.clinical.icd10 import diagnosis_get
+from kapflow.clinical.medications import medication_by_rxcui, medication_search
+from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
+from kapflow.courses import services as course_services
+from kapflow.courses.models import Course, CourseEvent, EventKind, GateSettings
+from kapflow.courses.selectors import course_facts, with_facts
+from kapflow.prescriptions.models import (
+    OPEN_REFERRAL,
+    Decision,
+    Dispense,
+    DoseSource,
+    DoseUse,
+    EligibilityDecision,
+    MedicalEvaluation,
+    Prescription,
+    PrescriptionStatus,
+    Referral,
+    ReferralStatus,
+    RefillRequest,
+    RefillStatus,
+)
+
+MAX_DIAGNOSES = 12
+MAX_MEDICATIONS = 30
+
+
+# ---- referral ------------------------------------------------------------------------------
+
+
+def _course_for(actor: Membership, course_id: int) -> Course:
+    """The course, locked, with its facts and care team; NotFound when not visible."""
+    locked = (
+        policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
+    )
+    if locked is None:
+        raise NotFound("Course not found.")
+    return (
+        with_facts(Course.objects.filter(pk=locked.pk)).prefetch_related("client__care_team").get()
+    )
+
+
+def _referral_for(actor: Membership, referral_id: int) -> Referral:
+    referral = (
+        policy.referrals_queryset(actor)
+        .select_for_update(of=("self",))
+        .select_related("course", "client", "prescriber__user")
+        .filter(pk=referral_id)
+        .first()
+    )
+    if referral is None:
+        raise NotFound("Referral not found.")
+    return referral
+
+
+def _diagnoses(codes: list[str]) -> list[dict]:
+    found, unknown, seen = [], [], set()
+    for raw in codes:
+        raw = (raw or "").strip()
+        if not raw:
+            continue
+        diagnosis = diagnosis_get(raw)
+        if diagnosis is None:
+            unknown.append(raw[:10])
+        elif diagnosis.code not in seen:
+            seen.add(diagnosis.code)
+            found.append({"code": diagnosis.code, "description": diagnosis.description})
+    if unknown:
+        raise ValidationError(
+            {"diagnoses": f"Not an ICD-10-CM code: {', '.join(unknown)}. Pick from the list."}
+        )
+    if len(found) > MAX_DIAGNOSES:
+        raise ValidationError({"diagnoses": f"List at most {MAX_DIAGNOSES} diagnoses."})
+    return found
+
+
+def _score_snapshot(client_id: int) -> list[dict]:
+    """The latest current score of each questionnaire, as shared with the referral."""
+    from kapflow.assessments.models import Response
+    from kapflow.assessments.selectors import current_responses
+    from kapflow.clinical.instruments import REGISTRY
+
+    latest: dict[str, Response] = {}
+    rows = current_responses(Response.objects.filter(client_id=client_id)).order_by(
+        "-submitted_at", "-id"
+    )
+    for response in rows[:200]:
+        latest.setdefault(response.instrument, response)
+    return [
+        {
+            "instrument": code,
+            "label": REGISTRY[code].short_name if code in REGISTRY else code,
+            "score": r.total,
+            "band": r.band,
+            "on": r.submitted_at.date().isoformat(),
+        }
+        for code, r in sorted(latest.items())
+    ]
+
+
+@transaction.atomic
+def referral_send(
+    *,
+    actor: Membership,
+    course_id: int,
+    prescriber_id: int | None,
+    reason: str,
+    diagnoses: list[str],
+    medications: str = "",
+    history: str = "",
+    share_scores: bool = False,
+    consent_to_share: bool = False,
+    consent_note: str = "",
+    now: datetime | None = None,
+) -> Referral:
+    """The therapist refers the course to a prescriber (of a partner, or of the practice).
+    The partner sees only what is sent here; the care-team grant is created by the course's
+    refer step."""
+    now = now or timezone.now()
+    course = _course_for(actor, course_id)
+    if not policy.can_refer(actor, course):
+        raise PermissionDenied("Referring is for the client's therapists.")
+    errors: dict[str, str] = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "Say why the client is referred."
+    if not consent_to_share:
+        errors["consent_to_share"] = (
+            "The client must consent to sharing this information with the prescriber."
+        )
+    if not (consent_note or "").strip():
+        errors["consent_note"] = "Say how the client gave consent (for example, a signed release)."
+    if prescriber_id is None:
+        errors["prescriber"] = "Choose the prescriber the client is referred to."
+    try:
+        coded = _diagnoses(diagnoses)
+    except ValidationError as exc:
+        errors.update({k: v[0] for k, v in exc.message_dict.items()})
+        coded = []
+    if not coded and "diagnoses" not in errors:
+        errors["diagnoses"] = "Add at least one diagnosis."
+    prescriber = None
+    if prescriber_id is not None:
+        try:
+            prescriber = course_services._prescriber_choice(course, prescriber_id)
+        except ValidationError as exc:
+            errors.update({k: v[0] for k, v in exc.message_dict.items()})
+    if errors:
+        raise ValidationError(errors)
+    if Referral.objects.filter(course=course, status__in=OPEN_REFERRAL).exists():
+        raise DomainError("This course already has an open referral.", code="referral.open")
+    course_services.course_transition(
+        actor=actor, course_id=course.pk, action=course_rules.Action.REFER.value,
+        prescriber_id=prescriber.pk, reason="Referral sent.", now=now, workflow=True,
+    )  # fmt: skip
+    referral = Referral(
+        organisation=course.organisation, partner=prescriber.organisation, course=course,
+        client=course.client, prescriber=prescriber, reason=reason, diagnoses=coded,
+        medications=(medications or "").strip(), history=(history or "").strip(),
+        share_scores=bool(share_scores),
+        scores=_score_snapshot(course.client_id) if share_scores else [],
+        consent_to_share=True, consent_note=consent_note.strip(), sent_by=actor.user,
+        sent_at=now, status_changed_at=now,
+    )  # fmt: skip
+    referral.full_clean()
+    referral.save()
+    audit_record(actor=actor, action="referral.send", target=referral, client_id=course.client_id)
+    transaction.on_commit(lambda: _notify_referral(referral.pk))
+    return referral
+
+
+def _notify_referral(referral_id: int) -> None:
+    from kapflow.prescriptions.tasks import referral_notify
+
+    referral_notify.enqueue(referral_id=referral_id)
+
+
+def _set_status(referral: Referral, status: str, *, actor, now, reason: str = "") -> None:
+    referral.status = status
+    referral.status_changed_at = now
+    referral.responded_by = actor.user
+    if reason:
+        referral.status_reason = reason
+    referral.full_clean()
+    referral.save()
+
+
+@transaction.atomic
+def referral_accept(*, actor: Membership, referral_id: int, now: datetime | None = None):
+    """The named prescriber accepts: the evaluation begins (a draft is opened)."""
+    now = now or timezone.now()
+    referral = _referral_for(actor, referral_id)
+    if not policy.is_referral_prescriber(actor, referral):
+        raise PermissionDenied("Only the prescriber the referral names can accept it.")
+    if referral.status != ReferralStatus.SENT:
+        raise GateBlocked(
+            [course_rules.Reason("referral.not_sent", "Only a newly sent referral is accepted.")]
+        )
+    course_services.course_transition(
+        actor=actor, course_id=referral.course_id,
+        action=course_rules.Action.BEGIN_EVALUATION.value, reason="Referral accepted.",
+        now=now, workflow=True,
+    )  # fmt: skip
+    _set_status(referral, ReferralStatus.ACCEPTED, actor=actor, now=now)
+    evaluation = MedicalEvaluation(
+        organisation=referral.organisation, referral=referral, course=referral.course,
+        prescriber=actor, evaluated_on=timezone.localdate(now),
+    )  # fmt: skip
+    evaluation.full_clean()
+    evaluation.save()
+    audit_record(
+        actor=actor, action="referral.accept", target=referral, client_id=referral.client_id
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_schedule(
+    *, actor: Membership, referral_id: int, scheduled_for: datetime, now: datetime | None = None
+) -> Referral:
+    now = now or timezone.now()
+    referral = _referral_for(actor, referral_id)
+    if not policy.is_referral_prescriber(actor, referral):
+        raise PermissionDenied("Only the referral's prescriber schedules the evaluation.")
+    if referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED):
+        raise GateBlocked(
+            [course_rules.Reason("referral.not_accepted", "Accept the referral first.")]
+        )
+    if scheduled_for is None:
+        raise ValidationError({"scheduled_for": "Enter the evaluation's date and time."})
+    if timezone.is_naive(scheduled_for):
+        scheduled_for = timezone.make_aware(scheduled_for)
+    referral.scheduled_for = scheduled_for
+    _set_status(referral, ReferralStatus.SCHEDULED, actor=actor, now=now)
+    audit_record(
+        actor=actor, action="referral.schedule", target=referral, client_id=referral.client_id,
+        changed_fields=["scheduled_for", "status"],
+    )  # fmt: skip
+    return referral
+
+
+@transaction.atomic
+def referral_close(
+    *, actor: Membership, referral_id: int, reason: str, now: datetime | None = None
+) -> Referral:
+    """Decline (the prescriber) or withdraw (the practice's therapist) an open referral. The
+    course returns to intake and the prescriber's access grant ends."""
+    now = now or timezone.now()
+    referral = _referral_for(actor, referral_id)
+    reason = (reason or "").strip()
+    if policy.is_referral_prescriber(actor, referral):
+        status, verb = ReferralStatus.DECLINED, "declined"
+    else:
+        course = Course.objects.prefetch_related("client__care_team").get(pk=referral.course_id)
+        if not policy.can_refer(actor, course):
+            raise PermissionDenied("Only the prescriber or the client's therapist can do this.")
+        status, verb = ReferralStatus.WITHDRAWN, "withdrawn"
+    if not reason:
+        raise ValidationError({"reason": "Say why; the other side reads this."})
+    if not referral.is_open:
+        raise GateBlocked(
+            [course_rules.Reason("referral.closed", "This referral is no longer open.")]
+        )
+    course_services.course_transition(
+        actor=actor, course_id=referral.course_id,
+        action=course_rules.Action.DECLINE_REFERRAL.value, reason=f"Referral {verb}: {reason}",
+        now=now, workflow=True,
+    )  # fmt: skip
+    _set_status(referral, status, actor=actor, now=now, reason=reason)
+    audit_record(
+        actor=actor, action=f"referral.{status}", target=referral, client_id=referral.client_id
+    )
+    return referral
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+
+
+def _evaluation_for(actor: Membership, evaluation_id: int) -> MedicalEvaluation:
+    evaluation = (
+        MedicalEvaluation.objects.select_for_update(of=("self",))
+        .select_related("referral", "course__client")
+        .filter(pk=evaluation_id, referral__in=policy.referrals_queryset(actor))
+        .first()
+    )
+    if evaluation is None:
+        raise NotFound("Evaluation not found.")
+    return evaluation
+
+
+def _decimal(value, field: str, errors: dict) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors[field] = "Enter a number."
+        return None
+
+
+def medications_clean(rows: list[dict]) -> list[dict]:
+    """Medication rows: the name (matched to the RxNorm catalogue when it can be), the dose
+    as written, and the total mg per day (used for the benzodiazepine dose check)."""
+    cleaned: list[dict] = []
+    errors: list[str] = []
+    for i, row in enumerate(rows or [], start=1):
+        name = str(row.get("name") or "").strip()[:120]
+        if not name:
+            continue
+        rxcui = str(row.get("rxcui") or "").strip()
+        known = medication_by_rxcui(rxcui) if rxcui else None
+        if known is None:
+            matches = [m for m in medication_search(name, limit=5) if m.name == name.lower()]
+            matches = matches or [
+                m
+                for m in medication_search(name, limit=5)
+                if name.lower() in {b.lower() for b in m.brands}
+            ]
+            known = matches[0] if matches else None
+        daily = row.get("daily_dose_mg")
+        try:
+            daily = None if daily in (None, "") else float(daily)
+        except (TypeError, ValueError):
+            errors.append(f"Row {i}: the daily dose must be a number of mg.")
+            daily = None
+        if daily is not None and not 0 < daily <= 10000:
+            errors.append(f"Row {i}: the daily dose must be between 0 and 10,000 mg.")
+        cleaned.append(
+            {
+                "name": known.name if known else name,
+                "rxcui": known.rxcui if known else "",
+                "dose": str(row.get("dose") or "").strip()[:80],
+                "daily_dose_mg": daily,
+            }
+        )
+    if len(cleaned) > MAX_MEDICATIONS:
+        errors.append(f"List at most {MAX_MEDICATIONS} medications.")
+    if errors:
+        raise ValidationError({"medications": errors})
+    return cleaned
+
+
+EVALUATION_FIELDS = (
+    "evaluated_on", "modality", "history", "allergies", "substance_use", "bp_systolic",
+    "bp_diastolic", "heart_rate", "weight_kg", "height_cm", "pregnancy", "ongoing_therapy",
+)  # fmt: skip
+
+
+@transaction.atomic
+def evaluation_save(
+    *,
+    actor: Membership,
+    evaluation_id: int,
+    data: dict,
+    medications: list[dict],
+    checklist: dict[str, bool | None],
+    version: int,
+    now: datetime | None = None,
+) -> MedicalEvaluation:
+    """Save the evaluation draft. `version` is the one the form was loaded with: if someone
+    saved since, nothing is written and the prescriber reloads (no silent overwrite)."""
+    now = now or timezone.now()
+    evaluation = _evaluation_for(actor, evaluation_id)
+    if evaluation.prescriber_id != actor.pk:
+        raise PermissionDenied("Only the evaluating prescriber edits the evaluation.")
+    if evaluation.referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED):
+        raise GateBlocked(
+            [course_rules.Reason("evaluation.closed", "The evaluation is decided and locked.")]
+        )
+    if version != evaluation.version:
+        raise DomainError(
+            "Someone saved this evaluation after you opened it. Reload to see their changes.",
+            code="evaluation.stale",
+        )
+    known = {item.code for item in screen.CHECKLIST}
+    unknown = set(checklist) - known
+    if unknown:
+        raise ValidationError({"checklist": "Unknown checklist item."})
+    changed = []
+    for field in EVALUATION_FIELDS:
+        if field in data and getattr(evaluation, field) != data[field]:
+            setattr(evaluation, field, data[field])
+            changed.append(field)
+    meds = medications_clean(medications)
+    if meds != evaluation.medications:
+        evaluation.medications = meds
+        changed.append("medications")
+    answers = {k: v for k, v in checklist.items() if v is not None}
+    if answers != evaluation.checklist:
+        evaluation.checklist = answers
+        changed.append("checklist")
+    if evaluation.evaluated_on and evaluation.evaluated_on > timezone.localdate(now):
+        raise ValidationError({"evaluated_on": "The evaluation date cannot be in the future."})
+    evaluation.updated_at = now
+    evaluation.version += 1
+    evaluation.full_clean()
+    evaluation.save()
+    audit_record(
+        actor=actor, action="evaluation.update", target=evaluation,
+        client_id=evaluation.course.client_id, changed_fields=changed,
+    )  # fmt: skip
+    return evaluation
+
+
+def evaluation_input(evaluation: MedicalEvaluation, *, on_date: date) -> screen.EvaluationInput:
+    """The screen's view of an evaluation, its referral and the course (no writes)."""
+    course = evaluation.course
+    facts = course_facts(course) if hasattr(course, "preparation_done") else None
+    return screen.EvaluationInput(
+        on_date=on_date,
+        birth_date=course.client.date_of_birth,
+        checklist=dict(evaluation.checklist),
+        medications=tuple(
+            screen.MedicationEntry(
+                name=m.get("name", ""),
+                rxcui=m.get("rxcui", ""),
+                daily_dose_mg=m.get("daily_dose_mg"),
+            )
+            for m in evaluation.medications
+        ),
+        bp_systolic=evaluation.bp_systolic,
+        bp_diastolic=evaluation.bp_diastolic,
+        heart_rate=evaluation.heart_rate,
+        weight_kg=float(evaluation.weight_kg) if evaluation.weight_kg is not None else None,
+        height_cm=float(evaluation.height_cm) if evaluation.height_cm is not None else None,
+        pregnancy=screen.Pregnancy(evaluation.pregnancy),
+        diagnoses=tuple(d["code"] for d in evaluation.referral.diagnoses),
+        ongoing_therapy=evaluation.ongoing_therapy,
+        suicide_screen_positive=bool(facts and facts.last_screen_positive),
+        at_home=course.delivery == "at_home",
+    )
+
+
+def findings_digest(findings: list[screen.Finding]) -> str:
+    """A fingerprint of the findings as shown, so the decision can prove it saw these."""
+    payload = json.dumps([f.as_dict() for f in findings], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def evaluation_findings(evaluation: MedicalEvaluation, *, on_date: date) -> list[screen.Finding]:
+    return screen.eligibility_screen(evaluation_input(evaluation, on_date=on_date))
+
+
+@transaction.atomic
+def eligibility_decide(
+    *,
+    actor: Membership,
+    evaluation_id: int,
+    decision: str,
+    reason: str,
+    signature: str,
+    findings_digest_seen: str,
+    acknowledge_exclusions: bool = False,
+    clearance_valid_days: int | None = None,
+    now: datetime | None = None,
+) -> EligibilityDecision:
+    """The prescriber decides and signs. The findings are screened again; if they differ
+    from those the prescriber saw, nothing is decided. Eligible needs a complete evaluation
+    and, when exclusions were found, an explicit acknowledgement."""
+    now = now or timezone.now()
+    evaluation = _evaluation_for(actor, evaluation_id)
+    if evaluation.prescriber_id != actor.pk:
+        raise PermissionDenied("Only the evaluating prescriber decides.")
+    if evaluation.referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED):
+        raise GateBlocked(
+            [course_rules.Reason("evaluation.closed", "A decision is already signed.")]
+        )
+    errors: dict[str, str] = {}
+    if decision not in Decision.values:
+        errors["decision"] = "Choose eligible, not eligible or needs more information."
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "Write the reason for the decision."
+    signature = (signature or "").strip()
+    if signature.casefold() != (actor.user.full_name or "").strip().casefold():
+        errors["signature"] = "Type your full name exactly as on your account to sign."
+    if decision == Decision.ELIGIBLE and not (
+        clearance_valid_days and 1 <= clearance_valid_days <= course_services.MAX_CLEARANCE_DAYS
+    ):
+        errors["clearance_valid_days"] = (
+            f"Enter how many days the clearance holds (1 to {course_services.MAX_CLEARANCE_DAYS})."
+        )
+    if errors:
+        raise ValidationError(errors)
+    course = with_facts(Course.objects.filter(pk=evaluation.course_id)).get()
+    evaluation.course = course
+    findings = evaluation_findings(evaluation, on_date=timezone.localdate(now))
+    digest = findings_digest(findings)
+    if digest != findings_digest_seen:
+        raise DomainError(
+            "The findings changed since the page was loaded. Review them again, then sign.",
+            code="evaluation.findings_changed",
+        )
+    if decision == Decision.ELIGIBLE:
+        blocking = [
+            course_rules.Reason(f.code, f"Still missing: {f.message}")
+            for f in findings
+            if f.severity is screen.Severity.MISSING
+        ]
+        exclusions = [f for f in findings if f.severity is screen.Severity.EXCLUDE]
+        if exclusions and not acknowledge_exclusions:
+            blocking += [
+                course_rules.Reason(
+                    f.code,
+                    f"Exclusion found: {f.message} Confirm you reviewed it to decide eligible.",
+                    overridable=True,
+                )
+                for f in exclusions
+            ]
+        if blocking:
+            raise GateBlocked(blocking)
+    snapshot = {
+        field: str(v) if isinstance(v, date | Decimal) else v
+        for field in EVALUATION_FIELDS
+        for v in [getattr(evaluation, field)]
+    }
+    snapshot.update(
+        medications=evaluation.medications, checklist=evaluation.checklist,
+        diagnoses=evaluation.referral.diagnoses, version=evaluation.version,
+    )  # fmt: skip
+    record = EligibilityDecision(
+        organisation=evaluation.organisation, evaluation=evaluation, course_id=course.pk,
+        decision=decision, reason=reason, findings=[f.as_dict() for f in findings],
+        findings_digest=digest, evaluation_snapshot=snapshot,
+        exclusions_acknowledged=bool(acknowledge_exclusions) and decision == Decision.ELIGIBLE,
+        clearance_valid_days=clearance_valid_days if decision == Decision.ELIGIBLE else None,
+        signature=signature, decided_by=actor.user, decided_by_membership=actor, decided_at=now,
+    )  # fmt: skip
+    record.full_clean()
+    record.save()
+    if decision == Decision.ELIGIBLE:
+        course_services.course_transition(
+            actor=actor, course_id=course.pk, action=course_rules.Action.DECIDE_ELIGIBLE.value,
+            reason=reason, clearance_on=timezone.localdate(now),
+            clearance_valid_days=clearance_valid_days, now=now, workflow=True,
+        )  # fmt: skip
+    elif decision == Decision.NOT_ELIGIBLE:
+        course_services.course_transition(
+            actor=actor, course_id=course.pk,
+            action=course_rules.Action.DECIDE_NOT_ELIGIBLE.value, reason=reason, now=now,
+            workflow=True,
+        )  # fmt: skip
+    if decision != Decision.NEEDS_INFO:
+        _set_status(evaluation.referral, ReferralStatus.EVALUATED, actor=actor, now=now)
+    audit_record(
+        actor=actor, action=f"eligibility.{decision}", target=record,
+        client_id=course.client_id,
+    )  # fmt: skip
+    return record
+
+
+# ---- prescriptions -------------------------------------------------------------------------
+
+
+def _prescription_for(actor: Membership, prescription_id: int) -> Prescription:
+    prescription = (
+        Prescription.objects.select_for_update(of=("self",))
+        .select_related("course__client")
+        .filter(pk=prescription_id, course__in=policy.courses_queryset(actor))
+        .first()
+    )
+    if prescription is None:
+        raise NotFound("Prescription not found.")
+    return prescription
+
+
+PRESCRIBING_STAGES = frozenset(
+    {
+        course_rules.Stage.ELIGIBLE,
+        course_rules.Stage.CONSENTED,
+        course_rules.Stage.PREPARATION,
+        course_rules.Stage.ACTIVE,
+        course_rules.Stage.MAINTENANCE,
+    }
+)
+
+
+@transaction.atomic
+def prescription_issue(
+    *,
+    actor: Membership,
+    course_id: int,
+    product: str,
+    strength_mg: Decimal,
+    dose_mg: Decimal,
+    quantity: int,
+    refills: int,
+    pharmacy_name: str,
+    dea_number: str,
+    written_on: date | None = None,
+    frequency: str | None = None,
+    pharmacy_phone: str = "",
+    pharmacy_address: str = "",
+    instructions: str = "",
+    confirm_reason: str = "",
+    now: datetime | None = None,
+) -> Prescription:
+    """The course's prescriber writes a ketamine prescription. Schedule III limits and the
+    course's pathway and delivery are hard reasons; an unusual dose needs a written
+    confirmation."""
+    now = now or timezone.now()
+    course = _course_for(actor, course_id)
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied("Prescribing is for the course's prescriber.")
+    facts = course_facts(course)
+    reasons: list[course_rules.Reason] = []
+    if facts.stage not in PRESCRIBING_STAGES or facts.eligibility != "eligible":
+        reasons.append(
+            course_rules.Reason(
+                "eligibility.missing", "Prescribe only after a signed eligible decision."
+            )
+        )
+    if not facts.prescriber_licensed:
+        reasons.append(
+            course_rules.Reason(
+                "licence.state_mismatch",
+                "You hold no current licence in the state where the client is.",
+            )
+        )
+    errors: dict[str, str] = {}
+    if not rx.dea_number_valid(dea_number):
+        errors["dea_number"] = "Enter a valid DEA registration number (2 letters, 7 digits)."
+    if not (pharmacy_name or "").strip():
+        errors["pharmacy_name"] = "Name the pharmacy."
+    if product not in rx.PRODUCTS:
+        errors["product"] = "Choose a product from the list."
+    if errors:
+        raise ValidationError(errors)
+    written_on = written_on or timezone.localdate(now)
+    frequency = frequency or (
+        rx.Frequency.DAILY.value if course.pathway == "low_dose" else rx.Frequency.PER_SESSION.value
+    )
+    if frequency not in rx.Frequency.__members__.values():
+        raise ValidationError({"frequency": "Choose per session or daily."})
+    draft = rx.PrescriptionDraft(
+        product=product, frequency=rx.Frequency(frequency), strength_mg=float(strength_mg),
+        dose_mg=float(dose_mg), quantity=quantity, refills=refills, written_on=written_on,
+        pathway=course.pathway, at_home=course.delivery == "at_home",
+    )  # fmt: skip
+    found = rx.prescription_reasons(draft, today=timezone.localdate(now))
+    hard, soft = course_rules.split_hard(reasons + found)
+    confirm_reason = (confirm_reason or "").strip()
+    if hard or (soft and not confirm_reason):
+        raise GateBlocked(hard + soft)
+    item = rx.PRODUCTS[product]
+    prescription = Prescription(
+        organisation=course.organisation, course=course, prescriber=actor, product=product,
+        drug=item.drug, rxcui=item.rxcui, form=item.form, route=item.route.value,
+        strength_mg=strength_mg, dose_mg=dose_mg, frequency=frequency, pathway=course.pathway,
+        quantity=quantity, refills=refills, pharmacy_name=pharmacy_name.strip(),
+        pharmacy_phone=pharmacy_phone.strip(), pharmacy_address=pharmacy_address.strip(),
+        instructions=instructions.strip(), dea_number=dea_number.strip().upper(),
+        written_on=written_on, expires_on=rx.expires_on(written_on),
+        warnings_confirmed=[r.code for r in soft], confirm_reason=confirm_reason if soft else "",
+        created_at=now,
+    )  # fmt: skip
+    prescription.full_clean()
+    prescription.save()
+    CourseEvent.objects.create(
+        organisation=course.organisation, course=course, kind=EventKind.PRESCRIPTION,
+        occurred_at=now, actor=actor.user, actor_membership=actor,
+        reason=confirm_reason if soft else "", overridden=[r.code for r in soft],
+        data={"prescription_id": prescription.pk, "product": product,
+              "dose_mg": str(dose_mg), "quantity": quantity, "refills": refills},
+    )  # fmt: skip
+    # A new prescription answers any open refill request of the course.
+    RefillRequest.objects.filter(course=course, status=RefillStatus.OPEN).update(
+        status=RefillStatus.FULFILLED, resolved_at=now, resolved_by=actor.user,
+        note="New prescription written.",
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="prescription.issue", target=prescription, client_id=course.client_id
+    )
+    return prescription
+
+
+@transaction.atomic
+def prescription_cancel(
+    *, actor: Membership, prescription_id: int, reason: str, now: datetime | None = None
+) -> Prescription:
+    now = now or timezone.now()
+    prescription = _prescription_for(actor, prescription_id)
+    course = Course.objects.prefetch_related("client__care_team").get(pk=prescription.course_id)
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied("Only the course's prescriber cancels a prescription.")
+    if prescription.status != PrescriptionStatus.ACTIVE:
+        raise GateBlocked(
+            [course_rules.Reason("prescription.not_active", "It is already cancelled.")]
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the prescription is cancelled."})
+    prescription.status = PrescriptionStatus.CANCELLED
+    prescription.cancelled_at = now
+    prescription.cancelled_by = actor.user
+    prescription.cancel_reason = reason
+    prescription.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
+    RefillRequest.objects.filter(prescription=prescription, status=RefillStatus.OPEN).update(
+        status=RefillStatus.DECLINED, resolved_at=now, resolved_by=actor.user,
+        note="Prescription cancelled.",
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="prescription.cancel", target=prescription,
+        client_id=course.client_id, changed_fields=["status"],
+    )  # fmt: skip
+    return prescription
+
+
+def supply(prescription: Prescription) -> tuple[int, int, int]:
+    """(dispensed, used, fills used) for one prescription."""
+    dispensed = prescription.dispenses.aggregate(n=Sum("quantity"), fills=Count("id"))
+    used = prescription.uses.count()
+    return dispensed["n"] or 0, used, dispensed["fills"] or 0
+
+
+@transaction.atomic
+def dispense_record(
+    *,
+    actor: Membership,
+    prescription_id: int,
+    quantity: int,
+    dispensed_on: date,
+    shipped_on: date | None = None,
+    tracking: str = "",
+    received_on: date | None = None,
+    now: datetime | None = None,
+) -> Dispense:
+    """Record a fill (the first, or a refill) and its shipping, as the pharmacy reports it."""
+    now = now or timezone.now()
+    prescription = _prescription_for(actor, prescription_id)
+    course = Course.objects.prefetch_related("client__care_team").get(pk=prescription.course_id)
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied("Fills are recorded by the course's prescriber.")
+    reasons = []
+    _, _, fills = supply(prescription)
+    if prescription.status != PrescriptionStatus.ACTIVE:
+        reasons.append(course_rules.Reason("prescription.not_active", "It is cancelled."))
+    if fills > prescription.refills:
+        reasons.append(
+            course_rules.Reason(
+                "prescription.no_refills_left",
+                "Every fill this prescription allows is used; write a new prescription.",
+            )
+        )
+    errors: dict[str, str] = {}
+    if dispensed_on is None:
+        errors["dispensed_on"] = "Enter the date dispensed."
+    elif dispensed_on > timezone.localdate(now):
+        errors["dispensed_on"] = "The date dispensed cannot be in the future."
+    elif dispensed_on < prescription.written_on:
+        errors["dispensed_on"] = "A fill cannot come before the prescription was written."
+    elif dispensed_on > prescription.expires_on:
+        reasons.append(
+            course_rules.Reason(
+                "prescription.expired",
+                "A Schedule III prescription cannot be filled more than 6 months after it "
+                "was written.",
+            )
+        )
+    if not quantity or not 1 <= quantity <= prescription.quantity:
+        errors["quantity"] = f"Enter 1 to {prescription.quantity} doses (the quantity per fill)."
+    if shipped_on and dispensed_on and shipped_on < dispensed_on:
+        errors["shipped_on"] = "Shipping cannot come before dispensing."
+    if received_on and not shipped_on:
+        errors["received_on"] = "Enter the shipping date first."
+    elif received_on and shipped_on and received_on < shipped_on:
+        errors["received_on"] = "Receipt cannot come before shipping."
+    if errors:
+        raise ValidationError(errors)
+    if reasons:
+        raise GateBlocked(reasons)
+    dispense = Dispense(
+        organisation=prescription.organisation, prescription=prescription, fill_number=fills,
+        quantity=quantity, dispensed_on=dispensed_on, shipped_on=shipped_on,
+        tracking=(tracking or "").strip(), received_on=received_on, recorded_by=actor.user,
+        recorded_at=now,
+    )  # fmt: skip
+    dispense.full_clean()
+    dispense.save()
+    RefillRequest.objects.filter(prescription=prescription, status=RefillStatus.OPEN).update(
+        status=RefillStatus.FULFILLED, resolved_at=now, resolved_by=actor.user,
+        note=f"Fill {fills} recorded.",
+    )  # fmt: skip
+    audit_record(
+        actor=actor, action="prescription.dispense", target=dispense,
+        client_id=course.client_id,
+    )  # fmt: skip
+    return dispense
+
+
+def _pick_prescription(course: Course) -> tuple[Prescription, int] | None:
+    """The oldest active prescription with doses left, and how many it has left."""
+    for prescription in (
+        Prescription.objects.select_for_update()
+        .filter(course=course, status=PrescriptionStatus.ACTIVE)
+        .order_by("written_on", "id")
+    ):
+        dispensed, used, _ = supply(prescription)
+        if dispensed - used > 0:
+            return prescription, dispensed - used
+    return None
+
+
+def _use_dose(
+    *, course: Course, by_user, source: str, now: datetime, taken_on: date, amount_mg=None,
+    note: str = "", event: CourseEvent | None = None,
+) -> DoseUse:  # fmt: skip
+    picked = _pick_prescription(course)
+    if picked is None:
+        raise GateBlocked(
+            [course_rules.Reason("prescription.no_doses_left", "No doses are left to use.")]
+        )
+    prescription, _ = picked
+    use = DoseUse(
+        organisation=course.organisation, course=course, prescription=prescription,
+        source=source, used_at=now, taken_on=taken_on, amount_mg=amount_mg, note=note[:500],
+        dosing_event=event, recorded_by=by_user, recorded_at=now,
+    )  # fmt: skip
+    use.full_clean()
+    use.save()
+    _refill_check(course=course, prescription=prescription, now=now)
+    return use
+
+
+def _refill_check(*, course: Course, prescription: Prescription, now: datetime) -> None:
+    """Raise one refill request for the prescriber when doses left across the course's
+    active prescriptions fall to the practice's threshold (issue 5, configurable)."""
+    threshold = (
+        GateSettings.objects.filter(organisation_id=course.organisation_id)
+        .values_list("refill_threshold", flat=True)
+        .first()
+    )
+    threshold = 1 if threshold is None else threshold
+    left = 0
+    for p in Prescription.objects.filter(course=course, status=PrescriptionStatus.ACTIVE):
+        dispensed, used, _ = supply(p)
+        left += max(dispensed - used, 0)
+    if not rx.refill_due(left, threshold=threshold, fills_left=0):
+        return
+    if RefillRequest.objects.filter(course=course, status=RefillStatus.OPEN).exists():
+        return
+    _, _, fills = supply(prescription)
+    request = RefillRequest.objects.create(
+        organisation=course.organisation, course=course, prescription=prescription,
+        prescriber=prescription.prescriber, doses_left=left,
+        fills_left=max(prescription.refills + 1 - fills, 0), raised_at=now,
+    )  # fmt: skip
+    transaction.on_commit(lambda: _notify_refill(request.pk))
+
+
+def _notify_refill(request_id: int) -> None:
+    from kapflow.prescriptions.tasks import refill_notify
+
+    refill_notify.enqueue(refill_request_id=request_id)
+
+
+def dose_use_for_session(
+    *, actor: Membership, course: Course, event: CourseEvent, now: datetime
+) -> DoseUse:
+    """A dosing session uses one dose. Called by courses.services.dosing_start inside its
+    transaction, after the gate (which saw doses left) passed under the course lock."""
+    use = _use_dose(
+        course=course, by_user=actor.user, source=DoseSource.SESSION, now=now,
+        taken_on=timezone.localdate(now), event=event,
+    )  # fmt: skip
+    audit_record(actor=actor, action="dose.use", target=use, client_id=course.client_id)
+    return use
+
+
+@transaction.atomic
+def dose_log(
+    *,
+    actor: Membership,
+    course_id: int,
+    taken_on: date,
+    amount_mg: Decimal | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> DoseUse:
+    """The client logs a daily low dose in the portal (psycholytic pathway only)."""
+    now = now or timezone.now()
+    course = (
+        Course.objects.select_for_update()
+        .filter(pk=course_id, client__user_id=actor.user_id)
+        .first()
+        if policy.is_client_actor(actor)
+        else None
+    )
+    if course is None:
+        raise NotFound("Course not found.")
+    reasons = []
+    if course.pathway != "low_dose":
+        reasons.append(
+            course_rules.Reason("dose_log.not_low_dose", "Daily logs are for the low-dose plan.")
+        )
+    if course.stage not in course_rules.DOSING_STAGES:
+        reasons.append(
+            course_rules.Reason("stage.not_active", "Your course is not at the dosing stage.")
+        )
+    if reasons:
+        raise GateBlocked(reasons)
+    today = timezone.localdate(now)
+    if taken_on is None or taken_on > today or (today - taken_on).days > 7:
+        raise ValidationError({"taken_on": "Log a dose for today or the last 7 days."})
+    if amount_mg is not None and not Decimal("0") < amount_mg <= Decimal("1000"):
+        raise ValidationError({"amount_mg": "Enter the amount in mg (1 to 1000)."})
+    if DoseUse.objects.filter(
+        course=course, source=DoseSource.SELF_LOG, taken_on=taken_on
+    ).exists():
+        raise ValidationError({"taken_on": "A dose is already logged for that day."})
+    use = _use_dose(
+        course=course, by_user=actor.user, source=DoseSource.SELF_LOG, now=now,
+        taken_on=taken_on, amount_mg=amount_mg, note=(note or "").strip(),
+    )  # fmt: skip
+    audit_record(actor=actor, action="dose.log", target=use, client_id=course.client_id)
+    return use
+
+
+@transaction.atomic
+def refill_request_decline(
+    *, actor: Membership, request_id: int, note: str, now: datetime | None = None
+) -> RefillRequest:
+    now = now or timezone.now()
+    request = (
+        RefillRequest.objects.select_for_update(of=("self",))
+        .filter(pk=request_id, course__in=policy.courses_queryset(actor))
+        .first()
+    )
+    if request is None:
+        raise NotFound("Refill request not found.")
+    course = Course.objects.prefetch_related("client__care_team").get(pk=request.course_id)
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied("Refill requests are for the course's prescriber.")
+    if request.status != RefillStatus.OPEN:
+        raise GateBlocked([course_rules.Reason("refill.closed", "It is already resolved.")])
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say why the refill is declined."})
+    request.status = RefillStatus.DECLINED
+    request.resolved_at = now
+    request.resolved_by = actor.user
+    request.note = note
+    request.save(update_fields=["status", "resolved_at", "resolved_by", "note"])
+    audit_record(actor=actor, action="refill.decline", target=request, client_id=course.client_id)
+    return request
+
+
+FOLLOWUP_PLANS = {
+    "continue": "Continue as prescribed",
+    "adjust": "Adjust the dose",
+    "pause": "Pause dosing",
+    "stop": "Stop treatment",
+}
+
+
+def followup_record(
+    *,
+    actor: Membership,
+    course_id: int,
+    plan: str,
+    note: str,
+    bp_systolic: int | None = None,
+    bp_diastolic: int | None = None,
+    heart_rate: int | None = None,
+    occurred_at: datetime | None = None,
+) -> CourseEvent:
+    """The prescriber's medical follow-up (after the second dosing, then at least every 90
+    days): it clears `followup.overdue` on the dosing gate."""
+    if plan not in FOLLOWUP_PLANS:
+        raise ValidationError({"plan": "Choose the plan after this follow-up."})
+    if not (note or "").strip():
+        raise ValidationError({"note": "Summarise the follow-up."})
+    return course_services.course_record(
+        actor=actor, course_id=course_id, kind=EventKind.FOLLOWUP.value, note=note,
+        occurred_at=occurred_at,
+        data={"plan": plan, "bp_systolic": bp_systolic, "bp_diastolic": bp_diastolic,
+              "heart_rate": heart_rate},
+    )  # fmt: skip
+
+
+__all__ = [
+    "dispense_record",
+    "dose_log",
+    "dose_use_for_session",
+    "eligibility_decide",
+    "evaluation_save",
+    "followup_record",
+    "prescription_cancel",
+    "prescription_issue",
+    "referral_accept",
+    "referral_close",
+    "referral_schedule",
+    "referral_send",
+    "refill_request_decline",
+]

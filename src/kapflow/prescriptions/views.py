@@ -1,0 +1,472 @@
+"""Pages of the practice-partner collaboration. Thin: forms in, services and selectors out.
+A refusal re-renders the page with every reason (409) or the field errors (422)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from kapflow import policy
+from kapflow.accounts.models import Role
+from kapflow.clinical import eligibility as screen
+from kapflow.clinical.icd10 import diagnosis_search
+from kapflow.core.errors import DomainError, GateBlocked
+from kapflow.core.views import add_errors, staff_actor
+from kapflow.courses import selectors as course_selectors
+from kapflow.prescriptions import selectors, services
+from kapflow.prescriptions.forms import (
+    DecisionForm,
+    DispenseForm,
+    DoseLogForm,
+    EvaluationForm,
+    FollowupForm,
+    PrescriptionForm,
+    ReasonForm,
+    ReferralForm,
+    ScheduleForm,
+)
+
+
+def _fail(form, exc) -> int:
+    """Put a refusal on the form: field errors (422) or every gate reason (409)."""
+    if isinstance(exc, GateBlocked):
+        for reason in exc.reasons:
+            form.add_error(None, reason.message)
+        return 409
+    if isinstance(exc, ValidationError):
+        add_errors(form, exc)
+        return 422
+    form.add_error(None, exc.message)
+    return 409
+
+
+# ---- referral ------------------------------------------------------------------------------
+
+
+def _prescribers(actor, course):
+    return list(
+        policy.assignable_clinicians_queryset(actor, course.client)
+        .filter(roles__role=Role.PRESCRIBER)
+        .select_related("user", "organisation")
+        .order_by("organisation__name", "user__full_name")
+    )
+
+
+@login_required
+def referral_new(request, course_id: int):
+    actor = staff_actor(request)
+    course = course_selectors.course_get_for_actor(actor=actor, course_id=course_id)
+    if not policy.can_refer(actor, course):
+        raise Http404()
+    form = ReferralForm(request.POST or None, prescribers=_prescribers(actor, course))
+    chosen = []
+    status = 200
+    if request.method == "POST":
+        codes = request.POST.getlist("diagnoses")[: services.MAX_DIAGNOSES + 5]
+        chosen = [d for code in codes if (d := _diagnosis(code))]
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                referral = services.referral_send(
+                    actor=actor, course_id=course.pk, prescriber_id=d["prescriber"],
+                    reason=d["reason"], diagnoses=codes, medications=d["medications"],
+                    history=d["history"], share_scores=d["share_scores"],
+                    consent_to_share=d["consent_to_share"], consent_note=d["consent_note"],
+                )  # fmt: skip
+            except (ValidationError, DomainError) as exc:
+                status = _fail(form, exc)
+            else:
+                messages.success(request, "Referral sent.")
+                return redirect(referral)
+        else:
+            status = 422
+    return render(
+        request,
+        "prescriptions/referral_new.html",
+        {"course": course, "form": form, "chosen": chosen},
+        status=status,
+    )
+
+
+def _diagnosis(code):
+    from kapflow.clinical.icd10 import diagnosis_get
+
+    return diagnosis_get(code)
+
+
+@login_required
+@require_POST
+def icd_search(request):
+    """The diagnosis picker's results (htmx). Posted, so search words stay out of URLs."""
+    staff_actor(request)
+    query = (request.POST.get("q") or "").strip()[:80]
+    results = diagnosis_search(query, limit=15) if len(query) >= 2 else []
+    return render(request, "prescriptions/_icd_results.html", {"results": results, "q": query})
+
+
+@login_required
+def referral_list(request):
+    actor = staff_actor(request)
+    status = request.GET.get("status") or "open"
+    try:
+        page_number = int(request.GET.get("page") or 1)
+    except ValueError:
+        page_number = 1
+    page = selectors.referral_list(actor=actor, status=status, page=page_number)
+    return render(request, "prescriptions/referral_list.html", {"page": page, "status": status})
+
+
+@login_required
+def referral_detail(request, referral_id: int, *, forms=None, status=200):
+    actor = staff_actor(request)
+    referral = selectors.referral_get_for_actor(actor=actor, referral_id=referral_id)
+    is_prescriber = policy.is_referral_prescriber(actor, referral)
+    course = course_selectors.course_get_for_actor(
+        actor=actor, course_id=referral.course_id, audit_action=""
+    )
+    forms = forms or {}
+    return render(
+        request,
+        "prescriptions/referral_detail.html",
+        {
+            "referral": referral,
+            "is_prescriber": is_prescriber,
+            "can_withdraw": referral.is_open and policy.can_refer(actor, course),
+            "schedule_form": forms.get("schedule") or ScheduleForm(),
+            "close_form": forms.get("close") or ReasonForm(),
+            "has_evaluation": hasattr(referral, "evaluation")
+            and referral.status not in ("sent", "withdrawn", "declined"),
+            "shows_content": is_prescriber is False or referral.status != "withdrawn",
+        },
+        status=status,
+    )
+
+
+def _referral_action(request, referral_id, run, form=None, key=None, done="Saved."):
+    actor = staff_actor(request)
+    try:
+        run(actor)
+    except (ValidationError, DomainError) as exc:
+        form = form or ReasonForm()
+        status = _fail(form, exc)
+        return referral_detail(
+            request, referral_id=referral_id, forms={key or "close": form}, status=status
+        )
+    messages.success(request, done)
+    return redirect("prescriptions:referral", referral_id=referral_id)
+
+
+@login_required
+@require_POST
+def referral_accept(request, referral_id: int):
+    return _referral_action(
+        request, referral_id,
+        lambda actor: services.referral_accept(actor=actor, referral_id=referral_id),
+        done="Referral accepted; the evaluation is open.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def referral_schedule(request, referral_id: int):
+    form = ScheduleForm(request.POST)
+    if not form.is_valid():
+        return referral_detail(
+            request, referral_id=referral_id, forms={"schedule": form}, status=422
+        )
+    return _referral_action(
+        request, referral_id,
+        lambda actor: services.referral_schedule(
+            actor=actor, referral_id=referral_id,
+            scheduled_for=form.cleaned_data["scheduled_for"],
+        ),
+        form=form, key="schedule", done="Evaluation scheduled.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def referral_close(request, referral_id: int):
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return referral_detail(request, referral_id=referral_id, forms={"close": form}, status=422)
+    return _referral_action(
+        request, referral_id,
+        lambda actor: services.referral_close(
+            actor=actor, referral_id=referral_id, reason=form.cleaned_data["reason"]
+        ),
+        form=form, done="Referral closed; the course is back at intake.",
+    )  # fmt: skip
+
+
+# ---- evaluation and decision ---------------------------------------------------------------
+
+
+@login_required
+def evaluation(request, referral_id: int):
+    actor = staff_actor(request)
+    view = selectors.evaluation_get_for_actor(actor=actor, referral_id=referral_id)
+    ev = view.evaluation
+    form = EvaluationForm(initial=EvaluationForm.initial_for(ev))
+    decision_form = DecisionForm(initial={"findings_digest": view.digest})
+    status = 200
+    if request.method == "POST":
+        if not view.editable:
+            raise Http404()
+        if request.POST.get("intent") == "decide":
+            decision_form = DecisionForm(request.POST)
+            if decision_form.is_valid():
+                d = decision_form.cleaned_data
+                try:
+                    services.eligibility_decide(
+                        actor=actor, evaluation_id=ev.pk, decision=d["decision"],
+                        reason=d["reason"], signature=d["signature"],
+                        findings_digest_seen=d["findings_digest"],
+                        acknowledge_exclusions=d["acknowledge_exclusions"],
+                        clearance_valid_days=d["clearance_valid_days"],
+                    )  # fmt: skip
+                except (ValidationError, DomainError) as exc:
+                    status = _fail(decision_form, exc)
+                else:
+                    messages.success(request, "Decision signed and shared with the practice.")
+                    return redirect("prescriptions:evaluation", referral_id=referral_id)
+            else:
+                status = 422
+        else:
+            form = EvaluationForm(request.POST)
+            if form.is_valid():
+                d = form.cleaned_data
+                try:
+                    services.evaluation_save(
+                        actor=actor, evaluation_id=ev.pk,
+                        data={f: d[f] for f in services.EVALUATION_FIELDS},
+                        medications=form.medications(), checklist=form.checklist(),
+                        version=d["version"],
+                    )  # fmt: skip
+                except (ValidationError, DomainError) as exc:
+                    status = _fail(form, exc)
+                else:
+                    messages.success(request, "Evaluation saved; the findings are updated.")
+                    return redirect("prescriptions:evaluation", referral_id=referral_id)
+            else:
+                status = 422
+        if status != 200:
+            view = selectors.evaluation_get_for_actor(actor=actor, referral_id=referral_id)
+            if request.POST.get("intent") == "decide":
+                # Keep what was typed; sign against the findings as they are shown now.
+                decision_form.data = decision_form.data.copy()
+                decision_form.data["findings_digest"] = view.digest
+    by_severity = {
+        severity: [f for f in view.findings if f.severity is severity]
+        for severity in screen.SEVERITY_ORDER
+    }
+    return render(
+        request,
+        "prescriptions/evaluation.html",
+        {
+            "view": view,
+            "referral": view.evaluation.referral,
+            "form": form,
+            "decision_form": decision_form,
+            "by_severity": by_severity,
+            "severity_labels": screen.SEVERITY_LABELS,
+            "checklist": screen.CHECKLIST,
+            "medication_names": _medication_names(),
+        },
+        status=status,
+    )
+
+
+def _medication_names():
+    from kapflow.clinical.medications import CATALOGUE
+
+    return sorted({m.name for m in CATALOGUE} | {b for m in CATALOGUE for b in m.brands})
+
+
+# ---- prescriptions -------------------------------------------------------------------------
+
+
+@login_required
+def prescription_new(request, course_id: int):
+    actor = staff_actor(request)
+    course = course_selectors.course_get_for_actor(actor=actor, course_id=course_id)
+    if not policy.can_prescribe(actor, course):
+        raise Http404()
+    form = PrescriptionForm(
+        request.POST or None,
+        initial={
+            "frequency": "daily" if course.pathway == "low_dose" else "per_session",
+            "refills": 0,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                prescription = services.prescription_issue(actor=actor, course_id=course.pk, **d)
+            except (ValidationError, DomainError) as exc:
+                status = _fail(form, exc)
+            else:
+                messages.success(request, "Prescription written.")
+                return redirect(prescription)
+        else:
+            status = 422
+    return render(
+        request,
+        "prescriptions/prescription_new.html",
+        {"course": course, "form": form},
+        status=status,
+    )
+
+
+@login_required
+def prescription_detail(request, prescription_id: int, *, forms=None, status=200):
+    actor = staff_actor(request)
+    view = selectors.prescription_get_for_actor(actor=actor, prescription_id=prescription_id)
+    course = course_selectors.course_get_for_actor(
+        actor=actor, course_id=view.prescription.course_id, audit_action=""
+    )
+    forms = forms or {}
+    return render(
+        request,
+        "prescriptions/prescription_detail.html",
+        {
+            "view": view,
+            "rx": view.prescription,
+            "doses_left": selectors.doses_left(view.prescription),
+            "fills_left": selectors.fills_left(view.prescription),
+            "can_prescribe": policy.can_prescribe(actor, course),
+            "dispense_form": forms.get("dispense")
+            or DispenseForm(initial={"quantity": view.prescription.quantity}),
+            "cancel_form": forms.get("cancel") or ReasonForm(),
+            "decline_form": forms.get("decline") or ReasonForm(),
+        },
+        status=status,
+    )
+
+
+def _rx_action(request, prescription_id, form, key, run, done):
+    actor = staff_actor(request)
+    if not form.is_valid():
+        return prescription_detail(
+            request, prescription_id=prescription_id, forms={key: form}, status=422
+        )
+    try:
+        run(actor, form.cleaned_data)
+    except (ValidationError, DomainError) as exc:
+        status = _fail(form, exc)
+        return prescription_detail(
+            request, prescription_id=prescription_id, forms={key: form}, status=status
+        )
+    messages.success(request, done)
+    return redirect("prescriptions:prescription", prescription_id=prescription_id)
+
+
+@login_required
+@require_POST
+def dispense_new(request, prescription_id: int):
+    return _rx_action(
+        request, prescription_id, DispenseForm(request.POST), "dispense",
+        lambda actor, d: services.dispense_record(
+            actor=actor, prescription_id=prescription_id, **d
+        ),
+        "Fill recorded.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def prescription_cancel(request, prescription_id: int):
+    return _rx_action(
+        request, prescription_id, ReasonForm(request.POST), "cancel",
+        lambda actor, d: services.prescription_cancel(
+            actor=actor, prescription_id=prescription_id, reason=d["reason"]
+        ),
+        "Prescription cancelled.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def refill_decline(request, prescription_id: int, request_id: int):
+    return _rx_action(
+        request, prescription_id, ReasonForm(request.POST), "decline",
+        lambda actor, d: services.refill_request_decline(
+            actor=actor, request_id=request_id, note=d["reason"]
+        ),
+        "Refill request declined.",
+    )  # fmt: skip
+
+
+@login_required
+def followup_new(request, course_id: int):
+    actor = staff_actor(request)
+    course = course_selectors.course_get_for_actor(actor=actor, course_id=course_id)
+    if not policy.can_prescribe(actor, course):
+        raise Http404()
+    form = FollowupForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.followup_record(actor=actor, course_id=course.pk, **form.cleaned_data)
+            except (ValidationError, DomainError) as exc:
+                status = _fail(form, exc)
+            else:
+                messages.success(request, "Follow-up recorded.")
+                return redirect(course)
+        else:
+            status = 422
+    row = course_selectors.course_row(course, now=timezone.now())
+    return render(
+        request,
+        "prescriptions/followup_new.html",
+        {"course": course, "row": row, "form": form},
+        status=status,
+    )
+
+
+@login_required
+def queue(request):
+    actor = staff_actor(request)
+    if not actor.has_role(Role.PRESCRIBER):
+        raise Http404()
+    return render(
+        request, "prescriptions/queue.html", {"queue": selectors.prescriber_queue(actor=actor)}
+    )
+
+
+# ---- the client's daily low-dose log -------------------------------------------------------
+
+
+@login_required
+def dose_log(request):
+    actor = getattr(request, "actor", None)
+    if not policy.is_client_actor(actor):
+        raise Http404()
+    view = selectors.dose_log_for_client(actor=actor)
+    form = DoseLogForm(request.POST or None, initial={"taken_on": timezone.localdate()})
+    status = 200
+    if request.method == "POST" and view is not None:
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                services.dose_log(
+                    actor=actor, course_id=view.course.pk, taken_on=d["taken_on"],
+                    amount_mg=d["amount_mg"], note=d["note"],
+                )  # fmt: skip
+            except (ValidationError, DomainError) as exc:
+                status = _fail(form, exc)
+            else:
+                messages.success(request, "Dose logged. Thank you.")
+                return redirect("prescriptions:dose_log")
+        else:
+            status = 422
+        view = selectors.dose_log_for_client(actor=actor)
+    return render(
+        request, "prescriptions/dose_log.html", {"view": view, "form": form}, status=status
+    )
