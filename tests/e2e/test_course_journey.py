@@ -2,35 +2,17 @@
 ready-to-dose; the checklist shrinks as facts arrive; a refusal lists every reason."""
 
 import re
+from datetime import date
 
 import pytest
-from django_otp.oath import totp
 from playwright.sync_api import expect
 
 from kapflow.accounts.models import Role
-from tests.accounts.factories import (
-    PASSWORD,
-    OrganisationFactory,
-    PartnerFactory,
-    member,
-    partnership,
-    totp_device,
-)
+from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
+from tests.e2e.flows import accept_from_queue, fill_evaluation, refer, sign_decision, sign_in
 from tests.patients.factories import ClientFactory, on_team
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page, base, membership):
-    device = totp_device(membership.user)
-    page.goto(f"{base}/sign-in/")
-    page.get_by_label("Email").fill(membership.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
-    page.get_by_label(re.compile("Code from your authenticator")).fill(f"{code:06d}")
-    page.get_by_role("button", name="Verify").click()
-    expect(page.get_by_role("heading", name=re.compile("Welcome"))).to_be_visible()
 
 
 def _step(page, label):
@@ -72,7 +54,7 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     base = live_server.url
 
     t = browser.new_context().new_page()
-    _sign_in(t, base, therapist)
+    sign_in(t, base, therapist)
     t.goto(f"{base}/clients/{client.pk}/")
     t.get_by_text("Open a KAP course").click()
     t.get_by_role("button", name="Open course at inquiry").click()
@@ -82,34 +64,35 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     _step(t, "Start intake assessment")
     expect(t.get_by_test_id("stage")).to_have_text("Intake assessment")
 
-    # Referring without a prescriber is refused with the reason in plain words.
-    _step(t, "Refer to prescriber")
-    expect(t.get_by_test_id("refused-reasons")).to_contain_text(
-        "Choose the prescriber the client is referred to."
-    )
-    panel = t.locator("details.action", has_text="Refer to prescriber")
-    _open(panel)
-    choice = panel.locator("select[name=prescriber] option", has_text="Meridian Medical")
-    panel.locator("select[name=prescriber]").select_option(choice.get_attribute("value"))
-    panel.get_by_role("button", name="Refer to prescriber").click()
+    # The referral: the first attempt without the client's consent is refused by field.
+    refer(t, partner="Meridian Medical")
+    t.goto(course_url)
     expect(t.get_by_test_id("stage")).to_have_text("Referred to prescriber")
 
     p = browser.new_context().new_page()
-    _sign_in(p, base, prescriber)
-    p.get_by_role("link", name="Prescriber queue").click()
-    p.get_by_role("link", name=re.compile("Ashgrove")).click()
-    _step(p, "Begin medical evaluation")
-    expect(p.get_by_test_id("stage")).to_have_text("Medical evaluation")
-    panel = p.locator("details.action", has_text="Decide: eligible")
-    _open(panel)
-    panel.locator("input[name=clearance_on]").fill("2026-11-20")
-    panel.get_by_role("button", name="Decide: eligible").click()
+    sign_in(p, base, prescriber)
+    accept_from_queue(p, last_name="Ashgrove")
+    fill_evaluation(p)
+    expect(p.get_by_test_id("findings")).to_contain_text("No findings")
+    sign_decision(p, decision="Eligible", reason="No contraindications or interactions.",
+                  name=prescriber.user.full_name)  # fmt: skip
+    expect(p.get_by_test_id("decision-value").first).to_have_text("Eligible")
+    p.goto(course_url)
     expect(p.get_by_test_id("stage")).to_have_text("Eligible")
-    rx = p.locator("details.record-form", has_text="Prescription recorded")
-    _open(rx)
-    rx.locator("input[name=doses_authorised]").fill("2")
-    rx.get_by_role("button", name=re.compile("Record prescription", re.I)).click()
-    expect(p.get_by_text("0 used of 2 authorised")).to_be_visible()
+    p.get_by_role("button", name="Write a prescription").click()
+    p.get_by_label("Product").select_option("ketamine_sl_rdt")
+    p.get_by_label("Strength (mg per unit)").fill("100")
+    p.get_by_label("Dose (mg)").fill("200")
+    p.get_by_label("Doses per fill").fill("2")
+    p.get_by_label(re.compile("Refills")).fill("1")
+    p.locator("input[name=pharmacy_name]").fill("Cedar Compounding Pharmacy")
+    p.get_by_label("Your DEA registration number").fill("AB1234563")
+    p.get_by_role("button", name="Sign and issue").click()
+    expect(p.get_by_test_id("doses-left")).to_contain_text("0 (0 used of 0 dispensed)")
+    p.get_by_text("Record a fill").click()
+    p.get_by_label("Dispensed on").fill(date.today().isoformat())
+    p.get_by_role("button", name="Record the fill").click()
+    expect(p.get_by_test_id("doses-left")).to_contain_text("2 (0 used of 2 dispensed)")
 
     t.goto(course_url)
     before = _gate_codes(t)
@@ -147,5 +130,5 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     t.get_by_label(re.compile("no alcohol")).check()
     t.get_by_label(re.compile("drive the client home")).check()
     t.get_by_role("button", name="Start the session").click()
-    expect(t.get_by_text("1 used of 2 authorised")).to_be_visible()
+    expect(t.get_by_text("1 left (1 used of 2 dispensed)")).to_be_visible()
     expect(t.get_by_test_id("timeline")).to_contain_text("Dosing session")
