@@ -34,7 +34,12 @@ def client_home(request):
     audit_record(
         actor=request.actor, action="portal.record_view", target=client, client_id=client.pk
     )
-    return render(request, "portal/client_home.html", {"client": client})
+    from kapflow.courses.models import Course
+
+    daily_plan = Course.objects.filter(
+        client=client, pathway="low_dose", stage__in=["active", "maintenance"]
+    ).exists()
+    return render(request, "portal/client_home.html", {"client": client, "daily_plan": daily_plan})
 
 
 @login_required
