@@ -301,3 +301,24 @@ def test_wrong_stage_is_refused_before_inputs_are_checked(world):
             workflow=True,
         )  # fmt: skip
     assert _codes(exc) == ["stage.not_allowed"]
+
+
+def test_closing_a_course_withdraws_its_open_referral_and_ends_the_grant(world):
+    from tests.prescriptions.factories import refer
+
+    course = make_course(world.unreferred, world.therapist, prescriber=world.prescriber,
+                         stage="referred")  # fmt: skip
+    CareTeamMember.objects.create(
+        organisation=course.organisation, client=world.unreferred, membership=world.prescriber,
+        role="prescriber", added_by=world.therapist.user,
+    )  # fmt: skip
+    referral = refer(course, world.prescriber, status="sent")
+    services.course_transition(
+        actor=world.therapist, course_id=course.pk, action="withdraw",
+        reason="Client moved abroad.",
+    )  # fmt: skip
+    referral.refresh_from_db()
+    assert referral.status == "withdrawn" and "moved abroad" in referral.status_reason
+    assert not CareTeamMember.objects.filter(
+        client=world.unreferred, membership=world.prescriber, ended_at__isnull=True
+    ).exists()

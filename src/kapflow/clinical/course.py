@@ -166,7 +166,7 @@ class CourseFacts:
     eligibility: str | None = None  # "eligible" / "not_eligible" / None
     clearance_on: date | None = None
     clearance_valid_days: int | None = None
-    prescription_active: bool = False  # an active, unexpired prescription exists
+    prescription_active: bool = False  # a prescription not cancelled (decision 0019)
     doses_authorised: int = 0  # doses dispensed under active prescriptions
     doses_used: int = 0  # doses used from them (sessions and logged daily doses)
     consent_signed: bool = False

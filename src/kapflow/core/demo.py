@@ -4,8 +4,9 @@ Every person here is fictional. The sign-ins are a contract other work relies on
 """
 
 import random
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -127,6 +128,7 @@ class DemoCourse:
     reason: str = ""  # why it closed
     previous: "DemoCourse | None" = None  # an earlier, closed course of the same client
     condition: str = ""  # what it mainly treats (default: CONDITIONS by position)
+    exclusion: str = ""  # not eligible: what the evaluation found (a key of EXCLUSIONS)
 
 
 HIGHER, LOW = "higher_dose", "low_dose"
@@ -141,7 +143,7 @@ DEMO_COURSES = [
     DemoCourse(0, "referred", HIGHER, HOME, ago=3),
     DemoCourse(0, "medical_evaluation", LOW, OFFICE, ago=6),
     DemoCourse(0, "eligible", HIGHER, OFFICE, ago=2),
-    DemoCourse(0, "not_eligible", HIGHER, OFFICE, ago=12,
+    DemoCourse(0, "not_eligible", HIGHER, OFFICE, ago=12, exclusion="hypertension",
                reason="Blood pressure 168/104 and 164/102 at two visits: uncontrolled "
                       "hypertension. Back to primary care; may be re-referred once controlled."),
     DemoCourse(0, "consented", LOW, HOME, ago=3),
@@ -172,7 +174,7 @@ DEMO_COURSES = [
     DemoCourse(1, "referred", LOW, OFFICE, ago=8),
     DemoCourse(1, "medical_evaluation", HIGHER, HOME, ago=3),
     DemoCourse(1, "eligible", LOW, HOME, ago=5),
-    DemoCourse(1, "not_eligible", LOW, OFFICE, ago=20,
+    DemoCourse(1, "not_eligible", LOW, OFFICE, ago=20, exclusion="psychosis",
                reason="History of psychosis (schizoaffective disorder): ketamine is "
                       "contraindicated."),
     DemoCourse(1, "consented", HIGHER, OFFICE, ago=1),
@@ -226,7 +228,8 @@ GAP_DAYS = {  # typical days from the previous step
 @transaction.atomic
 def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
     """Create (or refresh) the demo organisations, sign-ins, clients, their courses of care
-    and questionnaire scores (each client's courses and scores are created once). Idempotent."""
+    with referrals, evaluations, decisions and prescriptions, and questionnaire scores (each
+    client's courses and scores are created once). Idempotent."""
     from kapflow.accounts.models import (
         ClinicianLicence,
         Membership,
@@ -284,7 +287,10 @@ def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
     ]
     prescriber = members["prescriber@northstar.example"]
 
-    existing = Client.objects.for_org(practice).exclude(user__isnull=False).count()
+    # The demo clients: every client but the sign-in's own record (clients who log daily
+    # doses have a portal account too).
+    client_user = members["client@harborlight.example"].user
+    existing = Client.objects.for_org(practice).exclude(user=client_user).count()
     today = timezone.localdate()
     for i in range(existing, clients):
         state = "OR" if i % 8 not in (3, 6) else ("WA" if i % 8 == 3 else "CA")
@@ -321,7 +327,6 @@ def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
                 is_primary=True, added_by=therapist.user,
             )  # fmt: skip
 
-    client_user = members["client@harborlight.example"].user
     own = Client.objects.filter(user=client_user).first()
     if own is None:
         own = Client.objects.create(
@@ -344,16 +349,17 @@ def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
         organisation=practice, client=own, user=members["companion@harborlight.example"].user,
         defaults={"relationship": "Spouse"},
     )  # fmt: skip
-    courses = _load_courses(
+    made = _load_courses(
         practice=practice, therapists=therapists, prescriber=prescriber, own=own,
         companion=companion, seed=seed,
     )  # fmt: skip
-    _load_outcomes(practice=practice, own=own, seed=seed)
+    scores = _load_outcomes(practice=practice, own=own, seed=seed)
     return {
         "practice": practice,
         "partner": partner,
         "clients": Client.objects.count(),
-        "courses_created": courses,
+        "courses_created": made["courses"],
+        "created": made | {"scores": scores},
     }
 
 
@@ -366,11 +372,30 @@ TARGETS = {action: to for action, _from, to in PATH} | {
     "withdraw": "withdrawn",
 }
 CLOSED = {"not_eligible", "completed", "discharged", "withdrawn"}
+# The reasons kapflow.prescriptions.services gives the workflow's stage changes.
+WORKFLOW_REASONS = {"refer": "Referral sent.", "begin_evaluation": "Referral accepted."}
 
 
-def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, prescriber):
+@dataclass
+class _Plan:
+    """What `_plan` decided for one course: the row's values, its timeline (each event the
+    keyword arguments of a CourseEvent), the companion's confirmation, and the moments the
+    referral and prescribing records hang on."""
+
+    fields: dict
+    events: list[dict]
+    companion_at: datetime | bool | None
+    steps: dict[str, dict]  # transition action -> its event
+    dosings: list[dict]  # the dosing events, oldest first
+    rx_at: datetime | None  # when the first prescription was written (None: not yet)
+    closed_at: datetime | None
+    withdrawn_at: datetime | None  # consent withdrawn
+
+
+def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, prescriber) -> _Plan:
     """The course row's values, its timeline and its companion's confirmation time, as the
-    services would have recorded them had the course really gone this way."""
+    services would have recorded them had the course really gone this way. Prescriptions,
+    fills and doses used come from `_plan_supply`, the referral from `_plan_referral`."""
 
     def ago(days: float) -> datetime:
         return now - timedelta(days=days)
@@ -379,6 +404,8 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         return timedelta(days=rng.uniform(low, high))
 
     events: list[dict] = []
+    steps: dict[str, dict] = {}
+    dosing_events: list[dict] = []
 
     def add(kind: str, at: datetime, *, by=therapist, **fields) -> None:
         recorded = min(at + timedelta(minutes=rng.randint(2, 90)), now)
@@ -393,10 +420,12 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
     def transition(action: str, at: datetime, *, reason: str = "", data=None) -> None:
         nonlocal stage
         by = prescriber if action in PRESCRIBER_ACTIONS else therapist
+        reason = reason or WORKFLOW_REASONS.get(action, "")
         add(
             "transition", at, by=by, from_stage=stage, to_stage=TARGETS[action], action=action,
             reason=reason or ("Course opened." if action == "open" else ""), data=data or {},
         )  # fmt: skip
+        steps[action] = events[-1]
         stage = TARGETS[action]
         fields["stage_changed_at"] = at
 
@@ -405,7 +434,7 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         base = "medical_evaluation"
     if base == "maintenance":
         base = "active"
-    steps = [action for action, _from, _to in PATH[: REACHED[base] + 1]]
+    actions = [action for action, _from, _to in PATH[: REACHED[base] + 1]]
     dosings = [ago(d) for d in sorted(spec.dosings, reverse=True)]  # oldest first
     closed_at = ago(spec.ago) if spec.stage in CLOSED else None
     end = closed_at or now
@@ -417,17 +446,16 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         times = [closed_at - days(4, 15)]
     else:
         times = [ago(spec.ago)]
-    for action in reversed(steps[1:]):
+    for action in reversed(actions[1:]):
         times.append(times[-1] - days(*GAP_DAYS[action]))
-    at = dict(zip(steps, reversed(times), strict=True))
+    at = dict(zip(actions, reversed(times), strict=True))
 
-    doses = spec.doses or max(6 if spec.pathway == HIGHER else 8, len(dosings) + 2)
     planned = rng.randint(1, 3) if spec.prep is None else max(spec.prep, 1)
     fields.update(
         stage=spec.stage, pathway=spec.pathway, delivery=spec.delivery, opened_at=at["open"],
-        closed_at=closed_at, preparation_planned=planned, doses_used=len(dosings),
+        closed_at=closed_at, preparation_planned=planned,
     )  # fmt: skip
-    for action in steps:
+    for action in actions:
         data: dict = {}
         if action == "refer":
             fields["prescriber"] = prescriber
@@ -447,17 +475,15 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
             data["preparation_planned"] = planned
         transition(action, at[action], data=data)
 
-    initial = 0
+    rx_at = None
     if "start_preparation" in at:
         start = at["start_preparation"]
         done = planned if spec.prep is None else spec.prep
         span = (at.get("activate", end) - start) / (done + 1)
         if spec.prescription:
-            initial = doses if len(dosings) < 6 else min(doses, 6)
-            add("prescription", start + span * 0.5, by=prescriber, data={"from": 0, "to": initial})
+            rx_at = start + span * 0.5
         for n in range(done):
             add("preparation", start + span * (n + 1), reason="")
-    fields["doses_authorised"] = initial
 
     if spec.stage == "not_eligible":
         transition("decide_not_eligible", closed_at, reason=spec.reason)
@@ -471,14 +497,11 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
                    "alcohol_free_24h": True, "companion_present": spec.delivery == HOME,
                    "driver_confirmed": spec.delivery == OFFICE}  # fmt: skip
             add("dosing", dosed, data=day)
+            dosing_events.append(events[-1])
             integrated = dosed + timedelta(hours=rng.uniform(20, 44))
             latest = n == len(dosings) - 1
             if integrated < end - timedelta(hours=1) and not (latest and spec.integration_missed):
                 add("integration", integrated)
-            if initial < doses and n == initial - 1:
-                add("prescription", dosed + days(1, 2), by=prescriber,
-                    data={"from": initial, "to": doses})  # fmt: skip
-                fields["doses_authorised"] = doses
         if len(dosings) >= 2 and not spec.followup_missed:
             followup = dosings[1] + days(6, 12)
             while followup < end - timedelta(hours=12):
@@ -503,10 +526,11 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         if spec.stage == "completed":
             transition("complete", closed_at, reason=spec.reason)
 
+    withdrawn_at = None
     if spec.consent_withdrawn is not None:
-        withdrawn = ago(spec.consent_withdrawn)
-        fields["consent_withdrawn_at"] = withdrawn
-        add("consent_withdrawn", withdrawn,
+        withdrawn_at = ago(spec.consent_withdrawn)
+        fields["consent_withdrawn_at"] = withdrawn_at
+        add("consent_withdrawn", withdrawn_at,
             reason="Client asked to stop dosing while they think it over.")  # fmt: skip
     if spec.stage in {"discharged", "withdrawn"}:
         transition("discharge" if spec.stage == "discharged" else "withdraw", closed_at,
@@ -518,23 +542,544 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         if companion_at and companion_at > now:
             companion_at = now - timedelta(hours=1)
     events.sort(key=lambda e: e["occurred_at"])
-    return fields, events, companion_at
+    return _Plan(
+        fields=fields, events=events, companion_at=companion_at, steps=steps,
+        dosings=dosing_events, rx_at=rx_at, closed_at=closed_at, withdrawn_at=withdrawn_at,
+    )  # fmt: skip
 
 
-def _load_courses(*, practice, therapists, prescriber, own, companion, seed: int) -> int:
-    """One course (or a closed one and a current one) for each demo client, per
-    DEMO_COURSES, once: clients that have any course already are left alone."""
+# ---- referral, medical evaluation, eligibility decision ------------------------------------
+
+# ICD-10-CM codes by what the course mainly treats: one primary code drawn from the first
+# tuple, sometimes one from the second (kapflow.clinical.icd10 supplies the descriptions).
+DIAGNOSES = {
+    "depression": (("F33.1", "F33.2", "F32.A", "F32.1"), ("F41.1",)),
+    "anxiety": (("F41.1",), ("F33.1", "F41.0")),
+    "ptsd": (("F43.10", "F43.12"), ("F33.1",)),
+    "ocd": (("F42.2",), ("F32.A",)),
+    # Eligible clients' alcohol use disorder is in remission (nothing active in 3 months).
+    "substance_use": (("F10.21",), ("F32.A",)),
+    "other": (("F43.81",), ("F33.1",)),
+}
+REFERRAL_REASONS = {
+    "depression": [
+        "Recurrent depression with a partial response to two SSRI trials and 18 months of "
+        "weekly psychotherapy. The client asks about ketamine-assisted psychotherapy as an "
+        "adjunct, and we think they are a good candidate.",
+        "Moderate depression that persists despite medication and therapy; low energy and "
+        "loss of interest are the main complaints. Requesting a medical evaluation for KAP.",
+        "Treatment-resistant depression after three antidepressant trials. Stable housing, "
+        "good support, engaged in weekly therapy. Please evaluate for KAP.",
+    ],
+    "anxiety": [
+        "Generalised anxiety with persistent worry and poor sleep; partial response to an SSRI "
+        "and CBT. Requesting an evaluation for ketamine-assisted psychotherapy.",
+        "Chronic anxiety that limits work and social life; motivated for an adjunct to "
+        "therapy. Please evaluate for KAP.",
+    ],
+    "ptsd": [
+        "PTSD after a road traffic collision; trauma-focused therapy has stalled around "
+        "avoidance. Requesting an evaluation for KAP to support processing.",
+        "Chronic PTSD with co-occurring depression; prolonged exposure helped in part. The "
+        "client wants to explore KAP; please evaluate.",
+    ],
+    "ocd": [
+        "OCD with contamination obsessions; partial response to exposure and response "
+        "prevention and a high-dose SSRI. Requesting an evaluation for KAP alongside ERP.",
+    ],
+    "substance_use": [
+        "Alcohol use disorder in early remission (sober eight months) with persistent low "
+        "mood. Requesting an evaluation for KAP to support relapse-prevention work in therapy.",
+    ],
+    "other": [
+        "Prolonged grief two years after a bereavement, with little change from grief-focused "
+        "therapy alone. Please evaluate for KAP as an adjunct to our weekly sessions.",
+    ],
+}
+REFERRAL_HISTORY = [
+    "Weekly psychotherapy with us since {since}. No psychiatric hospitalisations.",
+    "In therapy with us since {since}; previously with a counsellor for two years. No "
+    "hospitalisations or suicide attempts.",
+    "Seen weekly since {since}. One brief crisis contact years ago; none since.",
+]
+CONSENT_NOTES = [
+    "Signed release of information for Northstar Medical Group, scanned to the record on {on}.",
+    "The client signed the practice's release (ROI) at the intake session on {on}.",
+    "Verbal consent at the intake session, then a signed release returned by e-mail on {on}.",
+]
+# (ingredient in kapflow.clinical.medications, dose as written, mg a day)
+ANTIDEPRESSANTS = [
+    ("sertraline", "100 mg once daily", 100.0),
+    ("sertraline", "50 mg once daily", 50.0),
+    ("escitalopram", "10 mg once daily", 10.0),
+    ("escitalopram", "20 mg once daily", 20.0),
+    ("fluoxetine", "20 mg once daily", 20.0),
+    ("bupropion", "150 mg XL once daily", 150.0),
+    ("venlafaxine", "75 mg ER once daily", 75.0),
+]
+OTHER_MEDICATIONS = [
+    ("levothyroxine", "75 mcg once daily", 0.075),
+    ("lisinopril", "10 mg once daily", 10.0),
+    ("trazodone", "50 mg at bedtime", 50.0),
+]
+ALLERGIES = ["No known drug allergies.", "No known drug allergies.", "Penicillin (hives).",
+             "Sulfa drugs (rash)."]  # fmt: skip
+SUBSTANCE_USE = [
+    "Alcohol one or two drinks a week; agrees to none for 24 hours either side of dosing. "
+    "No other substances.",
+    "No alcohol or drug use.",
+    "Cannabis occasionally in the past; none in the last year. Alcohol rarely.",
+]
+EVALUATION_HISTORY = [
+    "Referral history reviewed with the client. No cardiac, neurological or liver disease; no "
+    "seizures. No personal or family history of psychosis or bipolar disorder.",
+    "History taken by video and records from primary care reviewed. Generally well; no "
+    "cardiovascular disease. No history of psychosis, mania or ketamine misuse.",
+]
+ELIGIBLE_REASONS = [
+    "Evaluation complete: no contraindications on the checklist, blood pressure {bp} and "
+    "heart rate normal, in ongoing therapy. Cleared for {pathway}.",
+    "No exclusions or relative contraindications found. Current medicines reviewed: no "
+    "interaction of concern with ketamine. Cleared for {pathway}; blood pressure to be "
+    "checked before each session.",
+    "Medically appropriate for KAP. Vitals normal ({bp}); no cardiovascular, psychotic or "
+    "substance exclusions. Cleared for {pathway}.",
+]
+PATHWAY_WORDS = {HIGHER: "higher-dose sessions", LOW: "the psycholytic low-dose plan"}
+# Not-eligible evaluations (DemoCourse.exclusion): what the prescriber found.
+EXCLUSIONS = {
+    "hypertension": {
+        "medications": [("phenelzine", "15 mg three times daily", 45.0),
+                        ("amlodipine", "5 mg once daily", 5.0)],
+        "bp": (168, 104, 88),
+        "checklist": {"contra.uncontrolled_hypertension": True},
+        "history": "Hypertension for six years, treated with amlodipine; home readings "
+                   "165-170/100-105 this month. On phenelzine since two SSRI trials did not "
+                   "help.",
+    },
+    "psychosis": {
+        "medications": [("phenelzine", "15 mg twice daily", 30.0),
+                        ("quetiapine", "100 mg at bedtime", 100.0)],
+        "bp": (124, 78, 72),
+        "checklist": {"contra.psychotic_disorder": True},
+        "history": "Records from the client's psychiatrist show schizoaffective disorder "
+                   "diagnosed in 2019, with two hospital admissions for psychosis.",
+    },
+}  # fmt: skip
+
+
+def _medication_rows(picks) -> list[dict]:
+    """Evaluation medication rows as prescriptions.services.medications_clean stores them."""
+    from kapflow.clinical.medications import medications_named
+
+    rows = []
+    for name, dose, daily in picks:
+        (medication,) = medications_named(name)
+        rows.append(
+            {"name": medication.name, "rxcui": medication.rxcui, "dose": dose,
+             "daily_dose_mg": daily}
+        )  # fmt: skip
+    return rows
+
+
+def _plan_referral(spec: DemoCourse, plan: _Plan, *, course, rng, now, therapist, prescriber):
+    """The referral of a course past "refer", its medical evaluation once accepted, and the
+    signed eligibility decision once decided, as kapflow.prescriptions.services would have
+    written them (unsaved; the decision's evaluation is the unsaved evaluation). Returns None
+    before referral, else (referral, evaluation or None, decision or None)."""
+    from kapflow.clinical import eligibility as screen
+    from kapflow.clinical.icd10 import diagnosis_get
+    from kapflow.prescriptions.models import (
+        EligibilityDecision,
+        MedicalEvaluation,
+        Referral,
+        ReferralStatus,
+    )
+    from kapflow.prescriptions.services import (
+        EVALUATION_FIELDS,
+        evaluation_input,
+        findings_digest,
+    )
+
+    steps = plan.steps
+    if "refer" not in steps:
+        return None
+    sent_at = steps["refer"]["occurred_at"]
+    primary, secondary = DIAGNOSES[course.condition]
+    codes = [rng.choice(primary)]
+    if secondary and rng.random() < 0.4:
+        codes.append(rng.choice(secondary))
+    diagnoses = [{"code": d.code, "description": d.description} for d in map(diagnosis_get, codes)]
+    exclusion = EXCLUSIONS.get(spec.exclusion)
+    picks = [rng.choice(ANTIDEPRESSANTS)]
+    if rng.random() < 0.5:
+        picks.append(rng.choice(OTHER_MEDICATIONS))
+    medications = _medication_rows(exclusion["medications"] if exclusion else picks)
+    decided_at = None
+    if "decide_eligible" in steps:
+        decided_at = steps["decide_eligible"]["occurred_at"]
+    elif "decide_not_eligible" in steps:
+        decided_at = steps["decide_not_eligible"]["occurred_at"]
+
+    referral = Referral(
+        organisation=course.organisation, partner=prescriber.organisation, course=course,
+        client=course.client, prescriber=prescriber, status=ReferralStatus.SENT,
+        reason=rng.choice(REFERRAL_REASONS[course.condition]), diagnoses=diagnoses,
+        medications="; ".join(f"{m['name'].capitalize()} {m['dose']}" for m in medications),
+        history=rng.choice(REFERRAL_HISTORY).format(
+            since=(plan.fields["opened_at"] - timedelta(days=rng.randint(90, 700))).strftime(
+                "%B %Y"
+            )
+        ),
+        share_scores=rng.random() < 0.8, scores=[], consent_to_share=True,
+        consent_note=rng.choice(CONSENT_NOTES).format(
+            on=steps["start_intake"]["occurred_at"].date().isoformat()
+        ),
+        sent_by_id=therapist.user_id, sent_at=sent_at, status_changed_at=sent_at,
+    )  # fmt: skip
+    if "begin_evaluation" not in steps:
+        if spec.stage in {"discharged", "withdrawn"}:  # closed while the referral was open
+            referral.status, referral.status_reason = ReferralStatus.WITHDRAWN, spec.reason
+            referral.status_changed_at, referral.responded_by_id = plan.closed_at, therapist.user_id
+        return referral, None, None
+
+    accepted_at = steps["begin_evaluation"]["occurred_at"]
+    referral.status, referral.status_changed_at = ReferralStatus.ACCEPTED, accepted_at
+    referral.responded_by_id = prescriber.user_id
+    if decided_at is not None:
+        referral.status, referral.status_changed_at = ReferralStatus.EVALUATED, decided_at
+    elif spec.stage in {"discharged", "withdrawn"}:
+        referral.status, referral.status_reason = ReferralStatus.WITHDRAWN, spec.reason
+        referral.status_changed_at, referral.responded_by_id = plan.closed_at, therapist.user_id
+
+    pronouns = course.client.pronouns
+    pregnancy = {"she/her": "not_pregnant", "he/him": "not_applicable"}.get(
+        pronouns, rng.choice(["not_pregnant", "not_applicable"])
+    )
+    height = rng.uniform(155, 190)
+    weight = rng.uniform(19.5, 31) * (height / 100) ** 2
+    evaluation = MedicalEvaluation(
+        organisation=course.organisation, referral=referral, course=course,
+        prescriber=prescriber, modality="video" if spec.delivery == HOME else rng.choice(
+            ["video", "in_person"]
+        ),
+        history=exclusion["history"] if exclusion else rng.choice(EVALUATION_HISTORY),
+        allergies=rng.choice(ALLERGIES), medications=medications,
+        bp_systolic=rng.randint(108, 134), bp_diastolic=rng.randint(66, 84),
+        heart_rate=rng.randint(58, 86), weight_kg=Decimal(f"{weight:.1f}"),
+        height_cm=Decimal(f"{height:.1f}"), pregnancy=pregnancy, ongoing_therapy=True,
+        checklist={item.code: False for item in screen.CHECKLIST},
+        created_at=accepted_at, version=rng.randint(2, 4),
+    )  # fmt: skip
+    evaluation.substance_use = (
+        "Alcohol use disorder, in remission for eight months; attends a peer support group "
+        "weekly. No other substances."
+        if course.condition == "substance_use"
+        else rng.choice(SUBSTANCE_USE)
+    )
+    if exclusion:
+        systolic, diastolic, pulse = exclusion["bp"]
+        evaluation.bp_systolic, evaluation.bp_diastolic, evaluation.heart_rate = (
+            systolic, diastolic, pulse,
+        )  # fmt: skip
+        evaluation.checklist |= exclusion["checklist"]
+    if decided_at is None:
+        # Begun, not finished: half the checklist answered, pregnancy and ongoing therapy not
+        # yet asked, so the screen shows what is still missing.
+        answered = rng.randint(5, len(screen.CHECKLIST) - 3)
+        evaluation.checklist = {item.code: False for item in screen.CHECKLIST[:answered]}
+        evaluation.pregnancy, evaluation.ongoing_therapy = "unknown", None
+        evaluation.substance_use, evaluation.version = "", 2
+        if rng.random() < 0.5:
+            evaluation.bp_systolic = evaluation.bp_diastolic = evaluation.heart_rate = None
+            evaluation.weight_kg = evaluation.height_cm = None
+        seen = min(accepted_at + timedelta(days=rng.uniform(1, 3)), now - timedelta(hours=2))
+        evaluation.evaluated_on, evaluation.updated_at = seen.date(), seen
+        return referral, evaluation, None
+
+    if "decide_eligible" in steps:  # the clearance date is the evaluation's
+        evaluated_on = date.fromisoformat(steps["decide_eligible"]["data"]["clearance_on"])
+    else:
+        evaluated_on = max(
+            (decided_at - timedelta(days=rng.uniform(1, 4))).date(), accepted_at.date()
+        )
+    evaluation.evaluated_on = evaluated_on
+    evaluation.updated_at = decided_at - timedelta(minutes=rng.randint(10, 240))
+    findings = screen.eligibility_screen(
+        evaluation_input(evaluation, on_date=timezone.localdate(decided_at))
+    )
+    eligible = spec.stage != "not_eligible"
+    if eligible:
+        bp = f"{evaluation.bp_systolic}/{evaluation.bp_diastolic}"
+        reason = rng.choice(ELIGIBLE_REASONS).format(bp=bp, pathway=PATHWAY_WORDS[spec.pathway])
+        if any(f.code == "diagnosis.substance_use" for f in findings):
+            reason += (
+                " Alcohol use disorder in sustained remission by history and collateral; the "
+                "relative risk is weighed and acceptable with monitoring."
+            )
+        steps["decide_eligible"]["reason"] = reason
+    snapshot = {
+        name: str(v) if isinstance(v, date | Decimal) else v
+        for name in EVALUATION_FIELDS
+        for v in [getattr(evaluation, name)]
+    }
+    snapshot.update(
+        medications=evaluation.medications, checklist=evaluation.checklist,
+        diagnoses=referral.diagnoses, version=evaluation.version,
+    )  # fmt: skip
+    decision = EligibilityDecision(
+        organisation=course.organisation, evaluation=evaluation, course=course,
+        decision="eligible" if eligible else "not_eligible",
+        reason=reason if eligible else spec.reason,
+        findings=[f.as_dict() for f in findings], findings_digest=findings_digest(findings),
+        evaluation_snapshot=snapshot,
+        clearance_valid_days=spec.clearance_days if eligible else None,
+        signature=prescriber.user.full_name, decided_by_id=prescriber.user_id,
+        decided_by_membership=prescriber, decided_at=decided_at,
+    )  # fmt: skip
+    return referral, evaluation, decision
+
+
+# ---- prescriptions, fills, doses used, refill requests -------------------------------------
+
+DEA_NUMBER = "BW1234563"  # fictional; passes clinical.prescribing.dea_number_valid
+PHARMACY = {
+    "pharmacy_name": "Cascade Compounding Pharmacy",
+    "pharmacy_phone": "(503) 555-0175",
+    "pharmacy_address": "300 Placeholder Road, Portland, OR 97214",
+}
+SESSION_DOSES = [(100, 200), (100, 300), (50, 150), (50, 250)]  # (mg per tablet, mg a session)
+LOW_DOSE = (50, 50, 30)  # mg per lozenge, mg a day, doses per fill (a month)
+SELF_LOG_DAYS = 21  # low-dose clients log their daily dose in the portal for about 3 weeks
+CANCEL_REASONS = {
+    "completed": "Course completed; no further fills needed.",
+    "discharged": "Client discharged from the programme; no further fills.",
+    "withdrawn": "Client withdrew from the course; prescription stopped.",
+}
+INSTRUCTIONS = {
+    HIGHER: "Dissolve {n} x {strength} mg tablet{s} under the tongue at the start of each "
+    "dosing session, as the clinician directs. Hold for 15 minutes; do not swallow.",
+    LOW: "Dissolve one 50 mg lozenge under the tongue once a day; hold for 15 minutes, then "
+    "spit. On a supervised session day the session dose replaces the daily dose.",
+}
+
+
+@dataclass
+class _Rx:
+    """One planned prescription: when written, its timeline event, fills and doses used."""
+
+    written_at: datetime
+    event: dict
+    fills: list[dict] = field(default_factory=list)  # at, quantity, received_on, recorded_at
+    uses: list[dict] = field(default_factory=list)  # at, source, event, amount, note
+    refills: int = 0
+    cancelled_at: datetime | None = None
+    cancel_reason: str = ""
+    saved: object = None  # the Prescription row, once created
+
+    @property
+    def left(self) -> int:
+        return sum(f["quantity"] for f in self.fills) - len(self.uses)
+
+
+@dataclass
+class _Supply:
+    product: str
+    strength: int
+    dose: int
+    frequency: str
+    quantity: int
+    prescriptions: list[_Rx] = field(default_factory=list)
+    # rx, raised_at, doses_left, fills (used when raised), status, resolved_at, note
+    requests: list[dict] = field(default_factory=list)
+
+    @property
+    def left(self) -> int:
+        return sum(rx.left for rx in self.prescriptions)
+
+    @property
+    def self_logs(self) -> bool:
+        return any(u["source"] == "self_log" for rx in self.prescriptions for u in rx.uses)
+
+
+def _self_logs(plan: _Plan, *, rng: random.Random, now: datetime) -> list[dict]:
+    """The daily low doses a client logged over the last SELF_LOG_DAYS: every day after the
+    first (supervised) dosing session except session days, the days after consent was
+    withdrawn, and a few missed days."""
+    today = timezone.localdate(now)
+    sessions = {timezone.localdate(e["occurred_at"]) for e in plan.dosings}
+    first = timezone.localdate(plan.dosings[0]["occurred_at"])
+    stop = timezone.localdate(plan.withdrawn_at) if plan.withdrawn_at else None
+    days = [today - timedelta(days=k) for k in range(SELF_LOG_DAYS - 1, -1, -1)]
+    days = [d for d in days if d > first and d not in sessions and (stop is None or d < stop)]
+    missed = set(rng.sample(days, min(len(days) // 5, rng.randint(2, 4))))
+    logs = []
+    for day in days:
+        at = timezone.make_aware(datetime.combine(day, time(7, 30)))
+        at += timedelta(minutes=rng.randint(0, 150))
+        if day in missed or at > now - timedelta(minutes=5):
+            continue
+        half = rng.random() < 0.1
+        logs.append(
+            {"at": at, "source": "self_log", "event": None,
+             "amount": Decimal("25") if half else None,
+             "note": "Half a lozenge: felt drowsy after yesterday's." if half else ""}
+        )  # fmt: skip
+    return logs
+
+
+def _plan_supply(spec: DemoCourse, plan: _Plan, *, rng, now, prescriber, threshold: int):
+    """The course's prescriptions, fills, doses used and refill requests, as the prescribing
+    services would have recorded them, or None before the first prescription.
+
+    The first prescription is written during preparation and filled a day or two later.
+    Higher-dose sessions: the fill quantity is the old demo's initial doses (the planned
+    number, or 6 for longer courses) and a top-up follows when they run out, as a refill, or
+    as a new prescription once the 6 months or the refills of a Schedule III prescription are
+    used up. Low dose: a daily prescription of a month per fill, sessions and self-logged daily
+    doses drawing on it. A dose comes from the oldest prescription with doses left; a refill
+    request is raised when doses left fall to `threshold`. Closed courses' prescriptions are
+    cancelled. Adds each prescription's timeline event to plan.events."""
+    from kapflow.clinical import prescribing as rx_rules
+
+    if plan.rx_at is None:
+        return None
+    low = spec.pathway == LOW
+    n = len(plan.dosings)
+    if low:
+        product, frequency = "ketamine_sl_lozenge", rx_rules.Frequency.DAILY.value
+        strength, dose, quantity = LOW_DOSE
+        target = None
+    else:
+        product, frequency = "ketamine_sl_rdt", rx_rules.Frequency.PER_SESSION.value
+        strength, dose = rng.choice(SESSION_DOSES)
+        target = spec.doses or max(6, n + 2)  # doses dispensed in all
+        quantity = target if n < 6 else min(target, 6)
+    supply = _Supply(product, strength, dose, frequency, quantity)
+    uses = [
+        {"at": e["occurred_at"], "source": "session", "event": e, "amount": None, "note": ""}
+        for e in plan.dosings
+    ]
+    if low and plan.closed_at is None and plan.dosings:
+        uses = sorted(uses + _self_logs(plan, rng=rng, now=now), key=lambda u: u["at"])
+
+    def write(at: datetime) -> _Rx:
+        event = {
+            "kind": "prescription", "occurred_at": at,
+            "recorded_at": min(at + timedelta(minutes=rng.randint(2, 30)), now),
+            "actor_id": prescriber.user_id, "actor_membership": prescriber, "data": {},
+        }  # fmt: skip
+        plan.events.append(event)
+        supply.prescriptions.append(_Rx(at, event))
+        return supply.prescriptions[-1]
+
+    def resolve(at: datetime, note: str, status: str = "fulfilled") -> None:
+        for request in supply.requests:
+            if request["status"] == "open":
+                request.update(status=status, resolved_at=at, note=note)
+
+    def fill(at: datetime, *, after: datetime, before: datetime | None) -> None:
+        dispensed = sum(f["quantity"] for p in supply.prescriptions for f in p.fills)
+        amount = quantity if target is None else min(quantity, target - dispensed)
+        if amount < 1:
+            return
+        current = supply.prescriptions[-1]
+        day = timezone.localdate(at)
+        written_on = timezone.localdate(current.written_at)
+        if current.fills and (
+            len(current.fills) > rx_rules.MAX_REFILLS or day > rx_rules.expires_on(written_on)
+        ):
+            current = write(max(at - timedelta(hours=rng.uniform(3, 20)), after))
+            resolve(current.written_at, "New prescription written.")
+        received = min(
+            day + timedelta(days=rng.choice([0, 1, 1, 2])),
+            timezone.localdate(before or now),
+            timezone.localdate(now),
+        )
+        recorded = min(at + timedelta(hours=rng.uniform(1, 6)), now)
+        current.fills.append(
+            {"at": at, "quantity": amount, "received_on": max(received, day),
+             "recorded_at": recorded, "tracking": f"1Z999AA1{rng.randint(10**9, 10**10 - 1)}"}
+        )  # fmt: skip
+        resolve(recorded, f"Fill {len(current.fills) - 1} recorded.")
+
+    write(plan.rx_at)
+    first = plan.rx_at + timedelta(days=rng.uniform(1, 2))
+    if uses:
+        first = min(first, uses[0]["at"] - timedelta(hours=2))
+    if first < now - timedelta(hours=1):
+        fill(first, after=plan.rx_at, before=uses[0]["at"] if uses else None)
+    previous = first
+    for use in uses:
+        if supply.left < 1:
+            at = min(previous + timedelta(days=rng.uniform(1, 2)), use["at"] - timedelta(hours=2))
+            fill(at, after=previous, before=use["at"])
+        source = next(p for p in supply.prescriptions if p.left > 0)  # the oldest with doses
+        source.uses.append(use)
+        left = supply.left
+        if left <= threshold and not any(r["status"] == "open" for r in supply.requests):
+            supply.requests.append(
+                {"rx": source, "raised_at": use["at"], "doses_left": left,
+                 "fills": len(source.fills), "status": "open", "resolved_at": None, "note": ""}
+            )  # fmt: skip
+        previous = use["at"]
+    if low and plan.closed_at is None and uses and supply.left < 2:
+        # An open low-dose course keeps a few days in hand: the next month's fill came.
+        at = min(previous + timedelta(hours=rng.uniform(4, 20)), now - timedelta(hours=1))
+        fill(max(at, previous), after=previous, before=None)
+    for p in supply.prescriptions:
+        p.refills = max(len(p.fills) - 1, 0)
+        if low:
+            p.refills = max(p.refills, rng.choice([2, 3, 5]))
+    if plan.closed_at is not None:
+        at = min(plan.closed_at + timedelta(days=rng.uniform(0.2, 2)), now - timedelta(hours=1))
+        for p in supply.prescriptions:
+            p.cancelled_at, p.cancel_reason = at, CANCEL_REASONS[spec.stage]
+        resolve(at, "Prescription cancelled.", status="declined")
+    return supply
+
+
+def _client_user(client):
+    """The portal account of a client who logs daily doses: created once, without a usable
+    password (the demo's only client sign-in is client@harborlight.example)."""
     from kapflow.accounts.models import User
+
+    user = User.objects.filter(email=client.email).first()
+    if user is None:
+        user = User.objects.create_user(
+            client.email, None, full_name=f"{client.legal_first_name} {client.legal_last_name}"
+        )
+    client.user = user
+    client.save(update_fields=["user"])
+    return user
+
+
+def _load_courses(*, practice, therapists, prescriber, own, companion, seed: int) -> dict:
+    """One course (or a closed one and a current one) for each demo client, per
+    DEMO_COURSES, once: clients that have any course already are left alone. With each
+    course, its referral, medical evaluation, eligibility decision, prescriptions, fills,
+    doses used and refill requests (kapflow.prescriptions). Returns what it created."""
+    from kapflow.accounts.models import User
+    from kapflow.clinical import prescribing as rx_rules
     from kapflow.courses.models import Course, CourseEvent, GateSettings
     from kapflow.patients.models import CareTeamMember, Client, Companion
+    from kapflow.prescriptions.models import (
+        Dispense,
+        DoseUse,
+        EligibilityDecision,
+        MedicalEvaluation,
+        Prescription,
+        Referral,
+        RefillRequest,
+    )
 
-    GateSettings.objects.get_or_create(organisation=practice)
+    gate, _ = GateSettings.objects.get_or_create(organisation=practice)
     now = timezone.now()
     licensed = {m.pk: set(m.user.licences.values_list("state", flat=True)) for m in therapists}
     index = {m.pk: n for n, m in enumerate(therapists)}
     clients = list(
         Client.objects.for_org(practice)
-        .filter(user__isnull=True)
+        .exclude(pk=own.pk)
         .prefetch_related("care_team")
         .order_by("pk")
     )
@@ -567,39 +1112,136 @@ def _load_courses(*, practice, therapists, prescriber, own, companion, seed: int
         Course.objects.filter(client__in=[c for c, *_ in plans]).values_list("client_id", flat=True)
     )
 
-    courses, timelines, companions, referred = [], [], [], {}
+    courses, planned, companions, referred = [], [], [], {}
     for client, key, spec in plans:
         if client.pk in has_course:
             continue
         therapist = therapists[spec.therapist]
         for item in filter(None, [spec.previous, spec]):
             rng = random.Random(f"{seed}:{key}:{item.stage}")
-            fields, events, companion_at = _plan(
-                item, rng=rng, now=now, therapist=therapist, prescriber=prescriber
-            )
+            plan = _plan(item, rng=rng, now=now, therapist=therapist, prescriber=prescriber)
             condition = (
                 item.condition or CONDITIONS[(key if isinstance(key, int) else 0) % len(CONDITIONS)]
             )
             courses.append(
                 Course(organisation=practice, client=client, therapist=therapist,
-                       condition=condition, **fields)
+                       condition=condition, **plan.fields)
             )  # fmt: skip
-            timelines.append(events)
-            for event in events:
+            planned.append((item, plan, therapist, f"{seed}:{key}:{item.stage}"))
+            for event in plan.events:
                 if event.get("action") == "refer":
                     referred.setdefault(client.pk, (event["occurred_at"], therapist.user_id))
-            if companion_at is not None:
-                companions.append((client, companion_at))
+            if plan.companion_at is not None:
+                companions.append((client, plan.companion_at))
     created = Course.objects.bulk_create(courses)
-    CourseEvent.objects.bulk_create(
-        [
-            CourseEvent(organisation=practice, course=course, **event)
-            for course, events in zip(created, timelines, strict=True)
-            for event in events
-        ]
-    )
 
-    # The referral is the partner prescriber's access grant (decision 0005).
+    # The referral workflow, then the prescriptions (which add their timeline events).
+    workflow, supplies = [], []
+    for course, (item, plan, therapist, key) in zip(created, planned, strict=True):
+        referral = _plan_referral(
+            item, plan, course=course, rng=random.Random(f"{key}:referral"), now=now,
+            therapist=therapist, prescriber=prescriber,
+        )  # fmt: skip
+        if referral is not None:
+            workflow.append(referral)
+        supply = _plan_supply(
+            item, plan, rng=random.Random(f"{key}:supply"), now=now, prescriber=prescriber,
+            threshold=gate.refill_threshold,
+        )  # fmt: skip
+        if supply is not None:
+            supplies.append((course, therapist, supply))
+    Referral.objects.bulk_create([referral for referral, _e, _d in workflow])
+    MedicalEvaluation.objects.bulk_create([e for _r, e, _d in workflow if e is not None])
+    EligibilityDecision.objects.bulk_create([d for _r, _e, d in workflow if d is not None])
+
+    prescriptions = []
+    for course, _therapist, supply in supplies:
+        item = rx_rules.PRODUCTS[supply.product]
+        n = supply.dose // supply.strength
+        for p in supply.prescriptions:
+            written_on = timezone.localdate(p.written_at)
+            prescriptions.append(
+                Prescription(
+                    organisation=practice, course=course, prescriber=prescriber,
+                    product=supply.product, drug=item.drug, rxcui=item.rxcui, form=item.form,
+                    route=item.route.value, strength_mg=Decimal(supply.strength),
+                    dose_mg=Decimal(supply.dose), frequency=supply.frequency,
+                    pathway=course.pathway, quantity=supply.quantity, refills=p.refills,
+                    instructions=INSTRUCTIONS[course.pathway].format(
+                        n=n, strength=supply.strength, s="s" if n > 1 else ""
+                    ),
+                    dea_number=DEA_NUMBER, written_on=written_on,
+                    expires_on=rx_rules.expires_on(written_on), created_at=p.written_at,
+                    status="cancelled" if p.cancelled_at else "active",
+                    cancelled_at=p.cancelled_at,
+                    cancelled_by_id=prescriber.user_id if p.cancelled_at else None,
+                    cancel_reason=p.cancel_reason, **PHARMACY,
+                )
+            )  # fmt: skip
+    Prescription.objects.bulk_create(prescriptions)
+    saved = iter(prescriptions)
+    dispenses, requests = [], []
+    for course, _therapist, supply in supplies:
+        for p in supply.prescriptions:
+            p.saved = next(saved)
+            p.event["data"] = {
+                "prescription_id": p.saved.pk, "product": supply.product,
+                "dose_mg": str(supply.dose), "quantity": supply.quantity, "refills": p.refills,
+            }  # fmt: skip
+            for number, f in enumerate(p.fills):
+                day = timezone.localdate(f["at"])
+                dispenses.append(
+                    Dispense(
+                        organisation=practice, prescription=p.saved, fill_number=number,
+                        quantity=f["quantity"], dispensed_on=day, shipped_on=day,
+                        tracking=f["tracking"], received_on=f["received_on"],
+                        recorded_by_id=prescriber.user_id, recorded_at=f["recorded_at"],
+                    )
+                )  # fmt: skip
+        for r in supply.requests:
+            requests.append(
+                RefillRequest(
+                    organisation=practice, course=course, prescription=r["rx"].saved,
+                    prescriber=prescriber, doses_left=r["doses_left"],
+                    fills_left=max(r["rx"].refills + 1 - r["fills"], 0), status=r["status"],
+                    raised_at=r["raised_at"], resolved_at=r["resolved_at"],
+                    resolved_by_id=prescriber.user_id if r["resolved_at"] else None,
+                    note=r["note"],
+                )
+            )  # fmt: skip
+    Dispense.objects.bulk_create(dispenses)
+    RefillRequest.objects.bulk_create(requests)
+
+    rows: dict[int, CourseEvent] = {}  # id() of each planned event -> its row
+    for course, (_item, plan, _therapist, _key) in zip(created, planned, strict=True):
+        for event in sorted(plan.events, key=lambda e: e["occurred_at"]):
+            rows[id(event)] = CourseEvent(organisation=practice, course=course, **event)
+    CourseEvent.objects.bulk_create(list(rows.values()))
+
+    uses = []
+    for course, therapist, supply in supplies:
+        client_user = _client_user(course.client) if supply.self_logs else None
+        for p in supply.prescriptions:
+            for use in p.uses:
+                session = use["source"] == "session"
+                uses.append(
+                    DoseUse(
+                        organisation=practice, course=course, prescription=p.saved,
+                        source=use["source"], used_at=use["at"],
+                        taken_on=timezone.localdate(use["at"]), amount_mg=use["amount"],
+                        note=use["note"],
+                        dosing_event=rows[id(use["event"])] if session else None,
+                        recorded_by_id=therapist.user_id if session else client_user.pk,
+                        recorded_at=use["event"]["recorded_at"] if session else use["at"],
+                    )
+                )  # fmt: skip
+    DoseUse.objects.bulk_create(uses)
+
+    # The referral is the partner prescriber's access grant (decision 0005); withdrawing it
+    # ended the grant.
+    withdrawn = {
+        r.client_id: r.status_changed_at for r, _e, _d in workflow if r.status == "withdrawn"
+    }
     on_team = set(
         CareTeamMember.objects.filter(
             client_id__in=referred, membership=prescriber, ended_at__isnull=True
@@ -615,6 +1257,7 @@ def _load_courses(*, practice, therapists, prescriber, own, companion, seed: int
                 is_primary=True,
                 added_by_id=by,
                 added_at=when,
+                ended_at=withdrawn.get(pk),
             )
             for pk, (when, by) in referred.items()
             if pk not in on_team
@@ -640,7 +1283,17 @@ def _load_courses(*, practice, therapists, prescriber, own, companion, seed: int
     if companion.confirmed_at is None:
         companion.confirmed_at = now - timedelta(days=20)
         companion.save(update_fields=["confirmed_at"])
-    return len(created)
+    return {
+        "courses": len(created),
+        "referrals": len(workflow),
+        "evaluations": sum(1 for _r, e, _d in workflow if e is not None),
+        "decisions": sum(1 for _r, _e, d in workflow if d is not None),
+        "prescriptions": len(prescriptions),
+        "dispenses": len(dispenses),
+        "dose_uses": len(uses),
+        "refill_requests": len(requests),
+        "events": len(rows),
+    }
 
 
 # ---- questionnaire scores -------------------------------------------------------------------

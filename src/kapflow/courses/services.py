@@ -240,6 +240,22 @@ def course_transition(
         data["preparation_planned"] = preparation_planned
     if transition.target.value in CLOSED_VALUES:
         course.closed_at = now
+        if act is not rules.Action.DECIDE_NOT_ELIGIBLE:
+            # A course closed while its referral is still open takes the referral with it,
+            # so it leaves the prescriber's queue (the decision closes its own referral).
+            from kapflow.prescriptions.models import OPEN_REFERRAL, Referral
+
+            withdrawn = Referral.objects.filter(course=course, status__in=OPEN_REFERRAL).update(
+                status="withdrawn", status_changed_at=now, responded_by=actor.user,
+                status_reason=f"The course was closed: {reason}",
+            )  # fmt: skip
+            if withdrawn and course.prescriber_id:
+                # The prescriber never took the client on: the referral's grant ends too.
+                CareTeamMember.objects.filter(
+                    client=course.client, membership_id=course.prescriber_id,
+                    role="prescriber", ended_at__isnull=True,
+                ).update(ended_at=now)  # fmt: skip
+                data["referral_withdrawn"] = True
     course.full_clean()
     course.save()
     _event(

@@ -1,0 +1,166 @@
+"""`manage.py demo`: the demo's courses carry the prescribing records the screens read
+(kapflow.prescriptions), consistent with the model, and loading twice adds nothing."""
+
+import hashlib
+import json
+from collections import Counter
+from io import StringIO
+
+from django.apps import apps
+from django.core.management import call_command
+from django.utils import timezone
+
+from kapflow.accounts.models import User
+from kapflow.accounts.selectors import memberships_for_user
+from kapflow.clinical import course as rules
+from kapflow.clinical.icd10 import diagnosis_get
+from kapflow.clinical.prescribing import dea_number_valid
+from kapflow.core.demo import DEMO_COURSES, JORDAN_COURSE
+from kapflow.courses.models import Course, CourseEvent
+from kapflow.courses.selectors import course_facts, gate_policy, with_facts
+from kapflow.prescriptions import selectors
+from kapflow.prescriptions.models import (
+    Dispense,
+    DoseUse,
+    EligibilityDecision,
+    MedicalEvaluation,
+    Prescription,
+    Referral,
+    RefillRequest,
+)
+from kapflow.prescriptions.services import evaluation_findings
+
+PRESCRIBING = [
+    Referral,
+    MedicalEvaluation,
+    EligibilityDecision,
+    Prescription,
+    Dispense,
+    RefillRequest,
+]
+DOSING = {"active", "maintenance"}
+
+
+def _counts() -> dict[str, int]:
+    return {
+        m.__name__: m.objects.count()
+        for m in apps.get_models()
+        if m._meta.app_label in {"accounts", "patients", "courses", "prescriptions", "assessments"}
+    }
+
+
+def _expected_session_doses_left() -> Counter:
+    """(therapist, delivery, dosing sessions, doses left) of each open higher-dose course that
+    doses, as DEMO_COURSES plans them: the doses dispensed are `doses`, else the planned six
+    (or two more than the sessions held)."""
+    specs = [s for s in [*DEMO_COURSES, JORDAN_COURSE] if s.stage in DOSING]
+    return Counter(
+        (
+            s.therapist,
+            s.delivery,
+            len(s.dosings),
+            (s.doses or max(6, len(s.dosings) + 2)) - len(s.dosings),
+        )
+        for s in specs
+        if s.pathway == "higher_dose"
+    )
+
+
+def test_demo_prescribing_records_match_the_courses(db):
+    call_command("demo", stdout=StringIO())
+    loaded = _counts()
+    call_command("demo", stdout=StringIO())
+    assert _counts() == loaded  # idempotent
+
+    now = timezone.now()
+    therapist_index = {
+        User.objects.get(email=email).pk: n
+        for n, email in enumerate(
+            ["therapist@harborlight.example", "therapist2@harborlight.example"]
+        )
+    }
+    courses = list(with_facts(Course.objects.exclude(stage__in=rules.CLOSED_STAGES)).order_by("id"))
+    sessions, no_doses = Counter(), []
+    for course in courses:
+        facts = course_facts(course)
+        if course.stage not in DOSING:
+            continue
+        assert facts.prescription_active
+        if course.pathway == "higher_dose":
+            key = (therapist_index[course.therapist.user_id], course.delivery, facts.dosing_count)
+            sessions[(*key, facts.doses_left)] += 1
+        else:
+            assert facts.doses_left >= 2, course.pk  # low dose keeps a few days in hand
+        if facts.doses_left == 0:
+            no_doses.append(course)
+            codes = {r.code for r in rules.blockers(facts, now=now, policy=gate_policy(course))}
+            assert "prescription.no_doses_left" in codes
+    assert sessions == _expected_session_doses_left()
+    (blocked,) = no_doses
+    assert RefillRequest.objects.filter(course=blocked, status="open").count() == 1
+    # A preparation course without a prescription yet.
+    assert any(c.stage == "preparation" and not c.prescription_active for c in courses)
+
+    # Every dosing session used exactly one dose; low-dose clients logged daily doses.
+    dosings = CourseEvent.objects.filter(kind="dosing").count()
+    assert DoseUse.objects.filter(source="session").values("dosing_event").distinct().count() == (
+        dosings
+    )
+    assert DoseUse.objects.filter(source="session").count() == dosings
+    logged = DoseUse.objects.filter(source="self_log")
+    assert logged.exists()
+    assert set(logged.values_list("course__pathway", flat=True)) == {"low_dose"}
+    for event in CourseEvent.objects.filter(kind="prescription"):
+        assert Prescription.objects.filter(
+            pk=event.data["prescription_id"], course_id=event.course_id
+        ).exists()
+
+    # Records are valid as the model sees them, fills within the Schedule III limits.
+    for model in PRESCRIBING:
+        for row in model.objects.all():
+            row.full_clean()
+    for prescription in Prescription.objects.prefetch_related("dispenses"):
+        assert dea_number_valid(prescription.dea_number)
+        fills = list(prescription.dispenses.all())
+        assert len(fills) <= prescription.refills + 1
+        assert all(
+            prescription.written_on <= f.dispensed_on <= prescription.expires_on for f in fills
+        )
+
+    # Referrals: one for every course past "refer", coded diagnoses, consent recorded.
+    referred = Course.objects.filter(events__action="refer").distinct().count()
+    assert Referral.objects.count() == referred
+    for referral in Referral.objects.all():
+        assert referral.consent_to_share and referral.consent_note
+        assert referral.diagnoses
+        for d in referral.diagnoses:
+            assert diagnosis_get(d["code"]).description == d["description"]
+
+    # Decisions: findings as screened, with their digest; eligible ones found nothing missing
+    # or excluding; the hypertension course's evaluation lists an MAOI.
+    for decision in EligibilityDecision.objects.select_related("course"):
+        payload = json.dumps(decision.findings, sort_keys=True).encode()
+        assert hashlib.sha256(payload).hexdigest() == decision.findings_digest
+        assert decision.course.eligibility == decision.decision
+        severities = {f["severity"] for f in decision.findings}
+        if decision.decision == "eligible":
+            assert not severities & {"missing", "exclude"}
+    not_eligible = EligibilityDecision.objects.filter(decision="not_eligible")
+    assert not_eligible.count() == sum(1 for s in DEMO_COURSES if s.stage == "not_eligible")
+    hypertension = not_eligible.get(reason__contains="168/104")
+    codes = {f["code"] for f in hypertension.findings}
+    assert {"interaction.maoi", "contra.uncontrolled_hypertension"} <= codes
+    assert (hypertension.evaluation.bp_systolic, hypertension.evaluation.bp_diastolic) == (168, 104)
+
+    # Evaluations in progress show what is still missing.
+    for evaluation in MedicalEvaluation.objects.filter(
+        course__stage="medical_evaluation"
+    ).select_related("referral", "course__client"):
+        found = evaluation_findings(evaluation, on_date=timezone.localdate())
+        assert any(f.code.startswith("missing.") for f in found)
+
+    # The prescriber's queue has work in every section the demo feeds.
+    (actor,) = memberships_for_user(User.objects.get(email="prescriber@northstar.example"))
+    queue = selectors.prescriber_queue(actor=actor)
+    assert queue.new_referrals and queue.evaluations and queue.refills and queue.low_dose
+    assert blocked in [r.course for r in queue.refills]
