@@ -1,5 +1,5 @@
-"""Benchmark the client list, client detail and course dashboard read paths on PostgreSQL at
-scale.
+"""Benchmark the client list, client detail, course dashboard, outcomes and prescriber queue
+read paths on PostgreSQL at scale.
 
 What it measures
 ----------------
@@ -20,7 +20,18 @@ organisation) is on every tenth. Against that data set the script times:
    ``http.courses.admin`` GET /courses/ (skipped, with a note, if the page does not answer 200).
    Their raw SQL returns the same page: the course rows joined to client, clinicians, practice
    and gate settings, one correlated subquery per fact ``with_facts`` annotates, LIMIT 25, and
-   the COUNT(*).
+   the COUNT(*). The courses that dose carry a prescription, its fills and one DoseUse per
+   dosing session (``build_prescribing``), so the supply facts ``with_facts`` reads from
+   kapflow.prescriptions are realistic; the raw SQL has the same three subqueries;
+6. the partner prescriber's queue (``--scenarios prescriber``): ``--referred`` clients (default
+   20,000) are referred to the bench prescriber (sent 10 %, accepted or scheduled 10 %,
+   evaluated 75 %, declined or withdrawn 5 %), with open refill requests, followup.due items and
+   daily low-dose logs over the last two weeks. ``selector.prescriber.queue`` times
+   ``prescriptions.selectors.prescriber_queue`` and ``http.prescriber.queue`` GET /prescribing/
+   signed in as the prescriber; the raw SQL runs the same seven statements. Before timing, the
+   selector's counts and rows are checked equal to the raw SQL's, and the query counts of the
+   selector and of the page for a second prescriber with 40 referrals are compared with those
+   at full size: the run fails (exit 1, after writing the results) if they differ.
 
 Each selector scenario forces evaluation the way a page would: the page rows, every client's
 ``care_team.all()`` and each member's ``membership.user``. Each scenario runs 3 warm-ups and then
@@ -51,11 +62,13 @@ as JSON in bench/results/latest.json. Progress goes to stderr.
     make bench BENCH_ARGS="--clients 2000 --repeat 10"   # quick run
     make bench                                           # 100,000 clients, 30 repeats
     make bench BENCH_ARGS="--scenarios courses"          # only the course dashboard
+    make bench BENCH_ARGS="--scenarios prescriber"       # only the prescriber's queue
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -65,6 +78,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -79,6 +93,8 @@ ADMIN_EMAIL = "bench-admin@kapflow-bench.example"
 THERAPIST_EMAIL = "bench-therapist@kapflow-bench.example"
 PRESCRIBER_EMAIL = "bench-prescriber@kapflow-bench.example"
 THERAPIST2_EMAIL = "bench-therapist2@kapflow-bench.example"
+PRESCRIBER2_EMAIL = "bench-prescriber2@kapflow-bench.example"
+SMALL_PRESCRIBER_EMAIL = "bench-prescriber-small@kapflow-bench.example"
 
 SEED = 20240601
 BATCH = 5000
@@ -230,6 +246,10 @@ def _actors():
     # The therapist of the courses of clients whose care team the bench therapist is not on
     # (no care-team rows of its own, so the client-list data set is unchanged).
     therapist2 = member(practice, THERAPIST2_EMAIL, "Tess Benchmark", Role.THERAPIST, "LPC")
+    # The prescriber of the courses not referred to the bench prescriber (see
+    # build_prescribing), and a prescriber with a small queue for the flat-query-count check.
+    prescriber2 = member(partner, PRESCRIBER2_EMAIL, "Pax Benchmark", Role.PRESCRIBER, "MD")
+    small = member(partner, SMALL_PRESCRIBER_EMAIL, "Sol Benchmark", Role.PRESCRIBER, "PA-C")
     return {
         "practice": practice,
         "partner": partner,
@@ -237,6 +257,8 @@ def _actors():
         "therapist": therapist,
         "therapist2": therapist2,
         "prescriber": prescriber,
+        "prescriber2": prescriber2,
+        "prescriber_small": small,
     }
 
 
@@ -257,7 +279,10 @@ def build_data(n: int, rebuild: bool) -> dict:
     clients = Client.objects.filter(organisation=practice)
     team = CareTeamMember.objects.filter(organisation=practice)
     have_clients, have_team = clients.count(), team.count()
-    if not rebuild and have_clients == n and have_team == _expected_team_rows(n):
+    # The rows made here are added by the admin; build_prescribing adds the referrals' grants
+    # (added by the referring therapist) and owns them.
+    have_base = team.filter(added_by_id=actors["admin"].user_id).count() if have_team else 0
+    if not rebuild and have_clients == n and have_base == _expected_team_rows(n):
         log(f"reusing data set: {have_clients} clients, {have_team} care-team rows")
         return {"reused": True, "build_seconds": 0.0, **actors}
 
@@ -361,6 +386,7 @@ def _delete_courses(practice) -> None:
 
     from kapflow.courses.models import Course, CourseEvent, DueItem
 
+    _delete_prescribing(practice)
     _delete_responses(practice)
     with connection.cursor() as cursor:
         for model in (CourseEvent, DueItem, Course):
@@ -448,7 +474,6 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
             past_intake = stage not in {"inquiry", "intake"} and (
                 stage not in {"discharged", "withdrawn"} or rng.random() < 0.5
             )
-            dosings = STAGE_EVENTS.get(stage, ()).count("dosing")
             course = Course(
                 organisation=practice, client_id=client_id, stage=stage, therapist=who,
                 pathway="low_dose" if rng.random() < 0.4 else "higher_dose",
@@ -456,7 +481,6 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
                 delivery="at_home" if rng.random() < 0.3 else "in_person",
                 prescriber=prescriber if past_intake else None, opened_at=opened,
                 stage_changed_at=changed, closed_at=changed if stage in CLOSED_STAGES else None,
-                doses_authorised=6 if dosings else 0, doses_used=dosings,
             )  # fmt: skip
             if stage in ELIGIBLE_ON:
                 course.eligibility = "eligible"
@@ -712,6 +736,514 @@ def build_outcomes(data: dict, n: int, rebuild: bool) -> dict:
     return {"reused": False, "build_seconds": time.perf_counter() - started, "responses": made}
 
 
+# ---- prescribing data set -------------------------------------------------------------------
+
+REFERRED = 20_000  # default --referred: clients referred to the bench prescriber
+SMALL_REFERRED = 40  # the small prescriber's referrals, for the flat-query-count check
+# A referral's status follows its course's stage: sent while the course is "referred",
+# accepted or scheduled during the medical evaluation, evaluated once decided (and for every
+# later stage). A declined or withdrawn referral sends the course back to intake, clears its
+# prescriber and ends the prescriber's care-team grant (prescriptions.services.referral_close).
+REFERRAL_BUCKETS = {
+    "sent": ("referred",),
+    "evaluating": ("medical_evaluation",),
+    "evaluated": ("eligible", "not_eligible", "consented", "preparation", "active",
+                  "maintenance", "completed", "discharged"),
+    "closed": ("intake",),
+}  # fmt: skip
+REFERRAL_MIX = {"sent": 10, "evaluating": 10, "evaluated": 75, "closed": 5}  # per cent
+REFERRAL_DIAGNOSES = [
+    {"code": "F33.1", "description": "Major depressive disorder, recurrent, moderate"}
+]
+# Courses with a prescription (and its first fill): every course that doses or did, and half
+# of those in preparation. Session doses are one DoseUse per dosing event.
+RX_STAGES = ("active", "maintenance", "completed", "discharged")
+DOSING_STAGES = ("active", "maintenance")
+SELF_LOG_DAYS = 14  # daily low-dose logs over the last 14 days (the queue reads the last 7)
+REFILL_OPEN = 0.08  # share of dosing courses with an open refill request
+FOLLOWUP_OPEN = 0.4  # share of maintenance courses with an open followup.due item
+BENCH_DEA = "AB1234563"  # a well-formed DEA number (check digit 3), fictional
+
+
+def _frac(key: int, salt: int) -> float:
+    """A fixed pseudo-random fraction in [0, 1) per (key, salt): the same on every run and
+    whatever the build order or --referred, so the plan's row counts are reproducible."""
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _referral_split(total: int) -> dict[str, int]:
+    split = {k: total * share // 100 for k, share in REFERRAL_MIX.items() if k != "evaluated"}
+    split["evaluated"] = total - sum(split.values())
+    return split
+
+
+def _rx_shape(pathway: str, delivery: str) -> dict:
+    """The prescription of a course by pathway and delivery (fictional but plausible)."""
+    if pathway == "low_dose":
+        return {"product": "ketamine_sl_rdt", "strength_mg": 50, "dose_mg": 50,
+                "frequency": "daily", "quantity": 30, "refills": 2}  # fmt: skip
+    if delivery == "at_home":
+        return {"product": "ketamine_sl_rdt", "strength_mg": 100, "dose_mg": 300,
+                "frequency": "per_session", "quantity": 6, "refills": 1}  # fmt: skip
+    return {"product": "ketamine_inj_50", "strength_mg": 50, "dose_mg": 75,
+            "frequency": "per_session", "quantity": 6, "refills": 1}  # fmt: skip
+
+
+def _delete_prescribing(practice) -> None:
+    """The practice's prescribing rows (refill requests, dose uses, fills, prescriptions,
+    evaluations, referrals), its followup.due items and the referrals' care-team grants
+    (prescriber rows added by a bench therapist), children first."""
+    from django.db import connection
+
+    deletes = [
+        ("prescriptions_refillrequest", "organisation_id = %s"),
+        ("prescriptions_doseuse", "organisation_id = %s"),
+        ("prescriptions_dispense", "organisation_id = %s"),
+        ("prescriptions_prescription", "organisation_id = %s"),
+        ("prescriptions_medicalevaluation", "organisation_id = %s"),
+        ("prescriptions_referral", "organisation_id = %s"),
+        ("courses_dueitem", "organisation_id = %s AND code = 'followup.due'"),
+        (
+            "patients_careteammember",
+            "organisation_id = %s AND role = 'prescriber' AND added_by_id IN "
+            f"(SELECT id FROM accounts_user WHERE email IN ('{THERAPIST_EMAIL}', "
+            f"'{THERAPIST2_EMAIL}'))",
+        ),
+    ]
+    with connection.cursor() as cursor:
+        for table, where in deletes:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"DELETE FROM {table} WHERE {where}", [practice.pk])
+
+
+def _prescribing_plan(data: dict, referred: int) -> dict:
+    """Which course is referred to whom, and every prescribing row to create, as keyword
+    dicts (prescriptions referenced by their index in the plan). Deterministic given the
+    courses: presence decisions come from _frac, so the counts do not depend on the date."""
+    from django.utils import timezone
+
+    from kapflow.courses.models import Course, CourseEvent
+    from kapflow.patients.models import CareTeamMember
+
+    practice = data["practice"]
+    bench, small, other = data["prescriber"], data["prescriber_small"], data["prescriber2"]
+    users = {m.pk: m.user_id for m in (data["therapist"], data["therapist2"], bench, small, other)}
+    now = timezone.now()
+    today = timezone.localdate()
+    courses = list(
+        Course.objects.filter(organisation=practice)
+        .order_by("id")
+        .values_list(
+            "id", "client_id", "stage", "pathway", "delivery", "opened_at", "stage_changed_at",
+            "therapist_id", "prescriber_id",
+        )
+    )  # fmt: skip
+    granted = set(
+        CareTeamMember.objects.filter(
+            membership=bench, added_by_id=data["admin"].user_id, ended_at__isnull=True
+        ).values_list("client_id", flat=True)
+    )
+    bucket_of = {stage: name for name, stages in REFERRAL_BUCKETS.items() for stage in stages}
+    buckets: dict[str, list] = {name: [] for name in REFERRAL_BUCKETS}
+    for row in courses:
+        if row[2] in bucket_of:
+            buckets[bucket_of[row[2]]].append(row)
+    for name, rows in buckets.items():
+        # Clients the prescriber is already on the care team of first (their grant is reused);
+        # for closed referrals last (their grant has ended; the base grants stay as they are).
+        rows.sort(key=lambda r: ((r[1] in granted) == (name == "closed"), r[0]))
+
+    # The small prescriber picks from the end of each bucket (a fifth of its evaluated
+    # courses in maintenance, so that its queue has follow-ups too), the bench prescriber
+    # takes the start.
+    small_picks: dict[str, list] = {}
+    reserved: dict[str, int] = {}
+    for name, want in _referral_split(SMALL_REFERRED).items():
+        rows = buckets[name]
+        reserved[name] = min(len(rows), 10 * want)
+        pool = rows[len(rows) - reserved[name] :]
+        first = [r for r in pool if r[2] == "maintenance"][: want // 5]
+        rest = [r for r in reversed(pool) if r not in first]
+        small_picks[name] = first + rest[: want - len(first)]
+    capacity = min(
+        (len(buckets[k]) - reserved[k]) * 100 // share for k, share in REFERRAL_MIX.items()
+    )
+    if referred > capacity:
+        log(f"only {capacity} courses can be referred with this mix (asked {referred})")
+        referred = capacity
+    split = _referral_split(referred)
+    assigned: dict[int, tuple] = {}  # course id -> (prescriber, bucket)
+    for name, rows in buckets.items():
+        for row in rows[: split[name]]:
+            assigned[row[0]] = (bench, name)
+        for row in small_picks[name]:
+            assigned[row[0]] = (small, name)
+
+    def days(key: int, salt: int, low: float, high: float) -> timedelta:
+        return timedelta(days=low + (high - low) * _frac(key, salt))
+
+    dosings: dict[int, list] = {}
+    for event_id, course_id, at, actor_id in (
+        CourseEvent.objects.filter(organisation=practice, kind="dosing")
+        .order_by("occurred_at", "id")
+        .values_list("id", "course_id", "occurred_at", "actor_id")
+    ):
+        dosings.setdefault(course_id, []).append((event_id, at, actor_id))
+
+    plan: dict = {
+        "referred": referred,
+        "prescriber_of": {},  # course id -> membership id (only where it is not None)
+        "grants": [],
+        "referrals": [],
+        "prescriptions": [],
+        "dispenses": [],
+        "uses": [],
+        "refills": [],
+        "due_items": [],
+    }
+    for cid, client_id, stage, pathway, delivery, opened, changed, therapist_id, was in courses:
+        referee, bucket = assigned.get(cid, (None, None))
+        has_rx = stage in RX_STAGES or (stage == "preparation" and _frac(cid, 1) < 0.5)
+        who = referee if bucket != "closed" else None
+        if who is None and bucket is None and (was is not None or has_rx):
+            who = other
+        if who is not None:
+            plan["prescriber_of"][cid] = who.pk
+        if referee is not None:
+            sent_at = opened + days(cid, 10, 1, 3)
+            status_at = sent_at + days(cid, 11, 3, 12)
+            if bucket == "closed":
+                sent_at, status_at = changed - days(cid, 10, 2, 8), changed
+            if referee is small or client_id not in granted:
+                plan["grants"].append(
+                    {"client_id": client_id, "membership_id": referee.pk,
+                     "added_by_id": users[therapist_id], "added_at": sent_at,
+                     "ended_at": status_at if bucket == "closed" else None,
+                     "ended_reason": "Referral closed." if bucket == "closed" else ""}
+                )  # fmt: skip
+            extra: dict = {"responded_by_id": users[referee.pk]}
+            if bucket == "sent":
+                status, sent_at, status_at, extra = "sent", changed, changed, {}
+            elif bucket == "evaluating":
+                sent_at, status_at = changed - days(cid, 12, 1, 6), changed
+                status = "accepted" if _frac(cid, 13) < 0.5 else "scheduled"
+                if status == "scheduled":
+                    extra["scheduled_for"] = now + days(cid, 14, 1, 21)
+            elif bucket == "evaluated":
+                status = "evaluated"
+            elif _frac(cid, 13) < 0.5:
+                status = "declined"
+                extra["status_reason"] = "Not a candidate at this time: uncontrolled hypertension."
+            else:
+                # Withdrawn by the practice: the therapist is the one who answered.
+                status = "withdrawn"
+                extra = {"status_reason": "The client chose not to proceed.",
+                         "responded_by_id": users[therapist_id]}  # fmt: skip
+            plan["referrals"].append(
+                {"course_id": cid, "client_id": client_id, "prescriber_id": referee.pk,
+                 "status": status, "sent_by_id": users[therapist_id], "sent_at": sent_at,
+                 "status_changed_at": status_at, **extra}
+            )  # fmt: skip
+        if who is None or not has_rx:
+            continue
+        by_user = users[who.pk]
+        events = dosings.get(cid, [])
+        anchor = events[0][1] if events else changed
+        written = (anchor - days(cid, 15, 1, 5)).date()
+        daily = pathway == "low_dose" and stage in DOSING_STAGES
+        if daily:
+            written = min(written, today - timedelta(days=SELF_LOG_DAYS + 2))
+        shape = _rx_shape(pathway, delivery)
+        index = len(plan["prescriptions"])
+        plan["prescriptions"].append(
+            {"course_id": cid, "prescriber_id": who.pk, "pathway": pathway, "written_on": written,
+             "created_at": datetime.combine(written, datetime.min.time(), UTC), **shape}
+        )  # fmt: skip
+        fills = 2 if daily and stage == "maintenance" else 1
+        for fill in range(fills):
+            on = min(written + timedelta(days=1 + 28 * fill), today)
+            plan["dispenses"].append(
+                {"rx": index, "fill_number": fill, "quantity": shape["quantity"],
+                 "dispensed_on": on, "recorded_by_id": by_user,
+                 "shipped_on": on if delivery == "at_home" else None}
+            )  # fmt: skip
+        for event_id, at, actor_id in events:
+            plan["uses"].append(
+                {"course_id": cid, "rx": index, "source": "session", "used_at": at,
+                 "taken_on": at.date(), "amount_mg": shape["dose_mg"], "dosing_event_id": event_id,
+                 "recorded_by_id": actor_id}
+            )  # fmt: skip
+        if daily:
+            # Most clients log every day; 45 % missed one to three of the last seven days.
+            misser = _frac(cid, 20) < 0.45
+            forced = int(_frac(cid, 21) * 7)
+            for back in range(SELF_LOG_DAYS):
+                if back < 7:
+                    missed = misser and (back == forced or _frac(cid * 100 + back, 22) < 0.2)
+                else:
+                    missed = _frac(cid * 100 + back, 23) < 0.1
+                if missed:
+                    continue
+                on = today - timedelta(days=back)
+                at = datetime.combine(on, datetime.min.time(), UTC) + days(cid + back, 24, 0.3, 0.6)
+                plan["uses"].append(
+                    {"course_id": cid, "rx": index, "source": "self_log", "used_at": at,
+                     "taken_on": on, "amount_mg": shape["dose_mg"], "dosing_event_id": None,
+                     "recorded_by_id": users[therapist_id]}
+                )  # fmt: skip
+        if stage in DOSING_STAGES:
+            if _frac(cid, 30) < REFILL_OPEN:
+                plan["refills"].append(
+                    {"course_id": cid, "rx": index, "prescriber_id": who.pk,
+                     "doses_left": int(_frac(cid, 31) * 2), "fills_left": int(_frac(cid, 32) * 2),
+                     "status": "open", "raised_at": now - days(cid, 33, 0.1, 10)}
+                )  # fmt: skip
+            if _frac(cid, 34) < 0.15:
+                raised = now - days(cid, 35, 40, 100)
+                plan["refills"].append(
+                    {"course_id": cid, "rx": index, "prescriber_id": who.pk, "doses_left": 1,
+                     "fills_left": 1, "status": "fulfilled", "raised_at": raised,
+                     "resolved_at": raised + days(cid, 36, 0.5, 5), "resolved_by_id": by_user,
+                     "note": "Fill 1 recorded."}
+                )  # fmt: skip
+        if stage == "maintenance":
+            if _frac(cid, 40) < FOLLOWUP_OPEN:
+                due = now + timedelta(days=1) - days(cid, 41, 0, 26)
+                plan["due_items"].append(
+                    {"course_id": cid, "due_at": due, "overdue": due < now,
+                     "raised_at": min(due, now) - timedelta(days=1)}
+                )  # fmt: skip
+            if _frac(cid, 42) < 0.5:
+                due = now - days(cid, 43, 100, 160)
+                plan["due_items"].append(
+                    {"course_id": cid, "due_at": due, "overdue": False,
+                     "raised_at": due - timedelta(days=1), "resolved_at": due + timedelta(days=3)}
+                )  # fmt: skip
+    return plan
+
+
+def _plan_counts(plan: dict, data: dict) -> dict:
+    bench, small = data["prescriber"].pk, data["prescriber_small"].pk
+    counts = {
+        "courses.bench": sum(1 for p in plan["prescriber_of"].values() if p == bench),
+        "courses.small": sum(1 for p in plan["prescriber_of"].values() if p == small),
+        "grants": len(plan["grants"]),
+        "prescriptions": len(plan["prescriptions"]),
+        "dispenses": len(plan["dispenses"]),
+        "uses.session": sum(1 for u in plan["uses"] if u["source"] == "session"),
+        "uses.self_log": sum(1 for u in plan["uses"] if u["source"] == "self_log"),
+        "refills": len(plan["refills"]),
+        "due_items": len(plan["due_items"]),
+    }
+    for r in plan["referrals"]:
+        key = f"referrals.{'bench' if r['prescriber_id'] == bench else 'small'}.{r['status']}"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _db_counts(data: dict) -> dict:
+    from django.db.models import Count
+
+    from kapflow.courses.models import Course, DueItem
+    from kapflow.patients.models import CareTeamMember
+    from kapflow.prescriptions.models import (
+        Dispense,
+        DoseUse,
+        Prescription,
+        Referral,
+        RefillRequest,
+    )
+
+    org = data["practice"]
+    bench, small = data["prescriber"], data["prescriber_small"]
+    uses = dict(
+        DoseUse.objects.filter(organisation=org)
+        .values("source")
+        .annotate(n=Count("id"))
+        .values_list("source", "n")
+    )
+    counts = {
+        "courses.bench": Course.objects.filter(organisation=org, prescriber=bench).count(),
+        "courses.small": Course.objects.filter(organisation=org, prescriber=small).count(),
+        "grants": CareTeamMember.objects.filter(
+            organisation=org, role="prescriber",
+            added_by_id__in=[data["therapist"].user_id, data["therapist2"].user_id],
+        ).count(),
+        "prescriptions": Prescription.objects.filter(organisation=org).count(),
+        "dispenses": Dispense.objects.filter(organisation=org).count(),
+        "uses.session": uses.get("session", 0),
+        "uses.self_log": uses.get("self_log", 0),
+        "refills": RefillRequest.objects.filter(organisation=org).count(),
+        "due_items": DueItem.objects.filter(organisation=org, code="followup.due").count(),
+    }  # fmt: skip
+    for prescriber_id, status, n in (
+        Referral.objects.filter(organisation=org)
+        .values("prescriber_id", "status")
+        .annotate(n=Count("id"))
+        .values_list("prescriber_id", "status", "n")
+    ):
+        who = {bench.pk: "bench", small.pk: "small"}.get(prescriber_id, str(prescriber_id))
+        counts[f"referrals.{who}.{status}"] = n
+    return counts
+
+
+def _refresh_self_logs(practice) -> int:
+    """Move the daily logs so that the latest is today (a reused data set ages by the day,
+    and the queue reads the last seven days). Returns the days moved."""
+    from django.db import connection
+    from django.utils import timezone
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MAX(taken_on) FROM prescriptions_doseuse "
+            "WHERE organisation_id = %s AND source = 'self_log'",
+            [practice.pk],
+        )
+        latest = cursor.fetchone()[0]
+        if latest is None or latest >= timezone.localdate():
+            return 0
+        shift = (timezone.localdate() - latest).days
+        cursor.execute(
+            "UPDATE prescriptions_doseuse SET taken_on = taken_on + %s, "
+            "used_at = used_at + make_interval(days => %s) "
+            "WHERE organisation_id = %s AND source = 'self_log'",
+            [shift, shift, practice.pk],
+        )
+    return shift
+
+
+def build_prescribing(data: dict, referred: int, rebuild: bool) -> dict:
+    """Referrals (`referred` to the bench prescriber, SMALL_REFERRED to the small one), the
+    care-team grants they imply, every course's prescriber, the prescriptions, fills and dose
+    uses of the courses that dose, daily low-dose logs, refill requests and followup.due
+    items. Reused when every row count matches the plan."""
+    from django.db import connection
+
+    from kapflow.clinical import prescribing as rx
+    from kapflow.courses.models import DueItem
+    from kapflow.patients.models import CareTeamMember
+    from kapflow.prescriptions.models import (
+        Dispense,
+        DoseUse,
+        Prescription,
+        Referral,
+        RefillRequest,
+    )
+
+    practice, partner = data["practice"], data["partner"]
+    plan = _prescribing_plan(data, referred)
+    expected = _plan_counts(plan, data)
+    have = _db_counts(data)
+    if not rebuild and have == expected:
+        shifted = _refresh_self_logs(practice)
+        if shifted:
+            log(f"moved the daily low-dose logs {shifted} days forward")
+        log(
+            f"reusing prescribing: {plan['referred']} referrals to the bench prescriber, "
+            f"{have['prescriptions']} prescriptions, {have['uses.self_log']} daily logs"
+        )
+        return {"reused": True, "build_seconds": 0.0, "referred": plan["referred"]}
+
+    started = time.perf_counter()
+    if any(have.values()):
+        log("removing old prescribing rows")
+        _delete_prescribing(practice)
+    log(f"assigning prescribers and {plan['referred']} + {SMALL_REFERRED} referrals")
+    with connection.cursor() as cursor:
+        ids, prescribers = zip(*plan["prescriber_of"].items(), strict=True)
+        cursor.execute(
+            "UPDATE courses_course co SET prescriber_id = v.prescriber_id "
+            "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::bigint[]) AS prescriber_id) v "
+            "WHERE co.id = v.id AND co.prescriber_id IS DISTINCT FROM v.prescriber_id",
+            [list(ids), list(prescribers)],
+        )
+        reassigned = cursor.rowcount
+        # The prescriber's own timeline steps (decisions, follow-ups) follow the course's
+        # prescriber.
+        mine = [data[k].pk for k in ("prescriber", "prescriber2", "prescriber_small")]
+        cursor.execute(
+            "UPDATE courses_courseevent e SET actor_membership_id = co.prescriber_id, "
+            "actor_id = m.user_id FROM courses_course co "
+            "JOIN accounts_membership m ON m.id = co.prescriber_id "
+            "WHERE e.course_id = co.id AND co.organisation_id = %s "
+            "AND e.actor_membership_id = ANY(%s) AND e.actor_membership_id <> co.prescriber_id",
+            [practice.pk, mine],
+        )
+    CareTeamMember.objects.bulk_create(
+        [CareTeamMember(organisation=practice, role="prescriber", **g) for g in plan["grants"]],
+        batch_size=BATCH,
+    )
+    Referral.objects.bulk_create(
+        [
+            Referral(
+                organisation=practice, partner=partner, diagnoses=REFERRAL_DIAGNOSES,
+                reason="Treatment-resistant depression; referred for a medical evaluation for "
+                "ketamine-assisted psychotherapy.",
+                medications="Sertraline 100 mg daily", consent_to_share=True,
+                consent_note="Signed release of information on file.", **r,
+            )
+            for r in plan["referrals"]
+        ],
+        batch_size=BATCH,
+    )  # fmt: skip
+    log(f"creating {len(plan['prescriptions'])} prescriptions, fills and dose uses")
+    prescriptions = []
+    for p in plan["prescriptions"]:
+        item = rx.PRODUCTS[p["product"]]
+        prescriptions.append(
+            Prescription(
+                organisation=practice, drug=item.drug, rxcui=item.rxcui, form=item.form,
+                route=item.route.value, pharmacy_name="Bench Compounding Pharmacy",
+                pharmacy_phone="503-555-0100", dea_number=BENCH_DEA,
+                expires_on=rx.expires_on(p["written_on"]), **p,
+            )
+        )  # fmt: skip
+    prescriptions = Prescription.objects.bulk_create(prescriptions, batch_size=BATCH)
+
+    def rows(model, items):
+        out = []
+        for item in items:
+            item = dict(item)
+            index = item.pop("rx")
+            out.append(model(organisation=practice, prescription=prescriptions[index], **item))
+        model.objects.bulk_create(out, batch_size=BATCH)
+        return len(out)
+
+    rows(Dispense, plan["dispenses"])
+    rows(DoseUse, plan["uses"])
+    rows(RefillRequest, plan["refills"])
+    DueItem.objects.bulk_create(
+        [
+            DueItem(organisation=practice, code="followup.due", label="Medical follow-up", **d)
+            for d in plan["due_items"]
+        ],
+        batch_size=BATCH,
+    )
+    log("VACUUM ANALYZE prescribing")
+    with connection.cursor() as cursor:
+        if reassigned:
+            # The first assignment rewrites most course rows: compact the table again, so
+            # that the course scenarios scan the same pages as on a freshly built data set.
+            log(f"VACUUM FULL courses ({reassigned} courses got another prescriber)")
+            cursor.execute("VACUUM FULL courses_course")
+        for table in (
+            "courses_course", "courses_courseevent", "courses_dueitem", "patients_careteammember",
+            "prescriptions_referral", "prescriptions_prescription", "prescriptions_dispense",
+            "prescriptions_doseuse", "prescriptions_refillrequest",
+        ):  # fmt: skip
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    have = _db_counts(data)
+    if have != expected:
+        raise SystemExit(f"prescribing rows do not match the plan: {have} != {expected}")
+    return {
+        "reused": False,
+        "build_seconds": time.perf_counter() - started,
+        "referred": plan["referred"],
+    }
+
+
 # ---- measuring ------------------------------------------------------------------------------
 
 
@@ -899,6 +1431,15 @@ def course_page_sql() -> str:
         _last_event("risk_screen", "positive"),
         "EXISTS (SELECT 1 FROM patients_companion p WHERE p.client_id = co.client_id "
         "AND p.confirmed_at IS NOT NULL)",
+        # Supply under the active prescriptions (kapflow.prescriptions).
+        "EXISTS (SELECT 1 FROM prescriptions_prescription p WHERE p.course_id = co.id "
+        "AND p.status = 'active')",
+        "COALESCE((SELECT SUM(d.quantity) FROM prescriptions_dispense d "
+        "JOIN prescriptions_prescription p ON p.id = d.prescription_id "
+        "WHERE p.course_id = co.id AND p.status = 'active'), 0)",
+        "COALESCE((SELECT COUNT(*) FROM prescriptions_doseuse u "
+        "JOIN prescriptions_prescription p ON p.id = u.prescription_id "
+        "WHERE u.course_id = co.id AND p.status = 'active'), 0)",
         _licensed("tm"),
         _licensed("pm"),
     ]
@@ -1367,13 +1908,259 @@ def outcome_scenarios(data: dict, repeat: int):
     return plan, raw, facts
 
 
+# ---- the prescriber's queue -----------------------------------------------------------------
+
+QUEUE_REFERRAL = """
+    SELECT {referral}, {client}, {organisation}, {course}
+    FROM prescriptions_referral r
+    JOIN patients_client c ON c.id = r.client_id
+    JOIN accounts_organisation o ON o.id = r.organisation_id
+    JOIN courses_course co ON co.id = r.course_id
+    WHERE r.partner_id = %(partner)s AND r.prescriber_id = %(me)s AND {status}
+    ORDER BY {order}, r.id LIMIT 25
+"""
+
+
+def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> dict:
+    """The prescriber's queue by hand, one statement per section as the selector has: the two
+    referral counts, the oldest 25 new and 25 in-evaluation referrals (with client, practice
+    and course), the open refill requests' count and oldest 25 (with course, client,
+    prescription), the 25 first open followup.due items of the prescriber's courses (overdue
+    first) and the 25 low-dose courses in a dosing stage with fewest daily logs in the last
+    seven days (under seven), by a LATERAL count."""
+    from django.db import connection
+
+    from kapflow.accounts.models import Organisation
+    from kapflow.courses.models import Course, DueItem
+    from kapflow.patients.models import Client
+    from kapflow.prescriptions.models import Prescription, Referral, RefillRequest
+
+    params = {"partner": partner_id, "me": membership_id, "week_ago": today - timedelta(days=7)}
+    cols = {
+        "referral": _columns(Referral, "r"),
+        "client": _columns(Client, "c"),
+        "organisation": _columns(Organisation, "o"),
+        "course": _columns(Course, "co"),
+    }
+    out: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FILTER (WHERE r.status = 'sent'), "
+            "COUNT(*) FILTER (WHERE r.status IN ('accepted', 'scheduled')) "
+            "FROM prescriptions_referral r "
+            "WHERE r.partner_id = %(partner)s AND r.prescriber_id = %(me)s",
+            params,
+        )
+        out["new"], out["evaluating"] = cursor.fetchone()
+        cursor.execute(
+            QUEUE_REFERRAL.format(status="r.status = 'sent'", order="r.sent_at", **cols), params
+        )
+        out["new_rows"] = cursor.fetchall()
+        cursor.execute(
+            QUEUE_REFERRAL.format(
+                status="r.status IN ('accepted', 'scheduled')", order="r.status_changed_at", **cols
+            ),
+            params,
+        )
+        out["evaluating_rows"] = cursor.fetchall()
+        cursor.execute(
+            "SELECT COUNT(*) FROM prescriptions_refillrequest "
+            "WHERE prescriber_id = %(me)s AND status = 'open'",
+            params,
+        )
+        out["refills"] = cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT {_columns(RefillRequest, 'q')}, {cols['course']}, {cols['client']}, "
+            f"{_columns(Prescription, 'p')} FROM prescriptions_refillrequest q "
+            "JOIN courses_course co ON co.id = q.course_id "
+            "JOIN patients_client c ON c.id = co.client_id "
+            "JOIN prescriptions_prescription p ON p.id = q.prescription_id "
+            "WHERE q.prescriber_id = %(me)s AND q.status = 'open' "
+            "ORDER BY q.raised_at, q.id LIMIT 25",
+            params,
+        )
+        out["refill_rows"] = cursor.fetchall()
+        cursor.execute(
+            f"SELECT {_columns(DueItem, 'd')}, {cols['course']}, {cols['client']} "
+            "FROM courses_dueitem d JOIN courses_course co ON co.id = d.course_id "
+            "JOIN patients_client c ON c.id = co.client_id "
+            "WHERE co.prescriber_id = %(me)s AND d.code = 'followup.due' "
+            "AND d.resolved_at IS NULL ORDER BY d.overdue DESC, d.due_at, d.id LIMIT 25",
+            params,
+        )
+        out["followup_rows"] = cursor.fetchall()
+        cursor.execute(
+            f"SELECT {cols['course']}, l.n, {cols['client']} FROM courses_course co "
+            "JOIN patients_client c ON c.id = co.client_id "
+            "CROSS JOIN LATERAL (SELECT COUNT(*) AS n FROM prescriptions_doseuse u "
+            "WHERE u.course_id = co.id AND u.source = 'self_log' "
+            "AND u.taken_on > %(week_ago)s) l "
+            "WHERE co.prescriber_id = %(me)s AND co.pathway = 'low_dose' "
+            "AND co.stage IN ('active', 'maintenance') AND l.n < 7 "
+            "ORDER BY l.n, co.id LIMIT 25",
+            params,
+        )
+        out["low_dose_rows"] = cursor.fetchall()
+    return out
+
+
+def _queue_ids(queue) -> dict:
+    """The selector's queue as counts and row ids (the raw SQL's first column is the id)."""
+    return {
+        "new": queue.counts["new"],
+        "evaluating": queue.counts["evaluating"],
+        "refills": queue.counts["refills"],
+        "new_rows": [r.pk for r in queue.new_referrals],
+        "evaluating_rows": [r.pk for r in queue.evaluations],
+        "refill_rows": [r.pk for r in queue.refills],
+        "followup_rows": [d.pk for d in queue.followups],
+        "low_dose_rows": [c.pk for c in queue.low_dose],
+    }
+
+
+def _raw_ids(raw: dict) -> dict:
+    return {k: [row[0] for row in v] if isinstance(v, list) else v for k, v in raw.items()}
+
+
+def _touch_queue(queue) -> int:
+    """What the queue template reads of each row (all select_related: no queries)."""
+    for r in queue.new_referrals + queue.evaluations:
+        _ = (r.client.legal_last_name, r.client.legal_first_name, r.organisation.name)
+        _ = (r.sent_at, r.status_changed_at, r.scheduled_for, r.get_status_display())
+    for r in queue.refills:
+        _ = (r.course.client.legal_last_name, r.prescription.pk, r.doses_left, r.raised_at)
+    for d in queue.followups:
+        _ = (d.course.client.legal_last_name, d.overdue, d.due_at)
+    for c in queue.low_dose:
+        _ = (c.client.legal_last_name, c.logged_7d)
+    return sum(len(section) for section in (queue.new_referrals, queue.evaluations,
+               queue.refills, queue.followups, queue.low_dose))  # fmt: skip
+
+
+def prescriber_scenarios(data: dict, repeat: int):
+    """The partner prescriber's queue: (plan, raw baselines, facts). Before timing, the
+    selector's counts and rows are checked equal to the raw SQL's, and the query counts of
+    the selector and of the page at the small prescriber's size (SMALL_REFERRED referrals)
+    checked equal to those at the bench prescriber's."""
+    from django.db.models import Count, Q
+    from django.test import Client as HttpClient
+    from django.utils import timezone
+
+    from kapflow.courses.models import Course
+    from kapflow.prescriptions import selectors
+    from kapflow.prescriptions.models import Referral
+
+    full = load_actor(data["prescriber"].pk)
+    small = load_actor(data["prescriber_small"].pk)
+    partner_id = data["partner"].pk
+
+    for who in (full, small):
+        today = timezone.localdate()
+        mine = _queue_ids(selectors.prescriber_queue(actor=who, today=today))
+        theirs = _raw_ids(raw_prescriber_queue(partner_id, who.pk, today))
+        if mine != theirs:
+            diff = {k: (mine[k], theirs[k]) for k in mine if mine[k] != theirs[k]}
+            raise SystemExit(f"prescriber_queue and raw SQL disagree for {who.user.email}: {diff}")
+
+    def sel_queue(actor):
+        return lambda _i: _touch_queue(selectors.prescriber_queue(actor=actor))
+
+    def web_for(membership):
+        web = HttpClient()
+        web.force_login(membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        return web
+
+    web_full, web_small = web_for(data["prescriber"]), web_for(data["prescriber_small"])
+
+    def http_queue(web):
+        def run(_i):
+            response = web.get("/prescribing/")
+            if response.status_code != 200:
+                where = response.headers.get("Location", "")
+                raise SystemExit(f"GET /prescribing/ answered {response.status_code} {where}")
+            return len(response.content)
+
+        return run
+
+    # The same number of statements at 40 referrals as at 20,000 (plus the audit INSERT).
+    flat = {}
+    for name, at_small, at_full in (
+        ("selector", sel_queue(small), sel_queue(full)),
+        ("http", http_queue(web_small), http_queue(web_full)),
+    ):
+        at_small(0), at_full(0)  # warm: the first request of a session differs
+        small_n, _ = count_statements(capture(at_small, 0))
+        full_n, _ = count_statements(capture(at_full, 0))
+        flat[name] = {"small": small_n, "full": full_n}
+        if small_n != full_n:
+            log(f"QUERY COUNT GROWS: {name} {small_n} at {SMALL_REFERRED} referrals, {full_n} full")
+
+    raw = {
+        "prescriber": lambda _i: raw_prescriber_queue(partner_id, full.pk, timezone.localdate()),
+    }
+    plan = [
+        ("selector.prescriber.queue", "prescriber_queue, bench prescriber", sel_queue(full),
+         "prescriber"),
+        ("http.prescriber.queue", "GET /prescribing/ (prescriber)", http_queue(web_full),
+         "prescriber"),
+    ]  # fmt: skip
+
+    def facts() -> dict:
+        today = timezone.localdate()
+        queue = selectors.prescriber_queue(actor=full, today=today)
+        small_queue = selectors.prescriber_queue(actor=small, today=today)
+        referrals = Referral.objects.filter(prescriber=full)
+        low_dose = Course.objects.filter(
+            prescriber=full, pathway="low_dose", stage__in=list(DOSING_STAGES)
+        )
+        missed = low_dose.annotate(
+            logged=Count(
+                "dose_uses",
+                filter=Q(
+                    dose_uses__source="self_log",
+                    dose_uses__taken_on__gt=today - timedelta(days=7),
+                ),
+            )
+        ).filter(logged__lt=7)
+        return {
+            "prescriber_referred": referrals.count(),
+            "prescriber_referrals_by_status": dict(
+                sorted(Counter(referrals.values_list("status", flat=True)).items())
+            ),
+            "prescriber_courses": Course.objects.filter(prescriber=full).count(),
+            "prescriber_counts": queue.counts,
+            "prescriber_followups_open": _count_followups(full.pk),
+            "prescriber_low_dose_courses": low_dose.count(),
+            "prescriber_low_dose_missed": missed.count(),
+            "prescriber_small_sections": {
+                "new": len(small_queue.new_referrals),
+                "evaluations": len(small_queue.evaluations),
+                "refills": len(small_queue.refills),
+                "followups": len(small_queue.followups),
+                "low_dose": len(small_queue.low_dose),
+            },
+            "prescriber_query_counts": flat,
+            "prescriber_queries_flat": all(v["small"] == v["full"] for v in flat.values()),
+        }
+
+    return plan, raw, facts
+
+
+def _count_followups(membership_id: int) -> int:
+    from kapflow.courses.models import DueItem
+
+    return DueItem.objects.filter(
+        course__prescriber_id=membership_id, code="followup.due", resolved_at__isnull=True
+    ).count()
+
+
 def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], dict]:
     from kapflow.audit.services import audit_record, audit_record_many
     from kapflow.patients.models import Client
 
     plan, raw, fact_fns = [], {}, []
     makers = (("clients", client_scenarios), ("courses", course_scenarios),
-              ("outcomes", outcome_scenarios))  # fmt: skip
+              ("outcomes", outcome_scenarios), ("prescriber", prescriber_scenarios))  # fmt: skip
     for name, make in makers:
         if which in ("all", name):
             part_plan, part_raw, part_facts = make(data, repeat)
@@ -1440,6 +2227,8 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
 
 def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     courses = f", {extra['courses']:,} courses" if "courses" in extra else ""
+    if "prescriber_referred" in extra:
+        courses += f", {extra['prescriber_referred']:,} referred"
     if "responses" in extra:
         courses += f", {extra['responses']:,} responses"
     lines = [
@@ -1509,12 +2298,33 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
         ("clients", "clients_data"),
         ("courses", "courses_data"),
         ("responses", "outcomes_data"),
+        ("prescribing", "prescribing_data"),
     ):
         if meta.get(key):
             how = meta[key]
             built.append(
                 f"{name} " + ("reused" if how["reused"] else f"built in {how['seconds']:.1f} s")
             )
+    if "prescriber_referred" in extra:
+        flat = extra["prescriber_query_counts"]
+        statuses = ", ".join(
+            f"{k} {v:,}" for k, v in extra["prescriber_referrals_by_status"].items()
+        )
+        lines += [
+            f"- Prescriber: {extra['prescriber_referred']:,} clients referred to the bench "
+            f"prescriber ({statuses}), prescriber of {extra['prescriber_courses']:,} "
+            f"courses; queue counts {extra['prescriber_counts']}, "
+            f"{extra['prescriber_followups_open']:,} open follow-ups, "
+            f"{extra['prescriber_low_dose_missed']:,} of "
+            f"{extra['prescriber_low_dose_courses']:,} low-dose dosing courses missed a daily "
+            "log in the last 7 days. Raw prescriber SQL: the same seven statements (counts, "
+            "sections with their joins, LATERAL count of the week's logs), LIMIT 25 each; "
+            "the selector's counts and row ids are checked equal to it before timing.",
+            f"- Query count at {SMALL_REFERRED} referrals vs full: selector "
+            f"{flat['selector']['small']} vs {flat['selector']['full']}, page "
+            f"{flat['http']['small']} vs {flat['http']['full']} "
+            + ("(flat)." if extra["prescriber_queries_flat"] else "(GROWS: the run fails)."),
+        ]
     lines.append(
         f"- Data set: {', '.join(built)}; total run {meta['total_seconds']:.1f} s. "
         "p95 is nearest-rank over the timed runs."
@@ -1542,14 +2352,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=30, help="timed runs per scenario")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
     parser.add_argument(
+        "--referred",
+        type=int,
+        default=REFERRED,
+        help=f"clients referred to the bench prescriber (default {REFERRED})",
+    )
+    parser.add_argument(
         "--scenarios",
-        choices=["all", "clients", "courses", "outcomes"],
+        choices=["all", "clients", "courses", "outcomes", "prescriber"],
         default="all",
         help="which scenarios to run (default all)",
     )
     args = parser.parse_args(argv)
-    if args.clients < 30 or args.repeat < 1:
-        parser.error("--clients must be at least 30 and --repeat at least 1")
+    if args.clients < 30 or args.repeat < 1 or args.referred < 0:
+        parser.error("--clients must be at least 30, --repeat at least 1, --referred positive")
 
     started = time.perf_counter()
     setup_django()
@@ -1561,8 +2377,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"database {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}")
     call_command("migrate", interactive=False, verbosity=0)
     data = build_data(args.clients, args.rebuild)
-    if args.scenarios in ("all", "courses", "outcomes"):
+    if args.scenarios in ("all", "courses", "outcomes", "prescriber"):
         data["courses"] = build_courses(data, args.clients, args.rebuild)
+        data["prescribing"] = build_prescribing(data, args.referred, args.rebuild)
     if args.scenarios in ("all", "outcomes"):
         data["outcomes"] = build_outcomes(data, args.clients, args.rebuild)
     data["clients_n"] = args.clients
@@ -1593,6 +2410,12 @@ def main(argv: list[str] | None = None) -> int:
             "reused": data["outcomes"]["reused"],
             "seconds": round(data["outcomes"]["build_seconds"], 2),
         },
+        "prescribing_data": data.get("prescribing")
+        and {
+            "reused": data["prescribing"]["reused"],
+            "seconds": round(data["prescribing"]["build_seconds"], 2),
+            "referred": data["prescribing"]["referred"],
+        },
         "total_seconds": time.perf_counter() - started,
         "audit_note": "selectors and pages write audit rows (one INSERT per call); raw SQL not",
     }
@@ -1602,6 +2425,9 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS_DIR / "latest.json"
     out.write_text(json.dumps({"meta": meta, **extra, "scenarios": results}, indent=2) + "\n")
     log(f"wrote {out.relative_to(ROOT)}")
+    if extra.get("prescriber_queries_flat") is False:
+        log(f"FAILED: the prescriber queue's query count grows: {extra['prescriber_query_counts']}")
+        return 1
     return 0
 
 
