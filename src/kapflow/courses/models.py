@@ -216,7 +216,18 @@ class DueItem(models.Model):
                 fields=["course", "code", "due_at", "overdue"], name="due_item_once"
             )
         ]
-        indexes = [models.Index(fields=["organisation", "resolved_at"])]
+        indexes = [
+            models.Index(fields=["organisation", "resolved_at"]),
+            # The prescriber queue's follow-ups: open items of one code, overdue first.
+            models.Index(
+                "code",
+                models.F("overdue").desc(),
+                "due_at",
+                "id",
+                condition=models.Q(resolved_at__isnull=True),
+                name="due_item_open_by_code",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.label} for course #{self.course_id}"

@@ -102,8 +102,12 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         last_followup_at=_last("followup"),
         last_screen_at=_last("risk_screen"),
         last_screen_positive=_last("risk_screen", "positive"),
-        prescription_active=Exists(
+        # A correlated "first id" rather than EXISTS: PostgreSQL turns an uncorrelated-looking
+        # EXISTS into a hashed subplan over every active prescription of every practice.
+        active_prescription_id=Subquery(
             Prescription.objects.filter(course=OuterRef("pk"), status="active")
+            .order_by()
+            .values("pk")[:1]
         ),
         # Doses dispensed and used under the active prescriptions (kapflow.prescriptions):
         # medicine already dispensed stays usable after the fill window closes.
@@ -167,7 +171,7 @@ def course_facts(course: Course) -> rules.CourseFacts:
         eligibility=course.eligibility or None,
         clearance_on=course.clearance_on,
         clearance_valid_days=course.clearance_valid_days,
-        prescription_active=course.prescription_active,
+        prescription_active=course.active_prescription_id is not None,
         doses_authorised=course.doses_authorised,
         doses_used=course.doses_used,
         consent_signed=course.consent_signed_at is not None,

@@ -79,6 +79,12 @@ class Referral(models.Model):
             models.Index(fields=["partner", "status", "sent_at"]),
             models.Index(fields=["prescriber", "status", "sent_at"]),
             models.Index(fields=["organisation", "status", "sent_at"]),
+            # The prescriber queue's "evaluations to decide", longest waiting first.
+            models.Index(
+                fields=["prescriber", "status_changed_at", "id"],
+                condition=models.Q(status__in=["accepted", "scheduled"]),
+                name="referral_evaluating",
+            ),
         ]
 
     def __str__(self):

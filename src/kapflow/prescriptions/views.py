@@ -1,6 +1,8 @@
 """Pages of the practice-partner collaboration. Thin: forms in, services and selectors out.
 A refusal re-renders the page with every reason (409) or the field errors (422)."""
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -65,7 +67,13 @@ def referral_new(request, course_id: int):
     chosen = []
     status = 200
     if request.method == "POST":
-        codes = request.POST.getlist("diagnoses")[: services.MAX_DIAGNOSES + 5]
+        # Picked codes arrive one per value; typed ones may be comma-separated.
+        codes = [
+            code
+            for value in request.POST.getlist("diagnoses")[: services.MAX_DIAGNOSES + 5]
+            for code in re.split(r"[,;\s]+", value)
+            if code
+        ]
         chosen = [d for code in codes if (d := _diagnosis(code))]
         if form.is_valid():
             d = form.cleaned_data
