@@ -12,6 +12,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, clients, **options):
         result = load_demo(clients=clients)
+        # Raise the due and overdue items (follow-ups, integration) as cron would, without
+        # printing the scan's notification e-mails.
+        from django.test.utils import override_settings
+
+        from kapflow.accounts.models import Organisation
+        from kapflow.courses.services import deadline_scan
+
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            for organisation in Organisation.objects.filter(kind="practice"):
+                deadline_scan(organisation_id=organisation.pk)
         self.stdout.write(
             f"Demo loaded: {result['practice']} with partner {result['partner']}, "
             f"{result['clients']} clients."
