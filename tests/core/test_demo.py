@@ -99,7 +99,7 @@ def test_demo_prescribing_records_match_the_courses(db):
     (blocked,) = no_doses
     assert RefillRequest.objects.filter(course=blocked, status="open").count() == 1
     # A preparation course without a prescription yet.
-    assert any(c.stage == "preparation" and not c.prescription_active for c in courses)
+    assert any(c.stage == "preparation" and c.active_prescription_id is None for c in courses)
 
     # Every dosing session used exactly one dose; low-dose clients logged daily doses.
     dosings = CourseEvent.objects.filter(kind="dosing").count()
