@@ -148,9 +148,13 @@ def on_unexpected(request, exc):
 
 
 from kapflow.accounts.api import router as accounts_router  # noqa: E402
+from kapflow.alerts.api import router as alerts_router  # noqa: E402
 from kapflow.assessments.api import router as assessments_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
+from kapflow.consents.api import router as consents_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
+from kapflow.journal.api import router as journal_router  # noqa: E402
+from kapflow.messaging.api import router as messaging_router  # noqa: E402
 from kapflow.outcomes.api import router as outcomes_router  # noqa: E402
 from kapflow.patients.api import router as patients_router  # noqa: E402
 from kapflow.prescriptions.api import router as prescriptions_router  # noqa: E402
@@ -162,3 +166,7 @@ api.add_router("/courses", courses_router)
 api.add_router("/assessments", assessments_router)
 api.add_router("/outcomes", outcomes_router)
 api.add_router("/prescribing", prescriptions_router)
+api.add_router("/consents", consents_router)
+api.add_router("/journal", journal_router)
+api.add_router("/alerts", alerts_router)
+api.add_router("/messages", messaging_router)

@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "kapflow.assessments",
     "kapflow.outcomes",
     "kapflow.prescriptions",
+    "kapflow.consents",
+    "kapflow.journal",
+    "kapflow.alerts",
+    "kapflow.messaging",
 ]
 
 MIDDLEWARE = [
