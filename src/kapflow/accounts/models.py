@@ -202,6 +202,13 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # A portal invitation: the client record the account will open (role client), or the
+    # client the invited person will be a companion for (role companion).
+    client = models.ForeignKey(
+        "patients.Client", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    companion_relationship = models.CharField(max_length=100, blank=True)
+    companion_date_of_birth = models.DateField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

@@ -157,6 +157,9 @@ def invitation_accept(
         membership.save(update_fields=["is_active"])
     for role in invitation.roles:
         MembershipRole.objects.get_or_create(membership=membership, role=role)
+    from kapflow.patients.services import companion_link_on_accept
+
+    companion_link_on_accept(invitation=invitation, account=account)
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_at"])
     membership = (

@@ -137,6 +137,8 @@ class Companion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="companion_of"
     )
     relationship = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True, help_text="Companions are 18+.")
+    checklist = models.JSONField(default=dict, blank=True, help_text="{item code: done}")
     confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -147,3 +149,37 @@ class Companion(models.Model):
 
     def __str__(self):
         return f"Companion for client #{self.client_id}"
+
+
+class CompanionCheckin(models.Model):
+    """What the companion sees during an at-home session: a check-in, optionally with the
+    vitals the companion reads off the home monitor. Shown to the therapist at once."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    companion = models.ForeignKey(Companion, on_delete=models.PROTECT, related_name="checkins")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        max_length=20,
+        choices=[
+            ("settled", "Calm and settled"),
+            ("restless", "Restless or uneasy"),
+            ("distressed", "Distressed"),
+            ("unresponsive", "Hard to rouse or not responding"),
+        ],
+    )
+    bp_systolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    bp_diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["client", "-recorded_at"])]
+
+    def __str__(self):
+        return f"Companion check-in #{self.pk}"

@@ -4,6 +4,8 @@ Permissions come from kapflow.policy, the licensure rule from kapflow.clinical.l
 Each function is one transaction with its audit row; nothing here knows HTTP.
 """
 
+import secrets
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -14,7 +16,13 @@ from kapflow.accounts.selectors import licences_of
 from kapflow.audit.services import audit_record
 from kapflow.clinical.licensure import LicenceFinding, licence_findings
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
-from kapflow.patients.models import CareTeamMember, CareTeamRole, Client
+from kapflow.patients.models import (
+    CareTeamMember,
+    CareTeamRole,
+    Client,
+    Companion,
+    CompanionCheckin,
+)
 from kapflow.patients.selectors import client_get_for_update
 
 CLIENT_FIELDS = (
@@ -183,3 +191,202 @@ def care_team_remove(*, actor: Membership, client_id: int, member_id: int, reaso
     member.ended_reason = reason.strip()[:500]
     member.save(update_fields=["ended_at", "ended_reason"])
     audit_record(actor=actor, action="care_team.remove", target=member, client_id=client.pk)
+
+
+# ---- the portal: the client's account, companions, check-ins --------------------------------
+
+COMPANION_MIN_AGE = 18  # seed 000: a trusted adult
+
+
+def _portal_invitation(
+    *, organisation, email, roles, client, invited_by, relationship="", date_of_birth=None
+):
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    from kapflow.accounts.models import Invitation, hash_secret
+
+    invitation = Invitation(
+        organisation=organisation, email=email, roles=roles, client=client,
+        companion_relationship=relationship, companion_date_of_birth=date_of_birth,
+        token_hash=hash_secret(secrets.token_urlsafe(32)),
+        invited_by=invited_by,
+        expires_at=timezone.now() + timedelta(days=settings.KAPFLOW_INVITATION_DAYS),
+    )  # fmt: skip
+    invitation.full_clean()
+    invitation.save()
+    from kapflow.accounts.tasks import invitation_send
+
+    invitation_id = invitation.pk
+    transaction.on_commit(lambda: invitation_send.enqueue(invitation_id))
+    return invitation
+
+
+@transaction.atomic
+def client_portal_invite(*, actor: Membership, client_id: int):
+    """Invite the client to their portal at the e-mail address on their record. The practice's
+    admins and the client's therapists may; the link opens this record only."""
+    from kapflow.accounts.models import Invitation
+
+    client = client_get_for_update(actor=actor, client_id=client_id)
+    client = Client.objects.prefetch_related("care_team").get(pk=client.pk)
+    if not policy.can_edit_client(actor, client):
+        raise PermissionDenied("Only the practice's admins and the client's therapists invite.")
+    if client.user_id is not None:
+        raise DomainError("The client already has a portal account.", code="portal.exists")
+    if not client.email:
+        raise ValidationError({"email": "Add the client's e-mail address to their record first."})
+    pending = [
+        i.pk
+        for i in Invitation.objects.filter(
+            client=client, accepted_at__isnull=True, revoked_at__isnull=True
+        )
+        if "client" in i.roles
+    ]
+    # A new link replaces any earlier one.
+    Invitation.objects.filter(pk__in=pending).update(revoked_at=timezone.now())
+    invitation = _portal_invitation(
+        organisation=client.organisation, email=client.email.lower(), roles=["client"],
+        client=client, invited_by=actor.user,
+    )  # fmt: skip
+    audit_record(actor=actor, action="portal.invite_client", target=invitation, client_id=client.pk)
+    return invitation
+
+
+@transaction.atomic
+def companion_invite(
+    *, actor: Membership, email: str, relationship: str, date_of_birth, full_name: str = ""
+):
+    """The client names a companion: a trusted adult (18+) who will be present during at-home
+    sessions. They get an invitation to a companion account that shows no clinical data."""
+    from django.core.validators import validate_email
+
+    from kapflow.clinical.course import age_on
+
+    client = own_client_record_for_update(actor)
+    errors = {}
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = "Enter your companion's e-mail address."
+    if email and email == (actor.user.email or "").lower():
+        errors["email"] = "Your companion must be someone else."
+    if not (relationship or "").strip():
+        errors["relationship"] = "Say how you know them (for example: partner, friend, sister)."
+    if date_of_birth is None:
+        errors["date_of_birth"] = "Enter their date of birth: companions must be adults."
+    elif age_on(date_of_birth, timezone.localdate()) < COMPANION_MIN_AGE:
+        errors["date_of_birth"] = "A companion must be 18 or older."
+    if errors:
+        raise ValidationError(errors)
+    if Companion.objects.filter(client=client, user__email__iexact=email).exists():
+        raise ValidationError({"email": "This person is already your companion."})
+    invitation = _portal_invitation(
+        organisation=client.organisation, email=email, roles=["companion"], client=client,
+        invited_by=actor.user, relationship=relationship.strip()[:100],
+        date_of_birth=date_of_birth,
+    )  # fmt: skip
+    audit_record(actor=actor, action="companion.invite", target=invitation, client_id=client.pk)
+    return invitation
+
+
+def own_client_record_for_update(actor: Membership) -> Client:
+    """The signed-in client's own record, locked; NotFound for anyone else."""
+    if not policy.is_client_actor(actor):
+        raise NotFound()
+    client = (
+        Client.objects.select_for_update()
+        .filter(user_id=actor.user_id, organisation_id=actor.organisation_id)
+        .first()
+    )
+    if client is None:
+        raise NotFound()
+    return client
+
+
+def companion_link_on_accept(*, invitation, account) -> None:
+    """Called by accounts.services.invitation_accept inside its transaction: a client's
+    invitation opens their record; a companion's creates the companion row."""
+    if invitation.client_id is None:
+        return
+    client = Client.objects.select_for_update().get(pk=invitation.client_id)
+    if "client" in invitation.roles:
+        if client.user_id not in (None, account.pk):
+            raise DomainError("This record already has a portal account.", code="portal.exists")
+        client.user = account
+        client.save(update_fields=["user"])
+    if "companion" in invitation.roles:
+        Companion.objects.get_or_create(
+            client=client, user=account,
+            defaults={"organisation": client.organisation,
+                      "relationship": invitation.companion_relationship,
+                      "date_of_birth": invitation.companion_date_of_birth},
+        )  # fmt: skip
+
+
+# The companion's own checklist before an at-home session (seed 000; issue 7).
+COMPANION_CHECKLIST = (
+    ("present", "I will be physically present for the whole session, until the therapist ends it."),
+    ("sober", "I will not drink alcohol or take anything that affects my judgement that day."),
+    ("phone", "My phone is charged and I can call 911 from where the session takes place."),
+    ("address", "I know the full street address to give emergency services."),
+    ("no_driving", "I will make sure the client does not drive until the next day."),
+    ("contacts", "I have the therapist's and the practice's phone numbers."),
+)
+
+
+def _companion_for(actor: Membership, companion_id: int) -> Companion:
+    companion = (
+        Companion.objects.select_for_update().filter(pk=companion_id, user_id=actor.user_id).first()
+        if policy.is_companion_actor(actor)
+        else None
+    )
+    if companion is None:
+        raise NotFound()
+    return companion
+
+
+@transaction.atomic
+def companion_confirm(*, actor: Membership, companion_id: int, checklist: dict) -> Companion:
+    """The companion ticks their checklist and confirms they will be present: the at-home
+    dosing gate's `companion.unconfirmed` clears."""
+    companion = _companion_for(actor, companion_id)
+    known = dict(COMPANION_CHECKLIST)
+    done = {code: bool(checklist.get(code)) for code in known}
+    missing = [known[code] for code, ticked in done.items() if not ticked]
+    if missing:
+        raise ValidationError({"checklist": [f"Not ticked yet: {text}" for text in missing]})
+    companion.checklist = done
+    companion.confirmed_at = timezone.now()
+    companion.save(update_fields=["checklist", "confirmed_at"])
+    audit_record(
+        actor=actor, action="companion.confirm", target=companion, client_id=companion.client_id
+    )
+    return companion
+
+
+@transaction.atomic
+def companion_checkin_record(
+    *, actor: Membership, companion_id: int, state: str, bp_systolic=None, bp_diastolic=None,
+    heart_rate=None, note: str = "",
+) -> CompanionCheckin:  # fmt: skip
+    """A check-in during an at-home session. "Not responding" also raises a help-now alert."""
+    companion = _companion_for(actor, companion_id)
+    from kapflow.courses.models import Course
+
+    course = Course.objects.filter(client_id=companion.client_id, closed_at__isnull=True).first()
+    checkin = CompanionCheckin(
+        organisation=companion.organisation, companion=companion, client_id=companion.client_id,
+        course=course, state=state, bp_systolic=bp_systolic, bp_diastolic=bp_diastolic,
+        heart_rate=heart_rate, note=(note or "").strip()[:500],
+    )  # fmt: skip
+    checkin.full_clean()
+    if (bp_systolic is None) != (bp_diastolic is None):
+        raise ValidationError({"bp_diastolic": "Enter both blood pressure numbers, or neither."})
+    checkin.save()
+    audit_record(
+        actor=actor, action="companion.checkin", target=checkin, client_id=companion.client_id
+    )
+    return checkin

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:client_id>/edit/", views.client_edit, name="edit"),
     path("<int:client_id>/care-team/add/", views.care_team_add, name="care_team_add"),
     path("<int:client_id>/care-team/remove/", views.care_team_remove, name="care_team_remove"),
+    path("<int:client_id>/portal-invite/", views.portal_invite, name="portal_invite"),
 ]

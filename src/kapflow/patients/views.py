@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapflow import policy
+from kapflow.core import errors
 from kapflow.core.errors import DomainError
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.patients import selectors, services
@@ -182,3 +183,21 @@ def care_team_remove(request, client_id: int):
             return redirect(client.get_absolute_url())
     context = _detail_context(actor, client, remove_form=form)
     return render(request, "patients/client_detail.html", context, status=422)
+
+
+@login_required
+@require_POST
+def portal_invite(request, client_id: int):
+    """Invite the client to their portal (e-mail on the record)."""
+    actor = staff_actor(request)
+    try:
+        services.client_portal_invite(actor=actor, client_id=client_id)
+    except errors.NotFound:
+        raise
+    except errors.PermissionDenied as exc:
+        raise PermissionDenied(exc.message) from exc
+    except (ValidationError, DomainError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, "Portal invitation sent to the client's e-mail address.")
+    return redirect("patients:detail", client_id=client_id)

@@ -3,15 +3,21 @@
 A client sees only their own record; a companion sees nothing clinical.
 """
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from kapflow import policy
 from kapflow.audit.selectors import client_access_report
 from kapflow.audit.services import audit_record
+from kapflow.core.views import add_errors
+from kapflow.patients import services as patient_services
 from kapflow.patients.selectors import companion_links, own_client_record
+from kapflow.patients.services import COMPANION_CHECKLIST
+from kapflow.portal.forms import CompanionCheckinForm, CompanionConfirmForm, CompanionInviteForm
 
 
 @login_required
@@ -27,6 +33,31 @@ def home(request):
     return render(request, "portal/no_membership.html")
 
 
+# What the course's stage means for the client, in plain words (not the staff wording).
+CLIENT_NEXT_STEP = {
+    "inquiry": "Your therapist will meet you for a first conversation about KAP.",
+    "intake": "Your therapist is assessing whether KAP suits you. You may be asked to fill in "
+    "some questionnaires.",
+    "referred": "You have been referred to a prescribing clinician for a medical evaluation. "
+    "They will contact you to book it.",
+    "medical_evaluation": "A prescribing clinician is evaluating whether ketamine is safe for "
+    "you. They will tell you and your therapist what they decide.",
+    "eligible": "The prescriber found ketamine suitable for you. Next, read and sign the "
+    "informed consent.",
+    "consented": "Thank you for signing the consent. Your therapist will book your preparation "
+    "sessions.",
+    "preparation": "You are preparing for your first dosing session with your therapist.",
+    "active": "You are in the dosing and integration part of your course. Before each session, "
+    "complete your checklist; after it, write down what you noticed.",
+    "maintenance": "You are in maintenance: occasional sessions and check-ins.",
+    "not_eligible": "The prescriber decided ketamine is not right for you now. Your therapist "
+    "will talk with you about other options.",
+    "completed": "Your course is complete.",
+    "discharged": "Your course has ended.",
+    "withdrawn": "Your course has ended at your request.",
+}
+
+
 def client_home(request):
     client = own_client_record(user=request.user)
     if client is None:
@@ -34,12 +65,149 @@ def client_home(request):
     audit_record(
         actor=request.actor, action="portal.record_view", target=client, client_id=client.pk
     )
+    from kapflow.assessments.models import Assignment
     from kapflow.courses.models import Course
+    from kapflow.patients.models import Companion
 
-    daily_plan = Course.objects.filter(
-        client=client, pathway="low_dose", stage__in=["active", "maintenance"]
-    ).exists()
-    return render(request, "portal/client_home.html", {"client": client, "daily_plan": daily_plan})
+    course = (
+        Course.objects.filter(client=client).select_related("therapist__user")
+        .order_by("closed_at", "-opened_at").first()
+    )  # fmt: skip
+    companions = list(Companion.objects.filter(client=client).select_related("user"))
+    open_forms = Assignment.objects.filter(
+        client=client, completed_at__isnull=True, cancelled_at__isnull=True
+    ).count()
+    return render(
+        request,
+        "portal/client_home.html",
+        {
+            "client": client,
+            "course": course,
+            "next_step": CLIENT_NEXT_STEP.get(course.stage, "") if course else "",
+            "daily_plan": course is not None
+            and course.pathway == "low_dose"
+            and course.stage in ("active", "maintenance"),
+            "at_home": course is not None and course.delivery == "at_home",
+            "companions": companions,
+            "open_forms": open_forms,
+            "mfa_offer": not _has_device(request.user),
+        },
+    )
+
+
+def _has_device(user) -> bool:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@login_required
+def companion_new(request):
+    """The client names a companion for at-home sessions."""
+    actor = request.actor
+    if not policy.is_client_actor(actor):
+        raise Http404()
+    form = CompanionInviteForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                patient_services.companion_invite(actor=actor, **form.cleaned_data)
+            except ValidationError as exc:
+                add_errors(form, exc)
+                status = 422
+            else:
+                messages.success(
+                    request, "Invitation sent. Your companion will appear here once they accept."
+                )
+                return redirect("home")
+        else:
+            status = 422
+    return render(request, "portal/companion_new.html", {"form": form}, status=status)
+
+
+def _companion(request, companion_id: int):
+    from kapflow.patients.models import Companion
+
+    if not policy.is_companion_actor(request.actor):
+        raise Http404()
+    companion = (
+        Companion.objects.filter(pk=companion_id, user=request.user)
+        .select_related("organisation", "client")
+        .first()
+    )
+    if companion is None:
+        raise Http404()
+    return companion
+
+
+@login_required
+def companion_detail(request, companion_id: int):
+    """The companion's page for one client: session, safety sheet, checklist, check-ins.
+    Only what a companion needs: the client's first name, the practice's and the
+    therapist's contact, the delivery; never scores, notes, diagnoses or messages."""
+    from kapflow.courses.models import Course
+    from kapflow.patients.models import CompanionCheckin
+
+    companion = _companion(request, companion_id)
+    course = (
+        Course.objects.filter(client_id=companion.client_id, closed_at__isnull=True)
+        .select_related("therapist__user")
+        .first()
+    )
+    audit_record(
+        actor=request.actor, action="companion.view", target=companion,
+        client_id=companion.client_id,
+    )  # fmt: skip
+    confirm_form = CompanionConfirmForm(
+        request.POST if request.POST.get("intent") == "confirm" else None,
+        initial={code: companion.checklist.get(code, False) for code, _ in COMPANION_CHECKLIST},
+    )
+    checkin_form = CompanionCheckinForm(
+        request.POST if request.POST.get("intent") == "checkin" else None
+    )
+    status = 200
+    if request.method == "POST":
+        try:
+            if request.POST.get("intent") == "confirm":
+                if not confirm_form.is_valid():
+                    raise ValidationError({})
+                patient_services.companion_confirm(
+                    actor=request.actor, companion_id=companion.pk,
+                    checklist=confirm_form.cleaned_data,
+                )  # fmt: skip
+                messages.success(request, "Thank you: the therapist can see you will be there.")
+            elif request.POST.get("intent") == "checkin":
+                if not checkin_form.is_valid():
+                    raise ValidationError({})
+                patient_services.companion_checkin_record(
+                    actor=request.actor, companion_id=companion.pk, **checkin_form.cleaned_data
+                )
+                messages.success(request, "Check-in sent to the therapist.")
+            else:
+                raise Http404()
+            return redirect("portal:companion", companion_id=companion.pk)
+        except ValidationError as exc:
+            add_errors(confirm_form if request.POST.get("intent") == "confirm" else checkin_form,
+                       exc)  # fmt: skip
+            status = 422
+            companion.refresh_from_db()
+    checkins = list(
+        CompanionCheckin.objects.filter(companion=companion).order_by("-recorded_at")[:10]
+    )
+    return render(
+        request,
+        "portal/companion_detail.html",
+        {
+            "companion": companion,
+            "course": course,
+            "confirm_form": confirm_form,
+            "checkin_form": checkin_form,
+            "checkins": checkins,
+            "at_home": course is not None and course.delivery == "at_home",
+        },
+        status=status,
+    )
 
 
 @login_required
