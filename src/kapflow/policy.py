@@ -284,3 +284,215 @@ def is_referral_prescriber(actor, referral) -> bool:
 def can_prescribe(actor, course) -> bool:
     """Prescriptions, fills, refills and follow-ups: the course's prescriber only."""
     return can_act_on_course(actor, course, "prescriber")
+
+
+# ---- journal and alerts (issue 7) ----------------------------------------------------------
+
+
+def _on_team_now(actor, client_id: int) -> bool:
+    # A query rather than the prefetched team: callers hold a course or an alert, not a client.
+    from kapflow.patients.models import CareTeamMember
+
+    return CareTeamMember.objects.filter(
+        client_id=client_id, membership=actor, ended_at__isnull=True
+    ).exists()
+
+
+def can_read_shared_journal(actor, course) -> bool:
+    """Journal entries a client shared are therapy content: the client's practice's admins
+    and that practice's clinicians on the client's care team. Never a partner organisation's
+    prescriber (even on the team), billers, companions or other organisations."""
+    if actor is None or not _is_practice(actor):
+        return False
+    if course.organisation_id != actor.organisation_id:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN):
+        return True
+    return actor.has_role(*CLINICIAN_ROLES) and _on_team_now(actor, course.client_id)
+
+
+def alerts_queryset(actor) -> QuerySet:
+    """Reaction reports and "need help now" alerts the actor may see: a practice's admins see
+    their practice's; clinicians those of the clients whose care team they are on, a partner
+    prescriber included (safety comes first). Billers, clients and companions see none."""
+    from kapflow.alerts.models import Alert
+
+    if actor is None:
+        return Alert.objects.none()
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        return Alert.objects.for_org(actor.organisation)
+    if not actor.has_role(*CLINICIAN_ROLES):
+        return Alert.objects.none()
+    visible = clients_queryset(actor).values("pk")
+    if _is_practice(actor):
+        return Alert.objects.for_org(actor.organisation).filter(client_id__in=visible)
+    return Alert.objects.filter(client_id__in=visible)
+
+
+def can_acknowledge_alert(actor, alert) -> bool:
+    """Acknowledging says a clinician has picked the alert up: the clinicians on the client's
+    care team (a partner prescriber too). Practice admins see alerts but do not acknowledge.
+    Uses `actor_on_team` when the selector annotated it (alerts.selectors), else a query."""
+    if actor is None or not actor.has_role(*CLINICIAN_ROLES):
+        return False
+    on_team = getattr(alert, "actor_on_team", None)
+    return on_team if on_team is not None else _on_team_now(actor, alert.client_id)
+
+
+def alert_raiser_role(actor, client) -> str:
+    """Who may report a reaction or press "need help now" for this client: "client" for the
+    client themself, "companion" for a companion the client named; "" for anyone else."""
+    from kapflow.patients.models import Companion
+
+    if actor is None or client.organisation_id != actor.organisation_id:
+        return ""
+    if actor.has_role(Role.CLIENT) and client.user_id == actor.user_id:
+        return "client"
+    if (
+        actor.has_role(Role.COMPANION)
+        and Companion.objects.filter(client_id=client.pk, user_id=actor.user_id).exists()
+    ):
+        return "companion"
+    return ""
+
+
+# ---- messaging ----------------------------------------------------------------------------
+# A thread is about one client and belongs to the client's practice. `care` threads: the
+# client, the clinicians on the client's care team and the practice admins who were added;
+# `partner` threads: the practice's clinicians and the partner prescriber on the team, never
+# the client. Billers and companions never see messages. Reading a thread needs a participant
+# row for the acting membership AND the right to take part today: a clinician whose care-team
+# row ended loses access at the next request, like everywhere else.
+
+
+def can_use_messaging(actor) -> bool:
+    """Clients, clinicians and practice admins; everyone else gets "not found"."""
+    if actor is None:
+        return False
+    if actor.has_role(Role.CLIENT, *CLINICIAN_ROLES):
+        return True
+    return actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor)
+
+
+def message_threads_queryset(actor) -> QuerySet:
+    """Threads the actor takes part in and may still read."""
+    from kapflow.accounts.models import Partnership
+    from kapflow.messaging.models import Thread, ThreadKind, ThreadParticipant
+    from kapflow.patients.models import CareTeamMember
+
+    if not can_use_messaging(actor):
+        return Thread.objects.none()
+    allowed = []
+    if actor.has_role(Role.CLIENT):
+        allowed.append(Q(kind=ThreadKind.CARE, client__user_id=actor.user_id))
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        allowed.append(Q(kind=ThreadKind.CARE))
+    if actor.has_role(*CLINICIAN_ROLES):
+        on_team = CareTeamMember.objects.filter(
+            client_id=OuterRef("client_id"), membership=actor, ended_at__isnull=True
+        )
+        allowed.append(Q(Exists(on_team)))
+    condition = allowed[0]
+    for other in allowed[1:]:
+        condition |= other
+    if _is_practice(actor):
+        scoped = Thread.objects.for_org(actor.organisation)
+    else:
+        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
+            "practice_id"
+        )
+        scoped = Thread.objects.filter(organisation_id__in=practices)
+    taking_part = ThreadParticipant.objects.filter(thread_id=OuterRef("pk"), membership=actor)
+    return scoped.filter(Exists(taking_part)).filter(condition)
+
+
+def messageable_clients_queryset(actor) -> QuerySet:
+    """Clients a staff member may start a thread about: a practice admin, every client of
+    the practice; a clinician, the clients whose care team they are on. Billers: none."""
+    from kapflow.patients.models import CareTeamMember, Client
+
+    if actor is None:
+        return Client.objects.none()
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        return Client.objects.for_org(actor.organisation)
+    if actor.has_role(*CLINICIAN_ROLES):
+        # clients_queryset answers for a biller who is also a clinician with every client of
+        # the practice; messaging needs the care-team grant whatever the other roles.
+        on_team = CareTeamMember.objects.filter(
+            client=OuterRef("pk"), membership=actor, ended_at__isnull=True
+        )
+        return clients_queryset(actor).filter(Exists(on_team))
+    return Client.objects.none()
+
+
+def can_start_thread(actor, client, kind: str) -> bool:
+    """`care`: the client themself, an admin of the client's practice, or a clinician on the
+    team; `partner`: a clinician on the team (client.care_team prefetched)."""
+    from kapflow.messaging.models import ThreadKind
+
+    if actor is None or kind not in ThreadKind.values:
+        return False
+    if kind == ThreadKind.CARE:
+        same_practice = client.organisation_id == actor.organisation_id
+        if actor.has_role(Role.CLIENT) and same_practice and client.user_id == actor.user_id:
+            return True
+        if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor) and same_practice:
+            return True
+    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
+def thread_candidates_queryset(thread, *, include_admins: bool = True) -> QuerySet:
+    """Active memberships that may take part in the thread: the clinicians on the client's
+    team; for a `care` thread also the client and (include_admins) the practice's admins."""
+    from kapflow.accounts.models import Membership
+    from kapflow.messaging.models import ThreadKind
+    from kapflow.patients.models import CareTeamMember
+
+    team = CareTeamMember.objects.filter(client_id=thread.client_id, ended_at__isnull=True)
+    team = team.values("membership_id")
+    allowed = Q(pk__in=team, roles__role__in=sorted(CLINICIAN_ROLES))
+    if thread.kind == ThreadKind.CARE:
+        allowed |= Q(
+            organisation_id=thread.organisation_id,
+            roles__role=Role.CLIENT,
+            user__client_record=thread.client_id,
+        )
+        if include_admins:
+            allowed |= Q(organisation_id=thread.organisation_id, roles__role=Role.PRACTICE_ADMIN)
+    active = Membership.objects.filter(is_active=True, user__is_active=True)
+    return active.filter(allowed).distinct()
+
+
+def can_manage_thread_participants(actor, thread) -> bool:
+    """Adding people to a thread is the practice's step, by the care-team rule: its admins or
+    its therapists on the team (thread.client.care_team prefetched)."""
+    return can_manage_care_team(actor, thread.client)
+
+
+# ---- informed consent ---------------------------------------------------------------------
+
+
+def can_publish_consent(actor) -> bool:
+    """Publishing a new version of a consent document: the practice's admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_read_consent_documents(actor) -> bool:
+    """The practice's consent documents (their text, not who signed): its staff."""
+    return is_staff_actor(actor) and _is_practice(actor)
+
+
+def consent_signatures_queryset(actor) -> QuerySet:
+    """Signatures staff may read: those of the clients they see, for the roles that see
+    clinical records (admins and clinicians on the care team). Billers and companions none."""
+    from kapflow.consents.models import ConsentSignature
+
+    if not can_see_clinical(actor):
+        return ConsentSignature.objects.none()
+    return ConsentSignature.objects.filter(client_id__in=clients_queryset(actor).values("pk"))
+
+
+def can_withdraw_consent_for(actor, client) -> bool:
+    """Withdrawing consent on the client's behalf (they said so in a session or by phone): a
+    clinician on the client's care team (client.care_team prefetched), with a written reason."""
+    return actor is not None and actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)

@@ -218,6 +218,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Uploads (message attachments) live under MEDIA_ROOT/private/ with random names and are never
+# served by URL (no MEDIA_URL route): a view checks access and streams each file.
+MEDIA_ROOT = Path(env_str("KAPFLOW_MEDIA_ROOT", str(DATA_DIR / "media")))
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,9 @@
+"""Every messaging test stores attachments under a temporary MEDIA_ROOT."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
