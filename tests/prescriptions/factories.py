@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from kapflow.clinical import prescribing as rx
+from kapflow.clinical.eligibility import CHECKLIST
 from kapflow.prescriptions.models import Dispense, Prescription
 
 
@@ -58,3 +59,50 @@ def shared_scores(client, therapist, prescriber):
     course = make_course(client, therapist, prescriber=prescriber, stage="completed",
                          closed_at=timezone.now(), doses=0)  # fmt: skip
     return refer(course, prescriber, status="evaluated")
+
+
+CLEAN_CHECKLIST = {item.code: False for item in CHECKLIST}
+CLEAN_EVALUATION = {
+    "bp_systolic": 122, "bp_diastolic": 78, "pregnancy": "not_applicable",
+    "ongoing_therapy": True, "checklist": CLEAN_CHECKLIST,
+}  # fmt: skip
+
+
+def evaluate(course, prescriber, *, complete=True, referral=None, **fields):
+    """An accepted referral of `course` to `prescriber` with its medical evaluation: complete
+    and clean (`complete`), or with nothing recorded yet; `fields` override either."""
+    from kapflow.prescriptions.models import MedicalEvaluation
+
+    referral = referral or refer(course, prescriber, status="accepted")
+    values = {**(CLEAN_EVALUATION if complete else {}), **fields}
+    return MedicalEvaluation.objects.create(
+        organisation=course.organisation, referral=referral, course=course,
+        prescriber=prescriber, **values,
+    )  # fmt: skip
+
+
+def decide(evaluation, *, decision="eligible", reason="No contraindications found.",
+           findings=None):  # fmt: skip
+    """A signed decision row on `evaluation` (no workflow steps are run)."""
+    from kapflow.prescriptions.models import EligibilityDecision
+
+    prescriber = evaluation.prescriber
+    return EligibilityDecision.objects.create(
+        organisation=evaluation.organisation, evaluation=evaluation, course=evaluation.course,
+        decision=decision, reason=reason, findings=findings or [], findings_digest="0" * 64,
+        clearance_valid_days=180 if decision == "eligible" else None,
+        signature=prescriber.user.full_name, decided_by=prescriber.user,
+        decided_by_membership=prescriber,
+    )  # fmt: skip
+
+
+def dose_logged(course, taken_on, prescription=None):
+    """A daily low dose the client logged on `taken_on` (no checks are run)."""
+    from kapflow.prescriptions.models import DoseUse
+
+    prescription = prescription or course.prescriptions.order_by("id").first()
+    return DoseUse.objects.create(
+        organisation=course.organisation, course=course, prescription=prescription,
+        source="self_log", taken_on=taken_on, recorded_by=course.client.user or
+        prescription.prescriber.user,
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Literal
 from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
+from kapflow import policy
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.eligibility import CHECKLIST, Pregnancy
 from kapflow.clinical.icd10 import diagnosis_search
@@ -261,7 +262,12 @@ class MedicationParams(Schema):
 # ---- shaping -------------------------------------------------------------------------------
 
 
-def _referral_out(referral) -> dict:
+def _referral_out(referral, actor) -> dict:
+    # As on the referral page: once the practice withdraws a referral, its prescriber sees
+    # that it was withdrawn and why, no longer what the practice had shared.
+    hidden = referral.status == ReferralStatus.WITHDRAWN and policy.is_referral_prescriber(
+        actor, referral
+    )
     return {
         "id": referral.pk,
         "course_id": referral.course_id,
@@ -271,12 +277,12 @@ def _referral_out(referral) -> dict:
         "prescriber_id": referral.prescriber_id,
         "prescriber_name": str(referral.prescriber.user),
         "status": referral.status,
-        "reason": referral.reason,
-        "diagnoses": referral.diagnoses,
-        "medications": referral.medications,
-        "history": referral.history,
+        "reason": "" if hidden else referral.reason,
+        "diagnoses": [] if hidden else referral.diagnoses,
+        "medications": "" if hidden else referral.medications,
+        "history": "" if hidden else referral.history,
         "share_scores": referral.share_scores,
-        "scores": referral.scores,
+        "scores": [] if hidden else referral.scores,
         "consent_note": referral.consent_note,
         "sent_at": referral.sent_at,
         "status_changed_at": referral.status_changed_at,
@@ -368,7 +374,7 @@ def referral_list(request, params: Query[ListParams]):
         "count": page.paginator.count,
         "page": page.number,
         "pages": page.paginator.num_pages,
-        "results": [_referral_out(r) for r in page.object_list],
+        "results": [_referral_out(r, actor) for r in page.object_list],
     }
 
 
@@ -381,7 +387,8 @@ def referral_send(request, payload: ReferralIn):
     return Status(
         201,
         _referral_out(
-            selectors.referral_get_for_actor(actor=actor, referral_id=referral.pk, audit_action="")
+            selectors.referral_get_for_actor(actor=actor, referral_id=referral.pk, audit_action=""),
+            actor,
         ),
     )
 
@@ -389,12 +396,15 @@ def referral_send(request, payload: ReferralIn):
 @router.get("/referrals/{int:referral_id}", response={200: ReferralOut, 404: ErrorsOut})
 def referral_get(request, referral_id: int):
     actor = staff_actor(request)
-    return _referral_out(selectors.referral_get_for_actor(actor=actor, referral_id=referral_id))
+    return _referral_out(
+        selectors.referral_get_for_actor(actor=actor, referral_id=referral_id), actor
+    )
 
 
 def _after(actor, referral_id):
     return _referral_out(
-        selectors.referral_get_for_actor(actor=actor, referral_id=referral_id, audit_action="")
+        selectors.referral_get_for_actor(actor=actor, referral_id=referral_id, audit_action=""),
+        actor,
     )
 
 

@@ -143,7 +143,10 @@ def course_prescribing(*, actor, course: Course, now: datetime) -> CoursePrescri
 
 def referral_list(*, actor, status: str = "open", page: int = 1) -> Page:
     """The actor's referrals, newest first: a practice's sent referrals, or a prescriber's
-    received ones. Three queries per page plus the audit insert."""
+    received ones. Three queries per page plus the audit insert. Referrals are clinical:
+    billers get 404, as on the caseload."""
+    if not policy.can_see_clinical(actor):
+        raise NotFound()
     qs = policy.referrals_queryset(actor)
     if status == "open":
         qs = qs.filter(status__in=OPEN_REFERRAL)
@@ -194,6 +197,11 @@ def evaluation_get_for_actor(*, actor, referral_id: int, today: date | None = No
     from kapflow.courses.selectors import with_facts
 
     referral = referral_get_for_actor(actor=actor, referral_id=referral_id, audit_action="")
+    if referral.status == ReferralStatus.WITHDRAWN and policy.is_referral_prescriber(
+        actor, referral
+    ):
+        # The withdrawal ended the prescriber's access, with the care-team grant.
+        raise NotFound("Referral not found.")
     evaluation = (
         MedicalEvaluation.objects.filter(referral=referral)
         .select_related("prescriber__user")

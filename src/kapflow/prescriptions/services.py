@@ -10,7 +10,7 @@ first, and writes its audit row inside the transaction.
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -80,8 +80,9 @@ def _referral_for(actor: Membership, referral_id: int) -> Referral:
 
 def _diagnoses(codes: list[str]) -> list[dict]:
     found, unknown, seen = [], [], set()
-    for raw in codes:
-        raw = (raw or "").strip()
+    # The referral page also takes codes typed into one box, separated by commas.
+    for raw in (part for value in codes for part in (value or "").split(",")):
+        raw = raw.strip()
         if not raw:
             continue
         diagnosis = diagnosis_get(raw)
@@ -194,6 +195,18 @@ def referral_send(
     return referral
 
 
+def _storable(value: datetime, field: str) -> datetime:
+    """An aware datetime the database can store: at the ends of the calendar an offset can
+    push it past year 1 or 9999 in UTC, which would fail on saving (a server error)."""
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError({field: "Enter a real date and time."}) from None
+    return value
+
+
 def _notify_referral(referral_id: int) -> None:
     from kapflow.prescriptions.tasks import referral_notify
 
@@ -253,9 +266,7 @@ def referral_schedule(
         )
     if scheduled_for is None:
         raise ValidationError({"scheduled_for": "Enter the evaluation's date and time."})
-    if timezone.is_naive(scheduled_for):
-        scheduled_for = timezone.make_aware(scheduled_for)
-    referral.scheduled_for = scheduled_for
+    referral.scheduled_for = _storable(scheduled_for, "scheduled_for")
     _set_status(referral, ReferralStatus.SCHEDULED, actor=actor, now=now)
     audit_record(
         actor=actor, action="referral.schedule", target=referral, client_id=referral.client_id,
@@ -995,6 +1006,8 @@ def followup_record(
         raise ValidationError({"plan": "Choose the plan after this follow-up."})
     if not (note or "").strip():
         raise ValidationError({"note": "Summarise the follow-up."})
+    if occurred_at is not None:
+        occurred_at = _storable(occurred_at, "occurred_at")
     return course_services.course_record(
         actor=actor, course_id=course_id, kind=EventKind.FOLLOWUP.value, note=note,
         occurred_at=occurred_at,
