@@ -264,7 +264,18 @@ def referrals_queryset(actor) -> QuerySet:
         )
     if not actor.has_role(Role.PRESCRIBER):
         return Referral.objects.none()
-    return Referral.objects.filter(partner_id=actor.organisation_id, prescriber=actor)
+    from kapflow.patients.models import CareTeamMember
+
+    # Addressed to the actor, while the care-team grant lasts (decision 0005): a practice
+    # that removes the prescriber from the team ends their access to an open referral. A
+    # declined or withdrawn one stays listed so both sides see its status (its content is
+    # hidden from the partner once withdrawn).
+    grant = CareTeamMember.objects.filter(
+        client=OuterRef("client"), membership=actor, ended_at__isnull=True
+    )
+    return Referral.objects.filter(partner_id=actor.organisation_id, prescriber=actor).filter(
+        Q(Exists(grant)) | Q(status__in=["declined", "withdrawn"])
+    )
 
 
 def can_refer(actor, course) -> bool:

@@ -225,11 +225,6 @@ def test_a_second_referral_shows_the_refusal(client, world, intake):
     assert Referral.objects.count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views._referral_action puts the refusal on an unbound ReasonForm: an "
-    "AttributeError (500) instead of the 409 with the reason",
-)
 def test_accepting_twice_shows_the_refusal(client, world):
     referral = refer(_course(world, "referred"), world.prescriber, status="sent")
     sign_in(client, world.prescriber.user)

@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +28,7 @@ from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import Course, DueItem
+from kapflow.patients.models import CareTeamMember
 from kapflow.prescriptions.models import (
     OPEN_REFERRAL,
     Dispense,
@@ -283,10 +294,11 @@ def low_dose_adherence(*, course: Course, today: date, window_days: int = 28) ->
     if first_fill is None:
         return rx.Adherence(today, today, 0, 0, ())
     since = today - timedelta(days=window_days)
+    # A supervised session dose that day counts as taken, like a logged one.
     taken = set(
-        DoseUse.objects.filter(
-            course=course, source=DoseSource.SELF_LOG, taken_on__gte=since
-        ).values_list("taken_on", flat=True)
+        DoseUse.objects.filter(course=course, taken_on__gte=since).values_list(
+            "taken_on", flat=True
+        )
     )
     return rx.daily_adherence(taken, start=first_fill, today=today, window_days=window_days)
 
@@ -311,7 +323,8 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
         raise NotFound()
     today = today or timezone.localdate()
     referrals = policy.referrals_queryset(actor)
-    counts = referrals.aggregate(
+    open_statuses = [ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED]
+    counts = referrals.filter(status__in=open_statuses).aggregate(
         new=Count("id", filter=Q(status=ReferralStatus.SENT)),
         evaluating=Count(
             "id", filter=Q(status__in=[ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED])
@@ -324,7 +337,15 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
             "status_changed_at", "id"
         )[:SECTION_SIZE]
     )
-    refills_qs = RefillRequest.objects.filter(prescriber=actor, status=RefillStatus.OPEN)
+    # The other sections are the actor's own courses, while the care-team grant lasts.
+    granted = Exists(
+        CareTeamMember.objects.filter(
+            client=OuterRef("course__client"), membership=actor, ended_at__isnull=True
+        )
+    )
+    refills_qs = RefillRequest.objects.filter(prescriber=actor, status=RefillStatus.OPEN).filter(
+        granted
+    )
     counts["refills"] = refills_qs.count()
     refills = list(
         refills_qs.select_related("course__client", "prescription").order_by("raised_at", "id")[
@@ -335,24 +356,30 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
         DueItem.objects.filter(
             course__prescriber=actor, code="followup.due", resolved_at__isnull=True
         )
+        .filter(granted)
         .select_related("course__client")
         .order_by("-overdue", "due_at", "id")[:SECTION_SIZE]
     )
+    # Days with a dose in the last week, from any source: a supervised session dose counts.
     week_ago = today - timedelta(days=7)
-    logged = (
-        DoseUse.objects.filter(
-            course=OuterRef("pk"), source=DoseSource.SELF_LOG, taken_on__gt=week_ago
-        )
-        .order_by()
-        .values("course")
-        .annotate(n=Count("id"))
-        .values("n")[:1]
-    )
     low_dose = list(
         Course.objects.filter(
             prescriber=actor, pathway="low_dose", stage__in=["active", "maintenance"]
         )
-        .annotate(logged_7d=Coalesce(Subquery(logged, output_field=IntegerField()), Value(0)))
+        .filter(
+            Exists(
+                CareTeamMember.objects.filter(
+                    client=OuterRef("client"), membership=actor, ended_at__isnull=True
+                )
+            )
+        )
+        .annotate(
+            logged_7d=Count(
+                "dose_uses__taken_on",
+                filter=Q(dose_uses__taken_on__gt=week_ago, dose_uses__taken_on__lte=today),
+                distinct=True,
+            )
+        )
         .filter(logged_7d__lt=7)
         .select_related("client")
         .order_by("logged_7d", "id")[:SECTION_SIZE]

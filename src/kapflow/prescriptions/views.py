@@ -5,7 +5,7 @@ import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,7 +15,8 @@ from kapflow import policy
 from kapflow.accounts.models import Role
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical.icd10 import diagnosis_search
-from kapflow.core.errors import DomainError, GateBlocked
+from kapflow.core.errors import DomainError, GateBlocked, NotFound
+from kapflow.core.errors import PermissionDenied as ServicePermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.courses import selectors as course_selectors
 from kapflow.prescriptions import selectors, services
@@ -33,7 +34,17 @@ from kapflow.prescriptions.forms import (
 
 
 def _fail(form, exc) -> int:
-    """Put a refusal on the form: field errors (422) or every gate reason (409)."""
+    """Put a refusal on the form: field errors (422) or every gate reason (409). "Not
+    found" and "not yours to change" are not refusals to show: they become 404 and 403."""
+    if isinstance(exc, NotFound):
+        raise Http404() from exc
+    if isinstance(exc, ServicePermissionDenied):
+        raise PermissionDenied(exc.message) from exc
+    if not form.is_bound:
+        # A step with no input (accept): an empty bound form carries the refusal.
+        form.data, form.is_bound = {}, True
+        form.full_clean()
+        form._errors.clear()
     if isinstance(exc, GateBlocked):
         for reason in exc.reasons:
             form.add_error(None, reason.message)
@@ -132,8 +143,13 @@ def referral_detail(request, referral_id: int, *, forms=None, status=200):
     actor = staff_actor(request)
     referral = selectors.referral_get_for_actor(actor=actor, referral_id=referral_id)
     is_prescriber = policy.is_referral_prescriber(actor, referral)
-    course = course_selectors.course_get_for_actor(
-        actor=actor, course_id=referral.course_id, audit_action=""
+    # The practice may withdraw; the partner may read a closed referral without its course.
+    course = (
+        course_selectors.course_get_for_actor(
+            actor=actor, course_id=referral.course_id, audit_action=""
+        )
+        if actor.organisation_id == referral.organisation_id
+        else None
     )
     forms = forms or {}
     return render(
@@ -142,7 +158,9 @@ def referral_detail(request, referral_id: int, *, forms=None, status=200):
         {
             "referral": referral,
             "is_prescriber": is_prescriber,
-            "can_withdraw": referral.is_open and policy.can_refer(actor, course),
+            "can_withdraw": course is not None
+            and referral.is_open
+            and policy.can_refer(actor, course),
             "schedule_form": forms.get("schedule") or ScheduleForm(),
             "close_form": forms.get("close") or ReasonForm(),
             "has_evaluation": hasattr(referral, "evaluation")
