@@ -1,0 +1,44 @@
+"""Background work for alerts. Arguments are ids only; e-mails carry no PHI: no name, no
+answers, no note, only that a concern was reported and where to look."""
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import reverse
+from django_tasks import task
+
+logger = logging.getLogger(__name__)
+
+SUBJECT = "A client has reported a concern in kapflow"
+
+
+@task()
+def alert_notify(alert_id: int) -> None:
+    """E-mail every clinician on the client's care team (therapists and prescribers, the
+    partner's included) a link to the alert, at once."""
+    from kapflow.alerts.models import Alert
+    from kapflow.patients.models import CareTeamMember
+
+    alert = Alert.objects.get(pk=alert_id)
+    emails = set(
+        CareTeamMember.objects.filter(
+            client_id=alert.client_id,
+            ended_at__isnull=True,
+            membership__is_active=True,
+            membership__user__is_active=True,
+        ).values_list("membership__user__email", flat=True)
+    )
+    url = settings.KAPFLOW_BASE_URL.rstrip("/") + reverse("alerts:detail", args=[alert_id])
+    for email in sorted(emails):
+        send_mail(
+            subject=SUBJECT,
+            message=(
+                "Someone in your care has reported a concern through kapflow. It may need "
+                f"attention now.\n\nOpen it in kapflow: {url}\n"
+            ),
+            from_email=None,
+            recipient_list=[email],
+            fail_silently=True,
+        )
+    logger.info("alert.notified", extra={"alert_id": alert_id, "recipients": len(emails)})
