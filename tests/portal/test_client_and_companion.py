@@ -148,3 +148,18 @@ def test_another_persons_companion_page_is_not_found(client, world):
     sign_in(client, world.client_member.user)
     assert client.get(f"/me/companions/{other.pk}/").status_code == 404
     assert Client.objects.filter(pk=world.client.pk).exists()
+
+
+def test_a_not_responding_check_in_alerts_the_care_team_at_once(client, world):
+    from kapflow.alerts.models import Alert
+
+    make_course(world.client, world.therapist, stage="active", delivery="at_home")
+    companion = Companion.objects.get(client=world.client, user=world.companion.user)
+    sign_in(client, world.companion.user)
+    client.post(f"/me/companions/{companion.pk}/", {"intent": "checkin", "state": "unresponsive"})
+    alert = Alert.objects.get(client=world.client)
+    assert (alert.kind, alert.severity, alert.raised_by_role) == (
+        "help_now",
+        "emergency",
+        "companion",
+    )

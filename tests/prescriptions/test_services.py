@@ -1169,3 +1169,29 @@ def test_the_queue_lists_low_dose_clients_who_missed_days(world):
 def test_the_queue_is_for_prescribers(world):
     with pytest.raises(NotFound):
         selectors.prescriber_queue(actor=world.therapist)
+
+
+def test_shipping_and_receipt_are_recorded_after_the_fill(world):
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber,
+                         stage="active")  # fmt: skip
+    fill = course.prescriptions.get().dispenses.get()
+    today = timezone.localdate()
+    with pytest.raises(ValidationError) as exc:
+        services.dispense_ship(
+            actor=world.prescriber, dispense_id=fill.pk, shipped_on=today,
+            received_on=today - datetime.timedelta(days=1),
+        )  # fmt: skip
+    assert set(exc.value.message_dict) == {"received_on"}
+    fill.refresh_from_db()
+    assert fill.shipped_on is None  # nothing half-saved
+    with pytest.raises(PermissionDenied):
+        services.dispense_ship(actor=world.therapist, dispense_id=fill.pk, shipped_on=today)
+    with pytest.raises(NotFound):
+        services.dispense_ship(actor=world.other_admin, dispense_id=fill.pk, shipped_on=today)
+    services.dispense_ship(
+        actor=world.prescriber, dispense_id=fill.pk, shipped_on=today, tracking="1Z999",
+        received_on=today,
+    )  # fmt: skip
+    fill.refresh_from_db()
+    assert (fill.shipped_on, fill.tracking, fill.received_on) == (today, "1Z999", today)
+    assert AuditEvent.objects.filter(action="prescription.ship", client_id=world.client.pk).exists()

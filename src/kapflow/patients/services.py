@@ -389,4 +389,12 @@ def companion_checkin_record(
     audit_record(
         actor=actor, action="companion.checkin", target=checkin, client_id=companion.client_id
     )
+    if state == "unresponsive":
+        # Hard to rouse is a need-help-now moment: the therapist is alerted at once.
+        from kapflow.alerts.services import alert_raise
+
+        alert_raise(
+            actor=actor, client_id=companion.client_id, kind="help_now",
+            answers={}, note="Check-in: hard to rouse or not responding.",
+        )  # fmt: skip
     return checkin

@@ -232,3 +232,12 @@ class DoseLogForm(forms.Form):
         decimal_places=2,
     )  # fmt: skip
     note = forms.CharField(label="Note (optional)", required=False, max_length=500)
+
+
+class ShipForm(forms.Form):
+    shipped_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    tracking = forms.CharField(label="Tracking number", required=False, max_length=100)
+    received_on = forms.DateField(
+        label="Received by the client", required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip

@@ -322,7 +322,8 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
     if not actor.has_role("prescriber"):
         raise NotFound()
     today = today or timezone.localdate()
-    referrals = policy.referrals_queryset(actor)
+    # Addressed to this prescriber (a practice's own prescriber sees more referrals than theirs).
+    referrals = policy.referrals_queryset(actor).filter(prescriber=actor)
     open_statuses = [ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED]
     counts = referrals.filter(status__in=open_statuses).aggregate(
         new=Count("id", filter=Q(status=ReferralStatus.SENT)),

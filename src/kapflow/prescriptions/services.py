@@ -824,6 +824,65 @@ def dispense_record(
     return dispense
 
 
+@transaction.atomic
+def dispense_ship(
+    *,
+    actor: Membership,
+    dispense_id: int,
+    shipped_on: date | None,
+    tracking: str = "",
+    received_on: date | None = None,
+    now: datetime | None = None,
+) -> Dispense:
+    """Record a fill's shipping and its receipt by the client, as the pharmacy reports them."""
+    now = now or timezone.now()
+    dispense = (
+        Dispense.objects.select_for_update(of=("self",))
+        .select_related("prescription")
+        .filter(pk=dispense_id, prescription__course__in=policy.courses_queryset(actor))
+        .first()
+    )
+    if dispense is None:
+        raise NotFound("Fill not found.")
+    course = Course.objects.prefetch_related("client__care_team").get(
+        pk=dispense.prescription.course_id
+    )
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied("Shipping is recorded by the course's prescriber.")
+    today = timezone.localdate(now)
+    errors: dict[str, str] = {}
+    if shipped_on is None:
+        errors["shipped_on"] = "Enter the date shipped."
+    elif shipped_on < dispense.dispensed_on:
+        errors["shipped_on"] = "Shipping cannot come before dispensing."
+    elif shipped_on > today:
+        errors["shipped_on"] = "The shipping date cannot be in the future."
+    if received_on is not None and shipped_on is not None and received_on < shipped_on:
+        errors["received_on"] = "Receipt cannot come before shipping."
+    elif received_on is not None and received_on > today:
+        errors["received_on"] = "The date received cannot be in the future."
+    if errors:
+        raise ValidationError(errors)
+    changed = [
+        field
+        for field, value in (
+            ("shipped_on", shipped_on), ("tracking", (tracking or "").strip()),
+            ("received_on", received_on),
+        )
+        if getattr(dispense, field) != value
+    ]  # fmt: skip
+    dispense.shipped_on = shipped_on
+    dispense.tracking = (tracking or "").strip()
+    dispense.received_on = received_on
+    dispense.full_clean()
+    dispense.save(update_fields=["shipped_on", "tracking", "received_on"])
+    audit_record(
+        actor=actor, action="prescription.ship", target=dispense, client_id=course.client_id,
+        changed_fields=changed,
+    )  # fmt: skip
+    return dispense
+
+
 def _pick_prescription(course: Course) -> tuple[Prescription, int] | None:
     """The oldest active prescription with doses left, and how many it has left."""
     for prescription in (

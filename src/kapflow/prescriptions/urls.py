@@ -18,6 +18,11 @@ urlpatterns = [
     path("prescriptions/<int:prescription_id>/fills/", views.dispense_new, name="dispense"),
     path("prescriptions/<int:prescription_id>/cancel/", views.prescription_cancel, name="cancel"),
     path(
+        "prescriptions/<int:prescription_id>/fills/<int:dispense_id>/ship/",
+        views.dispense_ship,
+        name="ship",
+    ),
+    path(
         "prescriptions/<int:prescription_id>/refills/<int:request_id>/decline/",
         views.refill_decline,
         name="refill_decline",

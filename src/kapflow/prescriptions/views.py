@@ -30,6 +30,7 @@ from kapflow.prescriptions.forms import (
     ReasonForm,
     ReferralForm,
     ScheduleForm,
+    ShipForm,
 )
 
 
@@ -369,6 +370,7 @@ def prescription_detail(request, prescription_id: int, *, forms=None, status=200
             "dispense_form": forms.get("dispense")
             or DispenseForm(initial={"quantity": view.prescription.quantity}),
             "cancel_form": forms.get("cancel") or ReasonForm(),
+            "ship_form": forms.get("ship") or ShipForm(),
             "decline_form": forms.get("decline") or ReasonForm(),
         },
         status=status,
@@ -401,6 +403,16 @@ def dispense_new(request, prescription_id: int):
             actor=actor, prescription_id=prescription_id, **d
         ),
         "Fill recorded.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def dispense_ship(request, prescription_id: int, dispense_id: int):
+    return _rx_action(
+        request, prescription_id, ShipForm(request.POST), "ship",
+        lambda actor, d: services.dispense_ship(actor=actor, dispense_id=dispense_id, **d),
+        "Shipping recorded.",
     )  # fmt: skip
 
 
