@@ -41,6 +41,7 @@ READY = CourseFacts(
     doses_authorised=2,
     doses_used=0,
     consent_signed=True,
+    telehealth_consent_signed=True,
     preparation_done=1,
     last_screen_at=NOW - timedelta(days=1),
     last_screen_positive=False,
@@ -118,10 +119,27 @@ def test_dosing_blocked_when_consent_missing_is_hard():
     assert codes(reasons) == ["consent.missing"] and not reasons[0].overridable
 
 
-def test_dosing_blocked_when_consent_withdrawn():
-    assert codes(dosing_reasons(replace(READY, consent_withdrawn=True), now=NOW)) == [
-        "consent.withdrawn"
-    ]
+def test_dosing_blocked_when_consent_withdrawn_is_hard():
+    facts = replace(READY, consent_signed=False, consent_withdrawn=True)
+    reasons = dosing_reasons(facts, now=NOW)
+    assert codes(reasons) == ["consent.withdrawn"] and not reasons[0].overridable
+
+
+def test_dosing_blocked_when_consent_outdated_is_hard():
+    facts = replace(READY, consent_signed=False, consent_outdated=True)
+    reasons = dosing_reasons(facts, now=NOW)
+    assert codes(reasons) == ["consent.outdated"] and not reasons[0].overridable
+    assert reasons[0].message == (
+        "A new version of the consent was published; the client must sign it again."
+    )
+
+
+def test_dosing_at_home_blocked_when_telehealth_consent_missing_is_hard():
+    facts = replace(READY, delivery=Delivery.AT_HOME, telehealth_consent_signed=False)
+    reasons = dosing_reasons(facts, now=NOW)
+    assert codes(reasons) == ["consent.telehealth_missing"] and not reasons[0].overridable
+    # In the office the telehealth consent is not needed.
+    assert dosing_reasons(replace(facts, delivery=Delivery.IN_PERSON), now=NOW) == []
 
 
 def test_dosing_blocked_without_preparation():
@@ -261,10 +279,27 @@ def test_complete_needs_a_dosing():
 
 
 def test_consent_needs_eligibility():
-    facts = CourseFacts(stage=Stage.ELIGIBLE)
+    facts = CourseFacts(stage=Stage.ELIGIBLE, consent_signed=True)
     assert codes(transition_reasons(Action.RECORD_CONSENT, facts, now=NOW)) == [
         "eligibility.missing"
     ]
+
+
+def test_confirming_consent_needs_the_clients_current_signature():
+    facts = CourseFacts(stage=Stage.ELIGIBLE, eligibility="eligible")
+    assert codes(transition_reasons(Action.RECORD_CONSENT, facts, now=NOW)) == ["consent.missing"]
+    outdated = replace(facts, consent_outdated=True)
+    assert codes(transition_reasons(Action.RECORD_CONSENT, outdated, now=NOW)) == [
+        "consent.outdated"
+    ]
+    at_home = replace(facts, consent_signed=True, delivery=Delivery.AT_HOME)
+    assert codes(transition_reasons(Action.RECORD_CONSENT, at_home, now=NOW)) == [
+        "consent.telehealth_missing"
+    ]
+    signed = replace(at_home, telehealth_consent_signed=True)
+    assert transition_reasons(Action.RECORD_CONSENT, signed, now=NOW) == []
+    # Confirming records no consent fact: the signature is the fact.
+    assert apply(signed, Action.RECORD_CONSENT) == replace(signed, stage=Stage.CONSENTED)
 
 
 def test_closed_course_allows_nothing():
@@ -329,6 +364,10 @@ CONDITIONS = {
     "clearance.expired": {"clearance_on": date(2025, 1, 1), "clearance_valid_days": 30},
     "prescription.no_doses_left": {"doses_used": 2},
     "consent.missing": {"consent_signed": False},
+    "consent.telehealth_missing": {
+        "delivery": Delivery.AT_HOME,
+        "telehealth_consent_signed": False,
+    },
     "preparation.none": {"preparation_done": 0},
     "screen.missing": {"last_screen_at": None},
     "companion.unconfirmed": {"delivery": Delivery.AT_HOME, "companion_confirmed": False},

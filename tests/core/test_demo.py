@@ -1,9 +1,11 @@
 """`manage.py demo`: the demo's courses carry the prescribing records the screens read
-(kapflow.prescriptions), consistent with the model, and loading twice adds nothing."""
+(kapflow.prescriptions) and the consent signatures the gate reads (kapflow.consents),
+consistent with the model, and loading twice adds nothing."""
 
 import hashlib
 import json
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
 
 from django.apps import apps
@@ -15,6 +17,8 @@ from kapflow.accounts.selectors import memberships_for_user
 from kapflow.clinical import course as rules
 from kapflow.clinical.icd10 import diagnosis_get
 from kapflow.clinical.prescribing import dea_number_valid
+from kapflow.consents.models import ConsentDocument, ConsentSignature, ConsentWithdrawal
+from kapflow.consents.selectors import own_consents
 from kapflow.core.demo import DEMO_COURSES, JORDAN_COURSE
 from kapflow.courses.models import Course, CourseEvent
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
@@ -45,7 +49,8 @@ def _counts() -> dict[str, int]:
     return {
         m.__name__: m.objects.count()
         for m in apps.get_models()
-        if m._meta.app_label in {"accounts", "patients", "courses", "prescriptions", "assessments"}
+        if m._meta.app_label
+        in {"accounts", "patients", "courses", "prescriptions", "assessments", "consents"}
     }
 
 
@@ -164,3 +169,74 @@ def test_demo_prescribing_records_match_the_courses(db):
     queue = selectors.prescriber_queue(actor=actor)
     assert queue.new_referrals and queue.evaluations and queue.refills and queue.low_dose
     assert blocked in [r.course for r in queue.refills]
+
+
+def test_demo_consents_feed_the_gate(db):
+    call_command("demo", stdout=StringIO())
+    loaded = _counts()
+    call_command("demo", stdout=StringIO())
+    assert _counts() == loaded  # idempotent
+
+    # Four documents at version 1, the KAP consent also at version 2, published recently.
+    versions = sorted(ConsentDocument.objects.values_list("kind", "version"))
+    assert versions == [
+        ("financial_policy", 1), ("kap", 1), ("kap", 2), ("release_of_information", 1),
+        ("telehealth", 1),
+    ]  # fmt: skip
+    v2 = ConsentDocument.objects.get(kind="kap", version=2)
+    assert v2.change_summary and timezone.now() - v2.published_at < timedelta(days=14)
+    for document in ConsentDocument.objects.all():
+        document.full_clean()
+    kap_v1 = ConsentDocument.objects.get(kind="kap", version=1).body
+    for element in ("off label", "esketamine", "dissociation", "bladder", "pregnan",
+                    "911", "988", "withdraw", "touch"):  # fmt: skip
+        assert element in kap_v1.lower() or element in kap_v1, element
+    for row in ConsentSignature.objects.select_related("document"):
+        row.full_clean()
+        assert row.content_sha256 == row.document.content_sha256
+        assert row.signed_on == timezone.localdate(row.signed_at)
+
+    # Open courses past consent: signed, except Jordan's (outdated) and the one whose
+    # client withdrew; at home, the telehealth consent too.
+    now = timezone.now()
+    open_courses = with_facts(Course.objects.exclude(stage__in=rules.CLOSED_STAGES))
+    by_code = Counter()
+    jordan = User.objects.get(email="client@harborlight.example")
+    for course in open_courses:
+        facts = course_facts(course)
+        codes = {r.code for r in rules.blockers(facts, now=now, policy=gate_policy(course))}
+        by_code.update(c for c in codes if c.startswith("consent."))
+        if course.stage in {"consented", "preparation", "active", "maintenance"}:
+            if course.client.user_id == jordan.pk:
+                assert facts.consent_outdated and not facts.consent_signed
+            elif facts.consent_withdrawn:
+                assert course.stage == "active"
+            else:
+                assert facts.consent_signed, course.pk
+            if course.delivery == "at_home":
+                assert facts.telehealth_consent_signed, course.pk
+    assert by_code["consent.outdated"] == 1
+    assert by_code["consent.withdrawn"] == 1
+    # Eligible courses: one client has signed (the therapist can confirm), one has not.
+    eligible = [
+        rules.transition_reasons(rules.Action.RECORD_CONSENT, course_facts(c), now=now)
+        for c in open_courses
+        if c.stage == "eligible"
+    ]
+    assert sorted(len(r) for r in eligible) == [0, 2]
+
+    # The closed course whose client withdrew consent, and the active one, are withdrawn on
+    # the client's behalf with a reason.
+    assert ConsentWithdrawal.objects.count() == sum(
+        1 for s in DEMO_COURSES if s.consent_withdrawn is not None
+    )
+    assert all(w.on_behalf and w.reason for w in ConsentWithdrawal.objects.all())
+
+    # The client sign-in has the new KAP consent to sign.
+    (actor,) = memberships_for_user(jordan)
+    statuses = {s.kind: s for s in own_consents(actor=actor).statuses}
+    assert statuses["kap"].state == "outdated" and statuses["kap"].can_sign
+    assert {k: s.state for k, s in statuses.items() if k != "kap"} == {
+        "telehealth": "signed", "release_of_information": "signed",
+        "financial_policy": "signed",
+    }  # fmt: skip

@@ -13,10 +13,12 @@ ORDER = [
 
 
 def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery="in_person",
-                pathway="higher_dose", **fields) -> Course:  # fmt: skip
-    """A course at `stage`, with what reaching it would have recorded (eligibility, consent,
-    one preparation session, a prescription with `doses` dispensed: 2 from active on) so
-    that the gates see a consistent picture."""
+                pathway="higher_dose", consent=None, **fields) -> Course:  # fmt: skip
+    """A course at `stage`, with what reaching it would have recorded (eligibility, the
+    client's signature of the current consent documents, one preparation session, a
+    prescription with `doses` dispensed: 2 from active on) so that the gates see a
+    consistent picture. `consent` overrides the signatures: False (none), "withdrawn" or
+    "outdated" (see tests.consents.factories.consent_for)."""
     now = timezone.now()
     reached = ORDER.index(stage) if stage in ORDER else len(ORDER)
     values = {
@@ -29,11 +31,15 @@ def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery
             clearance_on=now.date() - datetime.timedelta(days=1),
             clearance_valid_days=180,
         )
-    if reached >= ORDER.index("consented"):
-        values.update(consent_signed_at=now, consent_version="v1")
+    if consent is None:
+        consent = reached >= ORDER.index("consented")
     doses = fields.pop("doses", 2 if reached >= ORDER.index("active") else 0)
     values.update(fields)
     course = Course.objects.create(**values)
+    if consent is not False:
+        from tests.consents.factories import consent_for
+
+        consent_for(client, delivery=delivery, state=consent)
     if reached >= ORDER.index("active"):
         event(course, therapist, "preparation")
     if doses:

@@ -6,15 +6,18 @@ import json
 
 import pytest
 from django.db import connection
+from django.test import Client as HttpClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kapflow.accounts import services as account_services
+from kapflow.consents.models import ConsentSignature
 from kapflow.courses.models import Course, CourseEvent
 from kapflow.prescriptions.models import DoseUse
 from tests.conftest import sign_in
+from tests.consents import factories as consent_factories
 from tests.courses.factories import event, make_course
 from tests.patients.factories import ClientFactory, on_team
 
@@ -112,7 +115,12 @@ def test_list_and_detail_show_the_course(world, api):
     body = detail.json()
     assert body["id"] == course.pk
     assert body["eligibility"] == "eligible"
-    assert body["consent_version"] == "v1"
+    assert body["consent"] == {
+        "status": "signed", "signed_version": 1, "current_version": 1,
+        "signed_at": body["consent"]["signed_at"], "withdrawn_at": None,
+        "telehealth_signed": False,
+    }  # fmt: skip
+    assert body["consent"]["signed_at"] is not None
     assert body["clearance_valid_days"] == 180
     assert (body["prescription_active"], body["doses_dispensed"], body["doses_used"]) == (
         False,
@@ -185,7 +193,7 @@ def test_partner_prescriber_sees_the_course_they_prescribe_for(world, api):
 
 
 def test_blocked_transition_is_409_with_every_reason_and_changes_nothing(world, api):
-    course = _course(world, stage="preparation", consent_signed_at=None)
+    course = _course(world, stage="preparation", consent=False)
     events = CourseEvent.objects.count()
 
     response = api(world.therapist).post(f"/{course.pk}/transitions", {"action": "activate"})
@@ -279,9 +287,29 @@ def test_walk_from_inquiry_to_active(world, api):
         {"quantity": 2, "dispensed_on": timezone.localdate().isoformat()},
     )
     assert filled.json()["doses_left"] == 2, filled.content
-    consented = step(therapist, "record_consent", "consented", consent_version="v2")
-    assert consented["consent_version"] == "v2"
-    assert consented["consent_signed_at"] is not None
+    # The therapist cannot confirm consent the client has not signed.
+    refused = therapist.post(f"/{course_id}/transitions", {"action": "record_consent"})
+    assert refused.status_code == 409
+    assert [e["code"] for e in refused.json()["errors"]] == ["consent.missing"]
+    # The client signs the current KAP consent in their portal (session), then the
+    # therapist confirms it.
+    document = consent_factories.current(world.practice, "kap")
+    portal = sign_in(HttpClient(), world.client_member.user)
+    signed = portal.post(
+        "/api/v1/consents/mine/signatures",
+        data=json.dumps({
+            "document_id": document.pk, "understood": True,
+            "typed_name": f"{world.client.legal_first_name} {world.client.legal_last_name}",
+            "signed_on": timezone.localdate().isoformat(),
+        }),
+        content_type="application/json",
+    )  # fmt: skip
+    assert signed.status_code == 201, signed.content
+    consented = step(therapist, "record_consent", "consented")
+    assert consented["consent"]["status"] == "signed"
+    assert consented["consent"]["signed_version"] == document.version
+    confirmed = next(e for e in consented["timeline"] if e["action"] == "record_consent")
+    assert confirmed["data"]["consent_version"] == document.version
     prepared = step(therapist, "start_preparation", "preparation", preparation_planned=2)
     assert prepared["preparation_planned"] == 2
     record(therapist, "preparation", note="Set and setting discussed.")
@@ -401,8 +429,14 @@ def test_withdrawn_consent_cannot_be_overridden(world, api):
     course = _course(world, stage="active")
     _screened(course, world)
     therapist = api(world.therapist)
-    withdrawn = therapist.post(f"/{course.pk}/records", {"kind": "consent_withdrawn"})
-    assert withdrawn.status_code == 201
+    # Consent is no longer a course record: withdrawal goes through the consents API.
+    assert therapist.post(f"/{course.pk}/records", {"kind": "consent_withdrawn"}).status_code == 422
+    signature = ConsentSignature.objects.get(client=world.client, document__kind="kap")
+    withdrawn = therapist.post(
+        f"/api/v1/consents/signatures/{signature.pk}/withdrawal",
+        {"reason": "The client phoned to withdraw consent."},
+    )
+    assert withdrawn.status_code == 201, withdrawn.content
 
     response = therapist.post(
         f"/{course.pk}/dosing", {**GOOD_DAY, "override_reason": "Client says it is fine."}

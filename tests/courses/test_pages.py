@@ -98,7 +98,7 @@ def test_dashboard_shows_blockers_and_overdue_items(client, world):
 
 def test_refused_step_lists_every_reason_with_409(client, world):
     course = make_course(world.client, world.therapist, prescriber=world.prescriber,
-                         stage="preparation", consent_signed_at=None)  # fmt: skip
+                         stage="preparation", consent=False)  # fmt: skip
     sign_in(client, world.therapist.user)
     response = client.post(f"/courses/{course.pk}/transition/", {"action": "activate"})
     assert response.status_code == 409

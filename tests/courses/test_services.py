@@ -84,7 +84,7 @@ def test_refer_grants_the_partner_prescriber_access(world):
 
 
 def test_blocked_transition_changes_nothing(world):
-    course = make_course(world.client, world.therapist, stage="preparation", consent_signed_at=None)
+    course = make_course(world.client, world.therapist, stage="preparation", consent=False)
     events = CourseEvent.objects.count()
     with pytest.raises(GateBlocked) as exc:
         services.course_transition(actor=world.therapist, course_id=course.pk, action="activate")
@@ -157,12 +157,12 @@ def test_dosing_uses_a_dose_when_every_gate_holds(world):
 
 def test_dosing_lists_every_reason_and_changes_nothing(world):
     course = make_course(world.client, world.therapist, prescriber=world.prescriber, stage="active",
-                         delivery="at_home", consent_signed_at=None)  # fmt: skip
+                         delivery="at_home", consent=False)  # fmt: skip
     with pytest.raises(GateBlocked) as exc:
         services.dosing_start(actor=world.therapist, course_id=course.pk, day=DoseDay())
     assert _codes(exc) == [
         "alcohol.not_attested", "companion.absent", "companion.unconfirmed", "consent.missing",
-        "screen.missing", "vitals.bp_missing",
+        "consent.telehealth_missing", "screen.missing", "vitals.bp_missing",
     ]  # fmt: skip
     assert not DoseUse.objects.filter(course=course).exists()
 
@@ -183,7 +183,7 @@ def test_soft_reasons_can_be_overridden_with_a_written_reason(world):
 
 
 def test_hard_reasons_cannot_be_overridden(world):
-    course = _ready(world, consent_withdrawn_at=timezone.now())
+    course = _ready(world, consent="withdrawn")
     with pytest.raises(GateBlocked) as exc:
         services.dosing_start(
             actor=world.therapist, course_id=course.pk, day=GOOD_DAY, override_reason="Please."

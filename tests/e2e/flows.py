@@ -75,3 +75,33 @@ def sign_decision(page, *, decision: str, reason: str, name: str, days: str = "1
         form.get_by_label(re.compile("Clearance valid for")).fill(days)
     form.get_by_label("Sign: type your full name").fill(name)
     form.get_by_role("button", name="Sign the decision").click()
+
+
+def sign_in_client(page, base, membership, first_name: str):
+    """Clients sign in with a password only: MFA is required of staff roles."""
+    page.goto(f"{base}/sign-in/")
+    page.get_by_label("Email").fill(membership.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=f"Hello, {first_name}")).to_be_visible()
+
+
+def sign_consent(page, base, *, name: str, draw: bool = True):
+    """In the client's portal: open the first document to sign, tick "read and understood",
+    type `name`, draw a signature on the pad (signature.js), and sign."""
+    page.goto(f"{base}/consents/mine/")
+    page.get_by_role("button", name="Read and sign").first.click()
+    page.get_by_label(re.compile("I have read and understood")).check()
+    page.get_by_label("Type your full name to sign").fill(name)
+    if draw:
+        canvas = page.locator("canvas[data-signature-canvas]")
+        expect(canvas).to_be_visible()
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 30, box["y"] + 90)
+        page.mouse.down()
+        for step in range(1, 12):
+            page.mouse.move(box["x"] + 30 + step * 25, box["y"] + 90 - (step % 3) * 20)
+        page.mouse.up()
+    page.get_by_role("button", name="Sign", exact=True).click()
+    expect(page.get_by_role("heading", name="What you signed")).to_be_visible()

@@ -1,5 +1,6 @@
 """End to end in Chromium: a therapist and a partner prescriber take a client from inquiry to
-ready-to-dose; the checklist shrinks as facts arrive; a refusal lists every reason."""
+ready-to-dose; the client signs the consent in their portal; the checklist shrinks as facts
+arrive; a refusal lists every reason."""
 
 import re
 from datetime import date
@@ -8,8 +9,18 @@ import pytest
 from playwright.sync_api import expect
 
 from kapflow.accounts.models import Role
+from kapflow.consents.models import ConsentSignature
 from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
-from tests.e2e.flows import accept_from_queue, fill_evaluation, refer, sign_decision, sign_in
+from tests.consents.factories import publish
+from tests.e2e.flows import (
+    accept_from_queue,
+    fill_evaluation,
+    refer,
+    sign_consent,
+    sign_decision,
+    sign_in,
+    sign_in_client,
+)
 from tests.patients.factories import ClientFactory, on_team
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -49,8 +60,16 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     partnership(practice, partner)
     therapist = member(practice, Role.THERAPIST, licences=[("LMFT", "OR")])
     prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
-    client = ClientFactory(organisation=practice, legal_last_name="Ashgrove", state="OR")
+    client_member = member(practice, Role.CLIENT)
+    client = ClientFactory(
+        organisation=practice,
+        legal_first_name="Marin",
+        legal_last_name="Ashgrove",
+        state="OR",
+        user=client_member.user,
+    )
     on_team(client, therapist)
+    publish(practice, "kap", by=therapist.user)  # the practice's consent, version 1
     base = live_server.url
 
     t = browser.new_context().new_page()
@@ -97,7 +116,24 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     t.goto(course_url)
     before = _gate_codes(t)
     assert "eligibility.missing" not in before and "consent.missing" in before
-    _step(t, "Record signed consent")
+    # The therapist cannot confirm a consent the client has not signed.
+    _step(t, "Confirm signed consent")
+    expect(t.get_by_test_id("refused-reasons")).to_contain_text("No current signed informed")
+
+    # The client reads and signs the consent in the portal, drawing a signature too.
+    c = browser.new_context().new_page()
+    sign_in_client(c, base, client_member, "Marin")
+    sign_consent(c, base, name="marin ashgrove")
+    expect(c.get_by_alt_text("Your drawn signature")).to_be_visible()
+    signature = ConsentSignature.objects.get(client=client)
+    assert signature.drawn_signature.startswith("data:image/png;base64,")
+    assert signature.typed_name == "marin ashgrove" and signature.ip_address
+    c.context.close()
+
+    t.goto(course_url)
+    expect(t.get_by_test_id("consent-status")).to_contain_text("version 1, signed")
+    _step(t, "Confirm signed consent")
+    expect(t.get_by_test_id("stage")).to_have_text("Consented")
     _step(t, "Start preparation")
     expect(t.get_by_test_id("stage")).to_have_text("Preparation")
 

@@ -118,7 +118,7 @@ TRANSITIONS: dict[Action, Transition] = {
         Transition(Action.DECLINE_REFERRAL, "Referral declined or withdrawn",
                    frozenset({Stage.REFERRED, Stage.MEDICAL_EVALUATION}), Stage.INTAKE,
                    Side.PRESCRIBER, reason_required=True),
-        Transition(Action.RECORD_CONSENT, "Record signed consent", frozenset({Stage.ELIGIBLE}),
+        Transition(Action.RECORD_CONSENT, "Confirm signed consent", frozenset({Stage.ELIGIBLE}),
                    Stage.CONSENTED, Side.THERAPIST),
         Transition(Action.START_PREPARATION, "Start preparation", frozenset({Stage.CONSENTED}),
                    Stage.PREPARATION, Side.THERAPIST),
@@ -169,8 +169,13 @@ class CourseFacts:
     prescription_active: bool = False  # a prescription not cancelled (decision 0019)
     doses_authorised: int = 0  # doses dispensed under active prescriptions
     doses_used: int = 0  # doses used from them (sessions and logged daily doses)
+    # Informed consent (kapflow.consents): the client's signature of the practice's current
+    # KAP consent, not withdrawn; their latest signature withdrawn; or only an earlier
+    # version signed. At home, also the current telehealth consent.
     consent_signed: bool = False
     consent_withdrawn: bool = False
+    consent_outdated: bool = False
+    telehealth_consent_signed: bool = False
     preparation_done: int = 0
     last_screen_at: datetime | None = None
     last_screen_positive: bool | None = None
@@ -211,11 +216,34 @@ def age_on(birth: date, today: date) -> int:
 
 
 def _consent_reasons(facts: CourseFacts) -> list[Reason]:
+    """Signed informed consent (DOMAIN.md section 4, off-label consent elements) is hard: no
+    clinician can dose a client who has not consented, or who took consent back. At-home
+    dosing also needs the telehealth consent (companion, vitals, storage, emergency plan)."""
+    reasons: list[Reason] = []
     if facts.consent_withdrawn:
-        return [Reason("consent.withdrawn", "The client has withdrawn consent.")]
-    if not facts.consent_signed:
-        return [Reason("consent.missing", "No current signed informed consent is on file.")]
-    return []
+        reasons.append(
+            Reason(
+                "consent.withdrawn",
+                "The client has withdrawn consent; dosing stops until they sign again.",
+            )
+        )
+    elif facts.consent_outdated:
+        reasons.append(
+            Reason(
+                "consent.outdated",
+                "A new version of the consent was published; the client must sign it again.",
+            )
+        )
+    elif not facts.consent_signed:
+        reasons.append(Reason("consent.missing", "No current signed informed consent is on file."))
+    if facts.delivery is Delivery.AT_HOME and not facts.telehealth_consent_signed:
+        reasons.append(
+            Reason(
+                "consent.telehealth_missing",
+                "At-home dosing needs the client's signature on the current telehealth consent.",
+            )
+        )
+    return reasons
 
 
 def _eligibility_reasons(facts: CourseFacts) -> list[Reason]:
@@ -258,6 +286,7 @@ def transition_reasons(
             )
     if action is Action.RECORD_CONSENT:
         reasons += _eligibility_reasons(facts)
+        reasons += _consent_reasons(facts)
     if action is Action.ACTIVATE:
         reasons += _eligibility_reasons(facts)
         reasons += _consent_reasons(facts)
@@ -508,7 +537,7 @@ NEXT_STEP = {
     Stage.INTAKE: "Complete the assessment and refer to a prescriber.",
     Stage.REFERRED: "Waiting for the prescriber to begin the medical evaluation.",
     Stage.MEDICAL_EVALUATION: "Waiting for the prescriber's eligibility decision.",
-    Stage.ELIGIBLE: "Record the client's signed informed consent.",
+    Stage.ELIGIBLE: "The client signs the informed consent in the portal; then confirm it.",
     Stage.CONSENTED: "Start preparation sessions.",
     Stage.PREPARATION: "Complete preparation, then mark the client ready to dose.",
     Stage.ACTIVE: "Dosing and integration sessions.",
@@ -568,8 +597,8 @@ def apply(facts: CourseFacts, action: Action) -> CourseFacts:
         changes["eligibility"] = "not_eligible"
     if action is Action.DECLINE_REFERRAL:
         changes["prescriber_assigned"] = False
-    if action is Action.RECORD_CONSENT:
-        changes.update(consent_signed=True, consent_withdrawn=False)
+    # RECORD_CONSENT changes no consent fact: the client's signature is the fact, and the
+    # transition only confirms it.
     return replace(facts, **changes)
 
 

@@ -7,6 +7,7 @@ typed (Literal choices, bounded numbers, timezone-aware datetimes) so bad values
 naming the field before any service runs.
 """
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Literal
 
@@ -105,6 +106,20 @@ class EventOut(Schema):
     data: dict
 
 
+class ConsentOut(Schema):
+    status: Literal["signed", "outdated", "withdrawn", "missing"] = Field(
+        description="The client's KAP consent: the current version signed, an earlier version "
+        "only, withdrawn, or never signed."
+    )
+    signed_version: int | None = Field(description="The version of the latest signature.")
+    current_version: int | None = Field(description="The practice's current version.")
+    signed_at: datetime | None
+    withdrawn_at: datetime | None
+    telehealth_signed: bool = Field(
+        description="The current telehealth consent is signed (needed for at-home dosing)."
+    )
+
+
 class CourseOut(CourseSummaryOut):
     eligibility: str
     clearance_on: date | None
@@ -112,9 +127,7 @@ class CourseOut(CourseSummaryOut):
     prescription_active: bool
     doses_dispensed: int
     doses_used: int
-    consent_signed_at: datetime | None
-    consent_version: str
-    consent_withdrawn_at: datetime | None
+    consent: ConsentOut
     preparation_planned: int
     closed_at: datetime | None
     allowed_actions: list[ActionOut]
@@ -158,7 +171,6 @@ class TransitionIn(Schema):
     clearance_valid_days: int | None = Field(
         None, ge=1, le=730, description="decide_eligible: how many days the clearance holds."
     )
-    consent_version: str = Field("", max_length=40, description="record_consent.")
     preparation_planned: int | None = Field(None, ge=1, le=3, description="start_preparation.")
 
 
@@ -241,9 +253,6 @@ DETAIL_FIELDS = (
     "eligibility",
     "clearance_on",
     "clearance_valid_days",
-    "consent_signed_at",
-    "consent_version",
-    "consent_withdrawn_at",
     "preparation_planned",
     "closed_at",
 )
@@ -254,6 +263,7 @@ def _course_out(course) -> dict:
     data = _summary(row)
     data.update(
         {field: getattr(course, field) for field in DETAIL_FIELDS},
+        consent=asdict(selectors.consent_status(course)),
         prescription_active=row.facts.prescription_active,
         doses_dispensed=row.facts.doses_authorised,
         doses_used=row.facts.doses_used,
@@ -379,8 +389,9 @@ def course_transition(request, course_id: int, payload: TransitionIn):
     summary="Record a session or decision",
 )
 def course_record(request, course_id: int, payload: RecordIn):
-    """Record a preparation session, risk screen, integration session or consent withdrawal
-    (therapist side), or a medical follow-up or prescription (prescriber side)."""
+    """Record a preparation session, risk screen or integration session (therapist side), or a
+    medical follow-up (prescriber side). Consent is signed and withdrawn through
+    /api/v1/consents; any other kind is a 422."""
     actor = staff_actor(request)
     event = services.course_record(actor=actor, course_id=course_id, **payload.dict())
     return Status(201, _event_out(event))

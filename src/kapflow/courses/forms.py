@@ -71,9 +71,6 @@ class TransitionForm(forms.Form):
     clearance_valid_days = forms.IntegerField(
         label="Clearance valid for (days)", required=False, min_value=1, max_value=730
     )
-    consent_version = forms.CharField(
-        label="Consent document version", required=False, max_length=40
-    )
     preparation_planned = forms.IntegerField(
         label="Preparation sessions planned", required=False, min_value=1, max_value=3
     )

@@ -99,10 +99,8 @@ class Course(models.Model):
     )
     clearance_on = models.DateField(null=True, blank=True)
     clearance_valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
-    # Consent as recorded by staff (replaced by e-consent in issue 7).
-    consent_signed_at = models.DateTimeField(null=True, blank=True)
-    consent_version = models.CharField(max_length=40, blank=True)
-    consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Consent is not stored here: the gate reads the client's signatures of the practice's
+    # current documents (kapflow.consents) through courses.selectors.with_facts.
     preparation_planned = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
     )
@@ -154,6 +152,7 @@ class EventKind(models.TextChoices):
     DOSING = "dosing", "Dosing session"
     INTEGRATION = "integration", "Integration session"
     FOLLOWUP = "followup", "Medical follow-up"
+    CONSENT_SIGNED = "consent_signed", "Consent signed"
     CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
     OVERRIDE = "override", "Gate override"
     DOSING_REFUSED = "dosing_refused", "Dosing refused by the gate"

@@ -27,6 +27,7 @@ from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence
 from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.clinical import course as rules
+from kapflow.consents.selectors import gate_annotations as consent_annotations
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import (
     CLOSED_VALUES,
@@ -140,6 +141,9 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         ),
         therapist_licensed=_licensed("therapist", today),
         prescriber_licensed=_licensed("prescriber", today),
+        # The client's signatures of the practice's current consent documents
+        # (kapflow.consents): the KAP consent's versions and withdrawal, and telehealth.
+        **consent_annotations(),
     )
 
 
@@ -174,8 +178,7 @@ def course_facts(course: Course) -> rules.CourseFacts:
         prescription_active=course.active_prescription_id is not None,
         doses_authorised=course.doses_authorised,
         doses_used=course.doses_used,
-        consent_signed=course.consent_signed_at is not None,
-        consent_withdrawn=course.consent_withdrawn_at is not None,
+        **consent_facts(course),
         preparation_done=course.preparation_done,
         last_screen_at=course.last_screen_at,
         last_screen_positive=course.last_screen_positive,
@@ -187,6 +190,58 @@ def course_facts(course: Course) -> rules.CourseFacts:
         followup_anchor_at=course.followup_anchor_at,
         last_integration_at=course.last_integration_at,
         last_followup_at=course.last_followup_at,
+    )
+
+
+def consent_facts(course: Course) -> dict:
+    """The consent facts from the annotations of with_facts: the client's latest KAP consent
+    signature against the current version, and the current telehealth consent."""
+    signed_version = course.kap_signed_version
+    current_version = course.kap_current_version
+    withdrawn = signed_version is not None and course.kap_withdrawn_at is not None
+    standing = signed_version is not None and not withdrawn
+    return {
+        "consent_signed": standing
+        and current_version is not None
+        and signed_version == current_version,
+        "consent_withdrawn": withdrawn,
+        "consent_outdated": standing
+        and current_version is not None
+        and signed_version < current_version,
+        "telehealth_consent_signed": bool(course.telehealth_signed),
+    }
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    """The KAP consent as the course page and API show it."""
+
+    status: str  # signed / outdated / withdrawn / missing
+    signed_version: int | None
+    current_version: int | None
+    signed_at: datetime | None
+    withdrawn_at: datetime | None
+    telehealth_signed: bool
+
+
+def consent_status(course: Course) -> ConsentStatus:
+    """From the annotations of with_facts: no queries."""
+    facts = consent_facts(course)
+    if facts["consent_withdrawn"]:
+        status = "withdrawn"
+    elif facts["consent_signed"]:
+        status = "signed"
+    elif facts["consent_outdated"]:
+        status = "outdated"
+    else:
+        status = "missing"
+    return ConsentStatus(
+        status=status,
+        signed_version=course.kap_signed_version,
+        current_version=course.kap_current_version,
+        signed_at=course.kap_signed_at,
+        withdrawn_at=course.kap_withdrawn_at,
+        telehealth_signed=facts["telehealth_consent_signed"],
     )
 
 

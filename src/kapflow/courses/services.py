@@ -143,7 +143,6 @@ def course_transition(
     prescriber_id: int | None = None,
     clearance_on: date | None = None,
     clearance_valid_days: int | None = None,
-    consent_version: str = "",
     preparation_planned: int | None = None,
     now: datetime | None = None,
     workflow: bool = False,
@@ -231,10 +230,10 @@ def course_transition(
         data["prescriber_membership_id"] = course.prescriber_id
         course.prescriber = None
     if act is rules.Action.RECORD_CONSENT:
-        course.consent_signed_at = now
-        course.consent_version = (consent_version or "v1")[:40]
-        course.consent_withdrawn_at = None
-        data["consent_version"] = course.consent_version
+        # The client's signature is the record (kapflow.consents); the step notes which
+        # version the therapist confirmed.
+        data["consent_version"] = course.kap_signed_version
+        data["consent_signed_at"] = course.kap_signed_at.isoformat()
     if act is rules.Action.START_PREPARATION and preparation_planned:
         course.preparation_planned = preparation_planned
         data["preparation_planned"] = preparation_planned
@@ -298,7 +297,6 @@ RECORDABLE = {
     EventKind.PREPARATION: rules.Side.THERAPIST,
     EventKind.RISK_SCREEN: rules.Side.THERAPIST,
     EventKind.INTEGRATION: rules.Side.THERAPIST,
-    EventKind.CONSENT_WITHDRAWN: rules.Side.THERAPIST,
     EventKind.FOLLOWUP: rules.Side.PRESCRIBER,
 }
 
@@ -316,7 +314,8 @@ def course_record(
     now: datetime | None = None,
 ) -> CourseEvent:
     """Record something that happened in the course: a preparation session, a risk screen,
-    an integration session, a medical follow-up, a consent withdrawal."""
+    an integration session, a medical follow-up. (Consent is signed and withdrawn through
+    kapflow.consents.services, which puts its own events on the timeline.)"""
     now = now or timezone.now()
     try:
         kind = EventKind(kind)
@@ -349,13 +348,8 @@ def course_record(
         reasons.append(rules.Reason("dosing.none", "No dosing session to integrate yet."))
     if kind is EventKind.FOLLOWUP and facts.stage not in rules.DOSING_STAGES:
         reasons.append(rules.Reason("stage.not_active", "Follow-ups happen once dosing began."))
-    if kind is EventKind.CONSENT_WITHDRAWN and not facts.consent_signed:
-        reasons.append(rules.Reason("consent.missing", "There is no consent to withdraw."))
     if reasons:
         raise GateBlocked(reasons)
-    if kind is EventKind.CONSENT_WITHDRAWN:
-        course.consent_withdrawn_at = occurred_at
-        course.save(update_fields=["consent_withdrawn_at"])
     event = _event(
         actor=actor, course=course, kind=kind, occurred_at=occurred_at, reason=note.strip(),
         positive=positive if kind is EventKind.RISK_SCREEN else None, data=data,
@@ -528,6 +522,36 @@ def risk_screen_from_assessment(
         organisation=course.organisation, course=course, kind=EventKind.RISK_SCREEN,
         occurred_at=occurred_at, actor=actor.user if actor else None, actor_membership=actor,
         positive=positive, data={"response_id": response_id, "instrument": instrument},
+    )  # fmt: skip
+    event.full_clean()
+    event.save()
+    return event
+
+
+def consent_event_record(
+    *,
+    actor: Membership,
+    client_id: int,
+    kind: str,
+    occurred_at: datetime,
+    reason: str = "",
+    data: dict | None = None,
+) -> CourseEvent | None:
+    """Put a consent signature or withdrawal on the client's open course timeline (if there
+    is one). Called by kapflow.consents.services inside its own transaction; the gate itself
+    reads the signatures, not these events."""
+    if kind not in {EventKind.CONSENT_SIGNED, EventKind.CONSENT_WITHDRAWN}:
+        raise ValueError(kind)
+    course = (
+        Course.objects.select_for_update()
+        .filter(client_id=client_id, closed_at__isnull=True)
+        .first()
+    )
+    if course is None:
+        return None
+    event = CourseEvent(
+        organisation=course.organisation, course=course, kind=kind, occurred_at=occurred_at,
+        actor=actor.user, actor_membership=actor, reason=reason, data=data or {},
     )  # fmt: skip
     event.full_clean()
     event.save()

@@ -102,6 +102,7 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         for kind, side in services.RECORDABLE.items()
         if not row.facts.closed and policy.can_act_on_course(actor, course, side.value)
     ]
+    from kapflow.consents.selectors import client_consents
     from kapflow.prescriptions.selectors import course_prescribing
 
     return {
@@ -111,6 +112,10 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         "actions": actions,
         "records": [(k, EventKind(k).label) for k in records],
         "prescribing": course_prescribing(actor=actor, course=course, now=now),
+        "consent": selectors.consent_status(course),
+        # Every signature listed is an audited read (consent.view).
+        "consents": client_consents(actor=actor, client=course.client, now=now),
+        "can_withdraw_consent": policy.can_withdraw_consent_for(actor, course.client),
         "timeline": selectors.course_timeline(course=course),
         "refused": refused,
         "forms": forms or {},
@@ -192,7 +197,6 @@ def course_transition(request, course_id: int):
             prescriber_id=data["prescriber"],
             clearance_on=data["clearance_on"],
             clearance_valid_days=data["clearance_valid_days"],
-            consent_version=data["consent_version"],
             preparation_planned=data["preparation_planned"],
         )
     except ValidationError as exc:
