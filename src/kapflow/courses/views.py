@@ -42,6 +42,12 @@ def _therapists(actor):
     )
 
 
+def _open_alerts(actor):
+    from kapflow.alerts.selectors import open_alerts
+
+    return open_alerts(actor=actor, limit=20)
+
+
 @login_required
 def dashboard(request):
     actor = staff_actor(request)
@@ -63,6 +69,7 @@ def dashboard(request):
         "filters": filters,
         "due_items": selectors.open_due_items(actor=actor, limit=10),
         "urgent": urgent_tasks_open(actor=actor, limit=20),
+        "alerts": _open_alerts(actor),
     }
     if request.htmx and request.htmx.target == "course-results":
         return render(request, "courses/_course_rows.html", context)
@@ -102,7 +109,10 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         for kind, side in services.RECORDABLE.items()
         if not row.facts.closed and policy.can_act_on_course(actor, course, side.value)
     ]
+    from kapflow.alerts.selectors import open_alerts_for_course
     from kapflow.consents.selectors import client_consents
+    from kapflow.journal.selectors import shared_entries_for_course
+    from kapflow.patients.selectors import companion_checkins_for_course
     from kapflow.prescriptions.selectors import course_prescribing
 
     return {
@@ -117,6 +127,13 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         "consents": client_consents(actor=actor, client=course.client, now=now),
         "can_withdraw_consent": policy.can_withdraw_consent_for(actor, course.client),
         "timeline": selectors.course_timeline(course=course),
+        # Reactions and need-help-now alerts (the banner refreshes itself every 15 s).
+        "alerts": open_alerts_for_course(actor=actor, course=course),
+        # The client's shared journal: therapy content, so not for partner prescribers.
+        "journal_entries": shared_entries_for_course(actor=actor, course=course)
+        if policy.can_read_shared_journal(actor, course)
+        else None,
+        "checkins": companion_checkins_for_course(actor=actor, course=course),
         "refused": refused,
         "forms": forms or {},
         "can_dose": row.facts.stage in rules.DOSING_STAGES
