@@ -73,11 +73,20 @@ def _errors(request, status, errors):
     return api.create_response(request, {"errors": errors}, status=status)
 
 
+LOCATION_PARTS = {"body", "query", "path", "header", "cookie", "form", "file", "payload", "params"}
+
+
 @api.exception_handler(NinjaValidationError)
 def on_ninja_validation(request, exc):
     errors = []
     for err in exc.errors:
-        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "payload", "query", "path")]
+        # Ninja's location starts with where the value came from and the parameter's name
+        # (["body", "payload", "reason"]); only those leading parts go, so a field that is
+        # itself called "body" keeps its name.
+        loc = [str(p) for p in err.get("loc", [])]
+        for _ in range(2):
+            if loc and loc[0] in LOCATION_PARTS:
+                loc.pop(0)
         errors.append(
             {
                 "field": ".".join(loc) or None,
