@@ -48,7 +48,8 @@ CLIENT_NEXT_STEP = {
     "sessions.",
     "preparation": "You are preparing for your first dosing session with your therapist.",
     "active": "You are in the dosing and integration part of your course. Before each session, "
-    "complete your checklist; after it, write down what you noticed.",
+    "follow your preparation instructions; afterwards, write down what you noticed in your "
+    "journal.",
     "maintenance": "You are in maintenance: occasional sessions and check-ins.",
     "not_eligible": "The prescriber decided ketamine is not right for you now. Your therapist "
     "will talk with you about other options.",
@@ -74,6 +75,9 @@ def client_home(request):
         .order_by("closed_at", "-opened_at").first()
     )  # fmt: skip
     companions = list(Companion.objects.filter(client=client).select_related("user"))
+    from kapflow.consents.selectors import own_consents
+
+    to_sign = [row.label for row in own_consents(actor=request.actor).statuses if row.can_sign]
     open_forms = Assignment.objects.filter(
         client=client, completed_at__isnull=True, cancelled_at__isnull=True
     ).count()
@@ -90,6 +94,7 @@ def client_home(request):
             "at_home": course is not None and course.delivery == "at_home",
             "companions": companions,
             "open_forms": open_forms,
+            "to_sign": to_sign,
             "mfa_offer": not _has_device(request.user),
         },
     )
