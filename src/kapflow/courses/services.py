@@ -32,7 +32,7 @@ from kapflow.patients.models import CareTeamMember
 from kapflow.patients.selectors import client_get_for_update
 
 
-def _locked(actor: Membership, course_id: int) -> Course:
+def course_for_update(actor: Membership, course_id: int) -> Course:
     """Lock the course row, then load it with its facts and care team."""
     locked = (
         policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
@@ -162,7 +162,7 @@ def course_transition(
             "Referral, evaluation and eligibility steps are taken on the referral page.",
             code="course.use_referral",
         )
-    course = _locked(actor, course_id)
+    course = course_for_update(actor, course_id)
     transition = rules.TRANSITIONS[act]
     if not workflow:
         _require_side(actor, course, transition.side)
@@ -325,7 +325,7 @@ def course_record(
         raise ValidationError({"kind": "This cannot be recorded directly."})
     if occurred_at is not None and timezone.is_naive(occurred_at):
         occurred_at = timezone.make_aware(occurred_at)
-    course = _locked(actor, course_id)
+    course = course_for_update(actor, course_id)
     _require_side(actor, course, RECORDABLE[kind])
     occurred_at = occurred_at or now
     if occurred_at > now:
@@ -374,7 +374,7 @@ def dosing_start(
     attestations. Soft reasons may be overridden by the course's clinician with a written
     reason; hard ones never. Uses one dose."""
     now = now or timezone.now()
-    course = _locked(actor, course_id)
+    course = course_for_update(actor, course_id)
     _require_side(actor, course, rules.Side.THERAPIST)
     facts = course_facts(course)
     reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
@@ -563,7 +563,7 @@ def risk_assessment_record(
 ) -> CourseEvent:
     """A clinician's risk assessment that clears a positive screen for dosing: recorded as a
     negative risk screen with the assessment in its reason (decision 0013)."""
-    course = _locked(actor, course_id)
+    course = course_for_update(actor, course_id)
     if not policy.can_override_gate(actor, course):
         raise PermissionDenied("A risk assessment is for the course's clinicians.")
     return _event(

@@ -49,42 +49,27 @@ PAGE_SIZE = 25
 SECTION_SIZE = 25
 
 
+def _per_prescription(model, aggregate):
+    """A correlated aggregate of `model` rows of the outer prescription, 0 when none."""
+    return Coalesce(
+        Subquery(
+            model.objects.filter(prescription=OuterRef("pk"))
+            .order_by()
+            .values("prescription")
+            .annotate(n=aggregate)
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
 def with_supply(qs: QuerySet) -> QuerySet:
     """Annotate each prescription with doses dispensed, used, and fills used (one query)."""
     return qs.annotate(
-        dispensed=Coalesce(
-            Subquery(
-                Dispense.objects.filter(prescription=OuterRef("pk"))
-                .order_by()
-                .values("prescription")
-                .annotate(n=Sum("quantity"))
-                .values("n")[:1],
-                output_field=IntegerField(),
-            ),
-            Value(0),
-        ),
-        fills=Coalesce(
-            Subquery(
-                Dispense.objects.filter(prescription=OuterRef("pk"))
-                .order_by()
-                .values("prescription")
-                .annotate(n=Count("id"))
-                .values("n")[:1],
-                output_field=IntegerField(),
-            ),
-            Value(0),
-        ),
-        used=Coalesce(
-            Subquery(
-                DoseUse.objects.filter(prescription=OuterRef("pk"))
-                .order_by()
-                .values("prescription")
-                .annotate(n=Count("id"))
-                .values("n")[:1],
-                output_field=IntegerField(),
-            ),
-            Value(0),
-        ),
+        dispensed=_per_prescription(Dispense, Sum("quantity")),
+        fills=_per_prescription(Dispense, Count("id")),
+        used=_per_prescription(DoseUse, Count("id")),
     )
 
 

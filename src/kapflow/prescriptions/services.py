@@ -55,14 +55,7 @@ MAX_MEDICATIONS = 30
 
 def _course_for(actor: Membership, course_id: int) -> Course:
     """The course, locked, with its facts and care team; NotFound when not visible."""
-    locked = (
-        policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
-    )
-    if locked is None:
-        raise NotFound("Course not found.")
-    return (
-        with_facts(Course.objects.filter(pk=locked.pk)).prefetch_related("client__care_team").get()
-    )
+    return course_services.course_for_update(actor, course_id)
 
 
 def _referral_for(actor: Membership, referral_id: int) -> Referral:
