@@ -163,3 +163,17 @@ def test_a_not_responding_check_in_alerts_the_care_team_at_once(client, world):
         "emergency",
         "companion",
     )
+
+
+def test_the_therapist_sees_the_companions_check_ins_on_the_course_page(client, world):
+    course = make_course(world.client, world.therapist, stage="active", delivery="at_home")
+    companion = Companion.objects.get(client=world.client, user=world.companion.user)
+    CompanionCheckin.objects.create(
+        organisation=world.practice, companion=companion, client=world.client, course=course,
+        state="restless", bp_systolic=148, bp_diastolic=92,
+    )  # fmt: skip
+    sign_in(client, world.therapist.user)
+    page = client.get(f"/courses/{course.pk}/").content.decode()
+    assert 'data-testid="companion-checkins"' in page and "148/92" in page
+    sign_in(client, world.biller.user)
+    assert client.get(f"/courses/{course.pk}/").status_code == 404

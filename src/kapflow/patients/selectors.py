@@ -136,3 +136,25 @@ def companion_links(*, user):
     from kapflow.patients.models import Companion
 
     return Companion.objects.filter(user=user).select_related("organisation")
+
+
+def companion_checkins_for_course(*, actor, course, limit: int = 20):
+    """The companion's recent check-ins for a course, for its clinicians (and the practice's
+    admins): what the companion reported during at-home sessions. One query; audited."""
+    from kapflow import policy
+    from kapflow.audit.services import audit_record
+    from kapflow.patients.models import CompanionCheckin
+
+    if not policy.can_see_clinical(actor):
+        return []
+    rows = list(
+        CompanionCheckin.objects.filter(course=course)
+        .select_related("companion__user")
+        .order_by("-recorded_at", "-id")[:limit]
+    )
+    if rows:
+        audit_record(
+            actor=actor, action="companion_checkin.list", target=course,
+            client_id=course.client_id,
+        )  # fmt: skip
+    return rows
