@@ -22,7 +22,11 @@ organisation) is on every tenth. Against that data set the script times:
    and gate settings, one correlated subquery per fact ``with_facts`` annotates, LIMIT 25, and
    the COUNT(*). The courses that dose carry a prescription, its fills and one DoseUse per
    dosing session (``build_prescribing``), so the supply facts ``with_facts`` reads from
-   kapflow.prescriptions are realistic; the raw SQL has the same three subqueries;
+   kapflow.prescriptions are realistic; the raw SQL has the same three subqueries. The
+   practice has a current KAP and a telehealth consent document, and the clients of courses
+   at consented stage or later have signed the KAP consent (and, dosing at home, the
+   telehealth consent; ``build_consents``), so the consent facts are realistic too; the raw
+   SQL has the same five consent subqueries;
 6. the partner prescriber's queue (``--scenarios prescriber``): ``--referred`` clients (default
    20,000) are referred to the bench prescriber (sent 10 %, accepted or scheduled 10 %,
    evaluated 75 %, declined or withdrawn 5 %), with open refill requests, followup.due items and
@@ -388,6 +392,7 @@ def _delete_courses(practice) -> None:
 
     _delete_prescribing(practice)
     _delete_responses(practice)
+    _delete_consent_signatures(practice)
     with connection.cursor() as cursor:
         for model in (CourseEvent, DueItem, Course):
             cursor.execute(
@@ -488,9 +493,6 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
                 course.clearance_valid_days = rng.choice([180, 365, 365])
             elif stage == "not_eligible":
                 course.eligibility = "not_eligible"
-            if stage in CONSENTED_ON:
-                course.consent_signed_at = opened + days(5, 9)
-                course.consent_version = "v1"
             action, from_stage, by_prescriber = LAST_STEP[stage]
             actor = prescriber if by_prescriber else who
             timeline = [("transition", changed, actor, {"action": action, "from_stage":
@@ -530,6 +532,147 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
         for model in (Course, CourseEvent):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     return {"reused": False, "build_seconds": time.perf_counter() - started, "events": events_made}
+
+
+# ---- consent data set -----------------------------------------------------------------------
+
+# The practice's current consent documents (kapflow.consents): version 1 of each, published
+# at a fixed time before any bench course opened (courses open at most about two years ago).
+CONSENT_PUBLISHED_AT = datetime(2020, 1, 1, 9, 0, tzinfo=UTC)
+BENCH_CONSENT_DOCUMENTS = {
+    # kind: (title, body)
+    "kap": (
+        "Consent to ketamine-assisted psychotherapy",
+        "Bench practice consent to ketamine-assisted psychotherapy (version 1): what the "
+        "treatment is, its risks and alternatives, the medical evaluation by the partner "
+        "prescriber, and that you may withdraw this consent at any time.\n",
+    ),
+    "telehealth": (
+        "Telehealth and at-home dosing consent",
+        "Bench practice telehealth and at-home dosing consent (version 1): sessions by video, "
+        "a sober companion on dosing days, safe storage of the medicine and who to call.\n",
+    ),
+}
+CONSENT_TABLES = ("consents_consentwithdrawal", "consents_consentsignature")
+
+
+def _consent_documents(data: dict) -> dict:
+    """The bench practice's current KAP and telehealth documents (idempotent): {kind: doc}."""
+    from kapflow.consents.models import ConsentDocument
+
+    documents = {}
+    for kind, (title, body) in BENCH_CONSENT_DOCUMENTS.items():
+        documents[kind], _ = ConsentDocument.objects.get_or_create(
+            organisation=data["practice"], kind=kind, version=1,
+            defaults={"title": title, "body": body, "published_at": CONSENT_PUBLISHED_AT,
+                      "published_by": data["admin"].user},
+        )  # fmt: skip
+    return documents
+
+
+def _delete_consent_signatures(practice) -> None:
+    """The practice's consent withdrawals and signatures (not its documents). The consent
+    tables refuse DELETE by trigger (consents migration 0002); the bench disables the trigger
+    for its own delete, in one transaction, so the trigger is back on at commit."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        tables = []
+        for table in CONSENT_TABLES:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
+            if cursor.fetchone()[0]:
+                tables.append(table)
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_immutable")
+        for table in tables:
+            cursor.execute(f"DELETE FROM {table} WHERE organisation_id = %s", [practice.pk])
+        # Run the deferred foreign-key checks now: ALTER TABLE refuses pending trigger events.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_immutable")
+
+
+def _consent_plan(data: dict) -> list[tuple[int, str, datetime]]:
+    """(client id, kind, signed at) of every signature: the client of each course at
+    consented stage or later signed the KAP consent between 5 and 9 days after the course
+    opened (before the therapist recorded consent), and, when the course doses at home, the
+    telehealth consent a few minutes later. Times come from a hash of the course id."""
+    from kapflow.courses.models import Course
+
+    plan = []
+    for course_id, client_id, delivery, opened in (
+        Course.objects.filter(organisation=data["practice"], stage__in=CONSENTED_ON)
+        .order_by("id")
+        .values_list("id", "client_id", "delivery", "opened_at")
+    ):
+        at = opened + timedelta(days=5 + 4 * _frac(course_id, 71))
+        plan.append((client_id, "kap", at))
+        if delivery == "at_home":
+            plan.append((client_id, "telehealth", at + timedelta(minutes=2 + course_id % 14)))
+    return plan
+
+
+def build_consents(data: dict, rebuild: bool) -> dict:
+    """The practice's current KAP and telehealth documents and the signatures of the clients
+    whose course is at consented stage or later (see _consent_plan), so that the consent
+    facts with_facts annotates are realistic. Reused when the signature counts per kind
+    match the plan (a course rebuild deletes the signatures, see _delete_courses)."""
+    from django.db import connection
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from kapflow.consents.models import ConsentSignature, ConsentWithdrawal
+    from kapflow.patients.models import Client
+
+    practice = data["practice"]
+    documents = _consent_documents(data)
+    plan = _consent_plan(data)
+    expected = dict.fromkeys(documents, 0)
+    for _client, kind, _at in plan:
+        expected[kind] += 1
+    signatures = ConsentSignature.objects.filter(organisation=practice)
+    have = dict.fromkeys(documents, 0) | dict(
+        signatures.values("document__kind")
+        .annotate(n=Count("id"))
+        .values_list("document__kind", "n")
+    )
+    withdrawals = ConsentWithdrawal.objects.filter(organisation=practice).count()
+    if not rebuild and have == expected and not withdrawals:
+        log(f"reusing consent signatures: {have}")
+        return {"reused": True, "build_seconds": 0.0, "signatures": have}
+
+    started = time.perf_counter()
+    if any(have.values()) or withdrawals:
+        log(f"removing old consent signatures ({have}, {withdrawals} withdrawals)")
+        _delete_consent_signatures(practice)
+    names = {
+        pk: f"{first} {last}"
+        for pk, first, last in Client.objects.filter(organisation=practice).values_list(
+            "id", "legal_first_name", "legal_last_name"
+        )
+    }
+    log(f"creating {len(plan)} consent signatures ({expected})")
+    ConsentSignature.objects.bulk_create(
+        (
+            ConsentSignature(
+                organisation=practice,
+                document=documents[kind],
+                client_id=client_id,
+                sequence=1,
+                signed_by=None,
+                typed_name=names[client_id],
+                signed_on=timezone.localdate(at),
+                signed_at=at,
+                content_sha256=documents[kind].content_sha256,
+            )
+            for client_id, kind, at in plan
+        ),
+        batch_size=BATCH,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {ConsentSignature._meta.db_table}")
+        cursor.execute("ANALYZE consents_consentdocument")
+    return {"reused": False, "build_seconds": time.perf_counter() - started, "signatures": expected}
 
 
 # ---- outcomes data set ----------------------------------------------------------------------
@@ -1412,6 +1555,24 @@ def _licensed(member_alias: str) -> str:
     )
 
 
+def _current_version(kind: str) -> str:
+    return (
+        "(SELECT d.version FROM consents_consentdocument d "
+        f"WHERE d.organisation_id = co.organisation_id AND d.kind = '{kind}' "
+        "AND d.published_at <= %(now)s ORDER BY d.version DESC LIMIT 1)"
+    )
+
+
+def _latest_signature(kind: str, column: str, withdrawal: bool = False) -> str:
+    join = " LEFT JOIN consents_consentwithdrawal w ON w.signature_id = s.id" if withdrawal else ""
+    return (
+        f"(SELECT {column} FROM consents_consentsignature s "
+        f"JOIN consents_consentdocument d ON d.id = s.document_id{join} "
+        f"WHERE s.client_id = co.client_id AND d.kind = '{kind}' "
+        "ORDER BY s.signed_at DESC, s.id DESC LIMIT 1)"
+    )
+
+
 def course_page_sql() -> str:
     """The dashboard page by hand: the course with its client, clinicians, practice and gate
     settings, and one correlated subquery per fact the gates read (as with_facts annotates)."""
@@ -1442,6 +1603,18 @@ def course_page_sql() -> str:
         "WHERE u.course_id = co.id AND p.status = 'active'), 0)",
         _licensed("tm"),
         _licensed("pm"),
+        # Consent (kapflow.consents.selectors.gate_annotations): the current KAP version, the
+        # client's latest KAP signature (version, time, withdrawal), current telehealth signed.
+        _current_version("kap"),
+        _latest_signature("kap", "d.version"),
+        _latest_signature("kap", "s.signed_at"),
+        _latest_signature("kap", "w.withdrawn_at", withdrawal=True),
+        "EXISTS (SELECT 1 FROM consents_consentsignature s "
+        "JOIN consents_consentdocument d ON d.id = s.document_id "
+        "WHERE s.client_id = co.client_id AND d.kind = 'telehealth' "
+        f"AND d.version = {_current_version('telehealth')} "
+        "AND NOT EXISTS (SELECT 1 FROM consents_consentwithdrawal w "
+        "WHERE w.signature_id = s.id))",
     ]
     return (
         f"SELECT {_columns(Course, 'co')}, {_columns(Client, 'cl')}, "
@@ -1487,7 +1660,8 @@ def raw_course_list(org_id: int, *, member_id: int | None = None, stage: str = "
     from django.db import connection
     from django.utils import timezone
 
-    params = {"org": org_id, "member": member_id, "stage": stage, "today": timezone.localdate()}
+    params = {"org": org_id, "member": member_id, "stage": stage,
+              "today": timezone.localdate(), "now": timezone.now()}  # fmt: skip
     if member_id is None:
         where = f"co.organisation_id = %(org)s AND {COURSE_OPEN}"
         count_from = "courses_course co"
@@ -1712,6 +1886,7 @@ def course_scenarios(data: dict, repeat: int):
             "courses_stage_filter": STAGE_FILTER,
             "courses_stage_count": raw_course_list(org_id, stage=STAGE_FILTER)[0],
             "course_events": data["courses"]["events"],
+            "consent_signatures": data["consents"]["signatures"],
             "http_courses_note": http_note,
         }
 
@@ -1926,8 +2101,10 @@ def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> di
     referral counts, the oldest 25 new and 25 in-evaluation referrals (with client, practice
     and course), the open refill requests' count and oldest 25 (with course, client,
     prescription), the 25 first open followup.due items of the prescriber's courses (overdue
-    first) and the 25 low-dose courses in a dosing stage with fewest daily logs in the last
-    seven days (under seven), by a LATERAL count."""
+    first) and the 25 low-dose courses in a dosing stage with fewest days with a dose (from
+    any source: a supervised session dose counts) in the last seven days (under seven), by a
+    LATERAL count. Refills, follow-ups and low-dose courses are those of clients whose care
+    team the prescriber is still on (the selector's grant check)."""
     from django.db import connection
 
     from kapflow.accounts.models import Organisation
@@ -1935,7 +2112,13 @@ def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> di
     from kapflow.patients.models import Client
     from kapflow.prescriptions.models import Prescription, Referral, RefillRequest
 
-    params = {"partner": partner_id, "me": membership_id, "week_ago": today - timedelta(days=7)}
+    params = {"partner": partner_id, "me": membership_id, "today": today,
+              "week_ago": today - timedelta(days=7)}  # fmt: skip
+    # The sections after the referrals: the prescriber's own courses while the grant lasts.
+    granted = (
+        "EXISTS (SELECT 1 FROM patients_careteammember t WHERE t.client_id = co.client_id "
+        "AND t.membership_id = %(me)s AND t.ended_at IS NULL)"
+    )
     cols = {
         "referral": _columns(Referral, "r"),
         "client": _columns(Client, "c"),
@@ -1964,8 +2147,9 @@ def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> di
         )
         out["evaluating_rows"] = cursor.fetchall()
         cursor.execute(
-            "SELECT COUNT(*) FROM prescriptions_refillrequest "
-            "WHERE prescriber_id = %(me)s AND status = 'open'",
+            "SELECT COUNT(*) FROM prescriptions_refillrequest q "
+            "JOIN courses_course co ON co.id = q.course_id "
+            f"WHERE q.prescriber_id = %(me)s AND q.status = 'open' AND {granted}",
             params,
         )
         out["refills"] = cursor.fetchone()[0]
@@ -1975,7 +2159,7 @@ def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> di
             "JOIN courses_course co ON co.id = q.course_id "
             "JOIN patients_client c ON c.id = co.client_id "
             "JOIN prescriptions_prescription p ON p.id = q.prescription_id "
-            "WHERE q.prescriber_id = %(me)s AND q.status = 'open' "
+            f"WHERE q.prescriber_id = %(me)s AND q.status = 'open' AND {granted} "
             "ORDER BY q.raised_at, q.id LIMIT 25",
             params,
         )
@@ -1985,18 +2169,19 @@ def raw_prescriber_queue(partner_id: int, membership_id: int, today: date) -> di
             "FROM courses_dueitem d JOIN courses_course co ON co.id = d.course_id "
             "JOIN patients_client c ON c.id = co.client_id "
             "WHERE co.prescriber_id = %(me)s AND d.code = 'followup.due' "
-            "AND d.resolved_at IS NULL ORDER BY d.overdue DESC, d.due_at, d.id LIMIT 25",
+            f"AND d.resolved_at IS NULL AND {granted} "
+            "ORDER BY d.overdue DESC, d.due_at, d.id LIMIT 25",
             params,
         )
         out["followup_rows"] = cursor.fetchall()
         cursor.execute(
             f"SELECT {cols['course']}, l.n, {cols['client']} FROM courses_course co "
             "JOIN patients_client c ON c.id = co.client_id "
-            "CROSS JOIN LATERAL (SELECT COUNT(*) AS n FROM prescriptions_doseuse u "
-            "WHERE u.course_id = co.id AND u.source = 'self_log' "
-            "AND u.taken_on > %(week_ago)s) l "
+            "CROSS JOIN LATERAL (SELECT COUNT(DISTINCT u.taken_on) AS n "
+            "FROM prescriptions_doseuse u WHERE u.course_id = co.id "
+            "AND u.taken_on > %(week_ago)s AND u.taken_on <= %(today)s) l "
             "WHERE co.prescriber_id = %(me)s AND co.pathway = 'low_dose' "
-            "AND co.stage IN ('active', 'maintenance') AND l.n < 7 "
+            f"AND co.stage IN ('active', 'maintenance') AND {granted} AND l.n < 7 "
             "ORDER BY l.n, co.id LIMIT 25",
             params,
         )
@@ -2113,13 +2298,15 @@ def prescriber_scenarios(data: dict, repeat: int):
         low_dose = Course.objects.filter(
             prescriber=full, pathway="low_dose", stage__in=list(DOSING_STAGES)
         )
+        # Days with a dose (any source) in the last seven, as the queue counts them.
         missed = low_dose.annotate(
             logged=Count(
-                "dose_uses",
+                "dose_uses__taken_on",
                 filter=Q(
-                    dose_uses__source="self_log",
                     dose_uses__taken_on__gt=today - timedelta(days=7),
+                    dose_uses__taken_on__lte=today,
                 ),
+                distinct=True,
             )
         ).filter(logged__lt=7)
         return {
@@ -2279,6 +2466,11 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
             f"{extra['courses_stage_filter']!r}. Raw course SQL: the page's course rows joined "
             "to client, clinicians, practice and gate settings, with one correlated subquery "
             "per annotated fact, LIMIT 25, plus the COUNT(*).",
+            "- Consent: the practice's current KAP and telehealth documents (version 1); "
+            + ", ".join(f"{n:,} {k}" for k, n in extra["consent_signatures"].items())
+            + " signatures (the clients of courses at consented stage or later; telehealth "
+            "when the course doses at home), no withdrawals. The raw SQL has the same five "
+            "consent subqueries as with_facts.",
         ]
         if extra.get("http_courses_note"):
             lines.append(f"- {extra['http_courses_note']}.")
@@ -2297,6 +2489,7 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     for name, key in (
         ("clients", "clients_data"),
         ("courses", "courses_data"),
+        ("consent signatures", "consents_data"),
         ("responses", "outcomes_data"),
         ("prescribing", "prescribing_data"),
     ):
@@ -2316,9 +2509,10 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
             f"courses; queue counts {extra['prescriber_counts']}, "
             f"{extra['prescriber_followups_open']:,} open follow-ups, "
             f"{extra['prescriber_low_dose_missed']:,} of "
-            f"{extra['prescriber_low_dose_courses']:,} low-dose dosing courses missed a daily "
-            "log in the last 7 days. Raw prescriber SQL: the same seven statements (counts, "
-            "sections with their joins, LATERAL count of the week's logs), LIMIT 25 each; "
+            f"{extra['prescriber_low_dose_courses']:,} low-dose dosing courses had a dose on "
+            "fewer than 7 of the last 7 days. Raw prescriber SQL: the same seven statements "
+            "(counts, sections with their joins and the care-team grant check, LATERAL count "
+            "of the week's days with a dose), LIMIT 25 each; "
             "the selector's counts and row ids are checked equal to it before timing.",
             f"- Query count at {SMALL_REFERRED} referrals vs full: selector "
             f"{flat['selector']['small']} vs {flat['selector']['full']}, page "
@@ -2379,6 +2573,7 @@ def main(argv: list[str] | None = None) -> int:
     data = build_data(args.clients, args.rebuild)
     if args.scenarios in ("all", "courses", "outcomes", "prescriber"):
         data["courses"] = build_courses(data, args.clients, args.rebuild)
+        data["consents"] = build_consents(data, args.rebuild)
         data["prescribing"] = build_prescribing(data, args.referred, args.rebuild)
     if args.scenarios in ("all", "outcomes"):
         data["outcomes"] = build_outcomes(data, args.clients, args.rebuild)
@@ -2409,6 +2604,12 @@ def main(argv: list[str] | None = None) -> int:
         and {
             "reused": data["outcomes"]["reused"],
             "seconds": round(data["outcomes"]["build_seconds"], 2),
+        },
+        "consents_data": data.get("consents")
+        and {
+            "reused": data["consents"]["reused"],
+            "seconds": round(data["consents"]["build_seconds"], 2),
+            "signatures": data["consents"]["signatures"],
         },
         "prescribing_data": data.get("prescribing")
         and {
