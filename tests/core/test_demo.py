@@ -50,7 +50,17 @@ def _counts() -> dict[str, int]:
         m.__name__: m.objects.count()
         for m in apps.get_models()
         if m._meta.app_label
-        in {"accounts", "patients", "courses", "prescriptions", "assessments", "consents"}
+        in {
+            "accounts",
+            "patients",
+            "courses",
+            "prescriptions",
+            "assessments",
+            "consents",
+            "journal",
+            "messaging",
+            "alerts",
+        }
     }
 
 
@@ -240,3 +250,72 @@ def test_demo_consents_feed_the_gate(db):
         "telehealth": "signed", "release_of_information": "signed",
         "financial_policy": "signed",
     }  # fmt: skip
+
+
+def test_demo_portal_records(db):
+    from kapflow.alerts.models import Alert
+    from kapflow.clinical import reactions
+    from kapflow.journal.models import JournalEntry
+    from kapflow.messaging.models import Message, MessageReceipt, Thread
+    from kapflow.patients.models import CompanionCheckin
+
+    call_command("demo", stdout=StringIO())
+    loaded = _counts()
+    call_command("demo", stdout=StringIO())
+    assert _counts() == loaded  # idempotent
+
+    jordan = User.objects.get(email="client@harborlight.example")
+    therapist = User.objects.get(email="therapist@harborlight.example")
+    prescriber = User.objects.get(email="prescriber@northstar.example")
+    companion = User.objects.get(email="companion@harborlight.example")
+    course = Course.objects.get(client__user=jordan, closed_at__isnull=True)
+    latest = CourseEvent.objects.filter(course=course, kind="dosing").latest("occurred_at")
+
+    # Journal: Jordan's intention before and integration after the latest session (shared),
+    # a private reflection; one shared integration entry on three other active courses.
+    own = JournalEntry.objects.filter(client__user=jordan, course=course)
+    assert sorted(own.values_list("kind", "shared")) == [
+        ("integration", True), ("intention", True), ("reflection", False),
+    ]  # fmt: skip
+    assert own.get(kind="intention").created_at < latest.occurred_at
+    assert own.get(kind="integration").created_at > latest.occurred_at
+    others = JournalEntry.objects.exclude(client__user=jordan)
+    assert others.count() == 3
+    assert set(others.values_list("kind", "shared", "course__stage")) == {
+        ("integration", True, "active")
+    }
+    for entry in JournalEntry.objects.all():
+        entry.full_clean()
+
+    # Messaging: Jordan's care thread with the care team, one message read; a partner thread.
+    care = Thread.objects.get(kind="care", client__user=jordan)
+    assert {p.user_id for p in care.participants.all()} >= {jordan.pk, therapist.pk}
+    authors = list(care.messages.order_by("created_at").values_list("author_id", flat=True))
+    assert authors == [jordan.pk, therapist.pk, therapist.pk]
+    assert MessageReceipt.objects.filter(message__thread=care).count() == 1
+    partner = Thread.objects.get(kind="partner")
+    assert {p.user_id for p in partner.participants.all()} == {therapist.pk, prescriber.pk}
+    assert partner.messages.count() == 2
+    assert Message.objects.count() == 5
+
+    # Alerts: an open routine reaction report and an acknowledged "need help now".
+    reaction = Alert.objects.get(kind="reaction")
+    expected = reactions.reaction_triage(
+        reactions.ReactionAnswers(symptoms=frozenset({"nausea", "dizziness"}))
+    )
+    assert reaction.severity == expected.severity == "routine"
+    assert reaction.acknowledged_at is None and reaction.course.delivery == "at_home"
+    assert reaction.raised_by_id == reaction.client.user_id
+    help_now = Alert.objects.get(kind="help_now")
+    assert help_now.raised_by_id == companion.pk and help_now.severity == "emergency"
+    assert help_now.acknowledged_at is not None and help_now.raised_at < timezone.now()
+    for alert in Alert.objects.all():
+        alert.full_clean()
+
+    # Companion check-ins during the latest session: settled, then restless with vitals.
+    checkins = CompanionCheckin.objects.filter(course=course).order_by("recorded_at")
+    assert [c.state for c in checkins] == ["settled", "restless"]
+    assert (checkins[1].bp_systolic, checkins[1].bp_diastolic, checkins[1].heart_rate) == (
+        138, 86, 88,
+    )  # fmt: skip
+    assert all(c.recorded_at > latest.occurred_at for c in checkins)
