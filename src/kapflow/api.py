@@ -13,6 +13,7 @@ from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from kapflow.accounts.middleware import mfa_required
@@ -60,7 +61,47 @@ class SessionAuth(APIKeyCookie):
         return getattr(request, "actor", None)
 
 
+class NulCharacterError(ValueError):
+    def __init__(self, path: tuple):
+        super().__init__("NUL character")
+        self.path = path
+
+
+class JsonParser(Parser):
+    """Ninja's JSON parser, refusing NUL characters in any string: PostgreSQL text cannot
+    hold them, so they are a 422 naming the field instead of a database error."""
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        found = _nul_path(data, ())
+        if found is not None:
+            # Ninja turns any parser exception into a 400; on_http_error finds this cause
+            # and answers 422 naming the field.
+            raise NulCharacterError(found)
+        return data
+
+
+def _nul_path(value, path: tuple):
+    """The path to the first string (or key) holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return (*path, str(key).replace("\x00", ""))
+            found = _nul_path(item, (*path, str(key)))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, (*path, index))
+            if found is not None:
+                return found
+    return None
+
+
 api = NinjaAPI(
+    parser=JsonParser(),
     title="kapflow API",
     version="1",
     description="Ketamine-assisted psychotherapy programmes: practice, prescriber, client.",
@@ -141,6 +182,19 @@ def on_auth(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
+    if isinstance(exc.__cause__, NulCharacterError):
+        field = ".".join(str(p) for p in exc.__cause__.path) or None
+        return _errors(
+            request,
+            422,
+            [
+                {
+                    "field": field,
+                    "code": "null_character",
+                    "message": "Text must not contain NUL characters.",
+                }
+            ],
+        )
     return _errors(
         request, exc.status_code, [{"field": None, "code": "error", "message": str(exc)}]
     )
