@@ -116,6 +116,8 @@ def course_prescribing(*, actor, course: Course, now: datetime) -> CoursePrescri
         .select_related("prescriber__user")
         .order_by("-status", "-written_on", "-id")[:20]
     )
+    for prescription in prescriptions:
+        prescription.doses_left = doses_left(prescription)
     refill = (
         RefillRequest.objects.filter(course=course, status=RefillStatus.OPEN)
         .order_by("raised_at")
