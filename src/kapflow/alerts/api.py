@@ -19,7 +19,7 @@ from kapflow import policy
 from kapflow.alerts import selectors, services
 from kapflow.alerts.models import NOTE_MAX, AlertKind, RaisedByRole, Severity
 from kapflow.clinical.reactions import SYMPTOMS
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
 from kapflow.core.errors import NotFound
 
 router = Router(tags=["alerts"])
@@ -28,18 +28,6 @@ KindName = Literal[tuple(AlertKind.values)]  # type: ignore[valid-type]
 SeverityName = Literal[tuple(Severity.values)]  # type: ignore[valid-type]
 RoleName = Literal[tuple(RaisedByRole.values)]  # type: ignore[valid-type]
 SymptomCode = Literal[tuple(s.code for s in SYMPTOMS)]  # type: ignore[valid-type]
-# Row ids are bigints; a larger number cannot name a row, so it is refused as input.
-MAX_ID = 2**63 - 1
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class SymptomOut(Schema):
@@ -138,9 +126,6 @@ def _alert_out(alert) -> dict:
         "acknowledgement_note": alert.acknowledgement_note,
         "can_acknowledge": getattr(alert, "can_acknowledge", False),
     }
-
-
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 
 
 @router.get("/symptoms", response=list[SymptomOut], summary="The reaction checklist")

@@ -22,7 +22,7 @@ from kapflow import policy
 from kapflow.assessments import selectors, services
 from kapflow.assessments.models import Decision, Schedule
 from kapflow.clinical import instruments
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
 from kapflow.core.errors import NotFound
 
 router = Router(tags=["assessments"])
@@ -31,8 +31,6 @@ InstrumentCode = Literal[tuple(instruments.REGISTRY)]  # type: ignore[valid-type
 ScheduleName = Literal[tuple(Schedule.values)]  # type: ignore[valid-type]
 DecisionName = Literal[tuple(Decision.values)]  # type: ignore[valid-type]
 
-# Row ids are bigints; a larger number cannot name a row, so it is refused as input.
-MAX_ID = 2**63 - 1
 MAX_ITEMS = 60
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
@@ -52,16 +50,6 @@ Answers = Annotated[
 
 
 # ---- schemas ------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    field: str | None = Field(description="The input at fault: a field name or an item id.")
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class OptionOut(Schema):
@@ -341,8 +329,6 @@ def _task_out(t) -> dict:
 
 
 # ---- endpoints ----------------------------------------------------------------------------
-
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 
 
 @router.get("/instruments", response=list[InstrumentOut], summary="List the instruments")

@@ -15,7 +15,7 @@ from pydantic import Field
 from kapflow import policy
 from kapflow.consents import selectors, services
 from kapflow.consents.models import ConsentKind
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
 from kapflow.core.errors import NotFound
 
 router = Router(tags=["consents"])
@@ -25,16 +25,6 @@ StateName = Literal["signed", "outdated", "withdrawn", "missing", "unpublished"]
 
 
 # ---- schemas --------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class DocumentOut(Schema):
@@ -190,9 +180,6 @@ def _client_actor(request):
     if not policy.is_client_actor(actor):
         raise NotFound()
     return actor
-
-
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 
 
 # ---- staff: documents -----------------------------------------------------------------------

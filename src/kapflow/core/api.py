@@ -1,4 +1,7 @@
-"""Helpers for ninja routers."""
+"""Helpers for ninja routers: the staff actor, and the error schemas every router declares."""
+
+from ninja import Schema
+from pydantic import Field
 
 from kapflow import policy
 from kapflow.core.errors import NotFound
@@ -9,3 +12,25 @@ def staff_actor(request):
     if not policy.is_staff_actor(actor):
         raise NotFound()
     return actor
+
+
+# ---- the one error shape every router declares (kapflow.api builds the responses) ------------
+
+
+class ErrorOut(Schema):
+    field: str | None = Field(description="The input at fault: a field name or an item id.")
+    code: str
+    message: str
+    overridable: bool | None = Field(
+        None, description="Gate refusals (409): may a clinician override this reason?"
+    )
+
+
+class ErrorsOut(Schema):
+    errors: list[ErrorOut]
+
+
+ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
+
+# Row ids are bigints; a larger number cannot name a row, so it is refused as input.
+MAX_ID = 2**63 - 1

@@ -16,7 +16,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from kapflow.clinical import course as rules
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
 from kapflow.courses import selectors, services
 
 router = Router(tags=["courses"])
@@ -32,17 +32,6 @@ StatusName = Literal["open", "closed", "all", "overdue"]
 
 
 # ---- schemas ------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-    overridable: bool | None = None
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class ReasonOut(Schema):
@@ -289,8 +278,6 @@ def _reload(actor, course_id: int) -> dict:
 
 
 # ---- endpoints ----------------------------------------------------------------------------
-
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 
 
 @router.get(

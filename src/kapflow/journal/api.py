@@ -13,25 +13,13 @@ from typing import Literal
 from ninja import Router, Schema, Status
 from pydantic import Field, StrictBool
 
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
 from kapflow.journal import selectors, services
 from kapflow.journal.models import BODY_MAX, EntryKind
 
 router = Router(tags=["journal"])
 
 KindName = Literal[tuple(EntryKind.values)]  # type: ignore[valid-type]
-# Row ids are bigints; a larger number cannot name a row, so it is refused as input.
-MAX_ID = 2**63 - 1
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class EntryIn(Schema):
@@ -85,9 +73,6 @@ def _entry_out(entry) -> dict:
         "updated_at": entry.updated_at,
         "shared_at": entry.shared_at,
     }
-
-
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 
 
 @router.get("/entries", response={200: list[EntryOut], 404: ErrorsOut}, summary="List my journal")

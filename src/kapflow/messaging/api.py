@@ -12,13 +12,13 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from kapflow import policy
+from kapflow.core.api import MAX_ID, ErrorsOut
 from kapflow.core.errors import NotFound
 from kapflow.messaging import selectors, services
 from kapflow.messaging.models import BODY_MAX_CHARS, SUBJECT_MAX_CHARS, ThreadKind
 
 router = Router(tags=["messaging"])
 
-MAX_ID = 2**63 - 1
 KindName = Literal[tuple(ThreadKind.values)]  # type: ignore[valid-type]
 
 
@@ -113,16 +113,6 @@ class ReadOut(Schema):
 
 class ListQuery(Schema):
     page: int = Field(1, ge=1, le=1_000_000)
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 # ---- shaping ------------------------------------------------------------------------------

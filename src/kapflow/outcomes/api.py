@@ -13,7 +13,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from kapflow.clinical import instruments
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ErrorsOut, staff_actor
 from kapflow.outcomes import selectors, stats
 
 router = Router(tags=["outcomes"])
@@ -24,16 +24,6 @@ GroupBy = Literal[selectors.GROUPINGS]  # type: ignore[valid-type]
 
 
 # ---- schemas ------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    field: str | None
-    code: str
-    message: str
-
-
-class ErrorsOut(Schema):
-    errors: list[ErrorOut]
 
 
 class BandOut(Schema):

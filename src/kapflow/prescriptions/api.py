@@ -17,14 +17,13 @@ from kapflow.clinical import prescribing as rx
 from kapflow.clinical.eligibility import CHECKLIST, Pregnancy
 from kapflow.clinical.icd10 import diagnosis_search
 from kapflow.clinical.medications import medication_search
-from kapflow.core.api import staff_actor
-from kapflow.courses.api import ErrorsOut, EventOut, _event_out
+from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
+from kapflow.courses.api import EventOut, _event_out
 from kapflow.prescriptions import selectors, services
 from kapflow.prescriptions.models import Decision, EvaluationModality, ReferralStatus
 
 router = Router(tags=["prescribing"])
 
-ERRORS = {403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 422: ErrorsOut}
 DecisionName = Literal[tuple(Decision.values)]  # type: ignore[valid-type]
 ProductName = Literal[tuple(rx.PRODUCTS)]  # type: ignore[valid-type]
 FrequencyName = Literal[tuple(f.value for f in rx.Frequency)]  # type: ignore[valid-type]
