@@ -593,6 +593,22 @@ def _prescription_for(actor: Membership, prescription_id: int) -> Prescription:
     return prescription
 
 
+def _prescribing_course(actor: Membership, course_id: int, refusal: str) -> Course:
+    """The course of a prescription the actor reached, if the actor is its prescriber."""
+    course = Course.objects.prefetch_related("client__care_team").get(pk=course_id)
+    if not policy.can_prescribe(actor, course):
+        raise PermissionDenied(refusal)
+    return course
+
+
+def _refills_close(*, status: str, by: Membership, now: datetime, note: str, **scope) -> None:
+    """Resolve the open refill requests of a course or a prescription (fill, new
+    prescription, cancellation)."""
+    RefillRequest.objects.filter(status=RefillStatus.OPEN, **scope).update(
+        status=status, resolved_at=now, resolved_by=by.user, note=note
+    )
+
+
 PRESCRIBING_STAGES = frozenset(
     {
         course_rules.Stage.ELIGIBLE,
@@ -693,10 +709,8 @@ def prescription_issue(
               "dose_mg": str(dose_mg), "quantity": quantity, "refills": refills},
     )  # fmt: skip
     # A new prescription answers any open refill request of the course.
-    RefillRequest.objects.filter(course=course, status=RefillStatus.OPEN).update(
-        status=RefillStatus.FULFILLED, resolved_at=now, resolved_by=actor.user,
-        note="New prescription written.",
-    )  # fmt: skip
+    _refills_close(course=course, status=RefillStatus.FULFILLED, by=actor, now=now,
+                   note="New prescription written.")  # fmt: skip
     audit_record(
         actor=actor, action="prescription.issue", target=prescription, client_id=course.client_id
     )
@@ -709,9 +723,9 @@ def prescription_cancel(
 ) -> Prescription:
     now = now or timezone.now()
     prescription = _prescription_for(actor, prescription_id)
-    course = Course.objects.prefetch_related("client__care_team").get(pk=prescription.course_id)
-    if not policy.can_prescribe(actor, course):
-        raise PermissionDenied("Only the course's prescriber cancels a prescription.")
+    course = _prescribing_course(
+        actor, prescription.course_id, "Only the course's prescriber cancels a prescription."
+    )
     if prescription.status != PrescriptionStatus.ACTIVE:
         raise GateBlocked(
             [course_rules.Reason("prescription.not_active", "It is already cancelled.")]
@@ -724,10 +738,8 @@ def prescription_cancel(
     prescription.cancelled_by = actor.user
     prescription.cancel_reason = reason
     prescription.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
-    RefillRequest.objects.filter(prescription=prescription, status=RefillStatus.OPEN).update(
-        status=RefillStatus.DECLINED, resolved_at=now, resolved_by=actor.user,
-        note="Prescription cancelled.",
-    )  # fmt: skip
+    _refills_close(prescription=prescription, status=RefillStatus.DECLINED, by=actor, now=now,
+                   note="Prescription cancelled.")  # fmt: skip
     audit_record(
         actor=actor, action="prescription.cancel", target=prescription,
         client_id=course.client_id, changed_fields=["status"],
@@ -757,9 +769,9 @@ def dispense_record(
     """Record a fill (the first, or a refill) and its shipping, as the pharmacy reports it."""
     now = now or timezone.now()
     prescription = _prescription_for(actor, prescription_id)
-    course = Course.objects.prefetch_related("client__care_team").get(pk=prescription.course_id)
-    if not policy.can_prescribe(actor, course):
-        raise PermissionDenied("Fills are recorded by the course's prescriber.")
+    course = _prescribing_course(
+        actor, prescription.course_id, "Fills are recorded by the course's prescriber."
+    )
     reasons = []
     _, _, fills = supply(prescription)
     if prescription.status != PrescriptionStatus.ACTIVE:
@@ -806,10 +818,8 @@ def dispense_record(
     )  # fmt: skip
     dispense.full_clean()
     dispense.save()
-    RefillRequest.objects.filter(prescription=prescription, status=RefillStatus.OPEN).update(
-        status=RefillStatus.FULFILLED, resolved_at=now, resolved_by=actor.user,
-        note=f"Fill {fills} recorded.",
-    )  # fmt: skip
+    _refills_close(prescription=prescription, status=RefillStatus.FULFILLED, by=actor, now=now,
+                   note=f"Fill {fills} recorded.")  # fmt: skip
     audit_record(
         actor=actor, action="prescription.dispense", target=dispense,
         client_id=course.client_id,
@@ -837,11 +847,9 @@ def dispense_ship(
     )
     if dispense is None:
         raise NotFound("Fill not found.")
-    course = Course.objects.prefetch_related("client__care_team").get(
-        pk=dispense.prescription.course_id
+    course = _prescribing_course(
+        actor, dispense.prescription.course_id, "Shipping is recorded by the course's prescriber."
     )
-    if not policy.can_prescribe(actor, course):
-        raise PermissionDenied("Shipping is recorded by the course's prescriber.")
     today = timezone.localdate(now)
     errors: dict[str, str] = {}
     if shipped_on is None:
@@ -1016,9 +1024,9 @@ def refill_request_decline(
     )
     if request is None:
         raise NotFound("Refill request not found.")
-    course = Course.objects.prefetch_related("client__care_team").get(pk=request.course_id)
-    if not policy.can_prescribe(actor, course):
-        raise PermissionDenied("Refill requests are for the course's prescriber.")
+    course = _prescribing_course(
+        actor, request.course_id, "Refill requests are for the course's prescriber."
+    )
     if request.status != RefillStatus.OPEN:
         raise GateBlocked([course_rules.Reason("refill.closed", "It is already resolved.")])
     note = (note or "").strip()
