@@ -429,3 +429,71 @@ def test_transition_only_from_its_source_stages(stage, action):
 def test_dosing_needs_an_assigned_prescriber():
     reasons = dosing_reasons(replace(READY, prescriber_assigned=False), now=NOW)
     assert codes(reasons) == ["referral.no_prescriber"] and not reasons[0].overridable
+
+
+# ---- integration missed across dosing cycles (issue 6) ------------------------------------
+
+from kapflow.clinical.course import integration_missed_cycles  # noqa: E402
+
+
+def _two_dosings(**changes):
+    """Dosed 10 days ago and 3.5 days ago (past the 72-hour window), nothing integrated."""
+    base = {
+        "dosing_count": 2,
+        "previous_dosing_at": NOW - timedelta(days=10),
+        "last_dosing_at": NOW - timedelta(hours=84),
+    }
+    return replace(READY, **(base | changes))
+
+
+def test_two_missed_integration_cycles_block_the_next_dosing_hard():
+    facts = _two_dosings()
+    assert integration_missed_cycles(facts, now=NOW, policy=POLICY) == 2
+    [reason] = [r for r in dosing_reasons(facts, now=NOW) if r.code == "integration.overdue"]
+    assert not reason.overridable and "last 2 dosing sessions" in reason.message
+
+
+def test_one_missed_cycle_only_warns_on_the_dashboard():
+    # Integrated after the first dosing, not after the second: overdue, not yet blocking.
+    facts = _two_dosings(last_integration_at=NOW - timedelta(days=9))
+    assert integration_missed_cycles(facts, now=NOW, policy=POLICY) == 1
+    assert "integration.overdue" not in codes(dosing_reasons(facts, now=NOW))
+    assert [d.overdue for d in deadlines(facts, now=NOW) if d.code == "integration.due"] == [True]
+
+
+def test_missed_cycle_counts_only_after_the_window_closes():
+    # Exactly 72 hours after the dosing the window is still open.
+    facts = _two_dosings(last_dosing_at=NOW - timedelta(hours=72))
+    assert integration_missed_cycles(facts, now=NOW, policy=POLICY) == 0
+    later = NOW + timedelta(seconds=1)
+    assert integration_missed_cycles(facts, now=later, policy=POLICY) == 2
+
+
+def test_an_integration_after_the_last_dosing_clears_the_block():
+    facts = _two_dosings(last_integration_at=NOW - timedelta(hours=1))
+    assert integration_missed_cycles(facts, now=NOW, policy=POLICY) == 0
+    assert "integration.overdue" not in codes(dosing_reasons(facts, now=NOW))
+
+
+def test_a_first_dosing_missed_counts_once():
+    facts = replace(READY, dosing_count=1, last_dosing_at=NOW - timedelta(days=5))
+    assert integration_missed_cycles(facts, now=NOW, policy=POLICY) == 1
+
+
+def test_block_threshold_is_configurable():
+    facts = _two_dosings(last_integration_at=NOW - timedelta(days=9))
+    strict = GatePolicy(integration_missed_block=1)
+    assert "integration.overdue" in codes(dosing_reasons(facts, now=NOW, policy=strict))
+
+
+def test_week_after_checkin_due_seven_days_after_dosing_until_two_contacts():
+    dosed = NOW - timedelta(days=2)
+    facts = replace(READY, dosing_count=1, last_dosing_at=dosed, integrations_since_last_dosing=1,
+                    last_integration_at=dosed + timedelta(hours=20))  # fmt: skip
+    [item] = [d for d in deadlines(facts, now=NOW) if d.code == "integration.checkin"]
+    assert item.due_at == dosed + timedelta(days=7) and not item.overdue
+    done = replace(facts, integrations_since_last_dosing=2)
+    assert not [d for d in deadlines(done, now=NOW) if d.code == "integration.checkin"]
+    late = [d for d in deadlines(facts, now=dosed + timedelta(days=8))
+            if d.code == "integration.checkin"]  # fmt: skip
+    assert [d.overdue for d in late] == [True]

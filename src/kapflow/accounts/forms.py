@@ -80,3 +80,17 @@ class CertificateForm(forms.ModelForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label="Token name", max_length=100)
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    from kapflow.clinical.geography import STATE_TIME_ZONES
+
+    us = sorted(set(STATE_TIME_ZONES.values()))
+    rest = sorted(z for z in available_timezones() if z not in us and "/" in z)
+    return [("", "My organisation's time zone")] + [(z, z) for z in us] + [(z, z) for z in rest]
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(label="Time zone", required=False, choices=_time_zone_choices)

@@ -33,6 +33,14 @@ class ActorMiddleware:
                 (m for m in request.memberships if m.organisation_id == wanted),
                 request.memberships[0] if request.memberships else None,
             )
+        from django.utils import timezone as dj_timezone
+
+        from kapflow.core.timezones import viewer_zone, zone
+
+        if request.user.is_authenticated:
+            dj_timezone.activate(zone(viewer_zone(request.user, request.actor)))
+        else:
+            dj_timezone.deactivate()
         try:
             route = resolve(request.path_info).view_name
         except Resolver404:
@@ -49,6 +57,7 @@ class ActorMiddleware:
             return self.get_response(request)
         finally:
             reset_request_meta(token)
+            dj_timezone.deactivate()
 
 
 def mfa_required(user, memberships) -> bool:

@@ -38,6 +38,17 @@ class UserManager(BaseUserManager):
         return self.get(email__iexact=username)
 
 
+def validate_time_zone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from django.core.exceptions import ValidationError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("Choose a time zone such as America/Chicago.") from exc
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in. `is_staff` means platform staff (Django admin), not practice
     staff: practice roles come from memberships."""
@@ -47,6 +58,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     npi = models.CharField(
         "NPI", max_length=10, blank=True, help_text="National Provider Identifier (Type 1)."
     )
+    # IANA zone the person sees times in; blank: their client record's state, else their
+    # organisation's zone (kapflow.core.timezones.viewer_zone).
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -85,6 +99,8 @@ class Organisation(models.Model):
     address = models.CharField(max_length=300, blank=True)
     state = models.CharField(max_length=2, choices=STATE_CHOICES, blank=True)
     npi = models.CharField("Group NPI", max_length=10, blank=True)
+    # IANA zone of the practice's office (rooms, availability); blank: from `state`.
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

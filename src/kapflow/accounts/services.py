@@ -304,3 +304,22 @@ def api_token_revoke(*, actor: Membership, token_id: int) -> ApiToken:
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="api_token.revoke", target=token)
     return token
+
+
+@transaction.atomic
+def time_zone_set(*, user: User, time_zone: str, actor: Membership | None = None) -> User:
+    """The person's own time zone (IANA name; blank: their organisation's). Pages show every
+    time in it; stored times stay UTC."""
+    from kapflow.accounts.models import validate_time_zone
+
+    time_zone = (time_zone or "").strip()
+    if time_zone:
+        try:
+            validate_time_zone(time_zone)
+        except ValidationError as exc:
+            raise ValidationError({"time_zone": exc.messages[0]}) from exc
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
+    audit_record(actor=actor, action="user.time_zone", target=user, changed_fields=["time_zone"])
+    return user

@@ -10,6 +10,7 @@ urlpatterns = [
     path("mfa/setup/", views.mfa_setup, name="mfa_setup"),
     path("mfa/recovery-codes/", views.recovery_codes_regenerate, name="recovery_codes"),
     path("security/", views.security, name="security"),
+    path("security/time-zone/", views.time_zone, name="time_zone"),
     path("security/tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("organisations/switch/", views.switch_organisation, name="switch"),
     path("members/", views.members, name="members"),

@@ -29,6 +29,7 @@ from kapflow.accounts.forms import (
     LicenceForm,
     RolesForm,
     SignInForm,
+    TimeZoneForm,
     TokenForm,
 )
 from kapflow.accounts.middleware import ORG_SESSION_KEY
@@ -149,8 +150,25 @@ def security(request):
             "token_form": token_form,
             "tokens": tokens,
             "new_token": new_token,
+            "time_zone_form": TimeZoneForm(initial={"time_zone": request.user.time_zone}),
+            "time_zone_now": timezone.get_current_timezone_name(),
         },
     )
+
+
+@login_required
+@require_POST
+def time_zone(request):
+    """Set the signed-in person's own time zone (every page shows times in it)."""
+    form = TimeZoneForm(request.POST)
+    if form.is_valid():
+        services.time_zone_set(
+            user=request.user, time_zone=form.cleaned_data["time_zone"], actor=request.actor
+        )
+        messages.success(request, "Time zone saved.")
+    else:
+        messages.error(request, "Choose a time zone from the list.")
+    return redirect("accounts:security")
 
 
 @login_required

@@ -70,6 +70,6 @@ def measurement_scan_task(organisation_id: int) -> int:
     created = measurement_scan(organisation_id=organisation_id)
     logger.info(
         "assessment.measurement_scan",
-        extra={"organisation_id": organisation_id, "created": created},
+        extra={"organisation_id": organisation_id, "assignments_created": created},
     )
     return created

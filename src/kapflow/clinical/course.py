@@ -147,6 +147,8 @@ class GatePolicy:
     bp_diastolic_max: int = 100  # pre-dose hold when diastolic >= this (mmHg)
     screen_valid_days: int = 7  # suicide-risk screen must be this recent before dosing
     integration_hours: int = 72  # integration session due within this after a dosing
+    checkin_days: int = 7  # a second integration check-in within this after a dosing
+    integration_missed_block: int = 2  # missed integration cycles in a row that block dosing
     followup_after_dosings: int = 2  # prescriber follow-up once this many dosings are done
     followup_grace_days: int = 14  # ... due this many days after that dosing
     followup_interval_days: int = 90  # then at least this often while dosing continues
@@ -184,8 +186,10 @@ class CourseFacts:
     prescriber_licensed: bool = False
     dosing_count: int = 0
     last_dosing_at: datetime | None = None
+    previous_dosing_at: datetime | None = None  # the dosing before the last one
     followup_anchor_at: datetime | None = None  # the dosing that made follow-up due
     last_integration_at: datetime | None = None
+    integrations_since_last_dosing: int = 0
     last_followup_at: datetime | None = None
 
     @property
@@ -398,6 +402,15 @@ def dosing_reasons(
                 "The prescriber holds no current licence in the state where the client is.",
             )
         )
+    missed = integration_missed_cycles(facts, now=now, policy=policy)
+    if missed >= policy.integration_missed_block:
+        reasons.append(
+            Reason(
+                "integration.overdue",
+                f"No integration session followed the last {missed} dosing sessions; "
+                "record an integration session before the next dosing.",
+            )
+        )
     if followup_overdue(facts, now=now, policy=policy):
         reasons.append(
             Reason(
@@ -479,6 +492,35 @@ def integration_due_at(facts: CourseFacts, policy: GatePolicy) -> datetime | Non
     return facts.last_dosing_at + timedelta(hours=policy.integration_hours)
 
 
+def integration_missed_cycles(facts: CourseFacts, *, now: datetime, policy: GatePolicy) -> int:
+    """How many dosing cycles in a row, counting back from the latest, passed their
+    integration window with no integration session (0, 1 or 2; issue 6).
+
+    The latest cycle is missed when no integration followed the latest dosing and its
+    `integration_hours` have passed. The one before is missed too when no integration at all
+    has been recorded since the previous dosing."""
+    if facts.last_dosing_at is None:
+        return 0
+    last_integration = facts.last_integration_at
+    if last_integration is not None and last_integration >= facts.last_dosing_at:
+        return 0
+    if now <= facts.last_dosing_at + timedelta(hours=policy.integration_hours):
+        return 0
+    if facts.previous_dosing_at is not None and (
+        last_integration is None or last_integration < facts.previous_dosing_at
+    ):
+        return 2
+    return 1
+
+
+def checkin_due_at(facts: CourseFacts, policy: GatePolicy) -> datetime | None:
+    """The week-after integration check-in: a second integration contact within
+    `checkin_days` of the latest dosing (seed 002: integration continues the week after)."""
+    if facts.last_dosing_at is None or facts.integrations_since_last_dosing >= 2:
+        return None
+    return facts.last_dosing_at + timedelta(days=policy.checkin_days)
+
+
 def followup_due_at(facts: CourseFacts, policy: GatePolicy) -> datetime | None:
     """The prescriber follow-up: `followup_grace_days` after the second dosing, then every
     `followup_interval_days` after the last follow-up while dosing continues."""
@@ -506,6 +548,11 @@ def deadlines(
     if integration is not None:
         items.append(
             Deadline("integration.due", "Integration session", integration, integration < now)
+        )
+    checkin = checkin_due_at(facts, policy)
+    if checkin is not None:
+        items.append(
+            Deadline("integration.checkin", "Integration check-in", checkin, checkin < now)
         )
     if facts.stage in DOSING_STAGES:
         followup = followup_due_at(facts, policy)
@@ -620,6 +667,7 @@ __all__ = [
     "blockers",
     "deadlines",
     "dosing_reasons",
+    "integration_missed_cycles",
     "next_step",
     "transition_reasons",
 ]

@@ -62,6 +62,38 @@ def _last(kind: str, column: str = "occurred_at"):
     )
 
 
+def _previous(kind: str):
+    """The second-latest event of a kind (the one before the last)."""
+    return Subquery(
+        CourseEvent.objects.filter(course=OuterRef("pk"), kind=kind)
+        .order_by("-occurred_at", "-id")
+        .values("occurred_at")[1:2]
+    )
+
+
+def _integrations_since_last_dosing():
+    """Integration sessions recorded at or after the latest dosing (the 72-hour session and
+    the week-after check-in)."""
+    last_dosing = (
+        CourseEvent.objects.filter(course=OuterRef(OuterRef("pk")), kind="dosing")
+        .order_by("-occurred_at", "-id")
+        .values("occurred_at")[:1]
+    )
+    return Coalesce(
+        Subquery(
+            CourseEvent.objects.filter(
+                course=OuterRef("pk"), kind="integration", occurred_at__gte=Subquery(last_dosing)
+            )
+            .order_by()
+            .values("course")
+            .annotate(n=Count("id"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
 def _count(kind: str):
     return Coalesce(
         Subquery(
@@ -98,8 +130,10 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         preparation_done=_count("preparation"),
         dosing_count=_count("dosing"),
         last_dosing_at=_last("dosing"),
+        previous_dosing_at=_previous("dosing"),
         followup_anchor_at=anchor,
         last_integration_at=_last("integration"),
+        integrations_since_last_dosing=_integrations_since_last_dosing(),
         last_followup_at=_last("followup"),
         last_screen_at=_last("risk_screen"),
         last_screen_positive=_last("risk_screen", "positive"),
@@ -187,8 +221,10 @@ def course_facts(course: Course) -> rules.CourseFacts:
         prescriber_licensed=bool(course.prescriber_licensed),
         dosing_count=course.dosing_count,
         last_dosing_at=course.last_dosing_at,
+        previous_dosing_at=course.previous_dosing_at,
         followup_anchor_at=course.followup_anchor_at,
         last_integration_at=course.last_integration_at,
+        integrations_since_last_dosing=course.integrations_since_last_dosing,
         last_followup_at=course.last_followup_at,
     )
 

@@ -361,20 +361,11 @@ def course_record(
     return event
 
 
-@transaction.atomic
-def dosing_start(
-    *,
-    actor: Membership,
-    course_id: int,
-    day: rules.DoseDay,
-    override_reason: str = "",
-    now: datetime | None = None,
-) -> CourseEvent:
-    """Start a dosing session: check the whole gate again with the day's vitals and
-    attestations. Soft reasons may be overridden by the course's clinician with a written
-    reason; hard ones never. Uses one dose."""
-    now = now or timezone.now()
-    course = course_for_update(actor, course_id)
+def _dosing_gate(
+    *, actor: Membership, course: Course, day: rules.DoseDay, override_reason: str, now: datetime
+) -> list[rules.Reason]:
+    """Check the whole dosing gate with the day's facts under the course lock; refuse with
+    every reason, or record the override of the soft ones. Returns the soft reasons passed."""
     _require_side(actor, course, rules.Side.THERAPIST)
     facts = course_facts(course)
     reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
@@ -384,22 +375,47 @@ def dosing_start(
         raise GateBlocked(reasons)
     # _require_side above already limits overrides to the course's therapists (licensed
     # clinicians); policy.can_override_gate states the same rule for pages that hide buttons.
-    data = {
-        "bp_systolic": day.bp_systolic,
-        "bp_diastolic": day.bp_diastolic,
-        "alcohol_free_24h": day.alcohol_free_24h,
-        "companion_present": day.companion_present,
-        "driver_confirmed": day.driver_confirmed,
-    }
     if soft:
         _event(
             actor=actor, course=course, kind=EventKind.OVERRIDE, occurred_at=now,
             reason=override_reason, overridden=[r.code for r in soft],
             data={"messages": [r.message for r in soft]},
         )  # fmt: skip
+    return soft
+
+
+def _day_data(day: rules.DoseDay) -> dict:
+    return {
+        "bp_systolic": day.bp_systolic,
+        "bp_diastolic": day.bp_diastolic,
+        "alcohol_free_24h": day.alcohol_free_24h,
+        "companion_present": day.companion_present,
+        "driver_confirmed": day.driver_confirmed,
+    }
+
+
+@transaction.atomic
+def dosing_start(
+    *,
+    actor: Membership,
+    course_id: int,
+    day: rules.DoseDay,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> CourseEvent:
+    """The quick record of a dosing session (the course page's form and the courses API):
+    check the whole gate again with the day's vitals and attestations, record the dosing on
+    the timeline and use one dose. Soft reasons may be overridden by the course's clinician
+    with a written reason; hard ones never. The session screen (kapflow.encounters) checks
+    with `dosing_gate_check` at its start and records the dosing when the dose is given."""
+    now = now or timezone.now()
+    course = course_for_update(actor, course_id)
+    soft = _dosing_gate(
+        actor=actor, course=course, day=day, override_reason=override_reason, now=now
+    )
     event = _event(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
-        overridden=[r.code for r in soft], data=data,
+        overridden=[r.code for r in soft], data=_day_data(day),
     )  # fmt: skip
     from kapflow.prescriptions.services import dose_use_for_session
 
@@ -412,11 +428,112 @@ def dosing_start(
     return event
 
 
+def dosing_gate_check(
+    *,
+    actor: Membership,
+    course: Course,
+    day: rules.DoseDay,
+    override_reason: str = "",
+    now: datetime,
+) -> list[str]:
+    """The session screen's start: the whole gate, with the day's facts, on a course the
+    caller locked (course_for_update) in its transaction. Refuses with every reason
+    (GateBlocked) or records the override and returns the codes overridden. Nothing is
+    counted as a dosing until the dose is given (dose_given_record)."""
+    soft = _dosing_gate(
+        actor=actor, course=course, day=day, override_reason=override_reason, now=now
+    )
+    audit_record(
+        actor=actor, action="course.dosing_gate_passed", target=course,
+        client_id=course.client_id,
+    )  # fmt: skip
+    return [r.code for r in soft]
+
+
+def dose_given_record(
+    *,
+    actor: Membership,
+    course: Course,
+    now: datetime,
+    day: rules.DoseDay,
+    overridden: list[str] = (),
+    data: dict | None = None,
+):
+    """The first dose of a session given: the dosing goes on the course timeline (what the
+    gate's dosing count, integration and follow-up deadlines read) and one dose is used from
+    the oldest active prescription. The caller holds the course lock (course_for_update) in
+    its transaction. Returns (event, dose use)."""
+    facts = course_facts(course)
+    if facts.doses_left < 1:
+        raise GateBlocked(
+            [
+                rules.Reason(
+                    "prescription.no_doses_left",
+                    f"No doses left: {facts.doses_authorised} dispensed, {facts.doses_used} used.",
+                )
+            ]
+        )
+    event = _event(
+        actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
+        overridden=list(overridden), data=_day_data(day) | (data or {}),
+    )  # fmt: skip
+    from kapflow.prescriptions.services import dose_use_for_session
+
+    use = dose_use_for_session(actor=actor, course=course, event=event, now=now)
+    audit_record(
+        actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
+    )
+    return event, use
+
+
 @dataclass(frozen=True)
 class ScanResult:
     raised: int
     resolved: int
     notified: int
+
+
+# Deadlines raised as soon as they exist, whatever their date: a dosing session's integration
+# session (72 h) and the week-after check-in appear on the dashboard when the session ends.
+RAISE_AT_ONCE = frozenset({"integration.due", "integration.checkin"})
+
+
+def _wanted_items(courses, *, organisation_id: int, now: datetime):
+    """The due items the rules want for these courses (annotated by with_facts), and who
+    should hear of each."""
+    horizon = now + timedelta(days=1)
+    wanted: dict[tuple, DueItem] = {}
+    recipients: dict[tuple, set[int]] = {}
+    for course in courses:
+        facts = course_facts(course)
+        for item in rules.deadlines(facts, now=now, policy=gate_policy(course)):
+            if item.due_at is None:
+                continue
+            if item.due_at > horizon and item.code not in RAISE_AT_ONCE:
+                continue
+            key = (course.pk, item.code, item.due_at, item.overdue)
+            wanted[key] = DueItem(
+                organisation_id=organisation_id, course=course, code=item.code,
+                label=item.label, due_at=item.due_at, overdue=item.overdue, raised_at=now,
+            )  # fmt: skip
+            people = {course.therapist.user_id}
+            if item.code == "followup.due" and course.prescriber_id:
+                people.add(course.prescriber.user_id)
+            recipients[key] = people
+    return wanted, recipients
+
+
+def _sync_items(*, existing_qs, wanted: dict, now: datetime) -> tuple[list[tuple], int]:
+    existing = set(existing_qs.values_list("course_id", "code", "due_at", "overdue"))
+    new_keys = [k for k in wanted if k not in existing]
+    DueItem.objects.bulk_create([wanted[k] for k in new_keys], ignore_conflicts=True)
+    resolved = 0
+    for course_id, code, due_at, overdue in (k for k in existing if k not in wanted):
+        resolved += DueItem.objects.filter(
+            course_id=course_id, code=code, due_at=due_at, overdue=overdue,
+            resolved_at__isnull=True,
+        ).update(resolved_at=now)  # fmt: skip
+    return new_keys, resolved
 
 
 def deadline_scan(*, organisation_id: int, now: datetime | None = None) -> ScanResult:
@@ -433,41 +550,20 @@ def deadline_scan(*, organisation_id: int, now: datetime | None = None) -> ScanR
     from django.urls import reverse
 
     now = now or timezone.now()
-    horizon = now + timedelta(days=1)
     courses = with_facts(
         Course.objects.filter(organisation_id=organisation_id).exclude(stage__in=CLOSED_VALUES)
     ).order_by("id")
-    wanted: dict[tuple, DueItem] = {}
-    recipients: dict[tuple, set[int]] = {}
-    for course in courses.iterator(chunk_size=500):
-        facts = course_facts(course)
-        for item in rules.deadlines(facts, now=now, policy=gate_policy(course)):
-            if item.due_at is None or item.due_at > horizon:
-                continue
-            key = (course.pk, item.code, item.due_at, item.overdue)
-            wanted[key] = DueItem(
-                organisation_id=organisation_id, course=course, code=item.code,
-                label=item.label, due_at=item.due_at, overdue=item.overdue, raised_at=now,
-            )  # fmt: skip
-            people = {course.therapist.user_id}
-            if item.code == "followup.due" and course.prescriber_id:
-                people.add(course.prescriber.user_id)
-            recipients[key] = people
+    wanted, recipients = _wanted_items(
+        courses.iterator(chunk_size=500), organisation_id=organisation_id, now=now
+    )
     with transaction.atomic():
-        existing = set(
-            DueItem.objects.filter(
+        new_keys, resolved = _sync_items(
+            existing_qs=DueItem.objects.filter(
                 organisation_id=organisation_id, resolved_at__isnull=True
-            ).values_list("course_id", "code", "due_at", "overdue")
+            ),
+            wanted=wanted,
+            now=now,
         )
-        new_keys = [k for k in wanted if k not in existing]
-        DueItem.objects.bulk_create([wanted[k] for k in new_keys], ignore_conflicts=True)
-        stale = [k for k in existing if k not in wanted]
-        resolved = 0
-        for course_id, code, due_at, overdue in stale:
-            resolved += DueItem.objects.filter(
-                course_id=course_id, code=code, due_at=due_at, overdue=overdue,
-                resolved_at__isnull=True,
-            ).update(resolved_at=now)  # fmt: skip
     per_person = Counter(uid for k in new_keys for uid in recipients[k])
     from kapflow.accounts.models import User
 
@@ -485,6 +581,23 @@ def deadline_scan(*, organisation_id: int, now: datetime | None = None) -> ScanR
             fail_silently=True,
         )
     return ScanResult(raised=len(new_keys), resolved=resolved, notified=len(per_person))
+
+
+def due_items_refresh(*, course_id: int, now: datetime | None = None) -> int:
+    """Bring one course's due items up to date at once (a dosing session or an integration
+    session just ended), inside the caller's transaction. Returns how many were raised.
+    The nightly scan does the same for every course and sends the e-mails."""
+    now = now or timezone.now()
+    course = with_facts(Course.objects.filter(pk=course_id)).get()
+    wanted = {}
+    if course.closed_at is None:
+        wanted, _ = _wanted_items([course], organisation_id=course.organisation_id, now=now)
+    new_keys, _ = _sync_items(
+        existing_qs=DueItem.objects.filter(course_id=course_id, resolved_at__isnull=True),
+        wanted=wanted,
+        now=now,
+    )
+    return len(new_keys)
 
 
 @transaction.atomic

@@ -317,6 +317,12 @@ def companion_link_on_accept(*, invitation, account) -> None:
             raise DomainError("This record already has a portal account.", code="portal.exists")
         client.user = account
         client.save(update_fields=["user"])
+        if not account.time_zone and client.state:
+            # The client sees appointment times in their own zone (issue 6).
+            from kapflow.clinical.geography import state_time_zone
+
+            account.time_zone = state_time_zone(client.state)
+            account.save(update_fields=["time_zone"])
     if "companion" in invitation.roles:
         Companion.objects.get_or_create(
             client=client, user=account,
