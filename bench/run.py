@@ -36,6 +36,11 @@ organisation) is on every tenth. Against that data set the script times:
    selector's counts and rows are checked equal to the raw SQL's, and the query counts of the
    selector and of the page for a second prescriber with 40 referrals are compared with those
    at full size: the run fails (exit 1, after writing the results) if they differ.
+7. scheduling (``--scenarios schedule``, see bench/scheduling.py): 50 clinicians x 5 years
+   of appointments (about 300,000, loaded with COPY); ``selector.schedule.week`` times
+   ``scheduling.selectors.week_for_member``, ``http.schedule.week`` GET /schedule/ and
+   ``http.schedule.feed`` the clinician's iCalendar feed, with the query counts checked equal
+   at a small clinician's size.
 
 Each selector scenario forces evaluation the way a page would: the page rows, every client's
 ``care_team.all()`` and each member's ``membership.user``. Each scenario runs 3 warm-ups and then
@@ -67,6 +72,7 @@ as JSON in bench/results/latest.json. Progress goes to stderr.
     make bench                                           # 100,000 clients, 30 repeats
     make bench BENCH_ARGS="--scenarios courses"          # only the course dashboard
     make bench BENCH_ARGS="--scenarios prescriber"       # only the prescriber's queue
+    make bench BENCH_ARGS="--scenarios schedule"         # only scheduling (week view, feed)
 """
 
 from __future__ import annotations
@@ -2346,8 +2352,11 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
     from kapflow.patients.models import Client
 
     plan, raw, fact_fns = [], {}, []
+    from scheduling import schedule_scenarios  # bench/scheduling.py
+
     makers = (("clients", client_scenarios), ("courses", course_scenarios),
-              ("outcomes", outcome_scenarios), ("prescriber", prescriber_scenarios))  # fmt: skip
+              ("outcomes", outcome_scenarios), ("prescriber", prescriber_scenarios),
+              ("schedule", schedule_scenarios))  # fmt: skip
     for name, make in makers:
         if which in ("all", name):
             part_plan, part_raw, part_facts = make(data, repeat)
@@ -2553,7 +2562,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        choices=["all", "clients", "courses", "outcomes", "prescriber"],
+        choices=["all", "clients", "courses", "outcomes", "prescriber", "schedule"],
         default="all",
         help="which scenarios to run (default all)",
     )

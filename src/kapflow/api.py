@@ -216,11 +216,14 @@ from kapflow.assessments.api import router as assessments_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
 from kapflow.consents.api import router as consents_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
+from kapflow.encounters.api import router as encounters_router  # noqa: E402
 from kapflow.journal.api import router as journal_router  # noqa: E402
 from kapflow.messaging.api import router as messaging_router  # noqa: E402
+from kapflow.notes.api import router as notes_router  # noqa: E402
 from kapflow.outcomes.api import router as outcomes_router  # noqa: E402
 from kapflow.patients.api import router as patients_router  # noqa: E402
 from kapflow.prescriptions.api import router as prescriptions_router  # noqa: E402
+from kapflow.scheduling.api import router as scheduling_router  # noqa: E402
 
 api.add_router("/", accounts_router)
 api.add_router("/clients", patients_router)
@@ -233,3 +236,6 @@ api.add_router("/consents", consents_router)
 api.add_router("/journal", journal_router)
 api.add_router("/alerts", alerts_router)
 api.add_router("/messages", messaging_router)
+api.add_router("/schedule", scheduling_router)
+api.add_router("/sessions", encounters_router)
+api.add_router("/notes", notes_router)

@@ -507,3 +507,300 @@ def can_withdraw_consent_for(actor, client) -> bool:
     """Withdrawing consent on the client's behalf (they said so in a session or by phone): a
     clinician on the client's care team (client.care_team prefetched), with a written reason."""
     return actor is not None and actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
+# ---- scheduling (issue 6) -----------------------------------------------------------------
+# Appointments belong to the client's practice. Practice admins see and book every
+# appointment of their practice; clinicians (a partner prescriber too) those they take part
+# in and those of clients on their care team; billers, none (an appointment's kind is
+# clinical). Clients see their own appointments in the portal, companions only the date and
+# time of their client's at-home dosing sessions.
+
+
+def can_schedule(actor) -> bool:
+    """Booking, rescheduling and cancelling: practice admins and clinicians."""
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)
+
+
+def appointments_queryset(actor) -> QuerySet:
+    """Appointments a staff actor may see and change."""
+    from kapflow.scheduling.models import Appointment, AppointmentParticipant
+
+    if not can_schedule(actor):
+        return Appointment.objects.none()
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        return Appointment.objects.for_org(actor.organisation)
+    taking_part = AppointmentParticipant.objects.filter(
+        appointment_id=OuterRef("pk"), membership=actor
+    )
+    their_client = AppointmentParticipant.objects.filter(
+        appointment_id=OuterRef("pk"), client_id__in=clients_queryset(actor).values("pk")
+    )
+    if _is_practice(actor):
+        scoped = Appointment.objects.for_org(actor.organisation)
+    else:
+        from kapflow.accounts.models import Partnership
+
+        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
+            "practice_id"
+        )
+        scoped = Appointment.objects.filter(organisation_id__in=practices)
+    return scoped.filter(Q(Exists(taking_part)) | Q(Exists(their_client)))
+
+
+def can_see_schedule_of(actor, membership) -> bool:
+    """A clinician's week: their own, or any member's for an admin of the same practice."""
+    if actor is None or membership is None:
+        return False
+    if membership.pk == actor.pk:
+        return can_schedule(actor)
+    return (
+        actor.has_role(Role.PRACTICE_ADMIN)
+        and _is_practice(actor)
+        and membership.organisation_id == actor.organisation_id
+    )
+
+
+def can_manage_availability(actor, membership) -> bool:
+    """Weekly hours and time off: the clinician themself, or an admin of their practice."""
+    if actor is None or membership is None:
+        return False
+    if membership.pk == actor.pk:
+        return actor.has_role(*CLINICIAN_ROLES)
+    return (
+        actor.has_role(Role.PRACTICE_ADMIN)
+        and _is_practice(actor)
+        and membership.organisation_id == actor.organisation_id
+    )
+
+
+def can_manage_rooms(actor) -> bool:
+    """Rooms and the practice's scheduling settings: its admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_use_calendar_feed(actor) -> bool:
+    """A personal iCalendar feed: staff who take part in appointments, and clients."""
+    return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, Role.CLIENT, *CLINICIAN_ROLES)
+
+
+# ---- encounters: dosing and group sessions (issue 6) --------------------------------------
+# The session screen is clinical: the practice's admins read it, the clinicians on the
+# client's care team read it (a partner prescriber included: vitals and adverse events are
+# medical safety data). Only the course's therapist side runs a session (open, start with its
+# overrides, discharge, abandon); the practice's own prescribers on the care team may also
+# record doses, vitals and events. Partner prescribers read only. Billers, clients and
+# companions see no session screen ("not found"); a client answers their own checklist, a
+# companion the checklist and the vitals read-out of their client's at-home session.
+
+
+def dosing_sessions_queryset(actor) -> QuerySet:
+    """Dosing sessions whose course the actor may see (billers: none)."""
+    from kapflow.encounters.models import DosingSession
+
+    if actor is None or not can_list_courses(actor):
+        return DosingSession.objects.none()
+    return DosingSession.objects.filter(course_id__in=courses_queryset(actor).values("pk"))
+
+
+def can_run_session(actor, course) -> bool:
+    """Open, start (and override soft reasons), discharge or abandon a session: the course's
+    therapist side in the course's own practice (course.client.care_team prefetched)."""
+    return (
+        actor is not None
+        and course.organisation_id == actor.organisation_id
+        and can_act_on_course(actor, course, "therapist")
+    )
+
+
+def can_record_in_session(actor, course) -> bool:
+    """Record doses, vitals, observations and events: who runs the session, and the
+    practice's own prescribers on the client's care team. Partner prescribers read only."""
+    if can_run_session(actor, course):
+        return True
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and course.organisation_id == actor.organisation_id
+        and actor.has_role(Role.PRESCRIBER)
+        and is_on_care_team(actor, course.client)
+    )
+
+
+def is_session_client(actor, session) -> bool:
+    """The signed-in client whose session it is."""
+    return (
+        actor is not None
+        and actor.has_role(Role.CLIENT)
+        and actor.organisation_id == session.organisation_id
+        and session.client.user_id == actor.user_id
+    )
+
+
+def is_session_companion(actor, session) -> bool:
+    """A companion named by the session's client, for an at-home session only."""
+    from kapflow.patients.models import Companion
+
+    return (
+        actor is not None
+        and actor.has_role(Role.COMPANION)
+        and actor.organisation_id == session.organisation_id
+        and session.delivery == "at_home"
+        and Companion.objects.filter(client_id=session.client_id, user_id=actor.user_id).exists()
+    )
+
+
+def can_lead_group(actor) -> bool:
+    """Create a group session: a practice's therapists (each client is added through their
+    own course, with can_run_session)."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.THERAPIST)
+
+
+def group_sessions_queryset(actor) -> QuerySet:
+    """Group sessions of the actor's practice: its admins see all, its clinicians those they
+    lead or in which they may see at least one client's session."""
+    from kapflow.encounters.models import GroupSession
+
+    if actor is None or not _is_practice(actor) or not can_list_courses(actor):
+        return GroupSession.objects.none()
+    groups = GroupSession.objects.for_org(actor.organisation)
+    if actor.has_role(Role.PRACTICE_ADMIN):
+        return groups
+    from kapflow.encounters.models import GroupAttendee
+
+    visible = dosing_sessions_queryset(actor).filter(group_id=OuterRef("pk"))
+    attending = GroupAttendee.objects.filter(
+        group_id=OuterRef("pk"), course_id__in=courses_queryset(actor).values("pk")
+    )
+    return groups.filter(Q(clinicians=actor) | Q(Exists(visible)) | Q(Exists(attending))).distinct()
+
+
+# ---- notes (issue 6) ----------------------------------------------------------------------
+# Progress notes are part of the client's record: the practice's clinicians on the care team
+# read the signed ones, and the practice's admins read them for records requests. A partner
+# prescriber on the team reads signed notes of medical sessions (dosing, medical follow-up)
+# only, never therapy content. Drafts are the author's (and their supervisor's) until signed.
+# Psychotherapy notes (HIPAA 164.501) are read by their author and the author's active
+# supervisor only, never by admins, the rest of the team or a records request. Billers,
+# clients, companions and other organisations see no notes at all ("not found").
+
+
+def _active_supervisees(actor):
+    from kapflow.notes.models import Supervision
+
+    return Supervision.objects.filter(supervisor=actor, ended_at__isnull=True).values(
+        "supervisee_id"
+    )
+
+
+def notes_queryset(actor) -> QuerySet:
+    """Every note the actor may read (drafts and psychotherapy notes included, by the rules
+    above). Other organisations' notes are never in it."""
+    from kapflow.accounts.models import Partnership
+    from kapflow.clinical.notes import MEDICAL_SESSION_TYPES
+    from kapflow.notes.models import Note, NoteKind, NoteStatus
+    from kapflow.patients.models import CareTeamMember
+
+    if actor is None or not actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES):
+        return Note.objects.none()
+    # The author and, for supervised clinicians, the supervisor: every kind and status.
+    allowed = Q(author=actor)
+    if actor.has_role(*CLINICIAN_ROLES):
+        allowed |= Q(author_id__in=_active_supervisees(actor))
+    signed_progress = Q(status=NoteStatus.SIGNED, kind=NoteKind.PROGRESS)
+    if actor.has_role(*CLINICIAN_ROLES):
+        on_team = CareTeamMember.objects.filter(
+            client_id=OuterRef("client_id"), membership=actor, ended_at__isnull=True
+        )
+        if _is_practice(actor):
+            allowed |= signed_progress & Q(Exists(on_team))
+        elif actor.has_role(Role.PRESCRIBER):
+            allowed |= (
+                signed_progress
+                & Q(session_type__in=sorted(MEDICAL_SESSION_TYPES))
+                & Q(Exists(on_team))
+            )
+    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
+        allowed |= signed_progress
+    if _is_practice(actor):
+        scoped = Note.objects.for_org(actor.organisation)
+    else:
+        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
+            "practice_id"
+        )
+        scoped = Note.objects.filter(organisation_id__in=practices)
+    return scoped.filter(allowed)
+
+
+def can_list_notes(actor, client) -> bool:
+    """The notes page of a client: its practice's admins, and clinicians on the client's care
+    team (client.care_team prefetched). Billers never."""
+    if actor is None:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN) and client.organisation_id == actor.organisation_id:
+        return True
+    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
+def can_write_note(actor, client, session_type: str, kind: str) -> bool:
+    """Writing a note: a clinician on the client's care team (client.care_team prefetched).
+    A partner prescriber writes progress notes of medical sessions only; psychotherapy notes
+    are written by therapists only."""
+    from kapflow.clinical.notes import MEDICAL_SESSION_TYPES
+
+    if actor is None or not actor.has_role(*CLINICIAN_ROLES):
+        return False
+    if not is_on_care_team(actor, client):
+        return False
+    if kind == "psychotherapy" and not actor.has_role(Role.THERAPIST):
+        return False
+    if not _is_practice(actor):
+        return (
+            actor.has_role(Role.PRESCRIBER)
+            and kind == "progress"
+            and session_type in MEDICAL_SESSION_TYPES
+        )
+    return True
+
+
+def can_edit_note(actor, note) -> bool:
+    """Autosaving, signing and deleting a draft: its author only."""
+    return actor is not None and note.author_id == actor.pk and note.status == "draft"
+
+
+def can_add_addendum(actor, note) -> bool:
+    """An addendum to a signed note: its author, or (progress notes) another clinician on the
+    client's care team who may read the note. A psychotherapy note: its author only."""
+    if actor is None or note.status != "signed":
+        return False
+    if note.author_id == actor.pk:
+        return True
+    if note.kind != "progress" or not actor.has_role(*CLINICIAN_ROLES):
+        return False
+    return _on_team_now(actor, note.client_id)
+
+
+def can_cosign_note(actor, note) -> bool:
+    """Co-signing: the author's active supervisor, once, on a signed note that needs it."""
+    from kapflow.notes.models import Supervision
+
+    if actor is None or not note.awaiting_cosign or note.author_id == actor.pk:
+        return False
+    return Supervision.objects.filter(
+        supervisee_id=note.author_id, supervisor=actor, ended_at__isnull=True
+    ).exists()
+
+
+def can_export_records(actor, client) -> bool:
+    """The records-request bundle (signed progress notes): the client's practice's admins
+    and its clinicians on the care team (client.care_team prefetched). Not partners."""
+    if actor is None or not _is_practice(actor) or client.organisation_id != actor.organisation_id:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN):
+        return True
+    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
+def can_manage_supervision(actor) -> bool:
+    """Who supervises whom: the practice's admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)

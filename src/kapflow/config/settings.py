@@ -61,6 +61,9 @@ INSTALLED_APPS = [
     "kapflow.journal",
     "kapflow.alerts",
     "kapflow.messaging",
+    "kapflow.scheduling",
+    "kapflow.encounters",
+    "kapflow.notes",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +206,10 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "kapflow <no-reply@kapflow.example>")
 KAPFLOW_BASE_URL = env_str("KAPFLOW_BASE_URL", "http://127.0.0.1:8000")
+# Appointment reminders by text message (kapflow.scheduling.sms): a dotted path to a backend.
+# The console backend prints a masked number and the PHI-free text; a provider's backend
+# implements the same `send(to, body)`.
+KAPFLOW_SMS_BACKEND = env_str("KAPFLOW_SMS_BACKEND", "kapflow.scheduling.sms.ConsoleBackend")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -364,12 +364,17 @@ def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
         practice=practice, own=own, companion=companion, therapist=therapists[0],
         prescriber=prescriber,
     )  # fmt: skip
+    from kapflow.core.demo_sessions import load_demo_sessions
+    from kapflow.scheduling.demo import load_demo_schedule
+
+    schedule = load_demo_schedule(practice=practice)
+    sessions = load_demo_sessions(practice=practice, therapist=therapists[0])
     return {
         "practice": practice,
         "partner": partner,
         "clients": Client.objects.count(),
         "courses_created": made["courses"],
-        "created": made | {"scores": scores} | portal,
+        "created": made | {"scores": scores} | portal | schedule | sessions,
     }
 
 

@@ -111,9 +111,11 @@ def _detail_context(actor, course, *, refused=None, forms=None):
     ]
     from kapflow.alerts.selectors import open_alerts_for_course
     from kapflow.consents.selectors import client_consents
+    from kapflow.encounters.selectors import sessions_for_course
     from kapflow.journal.selectors import shared_entries_for_course
     from kapflow.patients.selectors import companion_checkins_for_course
     from kapflow.prescriptions.selectors import course_prescribing
+    from kapflow.scheduling.selectors import upcoming_for_course
 
     return {
         "course": course,
@@ -134,6 +136,13 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         if policy.can_read_shared_journal(actor, course)
         else None,
         "checkins": companion_checkins_for_course(actor=actor, course=course),
+        "can_schedule": policy.can_schedule(actor),
+        "sessions": sessions_for_course(actor=actor, course=course),
+        "can_run_session": row.facts.stage in rules.DOSING_STAGES
+        and policy.can_run_session(actor, course),
+        "can_list_notes": policy.can_list_notes(actor, course.client),
+        "can_write_note": policy.can_write_note(actor, course.client, "dosing", "progress"),
+        "upcoming": upcoming_for_course(actor=actor, course=course, now=now),
         "refused": refused,
         "forms": forms or {},
         "can_dose": row.facts.stage in rules.DOSING_STAGES

@@ -24,7 +24,20 @@ from kapflow.portal.forms import CompanionCheckinForm, CompanionConfirmForm, Com
 def home(request):
     actor = request.actor
     if policy.is_staff_actor(actor):
-        return render(request, "portal/staff_home.html")
+        from django.utils import timezone
+
+        from kapflow.scheduling.selectors import today_count_for_member
+
+        return render(
+            request,
+            "portal/staff_home.html",
+            {
+                "can_schedule": policy.can_schedule(actor),
+                "today_count": today_count_for_member(
+                    actor=actor, zone_name=timezone.get_current_timezone_name()
+                ),
+            },
+        )
     if policy.is_client_actor(actor):
         return client_home(request)
     if policy.is_companion_actor(actor):
@@ -75,7 +88,10 @@ def client_home(request):
         .order_by("closed_at", "-opened_at").first()
     )  # fmt: skip
     companions = list(Companion.objects.filter(client=client).select_related("user"))
+    from django.utils import timezone
+
     from kapflow.consents.selectors import own_consents
+    from kapflow.scheduling.selectors import upcoming_for_client
 
     to_sign = [row.label for row in own_consents(actor=request.actor).statuses if row.can_sign]
     open_forms = Assignment.objects.filter(
@@ -96,6 +112,8 @@ def client_home(request):
             "open_forms": open_forms,
             "to_sign": to_sign,
             "mfa_offer": not _has_device(request.user),
+            "appointments": upcoming_for_client(actor=request.actor),
+            "zone_name": timezone.get_current_timezone_name(),
         },
     )
 
@@ -151,8 +169,11 @@ def companion_detail(request, companion_id: int):
     """The companion's page for one client: session, safety sheet, checklist, check-ins.
     Only what a companion needs: the client's first name, the practice's and the
     therapist's contact, the delivery; never scores, notes, diagnoses or messages."""
+    from django.utils import timezone
+
     from kapflow.courses.models import Course
     from kapflow.patients.models import CompanionCheckin
+    from kapflow.scheduling.selectors import upcoming_for_companion
 
     companion = _companion(request, companion_id)
     course = (
@@ -210,6 +231,8 @@ def companion_detail(request, companion_id: int):
             "checkin_form": checkin_form,
             "checkins": checkins,
             "at_home": course is not None and course.delivery == "at_home",
+            "appointments": upcoming_for_companion(actor=request.actor),
+            "zone_name": timezone.get_current_timezone_name(),
         },
         status=status,
     )

@@ -1,0 +1,427 @@
+"""Note write paths: create a draft from a template, autosave it, sign it, delete a draft,
+add an addendum, co-sign, and manage who supervises whom.
+
+Each function locks what can race (the note row; the client row when creating), asks
+kapflow.policy whether the actor may, asks kapflow.clinical.notes what is missing, calls
+full_clean and writes the audit row in the same transaction. The audit trail records the
+action, the note id and the changed field names, never the text. Signed notes and addenda
+never change here; on PostgreSQL a trigger refuses it as well (migration 0002).
+"""
+
+import logging
+from collections.abc import Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, Role
+from kapflow.audit.services import audit_record
+from kapflow.clinical import notes as rules
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.notes.models import (
+    ADDENDUM_MAX,
+    Addendum,
+    Note,
+    NoteFormat,
+    NoteKind,
+    NoteStatus,
+    SessionType,
+    Supervision,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _client_for_write(actor, client_id: int):
+    from kapflow.patients.models import Client
+
+    client = (
+        policy.clients_queryset(actor).select_for_update(of=("self",)).filter(pk=client_id).first()
+    )
+    if client is None:
+        raise NotFound("Client not found.")
+    # The care team, for the policy question (a second query; the lock is on the client).
+    return Client.objects.prefetch_related("care_team").get(pk=client.pk)
+
+
+def _course(client, course_id):
+    if course_id is None:
+        return None
+    from kapflow.courses.models import Course
+
+    course = Course.objects.for_org(client.organisation_id).filter(pk=course_id, client=client)
+    course = course.first()
+    if course is None:
+        raise ValidationError({"course": "Choose one of this client's courses."})
+    return course
+
+
+def _appointment(client, appointment_id):
+    if appointment_id is None:
+        return None
+    from django.db.models import Q
+
+    from kapflow.scheduling.models import Appointment
+
+    appointment = (
+        Appointment.objects.for_org(client.organisation_id)
+        .filter(pk=appointment_id)
+        .filter(Q(course__client=client) | Q(participants__client=client))
+        .first()
+    )
+    if appointment is None:
+        raise ValidationError({"appointment": "Choose one of this client's appointments."})
+    return appointment
+
+
+def _clean_sections(template, sections) -> dict[str, str]:
+    """Only the template's keys, as text, within the length limit."""
+    if not isinstance(sections, Mapping):
+        raise ValidationError({"sections": "Send the sections as {section: text}."})
+    unknown = sorted(set(sections) - set(template.keys))
+    if unknown:
+        raise ValidationError(
+            {"sections": f"This template has no section named {', '.join(map(str, unknown))}."}
+        )
+    cleaned = {}
+    for key in template.keys:
+        value = sections.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise ValidationError({key: "Write this section as text."})
+        if len(value) > rules.SECTION_MAX:
+            raise ValidationError({key: f"Keep a section under {rules.SECTION_MAX:,} characters."})
+        if "\x00" in value:
+            # PostgreSQL cannot store a NUL character in text.
+            raise ValidationError({key: "The text contains a character that cannot be saved."})
+        cleaned[key] = value
+    return cleaned
+
+
+@transaction.atomic
+def note_create(
+    *,
+    actor: Membership,
+    client_id: int,
+    session_type: str,
+    format: str = NoteFormat.SOAP,
+    kind: str = NoteKind.PROGRESS,
+    course_id: int | None = None,
+    appointment_id: int | None = None,
+    session_date: date | None = None,
+    now: datetime | None = None,
+) -> Note:
+    """A new draft from the template of `session_type` and `format`, by the actor."""
+    now = now or timezone.now()
+    client = _client_for_write(actor, client_id)
+    errors = {}
+    if session_type not in SessionType.values:
+        errors["session_type"] = "Choose the kind of session."
+    if format not in NoteFormat.values:
+        errors["format"] = "Choose DAP or SOAP."
+    if kind not in NoteKind.values:
+        errors["kind"] = "Choose a progress note or a psychotherapy note."
+    if errors:
+        raise ValidationError(errors)
+    if not policy.can_write_note(actor, client, session_type, kind):
+        if not policy.can_list_notes(actor, client):
+            raise NotFound("Client not found.")
+        raise PermissionDenied(
+            "You may not write this kind of note for this client.", code="note.not_allowed"
+        )
+    course = _course(client, course_id)
+    appointment = _appointment(client, appointment_id)
+    if course is None and appointment is not None and appointment.course_id:
+        course = appointment.course
+    if session_date is None:
+        # The appointment's day where it was booked (a 9 pm Pacific session is not "tomorrow").
+        if appointment is not None:
+            zone = ZoneInfo(appointment.time_zone)
+            session_date = appointment.starts_at.astimezone(zone).date()
+        else:
+            session_date = timezone.localtime(now).date()
+    template = rules.note_template(session_type, format)
+    note = Note(
+        organisation_id=client.organisation_id, client=client, course=course,
+        appointment=appointment, session_type=session_type, format=format, kind=kind,
+        session_date=session_date, sections=dict.fromkeys(template.keys, ""), author=actor,
+        author_user_id=actor.user_id, created_at=now, updated_at=now,
+    )  # fmt: skip
+    note.full_clean()
+    note.save()
+    audit_record(actor=actor, action="note.create", target=note, client_id=client.pk)
+    logger.info("note.created", extra={"note_id": note.pk})
+    return note
+
+
+def _locked(actor, note_id: int) -> Note:
+    """The note, locked, if the actor may read it; else NotFound."""
+    note = (
+        policy.notes_queryset(actor)
+        .select_for_update(of=("self",))
+        .filter(pk=note_id)
+        .select_related("author__user", "client")
+        .first()
+    )
+    if note is None:
+        raise NotFound("Note not found.")
+    return note
+
+
+def _refuse_unless_draft_author(actor, note: Note) -> None:
+    if note.status == NoteStatus.SIGNED:
+        raise DomainError(
+            "This note is signed and cannot change. Add an addendum instead.", code="note.signed"
+        )
+    if not policy.can_edit_note(actor, note):
+        raise PermissionDenied("Only the author can change a draft.", code="note.not_author")
+
+
+@transaction.atomic
+def note_autosave(
+    *,
+    actor: Membership,
+    note_id: int,
+    version: int,
+    sections: Mapping[str, str],
+    now: datetime | None = None,
+) -> Note:
+    """Save the draft's sections if `version` is the current one (optimistic concurrency):
+    a save made against an older version is refused with `note.stale` and changes nothing,
+    so two open editors never overwrite each other silently."""
+    now = now or timezone.now()
+    note = _locked(actor, note_id)
+    _refuse_unless_draft_author(actor, note)
+    template = rules.note_template(note.session_type, note.format)
+    cleaned = _clean_sections(template, sections)
+    merged = {**note.sections, **{k: v for k, v in cleaned.items() if k in sections}}
+    changed = sorted(k for k in template.keys if merged.get(k, "") != note.sections.get(k, ""))
+    if not changed:
+        # Nothing to write, whatever the version: the same text is already saved (the
+        # editor's autosave on leaving a field races the Sign button's own save).
+        return note
+    if version != note.version:
+        raise DomainError(
+            "This note was saved elsewhere (another tab or device) since you opened it. "
+            "Your text was not saved: copy it, reload the note and merge your changes.",
+            code="note.stale",
+            field="version",
+        )
+    note.sections = merged
+    note.version += 1
+    note.updated_at = now
+    note.full_clean()
+    note.save(update_fields=["sections", "version", "updated_at"])
+    audit_record(
+        actor=actor, action="note.update", target=note, client_id=note.client_id,
+        changed_fields=[f"sections.{k}" for k in changed],
+    )  # fmt: skip
+    return note
+
+
+@transaction.atomic
+def note_sign(
+    *,
+    actor: Membership,
+    note_id: int,
+    signature_name: str,
+    version: int | None = None,
+    now: datetime | None = None,
+) -> Note:
+    """The author signs: every required section filled and the typed name is the author's
+    full name. The note is locked from then on; if the author is under supervision, it
+    waits for the supervisor's co-signature before it is final."""
+    now = now or timezone.now()
+    note = _locked(actor, note_id)
+    _refuse_unless_draft_author(actor, note)
+    if version is not None and version != note.version:
+        raise DomainError(
+            "This note changed since you opened it. Reload it and sign again.",
+            code="note.stale",
+            field="version",
+        )
+    template = rules.note_template(note.session_type, note.format)
+    missing = rules.missing_sections(template, note.sections)
+    errors = {s.key: f"{s.label} is required before signing." for s in missing}
+    signature_name = signature_name if isinstance(signature_name, str) else ""
+    if not rules.signature_matches(signature_name, actor.user.full_name):
+        errors["signature_name"] = (
+            "Type your full name exactly as it appears on your account to sign."
+            if actor.user.full_name
+            else "Add your full name to your account before signing notes."
+        )
+    if errors:
+        raise ValidationError(errors)
+    signature_name = " ".join(signature_name.split())
+    note.status = NoteStatus.SIGNED
+    note.signed_at = now
+    note.signed_by_id = actor.user_id
+    note.signature_name = signature_name
+    note.content_sha256 = rules.content_digest(
+        session_type=note.session_type, fmt=note.format, kind=note.kind,
+        sections=note.sections, signed_by=signature_name,
+    )  # fmt: skip
+    note.cosign_required = Supervision.objects.filter(
+        supervisee=actor, ended_at__isnull=True
+    ).exists()
+    note.updated_at = now
+    note.version += 1
+    note.full_clean()
+    note.save()
+    audit_record(actor=actor, action="note.sign", target=note, client_id=note.client_id)
+    logger.info("note.signed", extra={"note_id": note.pk, "cosign": note.cosign_required})
+    return note
+
+
+@transaction.atomic
+def note_delete(*, actor: Membership, note_id: int) -> None:
+    """The author deletes a draft for good. A signed note is never deleted."""
+    note = _locked(actor, note_id)
+    _refuse_unless_draft_author(actor, note)
+    audit_record(actor=actor, action="note.delete", target=note, client_id=note.client_id)
+    note.delete()
+    logger.info("note.deleted", extra={"note_id": note_id})
+
+
+@transaction.atomic
+def addendum_add(
+    *, actor: Membership, note_id: int, text: str, now: datetime | None = None
+) -> Addendum:
+    """A dated, attributed addition to a signed note (see policy.can_add_addendum)."""
+    now = now or timezone.now()
+    note = _locked(actor, note_id)
+    if note.status != NoteStatus.SIGNED:
+        raise DomainError(
+            "A draft can still be edited: addenda are for signed notes.", code="note.draft"
+        )
+    if not policy.can_add_addendum(actor, note):
+        raise PermissionDenied(
+            "Only the author or a clinician on the client's care team can add an addendum.",
+            code="note.not_allowed",
+        )
+    text = text.strip() if isinstance(text, str) else ""
+    if not text:
+        raise ValidationError({"text": "Write the addendum before saving."})
+    if len(text) > ADDENDUM_MAX:
+        raise ValidationError({"text": f"Keep an addendum under {ADDENDUM_MAX:,} characters."})
+    if "\x00" in text:
+        raise ValidationError({"text": "The text contains a character that cannot be saved."})
+    addendum = Addendum(
+        organisation_id=note.organisation_id, note=note, author=actor,
+        author_user_id=actor.user_id, text=text, created_at=now,
+    )  # fmt: skip
+    addendum.full_clean()
+    addendum.save()
+    audit_record(actor=actor, action="note.addendum", target=note, client_id=note.client_id)
+    return addendum
+
+
+@transaction.atomic
+def note_cosign(
+    *, actor: Membership, note_id: int, signature_name: str, now: datetime | None = None
+) -> Note:
+    """The author's supervisor co-signs a signed note once; it is final from then on."""
+    now = now or timezone.now()
+    note = _locked(actor, note_id)
+    if note.status != NoteStatus.SIGNED:
+        raise DomainError("The author has not signed this note yet.", code="note.draft")
+    if not note.cosign_required:
+        raise DomainError("This note does not need a co-signature.", code="note.no_cosign")
+    if note.cosigned_at is not None:
+        raise DomainError("This note is already co-signed.", code="note.cosigned")
+    if not policy.can_cosign_note(actor, note):
+        raise PermissionDenied(
+            "Only the author's supervisor can co-sign this note.", code="note.not_supervisor"
+        )
+    signature_name = signature_name if isinstance(signature_name, str) else ""
+    if not rules.signature_matches(signature_name, actor.user.full_name):
+        raise ValidationError(
+            {"signature_name": "Type your full name exactly as it appears on your account."}
+        )
+    note.cosigned_at = now
+    note.cosigned_by = actor
+    note.cosign_name = " ".join(signature_name.split())
+    note.full_clean()
+    # Only the co-sign columns: the trigger allows nothing else on a signed note.
+    note.save(update_fields=["cosigned_at", "cosigned_by", "cosign_name"])
+    audit_record(actor=actor, action="note.cosign", target=note, client_id=note.client_id)
+    return note
+
+
+# ---- supervision (practice admins) ----------------------------------------------------------
+
+
+def _clinician(actor, membership_id, field: str) -> Membership:
+    membership = (
+        Membership.objects.filter(
+            pk=membership_id,
+            organisation_id=actor.organisation_id,
+            is_active=True,
+            roles__role__in=[Role.THERAPIST, Role.PRESCRIBER],
+        )
+        .select_related("user")
+        .first()
+    )
+    if membership is None:
+        raise ValidationError({field: "Choose an active clinician of this practice."})
+    return membership
+
+
+@transaction.atomic
+def supervision_start(
+    *, actor: Membership, supervisee_id: int, supervisor_id: int, now: datetime | None = None
+) -> Supervision:
+    """Record that a clinician is supervised: their notes need the supervisor's co-signature
+    from the next signing on. One active supervisor per clinician."""
+    now = now or timezone.now()
+    if not policy.can_manage_supervision(actor):
+        raise NotFound()
+    supervisee = _clinician(actor, supervisee_id, "supervisee")
+    supervisor = _clinician(actor, supervisor_id, "supervisor")
+    if supervisee.pk == supervisor.pk:
+        raise ValidationError({"supervisor": "A clinician cannot supervise themself."})
+    # Lock the supervisee so two admins cannot both start a supervision for them.
+    Membership.objects.select_for_update().filter(pk=supervisee.pk).first()
+    if Supervision.objects.filter(supervisee=supervisee, ended_at__isnull=True).exists():
+        raise ValidationError(
+            {"supervisee": "This clinician already has a supervisor. End that first."}
+        )
+    supervision = Supervision(
+        organisation_id=actor.organisation_id, supervisee=supervisee, supervisor=supervisor,
+        started_at=now, created_by_id=actor.user_id,
+    )  # fmt: skip
+    supervision.full_clean()
+    supervision.save()
+    audit_record(actor=actor, action="supervision.start", target=supervision)
+    return supervision
+
+
+@transaction.atomic
+def supervision_end(
+    *, actor: Membership, supervision_id: int, now: datetime | None = None
+) -> Supervision:
+    """End a supervision. Notes signed while it was active still need their co-signature;
+    the clinician's next active supervisor gives it (policy.can_cosign_note)."""
+    now = now or timezone.now()
+    if not policy.can_manage_supervision(actor):
+        raise NotFound()
+    supervision = (
+        Supervision.objects.for_org(actor.organisation)
+        .select_for_update()
+        .filter(pk=supervision_id)
+        .first()
+    )
+    if supervision is None:
+        raise NotFound()
+    if supervision.ended_at is not None:
+        raise DomainError("This supervision has already ended.", code="supervision.ended")
+    supervision.ended_at = now
+    supervision.full_clean()
+    supervision.save(update_fields=["ended_at"])
+    audit_record(actor=actor, action="supervision.end", target=supervision)
+    return supervision

@@ -1,0 +1,497 @@
+"""Scheduling read paths: a clinician's week, one appointment, the panels other pages
+include (a course's, a client's and a companion's upcoming appointments, today's count on
+the staff home), rooms, availability, and the rows of a calendar feed.
+
+Every list is a fixed number of queries whatever its size. Reads that show client names
+write one audit row per client shown (one INSERT). Times are returned in UTC; templates show
+them in the viewer's zone (ActorMiddleware activates it) and name the zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import CLINICIAN_ROLES, Membership, Role
+from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.clinical import scheduling as rules
+from kapflow.core.errors import NotFound
+from kapflow.scheduling.models import (
+    Appointment,
+    AppointmentKind,
+    AppointmentParticipant,
+    AppointmentStatus,
+    AvailabilityException,
+    AvailabilityRule,
+    CalendarFeed,
+    ParticipantRole,
+    Room,
+)
+
+# The client sees the video link from this long before the start until the end: early
+# enough to test the connection, late enough that an old link does not linger.
+TELEHEALTH_LINK_BEFORE = timedelta(hours=24)
+# A calendar feed holds the last 30 days and the next year.
+FEED_PAST = timedelta(days=30)
+FEED_FUTURE = timedelta(days=365)
+RANGE_MAX = timedelta(days=62)
+LONGEST = timedelta(minutes=rules.MAX_MINUTES)
+
+
+def _participants_prefetch() -> Prefetch:
+    return Prefetch(
+        "participants",
+        queryset=AppointmentParticipant.objects.select_related(
+            "client", "membership__user", "companion__user"
+        ).order_by("role", "id"),
+    )
+
+
+def _audit_clients(actor, appointments, action: str) -> None:
+    clients = {}
+    for appt in appointments:
+        for p in appt.participants.all():
+            if p.client_id:
+                clients[p.client_id] = p.client
+    audit_record_many(actor=actor, action=action, targets=list(clients.values()))
+
+
+# ---- a clinician's week ---------------------------------------------------------------------
+
+
+@dataclass
+class Day:
+    day: date
+    appointments: list = field(default_factory=list)
+
+
+@dataclass
+class Week:
+    membership: Membership
+    zone_name: str
+    monday: date
+    days: list[Day]
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def previous(self) -> date:
+        return self.monday - timedelta(days=7)
+
+    @property
+    def next(self) -> date:
+        return self.monday + timedelta(days=7)
+
+    @property
+    def count(self) -> int:
+        return sum(len(d.appointments) for d in self.days)
+
+
+def week_bounds(week_of: date, zone_name: str) -> tuple[date, datetime, datetime]:
+    """(Monday, its local midnight, the next Monday's local midnight) in `zone_name`."""
+    monday = week_of - timedelta(days=week_of.weekday())
+    start = rules.to_aware(datetime.combine(monday, datetime.min.time()), zone_name).astimezone(UTC)
+    end = rules.to_aware(
+        datetime.combine(monday + timedelta(days=7), datetime.min.time()), zone_name
+    ).astimezone(UTC)
+    return monday, start, end
+
+
+def schedule_member(*, actor, membership_id: int | None) -> Membership:
+    """The member whose schedule the actor asks for: themself by default; another member of
+    the same practice for an admin. Anyone else's: NotFound."""
+    if membership_id is None or membership_id == actor.pk:
+        if not policy.can_schedule(actor):
+            raise NotFound()
+        return actor
+    membership = (
+        Membership.objects.filter(pk=membership_id, is_active=True)
+        .select_related("user", "organisation")
+        .first()
+    )
+    if membership is None or not policy.can_see_schedule_of(actor, membership):
+        raise NotFound()
+    return membership
+
+
+def appointments_for_member(
+    *, actor, membership: Membership, starts_at: datetime, ends_at: datetime
+) -> list[Appointment]:
+    """The member's appointments overlapping [starts_at, ends_at) (rescheduled rows left
+    out, cancelled ones kept), with their participants: two queries and one audit INSERT."""
+    rows = (
+        AppointmentParticipant.objects.filter(
+            membership=membership,
+            starts_at__lt=ends_at,
+            ends_at__gt=starts_at,
+            # No appointment is longer than MAX_MINUTES: a lower bound on starts_at turns the
+            # (membership, starts_at) index scan into a tight range.
+            starts_at__gt=starts_at - LONGEST,
+        )
+        .exclude(appointment__status=AppointmentStatus.RESCHEDULED)
+        .select_related("appointment__room")
+        .prefetch_related(Prefetch("appointment__participants", queryset=_participants_qs()))
+        .order_by("starts_at", "appointment_id")
+    )
+    appointments = [p.appointment for p in rows]
+    _audit_clients(actor, appointments, "appointment.list")
+    return appointments
+
+
+def _participants_qs():
+    return AppointmentParticipant.objects.select_related(
+        "client", "membership__user", "companion__user"
+    ).order_by("role", "id")
+
+
+def week_for_member(
+    *, actor, membership_id: int | None = None, week_of: date, zone_name: str
+) -> Week:
+    """A clinician's week (Monday to Sunday in `zone_name`, the viewer's zone)."""
+    membership = schedule_member(actor=actor, membership_id=membership_id)
+    monday, start, end = week_bounds(week_of, zone_name)
+    appointments = appointments_for_member(
+        actor=actor, membership=membership, starts_at=start, ends_at=end
+    )
+    tz = rules.ZoneInfo(zone_name)
+    days = [Day(monday + timedelta(days=i)) for i in range(7)]
+    for appt in appointments:
+        index = (appt.starts_at.astimezone(tz).date() - monday).days
+        days[min(max(index, 0), 6)].appointments.append(appt)
+    return Week(membership, zone_name, monday, days, start, end)
+
+
+def schedulable_members(*, actor) -> list[Membership]:
+    """Members whose week an admin may open, and the clinicians a booking may name: the
+    practice's therapists and prescribers, and its partners' prescribers."""
+    from kapflow.accounts.models import Partnership
+
+    partners = Partnership.objects.filter(practice_id=actor.organisation_id).values("partner_id")
+    return list(
+        Membership.objects.filter(is_active=True)
+        .filter(
+            Q(organisation_id=actor.organisation_id, roles__role__in=sorted(CLINICIAN_ROLES))
+            | Q(organisation_id__in=partners, roles__role=Role.PRESCRIBER)
+        )
+        .select_related("user", "organisation")
+        .prefetch_related("roles")
+        .distinct()
+        .order_by("user__full_name", "pk")
+    )
+
+
+# ---- one appointment ------------------------------------------------------------------------
+
+
+def appointment_get_for_actor(*, actor, appointment_id: int) -> Appointment:
+    """One appointment the staff actor may see, with participants; audited. NotFound else."""
+    appt = (
+        policy.appointments_queryset(actor)
+        .filter(pk=appointment_id)
+        .select_related("room", "course", "organisation", "rescheduled_from", "follows", "series")
+        .prefetch_related(_participants_prefetch())
+        .first()
+    )
+    if appt is None:
+        raise NotFound("Appointment not found.")
+    clients = [p.client_id for p in appt.participants.all() if p.client_id]
+    audit_record(
+        actor=actor, action="appointment.view", target=appt,
+        client_id=clients[0] if len(clients) == 1 else None,
+    )  # fmt: skip
+    return appt
+
+
+def appointment_history(*, appointment: Appointment) -> list[Appointment]:
+    """The earlier versions of a rescheduled appointment, most recent first (at most 20)."""
+    history = []
+    current = appointment.rescheduled_from
+    while current is not None and len(history) < 20:
+        history.append(current)
+        current = current.rescheduled_from
+    return history
+
+
+# ---- panels other pages include -------------------------------------------------------------
+
+
+def upcoming_for_course(*, actor, course, now: datetime | None = None, limit: int = 10) -> list:
+    """The course's scheduled appointments from now on (a group session included through
+    the client's participant row), for the course page. Two queries; the course page
+    already audits the course read."""
+    now = now or timezone.now()
+    if not policy.can_schedule(actor):
+        return []
+    rows = (
+        AppointmentParticipant.objects.filter(
+            course=course,
+            role=ParticipantRole.CLIENT,
+            live=True,
+            ends_at__gt=now,
+            appointment__status=AppointmentStatus.SCHEDULED,
+        )
+        .select_related("appointment__room")
+        .prefetch_related(Prefetch("appointment__participants", queryset=_participants_qs()))
+        .order_by("starts_at")[:limit]
+    )
+    return [p.appointment for p in rows]
+
+
+def _own_client(actor):
+    from kapflow.patients.models import Client
+
+    if not policy.is_client_actor(actor):
+        return None
+    return (
+        Client.objects.for_org(actor.organisation)
+        .filter(user_id=actor.user_id)
+        .select_related("organisation")
+        .first()
+    )
+
+
+@dataclass
+class ClientAppointment:
+    """What the client sees of one of their appointments."""
+
+    id: int
+    kind_label: str
+    starts_at: datetime
+    ends_at: datetime
+    where: str
+    telehealth: bool
+    telehealth_url: str  # empty unless within the window (TELEHEALTH_LINK_BEFORE)
+    clinicians: list[str]
+
+
+def upcoming_for_client(*, actor, now: datetime | None = None, limit: int = 20) -> list:
+    """The signed-in client's own scheduled appointments from now on (portal). NotFound for
+    anyone who is not a client. The video link shows from 24 h before until the end."""
+    now = now or timezone.now()
+    client = _own_client(actor)
+    if client is None:
+        raise NotFound()
+    rows = (
+        AppointmentParticipant.objects.filter(
+            client=client,
+            role=ParticipantRole.CLIENT,
+            live=True,
+            ends_at__gt=now,
+            appointment__status=AppointmentStatus.SCHEDULED,
+        )
+        .select_related("appointment__room")
+        .prefetch_related(
+            Prefetch(
+                "appointment__participants",
+                queryset=AppointmentParticipant.objects.filter(membership__isnull=False)
+                .select_related("membership__user")
+                .order_by("role", "id"),
+            )
+        )
+        .order_by("starts_at")[:limit]
+    )
+    out = []
+    for p in rows:
+        a = p.appointment
+        link_open = a.telehealth and a.starts_at - TELEHEALTH_LINK_BEFORE <= now < a.ends_at
+        out.append(
+            ClientAppointment(
+                id=a.pk,
+                kind_label=a.get_kind_display(),
+                starts_at=a.starts_at,
+                ends_at=a.ends_at,
+                where="Telehealth" if a.telehealth else (a.room.name if a.room else ""),
+                telehealth=a.telehealth,
+                telehealth_url=a.telehealth_url if link_open else "",
+                clinicians=[m.membership.user.full_name for m in a.participants.all()],
+            )
+        )
+    return out
+
+
+@dataclass
+class CompanionAppointment:
+    """All a companion sees: when their client's at-home session is. Nothing clinical."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+
+def upcoming_for_companion(*, actor, now: datetime | None = None, limit: int = 10) -> list:
+    """The at-home dosing sessions of the clients who named the actor as companion: date
+    and time only. NotFound for anyone who is not a companion."""
+    from kapflow.patients.models import Companion
+
+    now = now or timezone.now()
+    if not policy.is_companion_actor(actor):
+        raise NotFound()
+    mine = Companion.objects.for_org(actor.organisation).filter(user_id=actor.user_id)
+    rows = (
+        AppointmentParticipant.objects.filter(
+            companion__in=mine,
+            role=ParticipantRole.COMPANION,
+            live=True,
+            ends_at__gt=now,
+            appointment__status=AppointmentStatus.SCHEDULED,
+            appointment__kind=AppointmentKind.DOSING,
+        )
+        .order_by("starts_at")
+        .values_list("starts_at", "ends_at")[:limit]
+    )
+    return [CompanionAppointment(s, e) for s, e in rows]
+
+
+def today_count_for_member(*, actor, zone_name: str, now: datetime | None = None) -> int:
+    """How many live appointments the actor has today (local day in `zone_name`): one query."""
+    now = now or timezone.now()
+    if not policy.can_schedule(actor):
+        return 0
+    tz = rules.ZoneInfo(zone_name)
+    today = now.astimezone(tz).date()
+    start = rules.to_aware(datetime.combine(today, datetime.min.time()), zone_name)
+    end = rules.to_aware(
+        datetime.combine(today + timedelta(days=1), datetime.min.time()), zone_name
+    )
+    return AppointmentParticipant.objects.filter(
+        membership=actor, live=True, starts_at__gte=start, starts_at__lt=end
+    ).count()
+
+
+# ---- rooms and availability -----------------------------------------------------------------
+
+
+def rooms_list(*, organisation_id: int, active_only: bool = False) -> list[Room]:
+    qs = Room.objects.for_org(organisation_id).order_by("name")
+    if active_only:
+        qs = qs.filter(is_active=True)
+    return list(qs)
+
+
+@dataclass
+class Availability:
+    membership: Membership
+    rules: list[AvailabilityRule]
+    exceptions: list[AvailabilityException]
+
+
+def availability_for(*, actor, membership_id: int | None = None, now=None) -> Availability:
+    """A clinician's weekly hours and their exceptions from a week ago on."""
+    now = now or timezone.now()
+    membership = schedule_member(actor=actor, membership_id=membership_id)
+    if not policy.can_manage_availability(actor, membership):
+        raise NotFound()
+    return Availability(
+        membership,
+        list(
+            AvailabilityRule.objects.filter(membership=membership).order_by("weekday", "start_time")
+        ),
+        list(
+            AvailabilityException.objects.filter(
+                membership=membership, ends_at__gt=now - timedelta(days=7)
+            ).order_by("starts_at")
+        ),
+    )
+
+
+# ---- calendar feeds -------------------------------------------------------------------------
+
+
+def active_feed(*, actor) -> CalendarFeed | None:
+    return (
+        CalendarFeed.objects.filter(membership=actor, revoked_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def feed_for_token(token: str) -> CalendarFeed | None:
+    """The live feed a secret token opens (its membership and user active), or None."""
+    from kapflow.accounts.models import hash_secret
+
+    if not token or len(token) > 100:
+        return None
+    feed = (
+        CalendarFeed.objects.filter(token_hash=hash_secret(token), revoked_at__isnull=True)
+        .select_related("membership__organisation", "user")
+        .prefetch_related("membership__roles")
+        .first()
+    )
+    if feed is None or not feed.membership.is_active or not feed.user.is_active:
+        return None
+    return feed
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """What a feed event needs of an appointment (no names, no link)."""
+
+    pk: int
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    telehealth: bool
+    room_name: str | None
+    status: str
+    version: int
+
+
+def feed_appointments(*, feed: CalendarFeed, now: datetime | None = None) -> list[FeedRow]:
+    """The feed owner's appointments from 30 days ago to a year ahead (cancelled ones kept,
+    so calendars drop them; rescheduled rows left out: the new row carries on). One query
+    of plain values: a year of a busy clinician is about 1,300 rows."""
+    now = now or timezone.now()
+    start, end = now - FEED_PAST, now + FEED_FUTURE
+    membership = feed.membership
+    person = Q(membership=membership)
+    if membership.has_role(Role.CLIENT):
+        person |= Q(
+            client__user_id=feed.user_id, client__organisation_id=membership.organisation_id
+        )
+    rows = (
+        AppointmentParticipant.objects.filter(
+            person, starts_at__lt=end, ends_at__gt=start, starts_at__gt=start - LONGEST
+        )
+        .exclude(appointment__status=AppointmentStatus.RESCHEDULED)
+        .order_by("starts_at", "appointment_id")
+        .values_list(
+            "appointment_id",
+            "appointment__kind",
+            "appointment__starts_at",
+            "appointment__ends_at",
+            "appointment__telehealth",
+            "appointment__room__name",
+            "appointment__status",
+            "appointment__version",
+        )
+    )
+    seen, out = set(), []
+    for row in rows:
+        if row[0] not in seen:
+            seen.add(row[0])
+            out.append(FeedRow(*row))
+    return out
+
+
+def range_check(starts_at: datetime, ends_at: datetime) -> None:
+    from django.core.exceptions import ValidationError
+
+    if ends_at <= starts_at:
+        raise ValidationError({"end": "The end must be after the start."})
+    if ends_at - starts_at > RANGE_MAX:
+        raise ValidationError({"end": "Ask for at most 62 days at a time."})
+
+
+def integration_hours(organisation_id: int) -> int:
+    """The practice's integration window after a dosing session (GateSettings), in hours."""
+    from kapflow.courses.models import GateSettings
+
+    found = (
+        GateSettings.objects.filter(organisation_id=organisation_id)
+        .values_list("integration_hours", flat=True)
+        .first()
+    )
+    return found or 72

@@ -1,0 +1,988 @@
+"""Scheduling write paths: book (one, a series, a group, a dosing session with its
+integration session), reschedule, cancel, mark, availability, rooms, settings, calendar
+feeds.
+
+Rules come from kapflow.clinical.scheduling (clashes, recurrence, hours) and
+kapflow.clinical.course (the dosing gate); permissions from kapflow.policy. Clashes refuse
+(409, every clash listed); working-hours and gate findings warn, and the booker confirms
+them (`confirm=True`) to book anyway. Messages name clinicians, rooms and times, never a
+client other than by record number, nor what another appointment is.
+
+Concurrency: a booking locks the clinicians' membership rows and the room row (in id
+order, so two bookings cannot deadlock) before it looks for clashes, so two bookings of the
+same person at the same time cannot both pass. A change to an appointment carries the
+`version` it was made against; a stale version is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, Partnership, Role, hash_secret
+from kapflow.audit.services import audit_record
+from kapflow.clinical import scheduling as rules
+from kapflow.clinical.reasons import Reason
+from kapflow.core.errors import DomainError, NotFound
+from kapflow.core.timezones import organisation_zone
+from kapflow.scheduling.models import (
+    GROUP_KINDS,
+    LIVE_STATUSES,
+    Appointment,
+    AppointmentKind,
+    AppointmentParticipant,
+    AppointmentSeries,
+    AppointmentStatus,
+    AvailabilityException,
+    AvailabilityRule,
+    CalendarFeed,
+    ParticipantRole,
+    Room,
+    SchedulingSettings,
+)
+
+logger = logging.getLogger(__name__)
+
+# No appointment is longer: bounds the clash queries' index range scans from below.
+_LONGEST = timedelta(minutes=rules.MAX_MINUTES)
+
+
+class SchedulingConflict(DomainError):
+    """The time clashes with what a clinician, a room or a client already has (409). Every
+    clash is listed; none can be overridden."""
+
+    code = "scheduling.conflict"
+
+    def __init__(self, reasons: list[Reason]):
+        self.reasons = list(reasons)
+        super().__init__(" ".join(r.message for r in self.reasons), code=self.code)
+
+    def as_errors(self) -> list[dict]:
+        return [
+            {"field": "starts_at", "code": r.code, "message": r.message, "overridable": False}
+            for r in self.reasons
+        ]
+
+
+class ConfirmationRequired(DomainError):
+    """Warnings the booker must confirm (409): outside working hours, time off, and for a
+    dosing session every reason the course gate would refuse today. Send again with
+    `confirm` to book anyway; hard gate reasons (overridable False) will still block the
+    session's start."""
+
+    code = "scheduling.confirm"
+
+    def __init__(self, reasons: list[Reason]):
+        self.reasons = list(reasons)
+        super().__init__(" ".join(r.message for r in self.reasons), code=self.code)
+
+    def as_errors(self) -> list[dict]:
+        return [
+            {"field": "confirm", "code": r.code, "message": r.message, "overridable": r.overridable}
+            for r in self.reasons
+        ]
+
+
+@dataclass
+class Booking:
+    appointments: list[Appointment]
+    warnings: list[Reason] = field(default_factory=list)
+
+    @property
+    def first(self) -> Appointment:
+        return self.appointments[0]
+
+
+# ---- settings -------------------------------------------------------------------------------
+
+DEFAULT_REMINDER_OFFSETS = (1440, 120)
+
+
+def settings_for(organisation_id: int) -> SchedulingSettings:
+    """The practice's settings, or the defaults (unsaved) when it never changed them."""
+    found = SchedulingSettings.objects.filter(organisation_id=organisation_id).first()
+    return found or SchedulingSettings(organisation_id=organisation_id)
+
+
+def reminder_offsets(settings: SchedulingSettings) -> list[int]:
+    return sorted({int(o) for o in settings.reminder_offsets or DEFAULT_REMINDER_OFFSETS})
+
+
+@transaction.atomic
+def scheduling_settings_update(
+    *, actor: Membership, group_size_max: int, reminder_offsets: list[int], reminder_sms: bool
+) -> SchedulingSettings:
+    if not policy.can_manage_rooms(actor):
+        raise NotFound()
+    if not isinstance(reminder_offsets, list) or not all(
+        isinstance(o, int) and 0 < o <= 14 * 1440 for o in reminder_offsets
+    ):
+        raise ValidationError(
+            {"reminder_offsets": "Give reminder times as minutes before, up to 14 days."}
+        )
+    if len(reminder_offsets) > 5:
+        raise ValidationError({"reminder_offsets": "At most five reminders."})
+    settings, _ = SchedulingSettings.objects.select_for_update().get_or_create(
+        organisation=actor.organisation
+    )
+    settings.group_size_max = group_size_max
+    settings.reminder_offsets = sorted(set(reminder_offsets), reverse=True)
+    settings.reminder_sms = bool(reminder_sms)
+    settings.full_clean()
+    settings.save()
+    audit_record(actor=actor, action="scheduling.settings_update", target=settings)
+    return settings
+
+
+# ---- who takes part -------------------------------------------------------------------------
+
+
+def _staff_member(org_id: int, membership_id: int, role: str, field_name: str) -> Membership:
+    """An active therapist of the practice, or an active prescriber of the practice or of a
+    partner organisation, else a field error."""
+    orgs = [org_id]
+    if role == Role.PRESCRIBER:
+        orgs += list(
+            Partnership.objects.filter(practice_id=org_id).values_list("partner_id", flat=True)
+        )
+    found = (
+        Membership.objects.filter(
+            pk=membership_id, organisation_id__in=orgs, is_active=True, roles__role=role
+        )
+        .select_related("user", "organisation")
+        .first()
+    )
+    if found is None:
+        label = "therapist" if role == Role.THERAPIST else "prescriber"
+        raise ValidationError({field_name: f"Choose a {label} of the practice."})
+    return found
+
+
+def _label(membership: Membership) -> str:
+    return membership.user.full_name or f"Clinician #{membership.pk}"
+
+
+@dataclass
+class _Party:
+    """The people and place of one booking, resolved and checked."""
+
+    organisation_id: int
+    clients: list  # [(Client, Course | None)]
+    staff: list  # [(role, Membership)]
+    companions: list  # [Companion]
+    room: Room | None
+
+
+def _resolve(
+    *,
+    actor,
+    kind: str,
+    client_ids: list[int],
+    course_ids: list[int],
+    therapist_id: int | None,
+    prescriber_id: int | None,
+    room_id: int | None,
+    telehealth: bool,
+    telehealth_url: str,
+) -> _Party:
+    from kapflow.patients.models import Companion
+
+    if kind not in AppointmentKind.values:
+        raise ValidationError({"kind": "Choose the kind of appointment."})
+    courses = []
+    if course_ids:
+        found = {
+            c.pk: c
+            for c in policy.courses_queryset(actor)
+            .filter(pk__in=course_ids)
+            .select_related("client", "organisation")
+        }
+        if len(found) != len(set(course_ids)):
+            raise NotFound("Course not found.")
+        courses = [found[i] for i in dict.fromkeys(course_ids)]
+    clients = [(c.client, c) for c in courses]
+    known = {c.pk for c, _ in clients}
+    extra = [i for i in dict.fromkeys(client_ids) if i not in known]
+    if extra:
+        found = {
+            c.pk: c
+            for c in policy.clients_queryset(actor)
+            .filter(pk__in=extra)
+            .select_related("organisation")
+        }
+        if len(found) != len(extra):
+            raise NotFound("Client not found.")
+        # A client named without a course: their open course, when they have one (the
+        # gate, the group session's per-client course and the course page read it).
+        open_courses = {
+            c.client_id: c
+            for c in policy.courses_queryset(actor)
+            .filter(client_id__in=extra, closed_at__isnull=True)
+            .select_related("client", "organisation")
+        }
+        clients += [(found[i], open_courses.get(i)) for i in extra]
+    if not clients:
+        raise ValidationError({"client": "Choose the client."})
+    if len({c.pk for c, _ in clients}) != len(clients):
+        raise ValidationError({"course": "Each client may be booked once."})
+    orgs = {c.organisation_id for c, _ in clients}
+    if len(orgs) != 1:
+        raise ValidationError({"client": "All clients must belong to the same practice."})
+    org_id = orgs.pop()
+    if len(clients) > 1:
+        if kind not in GROUP_KINDS:
+            raise ValidationError(
+                {"client": "Only dosing and integration sessions can be held in a group."}
+            )
+        cap = settings_for(org_id).group_size_max
+        if len(clients) > cap:
+            raise ValidationError(
+                {"client": f"A group session holds at most {cap} clients at this practice."}
+            )
+
+    staff = []
+    first_course = clients[0][1]
+    if therapist_id is None and first_course is not None:
+        therapist_id = first_course.therapist_id
+    if therapist_id is None and actor.has_role(Role.THERAPIST) and actor.organisation_id == org_id:
+        therapist_id = actor.pk
+    if (
+        prescriber_id is None
+        and first_course is not None
+        and kind in (AppointmentKind.MEDICAL_EVALUATION, AppointmentKind.FOLLOWUP)
+    ):
+        prescriber_id = first_course.prescriber_id
+    if therapist_id is not None:
+        staff.append(
+            (
+                ParticipantRole.THERAPIST,
+                _staff_member(org_id, therapist_id, Role.THERAPIST, "therapist"),
+            )
+        )
+    if prescriber_id is not None and prescriber_id != therapist_id:
+        staff.append(
+            (
+                ParticipantRole.PRESCRIBER,
+                _staff_member(org_id, prescriber_id, Role.PRESCRIBER, "prescriber"),
+            )
+        )
+    if not staff:
+        raise ValidationError({"therapist": "Choose the clinician who will see the client."})
+
+    at_home = kind == AppointmentKind.DOSING and any(
+        course is not None and course.delivery == "at_home" for _, course in clients
+    )
+    companions = []
+    if at_home:
+        companions = list(
+            Companion.objects.for_org(org_id)
+            .filter(
+                client_id__in=[
+                    c.pk for c, course in clients if course and course.delivery == "at_home"
+                ]
+            )
+            .select_related("user")
+        )
+
+    room = None
+    if room_id is not None and telehealth:
+        raise ValidationError({"room": "Choose a room or telehealth, not both."})
+    if room_id is not None:
+        room = Room.objects.for_org(org_id).filter(pk=room_id, is_active=True).first()
+        if room is None:
+            raise ValidationError({"room": "Choose one of the practice's rooms."})
+        if at_home:
+            raise ValidationError({"room": "An at-home dosing session is held by telehealth."})
+    elif not telehealth:
+        raise ValidationError({"room": "Choose a room, or telehealth."})
+    if telehealth and telehealth_url and not telehealth_url.startswith("https://"):
+        raise ValidationError({"telehealth_url": "The video link must start with https://."})
+    return _Party(org_id, clients, staff, companions, room)
+
+
+# ---- clashes and warnings -------------------------------------------------------------------
+
+
+def _lock(party: _Party) -> None:
+    """Serialise bookings of the same clinicians, clients and room (see the module
+    docstring)."""
+    from kapflow.patients.models import Client
+
+    ids = sorted(m.pk for _, m in party.staff)
+    list(Membership.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+    client_ids = sorted(c.pk for c, _ in party.clients)
+    list(Client.objects.select_for_update().filter(pk__in=client_ids).order_by("pk").values("pk"))
+    if party.room is not None:
+        list(Room.objects.select_for_update().filter(pk=party.room.pk).values("pk"))
+
+
+def _busy(party: _Party, spans: list[tuple], exclude_ids: set[int]) -> list[rules.Busy]:
+    """What the clinicians, the clients and the room already have during any of the spans."""
+    if not spans:
+        return []
+    lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+    staff = {m.pk: _label(m) for _, m in party.staff}
+    clients = {c.pk: f"Client #{c.pk}" for c, _ in party.clients}
+    rows = (
+        AppointmentParticipant.objects.filter(
+            live=True, starts_at__lt=hi, ends_at__gt=lo, starts_at__gt=lo - _LONGEST
+        )
+        .filter(Q(membership_id__in=list(staff)) | Q(client_id__in=list(clients)))
+        .exclude(appointment_id__in=exclude_ids)
+        .values_list("membership_id", "client_id", "starts_at", "ends_at")
+    )
+    busy = [rules.Busy(staff[m] if m else clients[c], s, e) for m, c, s, e in rows]
+    if party.room is not None:
+        room_rows = (
+            Appointment.objects.filter(
+                room=party.room,
+                status__in=LIVE_STATUSES,
+                starts_at__lt=hi,
+                ends_at__gt=lo,
+                starts_at__gt=lo - _LONGEST,
+            )
+            .exclude(pk__in=exclude_ids)
+            .values_list("starts_at", "ends_at")
+        )
+        busy += [rules.Busy(f"Room {party.room.name}", s, e, kind="room") for s, e in room_rows]
+    return busy
+
+
+def _clashes(party, spans, zone_name, exclude_ids=frozenset()) -> list[Reason]:
+    busy = _busy(party, spans, set(exclude_ids))
+    reasons: list[Reason] = []
+    for start, end in spans:
+        reasons += [
+            r
+            for r in rules.clash_reasons(start, end, busy, zone_name=zone_name)
+            if r not in reasons
+        ]
+    return reasons
+
+
+def _availability(party: _Party, spans, zone_name) -> list[Reason]:
+    if not spans:
+        return []
+    lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+    ids = [m.pk for _, m in party.staff]
+    hours: dict[int, list] = {i: [] for i in ids}
+    for r in AvailabilityRule.objects.filter(membership_id__in=ids):
+        hours[r.membership_id].append(
+            rules.WeeklyHours(
+                r.weekday, r.start_time, r.end_time, r.time_zone, r.valid_from, r.valid_until
+            )
+        )
+    exceptions: dict[int, list] = {i: [] for i in ids}
+    for e in AvailabilityException.objects.filter(
+        membership_id__in=ids, starts_at__lt=hi, ends_at__gt=lo
+    ):
+        exceptions[e.membership_id].append(rules.Exception_(e.starts_at, e.ends_at, e.available))
+    reasons: list[Reason] = []
+    for start, end in spans:
+        for _, m in party.staff:
+            for r in rules.availability_reasons(
+                start, end, who=_label(m), hours=hours[m.pk], exceptions=exceptions[m.pk],
+                zone_name=zone_name,
+            ):  # fmt: skip
+                if r not in reasons:
+                    reasons.append(r)
+    return reasons
+
+
+def dosing_gate_warnings(*, courses: list, starts_at: datetime) -> list[Reason]:
+    """Every reason the course gate would refuse a dosing session at `starts_at`, as known
+    in advance (no vitals or attestations: those are checked on the day). Hard reasons
+    first. Each reason names the client by record number when there are several."""
+    from kapflow.clinical.course import dosing_reasons
+    from kapflow.courses.models import Course
+    from kapflow.courses.selectors import course_facts, gate_policy, with_facts
+
+    ids = [c.pk for c in courses if c is not None]
+    if not ids:
+        return []
+    rows = with_facts(Course.objects.filter(pk__in=ids), today=starts_at.date())
+    reasons: list[Reason] = []
+    for course in sorted(rows, key=lambda c: c.pk):
+        found = dosing_reasons(course_facts(course), now=starts_at, policy=gate_policy(course))
+        for r in found:
+            message = r.message if len(ids) == 1 else f"Client #{course.client_id}: {r.message}"
+            reasons.append(Reason(r.code, message, r.overridable))
+    return sorted(reasons, key=lambda r: r.overridable)
+
+
+def _integration_hours(org_id: int) -> int:
+    from kapflow.courses.models import GateSettings
+
+    found = (
+        GateSettings.objects.filter(organisation_id=org_id)
+        .values_list("integration_hours", flat=True)
+        .first()
+    )
+    return found or 72
+
+
+# ---- booking --------------------------------------------------------------------------------
+
+
+def _minutes(kind: str, minutes: int | None) -> int:
+    minutes = rules.default_minutes(kind) if minutes is None else minutes
+    if not isinstance(minutes, int) or not rules.MIN_MINUTES <= minutes <= rules.MAX_MINUTES:
+        raise ValidationError(
+            {
+                "minutes": f"Length is from {rules.MIN_MINUTES} minutes "
+                f"to {rules.MAX_MINUTES // 60} hours."
+            }
+        )
+    return minutes
+
+
+def _check_start(starts_at: datetime, now: datetime, field_name: str = "starts_at") -> None:
+    if starts_at is None or timezone.is_naive(starts_at):
+        raise ValidationError({field_name: "Give the date and time with its time zone."})
+    if starts_at < now - timedelta(minutes=5):
+        raise ValidationError({field_name: "Choose a time in the future."})
+    if starts_at > now + timedelta(days=3 * 365):
+        raise ValidationError({field_name: "Book at most three years ahead."})
+
+
+def _create(
+    *, actor, party: _Party, kind: str, starts_at, ends_at, zone_name, telehealth, telehealth_url,
+    series=None, follows=None, rescheduled_from=None, now,
+) -> Appointment:  # fmt: skip
+    single_course = party.clients[0][1] if len(party.clients) == 1 else None
+    appt = Appointment(
+        organisation_id=party.organisation_id, kind=kind, course=single_course,
+        starts_at=starts_at, ends_at=ends_at, time_zone=zone_name, room=party.room,
+        telehealth=bool(telehealth), telehealth_url=telehealth_url if telehealth else "",
+        is_group=len(party.clients) > 1, series=series, follows=follows,
+        rescheduled_from=rescheduled_from, created_by=actor.user, created_at=now,
+    )  # fmt: skip
+    appt.full_clean()
+    appt.save()
+    rows = []
+    common = {"organisation_id": party.organisation_id, "appointment": appt,
+              "starts_at": starts_at, "ends_at": ends_at, "live": True}  # fmt: skip
+    for client, course in party.clients:
+        rows.append(
+            AppointmentParticipant(
+                role=ParticipantRole.CLIENT, client=client, course=course, **common
+            )
+        )
+    for role, membership in party.staff:
+        rows.append(AppointmentParticipant(role=role, membership=membership, **common))
+    for companion in party.companions:
+        rows.append(
+            AppointmentParticipant(role=ParticipantRole.COMPANION, companion=companion, **common)
+        )
+    AppointmentParticipant.objects.bulk_create(rows)
+    return appt
+
+
+@transaction.atomic
+def appointment_book(
+    *,
+    actor: Membership,
+    kind: str,
+    starts_at: datetime,
+    minutes: int | None = None,
+    client_ids: list[int] | tuple = (),
+    course_ids: list[int] | tuple = (),
+    therapist_id: int | None = None,
+    prescriber_id: int | None = None,
+    room_id: int | None = None,
+    telehealth: bool = False,
+    telehealth_url: str = "",
+    recurrence: rules.Recurrence | None = None,
+    integration_starts_at: datetime | None = None,
+    integration_minutes: int | None = None,
+    confirm: bool = False,
+    display_zone: str | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Book an appointment (or a weekly series, or a group session). Clashes refuse with
+    every clash; warnings (hours, time off, the dosing gate) refuse with
+    ConfirmationRequired unless `confirm`. A dosing booking may carry the integration
+    session (`integration_starts_at`), booked in the same transaction with `follows`."""
+    now = now or timezone.now()
+    if not policy.can_schedule(actor):
+        raise NotFound()
+    party = _resolve(
+        actor=actor, kind=kind, client_ids=list(client_ids), course_ids=list(course_ids),
+        therapist_id=therapist_id, prescriber_id=prescriber_id, room_id=room_id,
+        telehealth=telehealth, telehealth_url=telehealth_url,
+    )  # fmt: skip
+    length = timedelta(minutes=_minutes(kind, minutes))
+    _check_start(starts_at, now)
+    zone_name = _zone(party)
+    shown = display_zone or zone_name
+    if recurrence is not None:
+        problems = rules.recurrence_problems(recurrence)
+        if problems:
+            raise ValidationError({f"repeat_{k}": v for k, v in problems.items()})
+        starts = rules.expand(starts_at, zone_name, recurrence)
+    else:
+        starts = [starts_at]
+    spans = [(s, s + length) for s in starts]
+
+    integration_span = None
+    if integration_starts_at is not None:
+        if kind != AppointmentKind.DOSING or recurrence is not None:
+            raise ValidationError(
+                {"integration_starts_at": "Only a single dosing session books its integration."}
+            )
+        _check_start(integration_starts_at, now, "integration_starts_at")
+        hours = _integration_hours(party.organisation_id)
+        problems = rules.integration_problems(
+            starts_at, starts_at + length, integration_starts_at, hours=hours
+        )
+        if problems:
+            raise ValidationError({"integration_starts_at": problems[0]})
+        integration_span = (
+            integration_starts_at,
+            integration_starts_at
+            + timedelta(minutes=_minutes(AppointmentKind.INTEGRATION, integration_minutes)),
+        )
+
+    _lock(party)
+    all_spans = spans + ([integration_span] if integration_span else [])
+    integration_party = None
+    if integration_span:
+        # The companion's part is the dosing session; integration is client and clinicians.
+        integration_party = _Party(
+            party.organisation_id, party.clients, party.staff, [], party.room
+        )
+    clashes = _clashes(party, all_spans, shown)
+    if clashes:
+        raise SchedulingConflict(clashes)
+    warnings = _availability(party, all_spans, shown)
+    if kind == AppointmentKind.DOSING:
+        warnings = (
+            dosing_gate_warnings(courses=[c for _, c in party.clients], starts_at=starts_at)
+            + warnings
+        )
+        if any(course is None for _, course in party.clients):
+            warnings.insert(
+                0, Reason("course.missing", "A dosing session belongs to a course of care.")
+            )
+    if warnings and not confirm:
+        raise ConfirmationRequired(warnings)
+
+    series = None
+    if recurrence is not None:
+        series = AppointmentSeries(
+            organisation_id=party.organisation_id, rrule=recurrence.as_rrule(),
+            time_zone=zone_name, created_by=actor.user, created_at=now,
+        )  # fmt: skip
+        series.full_clean()
+        series.save()
+    made = [
+        _create(
+            actor=actor,
+            party=party,
+            kind=kind,
+            starts_at=s,
+            ends_at=e,
+            zone_name=zone_name,
+            telehealth=telehealth,
+            telehealth_url=telehealth_url,
+            series=series,
+            now=now,
+        )
+        for s, e in spans
+    ]
+    if integration_span:
+        made.append(
+            _create(
+                actor=actor,
+                party=integration_party,
+                kind=AppointmentKind.INTEGRATION,
+                starts_at=integration_span[0],
+                ends_at=integration_span[1],
+                zone_name=zone_name,
+                telehealth=telehealth,
+                telehealth_url=telehealth_url,
+                follows=made[0],
+                now=now,
+            )
+        )
+    for appt in made:
+        audit_record(
+            actor=actor, action="appointment.book", target=appt,
+            client_id=party.clients[0][0].pk if len(party.clients) == 1 else None,
+        )  # fmt: skip
+    logger.info(
+        "appointment.booked",
+        extra={"appointment_id": made[0].pk, "count": len(made), "warnings": len(warnings)},
+    )
+    return Booking(made, warnings)
+
+
+def _zone(party: _Party) -> str:
+    """The zone a booking is expanded in: the practice's office zone (the rooms, the
+    clinicians' working day)."""
+    from kapflow.accounts.models import Organisation
+
+    return organisation_zone(Organisation.objects.get(pk=party.organisation_id))
+
+
+# ---- changes to one appointment -------------------------------------------------------------
+
+
+def _locked(actor, appointment_id: int, version: int | None) -> Appointment:
+    if not policy.can_schedule(actor):
+        raise NotFound()
+    appt = (
+        policy.appointments_queryset(actor)
+        .select_for_update(of=("self",))
+        .filter(pk=appointment_id)
+        .select_related("room", "course")
+        .first()
+    )
+    if appt is None:
+        raise NotFound("Appointment not found.")
+    if version is not None and version != appt.version:
+        raise DomainError(
+            "Someone changed this appointment since you opened it. Reload it and try again.",
+            code="scheduling.stale",
+            field="version",
+        )
+    return appt
+
+
+def _set_status(appt, actor, status, reason, now) -> None:
+    appt.status = status
+    appt.status_reason = reason
+    appt.status_changed_at = now
+    appt.status_changed_by = actor.user
+    appt.version += 1
+    appt.full_clean()
+    appt.save()
+    AppointmentParticipant.objects.filter(appointment=appt).update(live=status in LIVE_STATUSES)
+
+
+def _party_of(appt: Appointment) -> _Party:
+    rows = list(
+        AppointmentParticipant.objects.filter(appointment=appt).select_related(
+            "client", "course", "membership__user", "companion"
+        )
+    )
+    return _Party(
+        appt.organisation_id,
+        [(p.client, p.course) for p in rows if p.client_id],
+        [(p.role, p.membership) for p in rows if p.membership_id],
+        [p.companion for p in rows if p.companion_id],
+        appt.room,
+    )
+
+
+@transaction.atomic
+def appointment_reschedule(
+    *,
+    actor: Membership,
+    appointment_id: int,
+    version: int | None,
+    starts_at: datetime,
+    minutes: int | None = None,
+    room_id: int | None = None,
+    keep_room: bool = True,
+    reason: str = "",
+    confirm: bool = False,
+    display_zone: str | None = None,
+    now: datetime | None = None,
+) -> Booking:
+    """Move a scheduled appointment: the old row becomes `rescheduled` (history), a new row
+    with the new times points back to it (`rescheduled_from`), with the same people. The
+    clashes and warnings are checked again; an integration session that followed it now
+    follows the new row."""
+    now = now or timezone.now()
+    old = _locked(actor, appointment_id, version)
+    if old.status != AppointmentStatus.SCHEDULED:
+        raise DomainError(
+            "Only a scheduled appointment can be moved.", code="scheduling.not_scheduled"
+        )
+    _check_start(starts_at, now)
+    length = timedelta(
+        minutes=_minutes(old.kind, minutes if minutes is not None else old.duration_minutes)
+    )
+    party = _party_of(old)
+    if not keep_room:
+        if room_id is None:
+            party.room = None
+        else:
+            party.room = (
+                Room.objects.for_org(old.organisation_id).filter(pk=room_id, is_active=True).first()
+            )
+            if party.room is None:
+                raise ValidationError({"room": "Choose one of the practice's rooms."})
+    if party.room is None and not old.telehealth:
+        raise ValidationError({"room": "Choose a room, or telehealth."})
+    span = (starts_at, starts_at + length)
+    _lock(party)
+    shown = display_zone or old.time_zone
+    clashes = _clashes(party, [span], shown, exclude_ids={old.pk})
+    if clashes:
+        raise SchedulingConflict(clashes)
+    warnings = _availability(party, [span], shown)
+    if old.kind == AppointmentKind.DOSING:
+        warnings = (
+            dosing_gate_warnings(courses=[c for _, c in party.clients], starts_at=starts_at)
+            + warnings
+        )
+    followers = list(Appointment.objects.filter(follows=old, status=AppointmentStatus.SCHEDULED))
+    if old.kind == AppointmentKind.DOSING and followers:
+        hours = _integration_hours(old.organisation_id)
+        for f in followers:
+            if rules.integration_problems(span[0], span[1], f.starts_at, hours=hours):
+                warnings.append(
+                    Reason(
+                        "integration.outside_window",
+                        f"The integration session booked for it is no longer within {hours} "
+                        "hours after the dosing session; move it too.",
+                        overridable=True,
+                    )
+                )
+    if warnings and not confirm:
+        raise ConfirmationRequired(warnings)
+    reason = (reason or "").strip()[:500]
+    _set_status(old, actor, AppointmentStatus.RESCHEDULED, reason or "Rescheduled.", now)
+    new = _create(
+        actor=actor, party=party, kind=old.kind, starts_at=span[0], ends_at=span[1],
+        zone_name=old.time_zone, telehealth=old.telehealth, telehealth_url=old.telehealth_url,
+        series=old.series, follows=old.follows, rescheduled_from=old, now=now,
+    )  # fmt: skip
+    Appointment.objects.filter(pk__in=[f.pk for f in followers]).update(follows=new)
+    client_id = party.clients[0][0].pk if len(party.clients) == 1 else None
+    audit_record(actor=actor, action="appointment.reschedule", target=old, client_id=client_id,
+                 changed_fields=["starts_at", "ends_at"])  # fmt: skip
+    audit_record(actor=actor, action="appointment.book", target=new, client_id=client_id)
+    return Booking([new], warnings)
+
+
+@transaction.atomic
+def appointment_cancel(
+    *, actor: Membership, appointment_id: int, version: int | None, reason: str,
+    following: bool = False, now: datetime | None = None,
+) -> Appointment:  # fmt: skip
+    """Cancel a scheduled appointment with a written reason (required). With `following`,
+    the later scheduled appointments of its series are cancelled too, with the same reason."""
+    now = now or timezone.now()
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise ValidationError({"reason": "Say why the appointment is cancelled."})
+    if len(reason) > 500 or "\x00" in reason:
+        raise ValidationError({"reason": "Keep the reason under 500 characters."})
+    appt = _locked(actor, appointment_id, version)
+    if appt.status != AppointmentStatus.SCHEDULED:
+        raise DomainError(
+            "Only a scheduled appointment can be cancelled.", code="scheduling.not_scheduled"
+        )
+    targets = [appt]
+    if following and appt.series_id:
+        targets += list(
+            policy.appointments_queryset(actor)
+            .select_for_update(of=("self",))
+            .filter(
+                series_id=appt.series_id,
+                status=AppointmentStatus.SCHEDULED,
+                starts_at__gt=appt.starts_at,
+            )
+            .select_related("course")
+            .order_by("starts_at")
+        )
+    for target in targets:
+        _set_status(target, actor, AppointmentStatus.CANCELLED, reason, now)
+        audit_record(actor=actor, action="appointment.cancel", target=target,
+                     client_id=target.course.client_id if target.course else None)  # fmt: skip
+    return appt
+
+
+@transaction.atomic
+def appointment_mark(
+    *, actor: Membership, appointment_id: int, version: int | None, status: str,
+    reason: str = "", now: datetime | None = None,
+) -> Appointment:  # fmt: skip
+    """Record that a scheduled appointment took place (completed) or the client did not
+    come (no_show); neither before it starts."""
+    now = now or timezone.now()
+    if status not in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
+        raise ValidationError({"status": "Mark an appointment completed or did not attend."})
+    appt = _locked(actor, appointment_id, version)
+    if appt.status != AppointmentStatus.SCHEDULED:
+        raise DomainError("The appointment is not scheduled.", code="scheduling.not_scheduled")
+    if appt.starts_at > now:
+        raise ValidationError({"status": "The appointment has not started yet."})
+    _set_status(appt, actor, status, (reason or "").strip()[:500], now)
+    audit_record(actor=actor, action=f"appointment.{status}", target=appt,
+                 client_id=appt.course.client_id if appt.course else None)  # fmt: skip
+    return appt
+
+
+# ---- availability ---------------------------------------------------------------------------
+
+
+def _availability_member(actor, membership_id: int) -> Membership:
+    membership = (
+        Membership.objects.filter(pk=membership_id, is_active=True)
+        .select_related("organisation", "user")
+        .first()
+    )
+    if membership is None or not policy.can_manage_availability(actor, membership):
+        raise NotFound()
+    return membership
+
+
+def _member_zone(membership) -> str:
+    return membership.user.time_zone or organisation_zone(membership.organisation)
+
+
+@transaction.atomic
+def availability_rule_add(
+    *, actor: Membership, membership_id: int, weekday: int, start_time: time, end_time: time,
+    time_zone: str = "", valid_from=None, valid_until=None,
+) -> AvailabilityRule:  # fmt: skip
+    membership = _availability_member(actor, membership_id)
+    if start_time is not None and end_time is not None and end_time <= start_time:
+        raise ValidationError({"end_time": "The end must be after the start."})
+    if valid_from and valid_until and valid_until < valid_from:
+        raise ValidationError({"valid_until": "The end date must be after the start date."})
+    rule = AvailabilityRule(
+        organisation_id=membership.organisation_id, membership=membership, weekday=weekday,
+        start_time=start_time, end_time=end_time,
+        time_zone=time_zone or _member_zone(membership),
+        valid_from=valid_from, valid_until=valid_until,
+    )  # fmt: skip
+    rule.full_clean()
+    rule.save()
+    audit_record(actor=actor, action="availability.rule_add", target=rule)
+    return rule
+
+
+@transaction.atomic
+def availability_rule_remove(*, actor: Membership, rule_id: int) -> None:
+    rule = AvailabilityRule.objects.filter(pk=rule_id).select_related("membership").first()
+    if rule is None:
+        raise NotFound()
+    _availability_member(actor, rule.membership_id)
+    audit_record(actor=actor, action="availability.rule_remove", target=rule)
+    rule.delete()
+
+
+@transaction.atomic
+def availability_exception_add(
+    *, actor: Membership, membership_id: int, starts_at: datetime, ends_at: datetime,
+    available: bool = False, reason: str = "",
+) -> AvailabilityException:  # fmt: skip
+    membership = _availability_member(actor, membership_id)
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise ValidationError({"ends_at": "The end must be after the start."})
+    exception = AvailabilityException(
+        organisation_id=membership.organisation_id, membership=membership, starts_at=starts_at,
+        ends_at=ends_at, available=bool(available), reason=(reason or "").strip()[:200],
+    )  # fmt: skip
+    exception.full_clean()
+    exception.save()
+    audit_record(actor=actor, action="availability.exception_add", target=exception)
+    return exception
+
+
+@transaction.atomic
+def availability_exception_remove(*, actor: Membership, exception_id: int) -> None:
+    exception = AvailabilityException.objects.filter(pk=exception_id).first()
+    if exception is None:
+        raise NotFound()
+    _availability_member(actor, exception.membership_id)
+    audit_record(actor=actor, action="availability.exception_remove", target=exception)
+    exception.delete()
+
+
+# ---- rooms ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def room_create(*, actor: Membership, name: str, capacity: int = 1) -> Room:
+    if not policy.can_manage_rooms(actor):
+        raise NotFound()
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the room."})
+    if Room.objects.for_org(actor.organisation).filter(name__iexact=name).exists():
+        raise ValidationError({"name": "The practice already has a room with this name."})
+    room = Room(organisation=actor.organisation, name=name, capacity=capacity)
+    room.full_clean()
+    room.save()
+    audit_record(actor=actor, action="room.create", target=room)
+    return room
+
+
+@transaction.atomic
+def room_update(
+    *, actor: Membership, room_id: int, name: str, capacity: int, is_active: bool
+) -> Room:
+    if not policy.can_manage_rooms(actor):
+        raise NotFound()
+    room = Room.objects.for_org(actor.organisation).select_for_update().filter(pk=room_id).first()
+    if room is None:
+        raise NotFound()
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the room."})
+    clash = Room.objects.for_org(actor.organisation).filter(name__iexact=name).exclude(pk=room.pk)
+    if clash.exists():
+        raise ValidationError({"name": "The practice already has a room with this name."})
+    room.name, room.capacity, room.is_active = name, capacity, bool(is_active)
+    room.full_clean()
+    room.save()
+    audit_record(actor=actor, action="room.update", target=room)
+    return room
+
+
+# ---- calendar feeds -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def calendar_feed_create(
+    *, actor: Membership, show_details: bool = False
+) -> tuple[CalendarFeed, str]:
+    """A new secret feed URL token for the actor (shown once); any earlier feed of the same
+    membership stops working."""
+    if not policy.can_use_calendar_feed(actor):
+        raise NotFound()
+    now = timezone.now()
+    CalendarFeed.objects.filter(membership=actor, revoked_at__isnull=True).update(revoked_at=now)
+    raw = secrets.token_urlsafe(32)
+    feed = CalendarFeed(
+        user=actor.user, membership=actor, token_hash=hash_secret(raw),
+        show_details=bool(show_details), created_at=now,
+    )  # fmt: skip
+    feed.full_clean()
+    feed.save()
+    audit_record(actor=actor, action="calendar_feed.create", target=feed)
+    return feed, raw
+
+
+@transaction.atomic
+def calendar_feed_revoke(*, actor: Membership) -> int:
+    """Revoke the actor's feed(s); the URL answers 404 from now on."""
+    if not policy.can_use_calendar_feed(actor):
+        raise NotFound()
+    feeds = list(CalendarFeed.objects.filter(membership=actor, revoked_at__isnull=True))
+    CalendarFeed.objects.filter(pk__in=[f.pk for f in feeds]).update(revoked_at=timezone.now())
+    for feed in feeds:
+        audit_record(actor=actor, action="calendar_feed.revoke", target=feed)
+    return len(feeds)
+
+
+def calendar_feed_used(*, feed: CalendarFeed, now: datetime | None = None) -> None:
+    """Record a fetch of the feed: `last_used_at`, and an audit row (the feed id only; the
+    feed shows no PHI by default). Two statements whatever the feed holds."""
+    now = now or timezone.now()
+    CalendarFeed.objects.filter(pk=feed.pk).update(last_used_at=now)
+    audit_record(actor=feed.membership, action="calendar_feed.read", target=feed)

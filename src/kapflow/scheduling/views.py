@@ -1,0 +1,422 @@
+"""Scheduling pages: the clinician's week, an appointment, booking, rescheduling,
+cancelling, availability, rooms, the personal calendar feed, the client's own appointments
+and the companion's view. Thin: rules live in services, selectors and policy.
+
+Times are shown in the viewer's zone (ActorMiddleware activates it) and the zone is named
+on every page. Staff pages answer 404 to clients and companions; the client's and the
+companion's pages answer 404 to everyone else.
+"""
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from kapflow import policy
+from kapflow.core.errors import DomainError, NotFound
+from kapflow.core.views import add_errors, staff_actor
+from kapflow.scheduling import forms, ical, selectors, services
+from kapflow.scheduling.models import AppointmentKind
+
+
+def _zone_name() -> str:
+    return timezone.get_current_timezone_name()
+
+
+def _int(value) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdecimal() and len(value) < 19 else None
+
+
+def _scheduler(request):
+    actor = staff_actor(request)
+    if not policy.can_schedule(actor):
+        raise Http404()
+    return actor
+
+
+@login_required
+def week(request):
+    actor = _scheduler(request)
+    try:
+        week_of = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        week_of = timezone.localdate()
+    the_week = selectors.week_for_member(
+        actor=actor, membership_id=_int(request.GET.get("member")), week_of=week_of,
+        zone_name=_zone_name(),
+    )  # fmt: skip
+    members = []
+    if policy.can_manage_rooms(actor):
+        members = [
+            m
+            for m in selectors.schedulable_members(actor=actor)
+            if m.organisation_id == actor.organisation_id
+        ]
+    return render(
+        request,
+        "scheduling/week.html",
+        {"week": the_week, "members": members, "zone_name": _zone_name(),
+         "is_own": the_week.membership.pk == actor.pk},
+    )  # fmt: skip
+
+
+@login_required
+def appointment_detail(request, appointment_id: int):
+    actor = _scheduler(request)
+    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    return render(
+        request,
+        "scheduling/detail.html",
+        {"appt": appt, "history": selectors.appointment_history(appointment=appt),
+         "zone_name": _zone_name(), "now": timezone.now()},
+    )  # fmt: skip
+
+
+def _book_form(request, actor, data=None, initial=None):
+    clients = list(
+        policy.clients_queryset(actor).order_by("legal_last_name", "legal_first_name", "pk")[:300]
+    )
+    wanted = [i for i in (initial or {}).get("clients", []) if i not in {c.pk for c in clients}]
+    if wanted:
+        clients += list(policy.clients_queryset(actor).filter(pk__in=wanted))
+    rooms = selectors.rooms_list(organisation_id=actor.organisation_id, active_only=True)
+    clinicians = selectors.schedulable_members(actor=actor)
+    return forms.BookForm(
+        data, initial=initial, clients=clients, clinicians=clinicians, rooms=rooms,
+        integration_hours=selectors.integration_hours(actor.organisation_id),
+    )  # fmt: skip
+
+
+def _book_initial(request, actor) -> dict:
+    initial = {"starts_at": forms.default_start(timezone.now())}
+    kind = request.GET.get("kind")
+    if kind in AppointmentKind.values:
+        initial["kind"] = kind
+    course_id = _int(request.GET.get("course"))
+    if course_id:
+        course = policy.courses_queryset(actor).filter(pk=course_id).first()
+        if course is None:
+            raise Http404()
+        initial["clients"] = [course.client_id]
+        initial["therapist"] = course.therapist_id
+        if course.delivery == "at_home" and kind == AppointmentKind.DOSING:
+            initial["telehealth"] = True
+    client_id = _int(request.GET.get("client"))
+    if client_id and "clients" not in initial:
+        initial["clients"] = [client_id]
+    if initial.get("kind") == AppointmentKind.DOSING:
+        initial["book_integration"] = True
+        initial["integration_starts_at"] = forms.rules.default_integration_start(
+            initial["starts_at"], _zone_name()
+        )
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def book(request):
+    actor = _scheduler(request)
+    initial = _book_initial(request, actor) if request.method == "GET" else None
+    form = _book_form(request, actor, request.POST if request.method == "POST" else None, initial)
+    warnings, refused = [], []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            booking = services.appointment_book(
+                actor=actor, kind=data["kind"], starts_at=data["starts_at"],
+                minutes=data.get("minutes"), client_ids=data["clients"],
+                therapist_id=data.get("therapist"), prescriber_id=data.get("prescriber"),
+                room_id=data.get("room"), telehealth=data.get("telehealth", False),
+                telehealth_url=data.get("telehealth_url", ""), recurrence=form.recurrence(),
+                integration_starts_at=data.get("integration_starts_at")
+                if data.get("book_integration") else None,
+                confirm=data.get("confirm", False), display_zone=_zone_name(),
+            )  # fmt: skip
+        except services.ConfirmationRequired as exc:
+            warnings = exc.reasons
+            form.data = form.data.copy()
+            form.data["confirm"] = "on"
+        except services.SchedulingConflict as exc:
+            refused = exc.reasons
+        except NotFound:
+            form.add_error("clients", "Choose a client you can book.")
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        except forms.forms.ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            count = len(booking.appointments)
+            messages.success(request, "Booked." if count == 1 else f"Booked {count} appointments.")
+            return redirect("scheduling:detail", booking.first.pk)
+    status = 422 if (form.errors or refused) else 200
+    return render(
+        request,
+        "scheduling/book.html",
+        {"form": form, "warnings": warnings, "refused": refused, "zone_name": _zone_name()},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reschedule(request, appointment_id: int):
+    actor = _scheduler(request)
+    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    form = forms.RescheduleForm(
+        request.POST if request.method == "POST" else None,
+        initial={"starts_at": appt.starts_at, "minutes": appt.duration_minutes,
+                 "version": appt.version},
+    )  # fmt: skip
+    warnings, refused = [], []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            booking = services.appointment_reschedule(
+                actor=actor, appointment_id=appt.pk, version=data["version"],
+                starts_at=data["starts_at"], minutes=data.get("minutes"),
+                reason=data.get("reason", ""), confirm=data.get("confirm", False),
+                display_zone=_zone_name(),
+            )  # fmt: skip
+        except services.ConfirmationRequired as exc:
+            warnings = exc.reasons
+            form.data = form.data.copy()
+            form.data["confirm"] = "on"
+        except services.SchedulingConflict as exc:
+            refused = exc.reasons
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        except forms.forms.ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Moved.")
+            return redirect("scheduling:detail", booking.first.pk)
+    return render(
+        request,
+        "scheduling/reschedule.html",
+        {"appt": appt, "form": form, "warnings": warnings, "refused": refused,
+         "zone_name": _zone_name()},
+        status=422 if (form.errors or refused) else 200,
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cancel(request, appointment_id: int):
+    actor = _scheduler(request)
+    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    form = forms.CancelForm(
+        request.POST if request.method == "POST" else None, initial={"version": appt.version}
+    )
+    if not appt.series_id:
+        del form.fields["following"]
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_cancel(
+                actor=actor, appointment_id=appt.pk, version=form.cleaned_data["version"],
+                reason=form.cleaned_data["reason"],
+                following=form.cleaned_data.get("following", False),
+            )  # fmt: skip
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        except forms.forms.ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Cancelled.")
+            return redirect("scheduling:detail", appt.pk)
+    return render(
+        request, "scheduling/cancel.html", {"appt": appt, "form": form, "zone_name": _zone_name()},
+        status=422 if form.errors else 200,
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def mark(request, appointment_id: int):
+    actor = _scheduler(request)
+    try:
+        services.appointment_mark(
+            actor=actor, appointment_id=appointment_id,
+            version=_int(request.POST.get("version")), status=request.POST.get("status", ""),
+        )  # fmt: skip
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        messages.error(request, exc.message)
+    except forms.forms.ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Recorded.")
+    return redirect("scheduling:detail", appointment_id)
+
+
+# ---- availability and rooms -----------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def availability(request):
+    actor = staff_actor(request)
+    member_id = _int(request.GET.get("member"))
+    current = selectors.availability_for(actor=actor, membership_id=member_id)
+    rule_form, exception_form = forms.RuleForm(prefix="rule"), forms.ExceptionForm(prefix="off")
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "add_rule":
+                rule_form = forms.RuleForm(request.POST, prefix="rule")
+                if rule_form.is_valid():
+                    services.availability_rule_add(
+                        actor=actor, membership_id=current.membership.pk, **rule_form.cleaned_data
+                    )
+                    return redirect(request.get_full_path())
+            elif action == "add_exception":
+                exception_form = forms.ExceptionForm(request.POST, prefix="off")
+                if exception_form.is_valid():
+                    services.availability_exception_add(
+                        actor=actor, membership_id=current.membership.pk,
+                        **exception_form.cleaned_data,
+                    )  # fmt: skip
+                    return redirect(request.get_full_path())
+            elif action == "remove_rule" and _int(request.POST.get("id")):
+                services.availability_rule_remove(actor=actor, rule_id=int(request.POST["id"]))
+                return redirect(request.get_full_path())
+            elif action == "remove_exception" and _int(request.POST.get("id")):
+                services.availability_exception_remove(
+                    actor=actor, exception_id=int(request.POST["id"])
+                )
+                return redirect(request.get_full_path())
+        except forms.forms.ValidationError as exc:
+            add_errors(rule_form if action == "add_rule" else exception_form, exc)
+    return render(
+        request,
+        "scheduling/availability.html",
+        {"current": current, "rule_form": rule_form, "exception_form": exception_form,
+         "zone_name": _zone_name()},
+        status=422 if (rule_form.errors or exception_form.errors) else 200,
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rooms(request):
+    actor = staff_actor(request)
+    if not policy.can_manage_rooms(actor):
+        raise Http404()
+    form = forms.RoomForm(request.POST if request.POST.get("action") == "create" else None)
+    current = services.settings_for(actor.organisation_id)
+    offsets = ", ".join(str(o) for o in reversed(services.reminder_offsets(current)))
+    settings_form = forms.SettingsForm(
+        request.POST if request.POST.get("action") == "settings" else None,
+        initial={"group_size_max": current.group_size_max,
+                 "reminder_offsets": offsets,
+                 "reminder_sms": current.reminder_sms},
+    )  # fmt: skip
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "settings" and settings_form.is_valid():
+                services.scheduling_settings_update(actor=actor, **settings_form.cleaned_data)
+                messages.success(request, "Settings saved.")
+                return redirect("scheduling:rooms")
+            if request.POST.get("action") == "create" and form.is_valid():
+                services.room_create(actor=actor, **form.cleaned_data)
+                messages.success(request, "Room added.")
+                return redirect("scheduling:rooms")
+            if request.POST.get("action") == "toggle" and _int(request.POST.get("id")):
+                room = next(
+                    (r for r in selectors.rooms_list(organisation_id=actor.organisation_id)
+                     if r.pk == int(request.POST["id"])), None,
+                )  # fmt: skip
+                if room is None:
+                    raise Http404()
+                services.room_update(
+                    actor=actor, room_id=room.pk, name=room.name, capacity=room.capacity,
+                    is_active=not room.is_active,
+                )  # fmt: skip
+                return redirect("scheduling:rooms")
+        except forms.forms.ValidationError as exc:
+            add_errors(settings_form if request.POST.get("action") == "settings" else form, exc)
+    return render(
+        request,
+        "scheduling/rooms.html",
+        {"rooms": selectors.rooms_list(organisation_id=actor.organisation_id), "form": form,
+         "settings_form": settings_form},
+        status=422 if (form.errors or settings_form.errors) else 200,
+    )  # fmt: skip
+
+
+# ---- calendar feed --------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def calendar(request):
+    actor = getattr(request, "actor", None)
+    if not policy.can_use_calendar_feed(actor):
+        raise Http404()
+    form = forms.FeedForm(request.POST or None)
+    new_url = ""
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            services.calendar_feed_revoke(actor=actor)
+            messages.success(request, "The calendar link no longer works.")
+            return redirect("scheduling:calendar")
+        if form.is_valid():
+            _, raw = services.calendar_feed_create(
+                actor=actor, show_details=form.cleaned_data["show_details"]
+            )
+            from django.urls import reverse
+
+            new_url = request.build_absolute_uri(reverse("scheduling:feed", args=[raw]))
+    return render(
+        request,
+        "scheduling/calendar.html",
+        {"feed": selectors.active_feed(actor=actor), "form": form, "new_url": new_url},
+    )
+
+
+@never_cache
+def feed(request, token: str):
+    """The secret URL is the credential: no session. Unknown or revoked: 404."""
+    found = selectors.feed_for_token(token)
+    if found is None:
+        raise Http404()
+    now = timezone.now()
+    appointments = selectors.feed_appointments(feed=found, now=now)
+    services.calendar_feed_used(feed=found, now=now)
+    body = ical.feed_ics(appointments, show_details=found.show_details, now=now)
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="kapflow.ics"'
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# ---- the client and the companion -----------------------------------------------------------
+
+
+@login_required
+def mine(request):
+    actor = getattr(request, "actor", None)
+    if not policy.is_client_actor(actor):
+        raise Http404()
+    return render(
+        request,
+        "scheduling/mine.html",
+        {"appointments": selectors.upcoming_for_client(actor=actor), "zone_name": _zone_name()},
+    )
+
+
+@login_required
+def companion(request):
+    actor = getattr(request, "actor", None)
+    if not policy.is_companion_actor(actor):
+        raise Http404()
+    return render(
+        request,
+        "scheduling/companion.html",
+        {"appointments": selectors.upcoming_for_companion(actor=actor), "zone_name": _zone_name()},
+    )
