@@ -2,8 +2,10 @@
 courses and the schedule): for the first therapist, one in-person session discharged
 yesterday with its signed dosing note, and one in progress now (dose given 50 minutes ago,
 one flagged blood pressure), so the session screen, the vitals reminders and the notes have
-something to show. Booked through the services, so every gate and rule applies; a course the
-gate refuses is skipped. Idempotent: nothing is added once the practice has sessions.
+something to show; and the client sign-in's at-home session opened for today, waiting for
+their and their companion's pre-session checklist. Booked through the services, so every
+gate and rule applies; a course the gate refuses is skipped. Idempotent: nothing is added
+once the practice has sessions.
 
 All people are fictional."""
 
@@ -138,4 +140,24 @@ def load_demo_sessions(*, practice, therapist) -> dict:
     except (StopIteration, DomainError, ValidationError):
         # Fewer ready courses than expected (or a rule refused): the demo shows what it made.
         pass
+    # The client sign-in's at-home course: a session opened for today, so the client and the
+    # companion see the pre-session checklist (the gate will refuse the start until the new
+    # consent version is signed).
+    from kapflow.courses.models import Course
+    from kapflow.encounters import services as sessions
+
+    own = (
+        Course.objects.filter(
+            organisation=practice, client__user__email="client@harborlight.example",
+            closed_at__isnull=True, stage__in=["active", "maintenance"],
+        )
+        .select_related("therapist__user", "therapist__organisation")
+        .first()
+    )  # fmt: skip
+    if own is not None:
+        try:
+            sessions.session_open(actor=own.therapist, course_id=own.pk)
+            made["sessions"] += 1
+        except (DomainError, ValidationError):
+            pass
     return made

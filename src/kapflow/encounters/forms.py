@@ -234,6 +234,16 @@ class SettingsForm(forms.ModelForm):
             "spo2_low", "recheck_minutes", "companion_check_minutes",
             "observation_minutes_in_person", "observation_minutes_at_home",
         ]  # fmt: skip
+        labels = {
+            "bp_systolic_flag": "Flag systolic blood pressure at or above (mmHg)",
+            "bp_diastolic_flag": "Flag diastolic blood pressure at or above (mmHg)",
+            "heart_rate_high": "Flag heart rate above (beats a minute)",
+            "heart_rate_low": "Flag heart rate below (beats a minute)",
+            "spo2_low": "Flag oxygen saturation (SpO2) below (%)",
+            "companion_check_minutes": "At home: companion's visual check every (minutes)",
+            "observation_minutes_in_person": "Observation after the dose, in the office (minutes)",
+            "observation_minutes_at_home": "Observation after the dose, at home (minutes)",
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

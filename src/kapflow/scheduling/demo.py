@@ -6,6 +6,7 @@ Then `send_demo_reminders()` sends what is due (console e-mail and SMS backends)
 
 from datetime import datetime, time, timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from kapflow.clinical import scheduling as rules
@@ -69,18 +70,23 @@ def load_demo_schedule(*, practice, now: datetime | None = None) -> dict:
     )
     made = 0
     local_today = now.astimezone(rules.ZoneInfo(zone_name)).date()
-    for index, course in enumerate(courses.order_by("pk")[:30]):
+    # Clients with a portal account first (the client sign-in sees their appointments, and
+    # their companion the at-home session's time).
+    ordered = courses.order_by(F("client__user").desc(nulls_last=True), "pk")
+    for index, course in enumerate(ordered[:30]):
         day = local_today + timedelta(days=1 + index % 10)
         while day.weekday() >= 5:
             day += timedelta(days=1)
         start = rules.to_aware(datetime.combine(day, SLOTS[index % len(SLOTS)]), zone_name)
         kind = NEXT_KIND[course.stage]
         at_home = course.delivery == "at_home"
+        # An in-person course doses in a room; other visits are sometimes by video.
+        video = at_home or (kind != "dosing" and index % 3 == 0)
         try:
             booking = services.appointment_book(
                 actor=admin, kind=kind, starts_at=start, course_ids=[course.pk],
-                telehealth=at_home or index % 3 == 0,
-                room_id=None if (at_home or index % 3 == 0) else rooms[index % len(rooms)],
+                telehealth=video,
+                room_id=None if video else rooms[index % len(rooms)],
                 integration_starts_at=rules.default_integration_start(start, zone_name)
                 if kind == "dosing" else None,
                 confirm=True,

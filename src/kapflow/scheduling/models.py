@@ -254,6 +254,15 @@ class Appointment(models.Model):
         return self.status in LIVE_STATUSES
 
     @property
+    def client_participants(self) -> list:
+        """The client rows among the (prefetched) participants."""
+        return [p for p in self.participants.all() if p.client_id]
+
+    @property
+    def staff_participants(self) -> list:
+        return [p for p in self.participants.all() if p.membership_id]
+
+    @property
     def duration_minutes(self) -> int:
         return int((self.ends_at - self.starts_at).total_seconds() // 60)
 
