@@ -154,8 +154,9 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     expect(t.get_by_test_id("stage")).to_have_text("Active: dosing and integration")
     expect(t.get_by_test_id("dosing-gate")).to_contain_text("Nothing blocks this.")
 
-    # On the day, missing vitals and confirmations refuse the session with every reason.
-    t.get_by_role("button", name="Start a dosing session").click()
+    # On the day, missing vitals and confirmations refuse the session with every reason (the
+    # quick record here; the session screen has its own journey, test_session_journey).
+    t.get_by_role("link", name="Record a session held without the session screen").click()
     t.get_by_role("button", name="Start the session").click()
     refused = t.get_by_test_id("refused-reasons")
     expect(refused.locator("li")).to_have_count(3)

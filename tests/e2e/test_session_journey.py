@@ -20,7 +20,6 @@ from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.notes.models import Note
 from kapflow.prescriptions.models import DoseUse
 from kapflow.scheduling.models import Appointment, Room
-from tests.e2e.conftest import browser, page  # noqa: F401  (Playwright fixtures)
 from tests.e2e.flows import sign_in
 from tests.encounters.factories import ready_course
 
@@ -35,7 +34,7 @@ def _live_codes(screen, testid):
     )
 
 
-def test_a_whole_dosing_session_on_the_screen(page, live_server, world):  # noqa: F811
+def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     course = ready_course(world.client, world.therapist, world.prescriber)
     Room.objects.create(organisation=world.practice, name="Willow Room")
     base = live_server.url

@@ -222,6 +222,11 @@ def test_the_supervisor_cosigns_from_the_queue(client, world):
     _as(client, world.therapist2)
     queue = client.get("/notes/cosign/").content.decode()
     assert queue.count('data-testid="cosign-row"') == 1
+    # The queue names the client: one audit row per note listed.
+    from kapflow.audit.models import AuditEvent
+
+    listed = AuditEvent.objects.filter(action="note.list", actor=world.therapist2.user)
+    assert list(listed.values_list("client_id", flat=True)) == [world.client.pk]
     page = client.get(f"/notes/{note.pk}/").content.decode()
     assert 'data-testid="cosign"' in page
     bad = client.post(f"/notes/{note.pk}/cosign/", {"signature_name": "Nobody"})

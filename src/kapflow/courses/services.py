@@ -462,17 +462,16 @@ def dose_given_record(
     """The first dose of a session given: the dosing goes on the course timeline (what the
     gate's dosing count, integration and follow-up deadlines read) and one dose is used from
     the oldest active prescription. The caller holds the course lock (course_for_update) in
-    its transaction. Returns (event, dose use)."""
+    its transaction. Returns (event, dose use).
+
+    The whole gate is checked again with the start's day facts: something may have changed
+    since the start (consent withdrawn, a positive screen, the last dose used elsewhere).
+    Hard reasons refuse; soft ones pass only if they were overridden at the start."""
     facts = course_facts(course)
-    if facts.doses_left < 1:
-        raise GateBlocked(
-            [
-                rules.Reason(
-                    "prescription.no_doses_left",
-                    f"No doses left: {facts.doses_authorised} dispensed, {facts.doses_used} used.",
-                )
-            ]
-        )
+    reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
+    hard, soft = rules.split_hard(reasons)
+    if hard or any(r.code not in overridden for r in soft):
+        raise GateBlocked(reasons)
     event = _event(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
         overridden=list(overridden), data=_day_data(day) | (data or {}),

@@ -66,14 +66,14 @@ def note_get_for_actor(*, actor, note_id: int, audit: bool = True) -> Note:
 
 def cosign_queue(*, actor) -> list[Note]:
     """Signed notes of the actor's active supervisees still waiting for a co-signature,
-    oldest first. Metadata only is shown, so the list is not audited as a content read.
-    Billers, clients and companions: NotFound."""
+    oldest first. The list shows clients' names, so each note listed is audited
+    (`note.list`, one row per note, one INSERT). Billers, clients and companions: NotFound."""
     if not policy.can_see_clinical(actor):
         raise NotFound()
     supervisees = Supervision.objects.filter(supervisor=actor, ended_at__isnull=True).values(
         "supervisee_id"
     )
-    return list(
+    notes = list(
         _with_people(
             policy.notes_queryset(actor).filter(
                 author_id__in=supervisees,
@@ -85,6 +85,8 @@ def cosign_queue(*, actor) -> list[Note]:
         .select_related("client")
         .order_by("signed_at", "id")
     )
+    audit_record_many(actor=actor, action="note.list", targets=notes, client_attr="client_id")
+    return notes
 
 
 def records_bundle_notes(*, actor, client: Client) -> list[Note]:
