@@ -514,6 +514,13 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
             latest = n == len(dosings) - 1
             if integrated < end - timedelta(hours=1) and not (latest and spec.integration_missed):
                 add("integration", integrated)
+                # The week-after check-in (decision 0023), five days on, before the next dose.
+                checkin = dosed + timedelta(days=5)
+                following = dosings[n + 1] if not latest else None
+                if checkin < end - timedelta(hours=1) and (
+                    following is None or checkin < following
+                ):
+                    add("integration", checkin, reason="Check-in call.")
         if len(dosings) >= 2 and not spec.followup_missed:
             followup = dosings[1] + days(6, 12)
             while followup < end - timedelta(hours=12):
