@@ -9,6 +9,7 @@ from kapflow.clinical.session import (
     DischargeFacts,
     Reading,
     SessionPolicy,
+    TimedReading,
     billing_split,
     discharge_reasons,
     session_minutes,
@@ -191,6 +192,65 @@ def test_discharge_refused_when_the_unflagged_reading_is_not_after_the_flagged_o
     same = DOSE + 60 * MIN
     facts = _ready(readings=[(same, False), (same, True)])
     assert _reason_codes(facts) == ["discharge.vitals_flagged"]
+
+
+# ---- each parameter flagged needs its own later in-range reading (review defect 2) ---------
+
+
+def _at(minutes, **values):
+    return TimedReading.of(DOSE + minutes * MIN, Reading(**values))
+
+
+FULL_OK = {"bp_systolic": 120, "bp_diastolic": 80, "heart_rate": 72, "spo2": 98}
+
+
+def _vitals_reason(readings):
+    reasons = [
+        r for r in discharge_reasons(_ready(readings=readings), now=LATER)
+        if r.code == "discharge.vitals_flagged"
+    ]  # fmt: skip
+    return reasons[0].message if reasons else None
+
+
+@pytest.mark.parametrize(
+    ("flagged", "other", "recheck", "words"),
+    [
+        ({"bp_systolic": 200, "bp_diastolic": 115}, {"spo2": 98}, {"bp_systolic": 130,
+         "bp_diastolic": 85}, "Blood pressure"),
+        ({"heart_rate": 130}, {"bp_systolic": 120, "bp_diastolic": 80}, {"heart_rate": 80},
+         "Heart rate"),
+        ({"heart_rate": 40}, {"spo2": 97}, {"heart_rate": 60}, "Heart rate"),
+        ({"spo2": 85}, {"heart_rate": 80}, {"spo2": 96}, "SpO2"),
+    ],
+)  # fmt: skip
+def test_a_flagged_parameter_is_cleared_only_by_its_own_later_in_range_reading(
+    flagged, other, recheck, words
+):
+    # A later reading of other parameters only does not clear the flag.
+    readings = [_at(40, **flagged), _at(60, **other)]
+    message = _vitals_reason(readings)
+    assert message is not None and message.startswith(words)
+    # A later in-range reading of the same parameter does.
+    assert _vitals_reason([*readings, _at(90, **recheck)]) is None
+
+
+def test_discharge_names_every_parameter_still_unresolved():
+    readings = [
+        _at(40, bp_systolic=200, bp_diastolic=115, heart_rate=130, spo2=85),
+        _at(60, heart_rate=80),
+    ]
+    message = _vitals_reason(readings)
+    assert message.startswith("Blood pressure and SpO2 were outside the thresholds")
+    assert "heart rate" not in message.lower()
+
+
+def test_a_same_time_reading_of_the_parameter_does_not_clear_it():
+    assert _vitals_reason([_at(40, spo2=85), _at(40, spo2=97)]) is not None
+
+
+def test_a_full_in_range_reading_after_the_flag_clears_every_parameter():
+    readings = [_at(40, bp_systolic=200, bp_diastolic=115, heart_rate=130), _at(60, **FULL_OK)]
+    assert _vitals_reason(readings) is None
 
 
 def test_discharge_observation_time_edge():

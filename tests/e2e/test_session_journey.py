@@ -136,6 +136,11 @@ def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     for field in editor.locator("textarea").all():
         field.fill("Tolerated the dose; one raised reading settled; discharged with a driver.")
     editor.get_by_label(re.compile("full name", re.I)).fill(world.therapist.user.full_name)
+    # Let the editor's autosave (2 s after typing) finish first: the in-memory SQLite test
+    # database cannot take two writers at once (PostgreSQL waits on the row lock).
+    page.wait_for_timeout(2500)
+    expect(page.get_by_test_id("autosave-status")).not_to_contain_text("as you type")
+    page.wait_for_load_state("networkidle")
     editor.get_by_test_id("sign").click()
     expect(page.get_by_test_id("note-status")).to_have_text("Signed and final")
     note = Note.objects.get(client=world.client)

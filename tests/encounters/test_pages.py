@@ -175,7 +175,7 @@ def test_read_only_viewers_see_no_forms_and_cannot_write(client, world, course):
         page = client.get(_url("detail", session.pk))
         assert b"vitals-form" not in page.content and b"discharge-form" not in page.content
         response = client.post(_url("entry", session.pk, "note"), {"text": "x"}, **HTMX)
-        assert response.status_code == 409  # refused by the policy, with the fresh state
+        assert response.status_code == 403  # refused by the policy, like the API
     for who in ("biller", "other_therapist", "client_member"):
         sign_in(client, getattr(world, who).user)
         assert client.post(_url("entry", session.pk, "note"), {"text": "x"}).status_code == 404
@@ -230,7 +230,7 @@ def test_settings_page_for_practice_admins(client, world):
         {"bp_systolic_flag": 170, "bp_diastolic_flag": 100, "heart_rate_high": 110,
          "heart_rate_low": 50, "spo2_low": 92, "recheck_minutes": "30, 90",
          "companion_check_minutes": 15, "observation_minutes_in_person": 120,
-         "observation_minutes_at_home": 120},
+         "observation_minutes_at_home": 120, "start_valid_minutes": 180},
     )  # fmt: skip
     assert response.status_code == 302
     from kapflow.encounters.models import SessionSettings
@@ -362,3 +362,119 @@ def test_group_screen_permission_matrix(client, world, course, who, status):
     group = services.group_create(actor=world.therapist, course_ids=[course.pk])
     sign_in(client, getattr(world, who).user)
     assert client.get(_url("group", group.pk)).status_code == status
+
+
+# ---- review fixes -------------------------------------------------------------------------
+
+
+def _audits(action, **filters):
+    from kapflow.audit.models import AuditEvent
+
+    return AuditEvent.objects.filter(action=action, **filters)
+
+
+def test_first_dose_refused_by_the_gate_shows_every_reason_on_the_screen(client, world, course):
+    from kapflow.consents.models import ConsentSignature
+    from tests.consents.factories import withdraw
+    from tests.encounters.factories import started
+
+    session = started(world.therapist, course)
+    signature = ConsentSignature.objects.filter(client=course.client).latest("signed_at")
+    withdraw(signature, by=world.therapist.user)
+    sign_in(client, world.therapist.user)
+    body = {"route": "sublingual", "amount": "200", "unit": "mg"}
+    for extra in (HTMX, {}):
+        response = client.post(_url("entry", session.pk, "dose"), body, **extra)
+        assert response.status_code == 409
+        assert 'data-code="consent.withdrawn"' in response.content.decode()
+    assert not TimelineEntry.objects.filter(session=session, kind="dose").exists()
+
+
+def test_an_expired_start_refuses_the_first_dose_on_the_screen(client, world, course):
+    from tests.encounters.factories import started
+
+    session = started(world.therapist, course, at=timezone.now() - 10 * 24 * 60 * MIN)
+    sign_in(client, world.therapist.user)
+    response = client.post(
+        _url("entry", session.pk, "dose"), {"route": "sublingual", "amount": "200", "unit": "mg"},
+        **HTMX,
+    )  # fmt: skip
+    assert response.status_code == 409
+    assert 'data-code="session.start_expired"' in response.content.decode()
+
+
+def test_settings_page_shows_the_start_validity(client, world):
+    sign_in(client, world.admin.user)
+    page = client.get(_url("settings")).content.decode()
+    assert 'name="start_valid_minutes"' in page and 'value="240"' in page
+
+
+def test_a_partner_prescriber_posting_vitals_gets_403_not_409(client, world, course):
+    session = dosed(world.therapist, course)
+    sign_in(client, world.prescriber.user)
+    for extra in (HTMX, {}):
+        response = client.post(_url("entry", session.pk, "vitals"), GOOD_VITALS, **extra)
+        assert response.status_code == 403
+    assert TimelineEntry.objects.filter(session=session, kind="vitals").count() == 1  # pre-dose
+
+
+def test_the_group_screen_and_its_poll_audit_every_client_shown(client, world):
+    group = _group_with(world, 3)
+    client_ids = set(group.sessions.values_list("client_id", flat=True))
+    sign_in(client, world.therapist.user)
+    assert client.get(_url("group", group.pk)).status_code == 200
+    views = _audits("group_session.view", client_id__isnull=False)
+    assert set(views.values_list("client_id", flat=True)) == client_ids and views.count() == 3
+    assert client.get(_url("group_rows", group.pk)).status_code == 200
+    polls = _audits("group_session.poll")
+    assert set(polls.values_list("client_id", flat=True)) == client_ids and polls.count() == 3
+
+
+def test_the_open_confirmation_audits_the_client_shown(client, world, course):
+    sign_in(client, world.therapist.user)
+    assert client.get(_url("open"), {"course_id": course.pk}).status_code == 200
+    assert _audits("dosing_session.open_view", client_id=course.client_id).count() == 1
+
+
+def test_a_refusal_re_rendering_the_screen_audits_the_client(client, world, course):
+    session = opened(world.therapist, course)
+    sign_in(client, world.therapist.user)
+    before = _audits("dosing_session.view", client_id=course.client_id).count()
+    refused = client.post(_url("start", session.pk), {"version": 1}, **HTMX)
+    assert refused.status_code == 409
+    assert _audits("dosing_session.view", client_id=course.client_id).count() == before + 1
+
+
+def test_the_correction_page_audits_the_client(client, world, course):
+    session = dosed(world.therapist, course)
+    entry = TimelineEntry.objects.filter(session=session).first()
+    sign_in(client, world.therapist.user)
+    before = _audits("dosing_session.view", client_id=course.client_id).count()
+    assert client.get(_url("correct", session.pk, entry.pk)).status_code == 200
+    assert _audits("dosing_session.view", client_id=course.client_id).count() == before + 1
+
+
+def test_times_name_their_zone(client, world, course):
+    import re
+
+    group = _group_with(world, 2)
+    sign_in(client, world.therapist.user)
+    rows = client.get(_url("group_rows", group.pk)).content.decode()
+    assert re.search(r"Updated \d\d:\d\d:\d\d [A-Za-z][A-Za-z0-9+\-]*", rows)
+    assert re.search(r">\d\d:\d\d [A-Za-z][A-Za-z0-9+\-]*<", rows)  # last vitals
+    session = dosed(world.therapist, course)
+    screen = client.get(_url("detail", session.pk)).content.decode()
+    assert re.search(r"dose at \d\d:\d\d [A-Za-z][A-Za-z0-9+\-]*", screen)
+
+
+def test_my_sessions_name_the_zone(rf, world, course):
+    import re
+
+    from django.template.loader import render_to_string
+
+    session = opened(world.therapist, course)
+    request = rf.get(_url("mine"))
+    request.user = world.client_member.user
+    request.actor = world.client_member
+    html = render_to_string("encounters/mine.html", {"sessions": [session]}, request=request)
+    assert re.search(r"opened \w{3} \d+ \w{3}, \d\d:\d\d [A-Za-z][A-Za-z0-9+\-]*<", html)

@@ -501,3 +501,143 @@ def test_the_dose_given_is_what_counts_as_a_dosing_and_an_abandoned_start_is_not
     assert second.dose_event == event and event.data["session_id"] == second.pk
     assert event.occurred_at == given and event.data["alcohol_free_24h"] is True
     assert DoseUse.objects.filter(course=course).count() == 1
+
+
+def test_the_first_dose_rechecks_the_gate_a_withdrawn_consent_refuses_it(world, course):
+    from kapflow.consents.models import ConsentSignature
+    from tests.consents.factories import withdraw
+
+    session = opened(world.therapist, course)
+    session = services.session_start(
+        actor=world.therapist, session_id=session.pk, version=1, **GOOD_START
+    )
+    signature = ConsentSignature.objects.filter(client=course.client).latest("signed_at")
+    withdraw(signature, by=world.therapist.user)
+    with pytest.raises(GateBlocked) as exc:
+        services.entry_add(
+            actor=world.therapist, session_id=session.pk, kind="dose", route="sublingual",
+            amount="200", unit="mg",
+        )  # fmt: skip
+    assert "consent.withdrawn" in _codes(exc)
+    assert not DoseUse.objects.filter(course=course).exists()
+    assert not CourseEvent.objects.filter(course=course, kind="dosing").exists()
+
+
+# ---- review fixes -------------------------------------------------------------------------
+
+
+def _dose(world, session, at):
+    return services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="dose", route="sublingual",
+        amount="200", unit="mg", occurred_at=at, now=at,
+    )  # fmt: skip
+
+
+def test_a_first_dose_long_after_the_start_is_refused_start_again(world, course):
+    # Defect 1b: the start's gate check goes stale; default 240 minutes.
+    start = timezone.now() - 10 * 24 * 60 * MIN
+    session = started(world.therapist, course, at=start)
+    before = _counts(course)
+    with pytest.raises(GateBlocked) as exc:
+        _dose(world, session, timezone.now())
+    assert _codes(exc) == ["session.start_expired"]
+    assert "start a new one" in exc.value.reasons[0].message
+    assert _counts(course) == before  # no entry, no dose used, no dosing event
+    assert not DoseUse.objects.filter(course=course).exists()
+
+
+def test_the_start_validity_is_the_practices_setting(world, course):
+    from kapflow.encounters.models import SessionSettings
+
+    SessionSettings.objects.create(organisation=world.practice, start_valid_minutes=60)
+    start = timezone.now() - 90 * MIN
+    session = started(world.therapist, course, at=start)
+    with pytest.raises(GateBlocked) as exc:
+        _dose(world, session, start + 61 * MIN)
+    assert _codes(exc) == ["session.start_expired"]
+    entry = _dose(world, session, start + 60 * MIN)  # at the limit: still valid
+    assert entry.data["booster"] is False
+
+
+def test_the_default_start_validity_is_four_hours(world, course):
+    start = timezone.now() - 300 * MIN
+    session = started(world.therapist, course, at=start)
+    with pytest.raises(GateBlocked):
+        _dose(world, session, start + 241 * MIN)
+    assert _dose(world, session, start + 240 * MIN).data["booster"] is False
+
+
+def test_boosters_are_not_limited_by_the_start_validity(world, course):
+    start = timezone.now() - 300 * MIN
+    session = dosed(world.therapist, course, at=start)
+    booster = _dose(world, session, timezone.now())
+    assert booster.data["booster"] is True
+
+
+def test_a_partial_reading_does_not_clear_a_flagged_blood_pressure(world, course):
+    # Defect 2: BP 200/115 flagged, then SpO2 only: BP was never rechecked.
+    now = timezone.now()
+    session = dosed(world.therapist, course, at=now - 150 * MIN)
+    _vitals(world, session, now - 60 * MIN, bp_systolic=200, bp_diastolic=115)
+    services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="vitals", spo2=98,
+        occurred_at=now - 30 * MIN, now=now - 30 * MIN,
+    )  # fmt: skip
+    with pytest.raises(GateBlocked) as exc:
+        _discharge(world, session)
+    assert _codes(exc) == ["discharge.vitals_flagged"]
+    assert exc.value.reasons[0].message.startswith("Blood pressure was outside")
+    services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="vitals", bp_systolic=135,
+        bp_diastolic=85, occurred_at=now - 10 * MIN, now=now - 10 * MIN,
+    )  # fmt: skip
+    assert _discharge(world, session).state == "discharged"
+
+
+def _pre_dose(session):
+    return TimelineEntry.objects.get(session=session, data__phase="pre_dose")
+
+
+def test_correcting_the_pre_dose_vitals_keeps_their_phase_and_feeds_the_gate(world, course):
+    # Defect 11: before the dose the correction is allowed, stays pre-dose, and the first
+    # dose re-checks the gate with the corrected blood pressure.
+    session = started(world.therapist, course)
+    old = _pre_dose(session)
+    session.refresh_from_db()
+    fixed = services.entry_correct(
+        actor=world.therapist, session_id=session.pk, entry_id=old.pk, version=session.version,
+        reason="Typed 120 for 170.", bp_systolic=170, bp_diastolic=95,
+    )  # fmt: skip
+    assert fixed.data["phase"] == "pre_dose"
+    session.refresh_from_db()
+    assert session.start_day["bp_systolic"] == 170 and session.start_day["bp_diastolic"] == 95
+    with pytest.raises(GateBlocked) as exc:
+        _dose(world, session, timezone.now())
+    assert "vitals.bp_high" in _codes(exc)
+    assert not DoseUse.objects.filter(course=course).exists()
+
+
+def test_the_pre_dose_vitals_cannot_be_corrected_after_the_first_dose(world, course):
+    session = dosed(world.therapist, course)
+    old = _pre_dose(session)
+    for strike in (False, True):
+        session.refresh_from_db()
+        with pytest.raises(DomainError) as exc:
+            services.entry_correct(
+                actor=world.therapist, session_id=session.pk, entry_id=old.pk,
+                version=session.version, reason="Typo.", strike=strike, bp_systolic=130,
+                bp_diastolic=85,
+            )  # fmt: skip
+        assert exc.value.code == "session.pre_dose_locked"
+    assert not TimelineEntry.objects.filter(corrects=old).exists()
+
+
+def test_correcting_in_session_vitals_stays_in_session(world, course):
+    session = dosed(world.therapist, course)
+    wrong = _vitals(world, session, timezone.now(), bp_systolic=190, bp_diastolic=90)
+    session.refresh_from_db()
+    fixed = services.entry_correct(
+        actor=world.therapist, session_id=session.pk, entry_id=wrong.pk, version=session.version,
+        reason="Typed 190 for 130.", bp_systolic=130, bp_diastolic=90,
+    )  # fmt: skip
+    assert fixed.data["phase"] == "in_session"

@@ -36,6 +36,7 @@ class SessionPolicy:
     companion_check_minutes: int = 15  # at home: the companion's visual check interval
     observation_minutes_in_person: int = 120  # Spravato: observe >= 2 h on site
     observation_minutes_at_home: int = 120  # practice default (verify)
+    start_valid_minutes: int = 240  # the first dose must follow the start within this
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,82 @@ def vitals_flags(reading: Reading, policy: SessionPolicy | None = None) -> list[
     return flags
 
 
+# Each vitals parameter, in plain words, and the flags that belong to it: a parameter flagged
+# in session is resolved only by a later in-range reading of that same parameter.
+PARAMETERS = {"bp": "blood pressure", "heart_rate": "heart rate", "spo2": "SpO2"}
+FLAG_PARAMETER = {
+    "vitals.systolic_high": "bp",
+    "vitals.diastolic_high": "bp",
+    "vitals.heart_rate_high": "heart_rate",
+    "vitals.heart_rate_low": "heart_rate",
+    "vitals.spo2_low": "spo2",
+}
+
+
+def measured_parameters(reading: Reading) -> frozenset[str]:
+    """The parameters a reading holds a value for."""
+    measured = set()
+    if reading.bp_systolic is not None or reading.bp_diastolic is not None:
+        measured.add("bp")
+    if reading.heart_rate is not None:
+        measured.add("heart_rate")
+    if reading.spo2 is not None:
+        measured.add("spo2")
+    return frozenset(measured)
+
+
+def flagged_parameters(flag_codes) -> frozenset[str]:
+    """The parameters the flag codes belong to."""
+    return frozenset(FLAG_PARAMETER[c] for c in flag_codes if c in FLAG_PARAMETER)
+
+
+@dataclass(frozen=True)
+class TimedReading:
+    """A vitals reading for discharge: when, which parameters it measured, and which of
+    them were outside the thresholds."""
+
+    taken_at: datetime
+    measured: frozenset[str]
+    flagged: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, taken_at: datetime, reading: Reading, policy: "SessionPolicy | None" = None):
+        flags = vitals_flags(reading, policy)
+        flagged = flagged_parameters(f.code for f in flags)
+        return cls(taken_at, measured_parameters(reading), flagged)
+
+
+def _timed(reading) -> TimedReading:
+    """A (taken_at, flagged) pair counts as a full reading of every parameter."""
+    if isinstance(reading, TimedReading):
+        return reading
+    taken_at, flagged = reading
+    everything = frozenset(PARAMETERS)
+    return TimedReading(taken_at, everything, everything if flagged else frozenset())
+
+
+def unresolved_parameters(readings) -> list[str]:
+    """The parameters flagged in a reading and not measured within range since (a reading at
+    the same moment as the flag does not resolve it), in PARAMETERS order."""
+    timed = [_timed(r) for r in readings]
+    unresolved = []
+    for name in PARAMETERS:
+        flagged_at = max((r.taken_at for r in timed if name in r.flagged), default=None)
+        if flagged_at is None:
+            continue
+        if not any(
+            r.taken_at > flagged_at and name in r.measured and name not in r.flagged for r in timed
+        ):
+            unresolved.append(name)
+    return unresolved
+
+
+def _words(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 # ---- the recheck schedule -----------------------------------------------------------------
 
 
@@ -172,14 +249,15 @@ def vitals_due(
 @dataclass(frozen=True)
 class DischargeFacts:
     """What the discharge decision reads: the clinician's observations and the session's
-    vitals after the dose, as (taken_at, flagged) pairs."""
+    vitals after the dose, as TimedReading (which parameters were measured and flagged) or
+    (taken_at, flagged) pairs for a full reading."""
 
     at_home: bool
     dose_at: datetime | None
     alert_oriented: bool = False
     walks_steadily: bool = False
     escort_present: bool = False  # at home: the companion; in person: the driver
-    readings: list[tuple[datetime, bool]] = field(default_factory=list)
+    readings: list["TimedReading | tuple[datetime, bool]"] = field(default_factory=list)
 
 
 def discharge_reasons(
@@ -213,20 +291,25 @@ def discharge_reasons(
                     "discharge.no_driver", "Record that a driver is here to take the client home."
                 )
             )
-    after = sorted(r for r in facts.readings if facts.dose_at is None or r[0] >= facts.dose_at)
+    after = [
+        r
+        for r in map(_timed, facts.readings)
+        if facts.dose_at is None or r.taken_at >= facts.dose_at
+    ]
     if not after:
         reasons.append(
             Reason("discharge.vitals_missing", "Record vitals after the dose before discharge.")
         )
     else:
-        last_flagged = max((t for t, flagged in after if flagged), default=None)
-        latest_at, latest_flagged = after[-1]
-        if latest_flagged or (last_flagged is not None and latest_at <= last_flagged):
+        unresolved = [PARAMETERS[name] for name in unresolved_parameters(after)]
+        if unresolved:
+            words = _words(unresolved)
             reasons.append(
                 Reason(
                     "discharge.vitals_flagged",
-                    "The latest vitals are outside the thresholds; recheck until they are back "
-                    "within range.",
+                    f"{words[0].upper()}{words[1:]} {'was' if len(unresolved) == 1 else 'were'} "
+                    "outside the thresholds and not rechecked within range since; recheck "
+                    f"{'it' if len(unresolved) == 1 else 'each'} until back within range.",
                 )
             )
     if facts.dose_at is not None:
@@ -273,16 +356,21 @@ def billing_split(minutes: int) -> BillingSplit:
 
 
 __all__ = [
+    "PARAMETERS",
     "BillingSplit",
     "DischargeFacts",
     "Flag",
     "Reading",
     "Recheck",
     "SessionPolicy",
+    "TimedReading",
     "VitalsSchedule",
     "billing_split",
     "discharge_reasons",
+    "flagged_parameters",
+    "measured_parameters",
     "session_minutes",
+    "unresolved_parameters",
     "vitals_due",
     "vitals_flags",
 ]

@@ -233,6 +233,7 @@ class SettingsForm(forms.ModelForm):
             "bp_systolic_flag", "bp_diastolic_flag", "heart_rate_high", "heart_rate_low",
             "spo2_low", "recheck_minutes", "companion_check_minutes",
             "observation_minutes_in_person", "observation_minutes_at_home",
+            "start_valid_minutes",
         ]  # fmt: skip
         labels = {
             "bp_systolic_flag": "Flag systolic blood pressure at or above (mmHg)",
@@ -243,6 +244,7 @@ class SettingsForm(forms.ModelForm):
             "companion_check_minutes": "At home: companion's visual check every (minutes)",
             "observation_minutes_in_person": "Observation after the dose, in the office (minutes)",
             "observation_minutes_at_home": "Observation after the dose, at home (minutes)",
+            "start_valid_minutes": "First dose within this long of the start (minutes)",
         }
 
     def __init__(self, *args, **kwargs):

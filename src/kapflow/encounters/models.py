@@ -78,6 +78,12 @@ class SessionSettings(models.Model):
         validators=[MinValueValidator(30), MaxValueValidator(480)],
         help_text="Minimum observation after the dose before discharge, at home (verify).",
     )
+    start_valid_minutes = models.PositiveSmallIntegerField(
+        default=240,
+        validators=[MinValueValidator(15), MaxValueValidator(720)],
+        help_text="The first dose must be given within this many minutes of the start (the "
+        "gate check); later, abandon the session and start again.",
+    )
 
     class Meta:
         verbose_name_plural = "session settings"

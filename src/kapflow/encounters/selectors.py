@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 
 from kapflow import policy
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.clinical import session as rules
 from kapflow.clinical.reasons import Reason
 from kapflow.core.errors import NotFound
@@ -60,6 +60,7 @@ def policy_from_settings(s: SessionSettings) -> rules.SessionPolicy:
         companion_check_minutes=s.companion_check_minutes,
         observation_minutes_in_person=s.observation_minutes_in_person,
         observation_minutes_at_home=s.observation_minutes_at_home,
+        start_valid_minutes=s.start_valid_minutes,
     )
 
 
@@ -242,9 +243,25 @@ class SessionState:
         return rules.DischargeFacts(
             at_home=self.session.at_home,
             dose_at=self.dose_at,
-            readings=[(e.occurred_at, e.flagged) for e in vitals],
+            readings=[timed_reading(e) for e in vitals],
             **attested,
         )
+
+
+def timed_reading(entry: TimelineEntry) -> rules.TimedReading:
+    """The entry's reading for discharge: which parameters it measured and which of them its
+    stored flags (judged when it was recorded) name."""
+    data = entry.data
+    reading = rules.Reading(
+        bp_systolic=data.get("bp_systolic"),
+        bp_diastolic=data.get("bp_diastolic"),
+        heart_rate=data.get("heart_rate"),
+        spo2=data.get("spo2"),
+    )
+    flagged = rules.flagged_parameters(f.get("code") for f in entry.flags or [])
+    if entry.flagged and not flagged:  # a flag this code does not know: hold every parameter
+        flagged = rules.measured_parameters(reading) or frozenset(rules.PARAMETERS)
+    return rules.TimedReading(entry.occurred_at, rules.measured_parameters(reading), flagged)
 
 
 def in_session_vitals(entries: list[TimelineEntry]) -> list[TimelineEntry]:
@@ -354,6 +371,13 @@ def group_rows(*, actor, group: GroupSession, now: datetime) -> list[SessionStat
         )
         for s in sessions
     ]
+
+
+def group_audit(*, actor, action: str, targets: list) -> None:
+    """One audit row per client shown on the group screen (its sessions or attendees), in one
+    INSERT."""
+    if targets:
+        audit_record_many(actor=actor, action=action, targets=targets, client_attr="client_id")
 
 
 def group_attendees(*, actor, group: GroupSession) -> list:

@@ -204,6 +204,23 @@ def _has_first_dose(session: DosingSession) -> bool:
     ).exists()
 
 
+def _check_start_valid(session: DosingSession, dose_at: datetime) -> None:
+    """The gate was checked at the start; the first dose must follow within the practice's
+    `start_valid_minutes`, else the clinician abandons and starts again (a new gate check)."""
+    limit = selectors.session_policy(session.organisation_id).start_valid_minutes
+    if session.started_at and dose_at - session.started_at > timedelta(minutes=limit):
+        raise GateBlocked(
+            [
+                course_rules.Reason(
+                    "session.start_expired",
+                    f"The session started more than {limit} minutes ago, so its pre-dose check "
+                    "is out of date. End this session as abandoned and start a new one to check "
+                    "the client again before dosing.",
+                )
+            ]
+        )
+
+
 def _complete_appointment(appointment, *, actor: Membership, now: datetime) -> None:
     """Mark the booked appointment completed (scheduling's status fields only)."""
     from kapflow.scheduling.models import Appointment, AppointmentStatus
@@ -433,11 +450,12 @@ def _create_entry(
     corrects: TimelineEntry | None = None,
     struck: bool = False,
     reason: str = "",
+    phase: str = "in_session",
 ) -> TimelineEntry:
     flags: list[dict] = []
     if kind == EntryKind.VITALS and not struck:
         flags = _flags(data, selectors.session_policy(session.organisation_id))
-        data = {**data, "phase": "in_session"}
+        data = {**data, "phase": phase}
     entry = TimelineEntry(
         organisation=session.organisation, session=session, kind=kind, occurred_at=occurred_at,
         recorded_at=now, recorded_by=recorded_by, source=source, data=data, flags=flags,
@@ -484,6 +502,8 @@ def entry_add(
     data = _entry_data(kind, fields)
     if kind == EntryKind.DOSE:
         data["booster"] = _has_first_dose(session)
+        if not data["booster"]:
+            _check_start_valid(session, occurred_at)
     entry = _create_entry(
         session=session, kind=kind, data=data, occurred_at=occurred_at, recorded_by=actor.user,
         source=source, now=now,
@@ -538,6 +558,13 @@ def entry_correct(
             code="session.entry_superseded",
         )
     reason = _text(reason, "reason", required=True, limit=REASON_MAX)
+    pre_dose = old.kind == EntryKind.VITALS and old.data.get("phase") == "pre_dose"
+    if pre_dose and _has_first_dose(session):
+        raise DomainError(
+            "The dosing gate passed on these pre-dose vitals when the first dose was given, so "
+            "they cannot be corrected now. Write a note on the timeline instead.",
+            code="session.pre_dose_locked",
+        )
     if strike:
         if old.kind == EntryKind.DOSE and old.data.get("booster") is False:
             raise DomainError(
@@ -557,9 +584,20 @@ def entry_correct(
     entry = _create_entry(
         session=session, kind=old.kind, data=data, occurred_at=when, recorded_by=actor.user,
         source=old.source if strike else EntrySource.CLINICIAN, now=now, corrects=old,
-        struck=strike, reason=reason,
+        struck=strike, reason=reason, phase=old.data.get("phase", "in_session"),
     )  # fmt: skip
-    _bump(session)
+    if pre_dose:
+        # Before the dose: the start's blood pressure follows the correction, and the whole
+        # gate is checked again with it when the first dose is given (dose_given_record).
+        corrected = {} if strike else data
+        session.start_day = {
+            **(session.start_day or {}),
+            "bp_systolic": corrected.get("bp_systolic"),
+            "bp_diastolic": corrected.get("bp_diastolic"),
+        }
+        _bump(session, "start_day")
+    else:
+        _bump(session)
     audit_record(
         actor=actor, action="dosing_session.correct", target=entry, client_id=session.client_id,
         changed_fields=sorted(data) if not strike else ["struck"],
@@ -931,7 +969,7 @@ def group_integration_close(
 SETTINGS_FIELDS = (
     "bp_systolic_flag", "bp_diastolic_flag", "heart_rate_high", "heart_rate_low", "spo2_low",
     "recheck_minutes", "companion_check_minutes", "observation_minutes_in_person",
-    "observation_minutes_at_home",
+    "observation_minutes_at_home", "start_valid_minutes",
 )  # fmt: skip
 
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
-from kapflow.core.errors import DomainError, GateBlocked
+from kapflow.audit.services import audit_record
+from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.encounters import forms, selectors, services
 from kapflow.encounters.models import OPEN_STATES, EntryKind, SessionSettings
@@ -80,7 +81,8 @@ def _problems(exc, form=None) -> list[str]:
 def _refusal(request, actor, session_id, exc, *, form=None, form_name=""):
     """Every reason the request was refused, with the fresh state: the live partial for htmx
     (and a full page without it). 409 for rules and stale versions, 422 for input."""
-    session = selectors.session_get_for_actor(actor=actor, session_id=session_id, audit_action="")
+    # The re-rendered screen shows the client: audited like the screen itself.
+    session = selectors.session_get_for_actor(actor=actor, session_id=session_id)
     status = 422 if isinstance(exc, ValidationError) else 409
     refused = exc.reasons if isinstance(exc, GateBlocked) else None
     stale = getattr(exc, "code", "") == "session.stale"
@@ -160,10 +162,16 @@ def session_open(request):
             session = services.session_open(
                 actor=actor, course_id=course.pk, appointment_id=data["appointment_id"]
             )
+        except PermissionDenied:
+            raise
         except (ValidationError, DomainError) as exc:
             problems = _problems(exc)
         else:
             return redirect("encounters:detail", session_id=session.pk)
+    # The confirmation names the client.
+    audit_record(
+        actor=actor, action="dosing_session.open_view", target=course, client_id=course.client_id
+    )
     return render(
         request,
         "encounters/open.html",
@@ -182,6 +190,8 @@ def session_start(request, session_id: int):
         return _refusal(request, actor, session_id, exc, form=form, form_name="start")
     try:
         services.session_start(actor=actor, session_id=session_id, **form.cleaned_data)
+    except PermissionDenied:
+        raise
     except (ValidationError, DomainError) as exc:
         return _refusal(request, actor, session_id, exc, form=form, form_name="start")
     messages.success(request, "Session started. Record the dose when it is given.")
@@ -204,6 +214,8 @@ def entry_add(request, session_id: int, kind: str):
         services.entry_add(
             actor=actor, session_id=session_id, kind=kind, occurred_at=occurred_at, **data
         )
+    except PermissionDenied:
+        raise
     except (ValidationError, DomainError) as exc:
         return _refusal(request, actor, session_id, exc, form=form, form_name=f"entry_{kind}")
     return _done(request, session_id)
@@ -215,7 +227,7 @@ def entry_correct(request, session_id: int, entry_id: int):
     """A correction page for one entry: the replacement values, or a strike-through; the
     old entry stays on the timeline, marked as corrected."""
     actor = staff_actor(request)
-    session = selectors.session_get_for_actor(actor=actor, session_id=session_id, audit_action="")
+    session = selectors.session_get_for_actor(actor=actor, session_id=session_id)
     entry = session.entries.filter(pk=entry_id).select_related("recorded_by").first()
     if entry is None:
         raise Http404()
@@ -243,6 +255,8 @@ def entry_correct(request, session_id: int, entry_id: int):
         except ValidationError as exc:
             add_errors(form, exc)
             status = 422
+        except PermissionDenied:
+            raise
         except DomainError as exc:
             problems, status = [exc.message], 409
         else:
@@ -268,6 +282,8 @@ def session_discharge(request, session_id: int):
         return _refusal(request, actor, session_id, exc, form=form, form_name="discharge")
     try:
         services.session_discharge(actor=actor, session_id=session_id, **form.cleaned_data)
+    except PermissionDenied:
+        raise
     except (ValidationError, DomainError) as exc:
         return _refusal(request, actor, session_id, exc, form=form, form_name="discharge")
     messages.success(request, "Client discharged; the session is closed.")
@@ -284,6 +300,8 @@ def session_abandon(request, session_id: int):
         return _refusal(request, actor, session_id, exc, form=form, form_name="abandon")
     try:
         services.session_abandon(actor=actor, session_id=session_id, **form.cleaned_data)
+    except PermissionDenied:
+        raise
     except (ValidationError, DomainError) as exc:
         return _refusal(request, actor, session_id, exc, form=form, form_name="abandon")
     messages.success(request, "Session ended without discharge.")
@@ -324,6 +342,8 @@ def checklist(request, session_id: int):
     if request.method == "POST" and form.is_valid():
         try:
             services.checklist_submit(actor=actor, session_id=session.pk, answers=form.cleaned_data)
+        except PermissionDenied:
+            raise
         except (ValidationError, DomainError) as exc:
             form.add_error(None, _problems(exc))
             status = 409
@@ -361,6 +381,8 @@ def readout(request, session_id: int):
             except ValidationError as exc:
                 add_errors(form, exc)
                 status = 422
+            except PermissionDenied:
+                raise
             except DomainError as exc:
                 form.add_error(None, exc.message)
                 status = 409
@@ -434,6 +456,8 @@ def group_new(request):
         except ValidationError as exc:
             add_errors(form, exc)
             status = 422
+        except PermissionDenied:
+            raise
         except DomainError as exc:
             form.add_error(None, exc.message)
             status = 409
@@ -444,13 +468,21 @@ def group_new(request):
     return render(request, "encounters/group_new.html", {"form": form}, status=status)
 
 
-def _group_context(actor, group):
+def _group_context(actor, group, *, audit_action: str = "group_session.view"):
+    """The group screen's rows; one audit row per client shown (`audit_action`)."""
     now = timezone.now()
     integration = group.kind == "integration"
+    rows = [] if integration else selectors.group_rows(actor=actor, group=group, now=now)
+    attendees = selectors.group_attendees(actor=actor, group=group) if integration else []
+    selectors.group_audit(
+        actor=actor,
+        action=audit_action,
+        targets=[r.session for r in rows] + attendees,
+    )
     return {
         "group": group,
-        "rows": [] if integration else selectors.group_rows(actor=actor, group=group, now=now),
-        "attendees": selectors.group_attendees(actor=actor, group=group) if integration else [],
+        "rows": rows,
+        "attendees": attendees,
         "clinicians": selectors.group_clinicians(group),
         "now": now,
     }
@@ -488,6 +520,8 @@ def group_close(request, group_id: int):
             actor=actor, group_id=group.pk, attended_course_ids=form.cleaned_data["attended"],
             note=form.cleaned_data["note"],
         )  # fmt: skip
+    except PermissionDenied:
+        raise
     except GateBlocked as exc:
         context = _group_context(actor, group)
         context["refused"] = exc.reasons
@@ -502,10 +536,13 @@ def group_close(request, group_id: int):
 @login_required
 def group_rows(request, group_id: int):
     actor = staff_actor(request)
-    group = selectors.group_get_for_actor(
-        actor=actor, group_id=group_id, audit_action="group_session.poll"
+    # Like the session screen's poll: each poll audits every client it shows.
+    group = selectors.group_get_for_actor(actor=actor, group_id=group_id, audit_action="")
+    return render(
+        request,
+        "encounters/_group_rows.html",
+        _group_context(actor, group, audit_action="group_session.poll"),
     )
-    return render(request, "encounters/_group_rows.html", _group_context(actor, group))
 
 
 @login_required
@@ -522,6 +559,8 @@ def group_add(request, group_id: int):
             services.group_add_client(
                 actor=actor, group_id=group.pk, course_id=form.cleaned_data["course"]
             )
+        except PermissionDenied:
+            raise
         except (ValidationError, DomainError) as exc:
             messages.error(request, " ".join(_problems(exc)))
         else:
