@@ -75,6 +75,7 @@ def test_cancelled_appointments_free_the_slot(world):
 
 
 def test_the_client_cannot_be_double_booked(world):
+    on_team(world.client, world.therapist2)
     book(world.therapist, world.client)
     with pytest.raises(services.SchedulingConflict) as caught:
         book(world.admin, world.client, therapist_id=world.therapist2.pk,

@@ -231,7 +231,7 @@ def companion_detail(request, companion_id: int):
             "checkin_form": checkin_form,
             "checkins": checkins,
             "at_home": course is not None and course.delivery == "at_home",
-            "appointments": upcoming_for_companion(actor=request.actor),
+            "appointments": upcoming_for_companion(actor=request.actor, companion_id=companion.pk),
             "zone_name": timezone.get_current_timezone_name(),
         },
         status=status,

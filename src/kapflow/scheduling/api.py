@@ -9,7 +9,7 @@ Anything outside the actor's practice or care team is 404.
 """
 
 from datetime import datetime, time
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StrictBool
@@ -23,6 +23,7 @@ from kapflow.scheduling.models import AppointmentKind, AppointmentStatus
 router = Router(tags=["scheduling"])
 
 KindName = Literal[tuple(AppointmentKind.values)]  # type: ignore[valid-type]
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class ParticipantOut(Schema):
@@ -74,8 +75,8 @@ class BookIn(Schema):
     kind: KindName
     starts_at: datetime = Field(description="ISO 8601 with an offset.")
     minutes: int | None = Field(None, ge=rules.MIN_MINUTES, le=rules.MAX_MINUTES)
-    client_ids: list[int] = Field(default_factory=list, max_length=20)
-    course_ids: list[int] = Field(default_factory=list, max_length=20)
+    client_ids: list[RowId] = Field(default_factory=list, max_length=20)
+    course_ids: list[RowId] = Field(default_factory=list, max_length=20)
     therapist_id: int | None = Field(None, ge=1, le=MAX_ID)
     prescriber_id: int | None = Field(None, ge=1, le=MAX_ID)
     room_id: int | None = Field(None, ge=1, le=MAX_ID)
@@ -170,6 +171,15 @@ class FeedOut(Schema):
     show_details: bool
 
 
+def _participant(p) -> dict:
+    if not getattr(p, "shown", True):
+        # A client the actor may not see (a group session seen through another client).
+        return {"role": p.role, "membership_id": None, "client_id": None, "course_id": None,
+                "name": selectors.ANOTHER_CLIENT if p.client_id else "Companion"}  # fmt: skip
+    return {"role": p.role, "membership_id": p.membership_id, "client_id": p.client_id,
+            "course_id": p.course_id, "name": _name(p)}  # fmt: skip
+
+
 def _name(p) -> str:
     if p.client_id:
         return p.client.display_name
@@ -186,11 +196,7 @@ def _out(a) -> dict:
         "telehealth_url": a.telehealth_url, "is_group": a.is_group, "course_id": a.course_id,
         "series_id": a.series_id, "follows_id": a.follows_id,
         "rescheduled_from_id": a.rescheduled_from_id, "version": a.version,
-        "participants": [
-            {"role": p.role, "membership_id": p.membership_id, "client_id": p.client_id,
-             "course_id": p.course_id, "name": _name(p)}
-            for p in a.participants.all()
-        ],
+        "participants": [_participant(p) for p in a.participants.all()],
     }  # fmt: skip
 
 
@@ -216,12 +222,14 @@ def _booking_out(actor, booking) -> dict:
 def _reload(actor, ids):
     from kapflow import policy
 
-    return list(
+    rows = list(
         policy.appointments_queryset(actor)
         .filter(pk__in=ids)
         .select_related("room")
         .prefetch_related(selectors._participants_prefetch())
     )
+    selectors.mark_shown(actor, rows)
+    return rows
 
 
 @router.get(

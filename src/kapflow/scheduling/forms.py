@@ -11,6 +11,10 @@ from kapflow.clinical import scheduling as rules
 from kapflow.scheduling.models import AppointmentKind
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Dates a form accepts (the services check the exact bounds: 2000 to five years ahead).
+EARLIEST_YEAR = 2000
+YEARS_AHEAD = 5
+BOUNDS_MESSAGE = "Choose a date between 2000 and five years from now."
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -43,9 +47,15 @@ class LocalDateTimeField(forms.Field):
 
     @staticmethod
     def _aware(naive: datetime) -> datetime:
+        # Far from year 1 and 9999, where moving a time to another zone overflows.
+        if not EARLIEST_YEAR <= naive.year <= timezone.now().year + YEARS_AHEAD:
+            raise forms.ValidationError(BOUNDS_MESSAGE)
         # In UTC: an ambiguous wall time kept in its zone compares unequal to every other
         # zone's datetime (PEP 495), which would surprise any later ==.
-        return rules.to_aware(naive, timezone.get_current_timezone_name()).astimezone(UTC)
+        try:
+            return rules.to_aware(naive, timezone.get_current_timezone_name()).astimezone(UTC)
+        except (OverflowError, ValueError) as exc:
+            raise forms.ValidationError(BOUNDS_MESSAGE) from exc
 
 
 REPEAT_CHOICES = [("", "Does not repeat"), ("1", "Every week"), ("2", "Every other week")]
@@ -194,6 +204,14 @@ class SettingsForm(forms.Form):
     )
     reminder_sms = forms.BooleanField(
         required=False, label="Also remind by text message (people with a phone number)"
+    )
+    reminder_sender_name = forms.CharField(
+        required=False,
+        max_length=80,
+        label="Name reminders are sent under",
+        help_text="Empty: the practice's name. Choose a neutral name that does not reveal the "
+        "treatment (not, for example, “... Ketamine Clinic”): others may read the "
+        "recipient's messages.",
     )
 
     def clean_reminder_offsets(self):

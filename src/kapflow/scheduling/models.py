@@ -94,6 +94,17 @@ class SchedulingSettings(models.Model):
     # Reminder offsets in minutes before the start, e.g. [1440, 120] = a day and two hours.
     reminder_offsets = models.JSONField(default=list, blank=True)
     reminder_sms = models.BooleanField(default=False)
+    # Reminders name the sender; a practice name such as "... Ketamine Clinic" would tell
+    # whoever reads the recipient's messages what the treatment is.
+    reminder_sender_name = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text=(
+            "The name reminders are sent under; blank uses the practice's name. Choose a "
+            'neutral name that does not reveal the treatment (for example not "... Ketamine '
+            "Clinic\"), as others may read the recipient's messages."
+        ),
+    )
 
     def __str__(self):
         return f"Scheduling settings for {self.organisation}"
@@ -218,6 +229,11 @@ class Appointment(models.Model):
         related_name="appointments",
     )
     rescheduled_from = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The first row of a reschedule chain (empty on that first row itself): the history of
+    # a moved appointment is one query however often it moved.
+    root = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     # A dosing session booked with its integration session in one step (issue 6).

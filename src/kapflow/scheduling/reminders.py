@@ -79,7 +79,7 @@ def _claim(p, offsets: list[int], channel: str, now) -> bool:
 def reminders_send(*, now: datetime | None = None, organisation_id: int | None = None) -> int:
     """Send every due reminder (all practices, or one). Returns the number of messages."""
     now = now or timezone.now()
-    settings_cache: dict[int, tuple[list[int], bool]] = {}
+    settings_cache: dict[int, tuple[list[int], bool, str]] = {}
     horizon = now + timedelta(minutes=14 * 1440)
     rows = (
         AppointmentParticipant.objects.filter(
@@ -110,13 +110,14 @@ def reminders_send(*, now: datetime | None = None, organisation_id: int | None =
         org = p.appointment.organisation
         if org.pk not in settings_cache:
             s = settings_for(org.pk)
-            settings_cache[org.pk] = (reminder_offsets(s), s.reminder_sms)
-        offsets, sms_on = settings_cache[org.pk]
+            sender = (s.reminder_sender_name or "").strip() or org.name
+            settings_cache[org.pk] = (reminder_offsets(s), s.reminder_sms, sender)
+        offsets, sms_on, sender = settings_cache[org.pk]
         due = [o for o in offsets if p.starts_at - timedelta(minutes=o) <= now]
         if not due:
             continue
         email, phone, zone_name = _recipient(p)
-        body = reminder_text(practice=org.name, starts_at=p.starts_at, zone_name=zone_name)
+        body = reminder_text(practice=sender, starts_at=p.starts_at, zone_name=zone_name)
         channels = [(ReminderChannel.EMAIL, email)]
         if sms_on and phone:
             channels.append((ReminderChannel.SMS, phone))
@@ -129,9 +130,16 @@ def reminders_send(*, now: datetime | None = None, organisation_id: int | None =
                     send_mail(SUBJECT, body, None, [address])
                 else:
                     sms.get_backend().send(address, body)
-            except OSError:
-                logger.exception(
-                    "reminder.send_failed", extra={"participant_id": p.pk, "channel": channel}
+            except OSError as exc:
+                # Never the exception's text: an SMTP error carries the recipient's address.
+                logger.warning(
+                    "reminder.send_failed",
+                    extra={
+                        "participant_id": p.pk,
+                        "appointment_id": p.appointment_id,
+                        "channel": channel,
+                        "error": type(exc).__name__,
+                    },
                 )
                 continue
             sent_count += 1

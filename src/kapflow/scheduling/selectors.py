@@ -51,13 +51,49 @@ def _participants_prefetch() -> Prefetch:
     )
 
 
-def _audit_clients(actor, appointments, action: str) -> None:
-    clients = {}
+ANOTHER_CLIENT = "another client"
+
+
+def mark_shown(actor, appointments) -> None:
+    """Set `shown` on every prefetched participant: False for a client the actor may not see
+    (policy.clients_queryset), and for that client's companion. A group session is visible
+    through any one of its clients; the others are then shown only as "another client".
+    One query whatever the number of appointments."""
+    ids = {
+        p.client_id or (p.companion.client_id if p.companion_id else None)
+        for appt in appointments
+        for p in appt.participants.all()
+    } - {None}
+    visible = (
+        set(policy.clients_queryset(actor).filter(pk__in=ids).values_list("pk", flat=True))
+        if ids
+        else set()
+    )
     for appt in appointments:
         for p in appt.participants.all():
             if p.client_id:
+                p.shown = p.client_id in visible
+            elif p.companion_id:
+                p.shown = p.companion.client_id in visible
+            else:
+                p.shown = True
+
+
+def _audit_clients(actor, appointments, action: str) -> None:
+    """One audit row per client shown (mark_shown first)."""
+    clients = {}
+    for appt in appointments:
+        for p in appt.participants.all():
+            if p.client_id and getattr(p, "shown", True):
                 clients[p.client_id] = p.client
     audit_record_many(actor=actor, action=action, targets=list(clients.values()))
+
+
+class _Seen:
+    """An audit target: the appointment, read for one client shown on it."""
+
+    def __init__(self, appt, client_id):
+        self._meta, self.pk, self.client_id = appt._meta, appt.pk, client_id
 
 
 # ---- a clinician's week ---------------------------------------------------------------------
@@ -138,6 +174,7 @@ def appointments_for_member(
         .order_by("starts_at", "appointment_id")
     )
     appointments = [p.appointment for p in rows]
+    mark_shown(actor, appointments)
     _audit_clients(actor, appointments, "appointment.list")
     return appointments
 
@@ -198,22 +235,30 @@ def appointment_get_for_actor(*, actor, appointment_id: int) -> Appointment:
     )
     if appt is None:
         raise NotFound("Appointment not found.")
-    clients = [p.client_id for p in appt.participants.all() if p.client_id]
-    audit_record(
-        actor=actor, action="appointment.view", target=appt,
-        client_id=clients[0] if len(clients) == 1 else None,
-    )  # fmt: skip
+    mark_shown(actor, [appt])
+    shown = [p.client_id for p in appt.participants.all() if p.client_id and p.shown]
+    if shown:
+        audit_record_many(
+            actor=actor, action="appointment.view", targets=[_Seen(appt, c) for c in shown],
+            client_attr="client_id",
+        )  # fmt: skip
+    else:
+        audit_record(actor=actor, action="appointment.view", target=appt)
     return appt
 
 
 def appointment_history(*, appointment: Appointment) -> list[Appointment]:
     """The earlier versions of a rescheduled appointment, most recent first (at most 20)."""
-    history = []
-    current = appointment.rescheduled_from
-    while current is not None and len(history) < 20:
-        history.append(current)
-        current = current.rescheduled_from
-    return history
+    # One query, also when it never moved (so the page's query count stays the same).
+    # Every row of a chain points at its first row (`root`). A chain is a line (only a
+    # scheduled row can move, and the moved row is kept as `rescheduled`), so the earlier
+    # versions are the chain's rows older than this one.
+    root_id = appointment.root_id or appointment.rescheduled_from_id or appointment.pk
+    return list(
+        Appointment.objects.filter(Q(pk=root_id) | Q(root_id=root_id))
+        .filter(pk__lt=appointment.pk)
+        .order_by("-pk")[:20]
+    )
 
 
 # ---- panels other pages include -------------------------------------------------------------
@@ -238,7 +283,9 @@ def upcoming_for_course(*, actor, course, now: datetime | None = None, limit: in
         .prefetch_related(Prefetch("appointment__participants", queryset=_participants_qs()))
         .order_by("starts_at")[:limit]
     )
-    return [p.appointment for p in rows]
+    appointments = [p.appointment for p in rows]
+    mark_shown(actor, appointments)
+    return appointments
 
 
 def _own_client(actor):
@@ -321,15 +368,20 @@ class CompanionAppointment:
     ends_at: datetime
 
 
-def upcoming_for_companion(*, actor, now: datetime | None = None, limit: int = 10) -> list:
+def upcoming_for_companion(
+    *, actor, companion_id: int | None = None, now: datetime | None = None, limit: int = 10
+) -> list:
     """The at-home dosing sessions of the clients who named the actor as companion: date
-    and time only. NotFound for anyone who is not a companion."""
+    and time only; with `companion_id`, only that one companion row's (one client's), and
+    nothing when the row is not the actor's. NotFound for anyone who is not a companion."""
     from kapflow.patients.models import Companion
 
     now = now or timezone.now()
     if not policy.is_companion_actor(actor):
         raise NotFound()
     mine = Companion.objects.for_org(actor.organisation).filter(user_id=actor.user_id)
+    if companion_id is not None:
+        mine = mine.filter(pk=companion_id)
     rows = (
         AppointmentParticipant.objects.filter(
             companion__in=mine,
@@ -479,6 +531,14 @@ def feed_appointments(*, feed: CalendarFeed, now: datetime | None = None) -> lis
 def range_check(starts_at: datetime, ends_at: datetime) -> None:
     from django.core.exceptions import ValidationError
 
+    low, high = datetime(2000, 1, 1, tzinfo=UTC), timezone.now() + timedelta(days=5 * 366)
+    try:
+        if not low <= starts_at <= high:
+            raise ValidationError({"start": "Choose a date between 2000 and five years from now."})
+        if not low <= ends_at <= high + RANGE_MAX:
+            raise ValidationError({"end": "Choose a date between 2000 and five years from now."})
+    except (OverflowError, TypeError) as exc:
+        raise ValidationError({"start": "Give the time with its UTC offset."}) from exc
     if ends_at <= starts_at:
         raise ValidationError({"end": "The end must be after the start."})
     if ends_at - starts_at > RANGE_MAX:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -118,8 +118,9 @@ def reminder_offsets(settings: SchedulingSettings) -> list[int]:
 
 @transaction.atomic
 def scheduling_settings_update(
-    *, actor: Membership, group_size_max: int, reminder_offsets: list[int], reminder_sms: bool
-) -> SchedulingSettings:
+    *, actor: Membership, group_size_max: int, reminder_offsets: list[int], reminder_sms: bool,
+    reminder_sender_name: str | None = None,
+) -> SchedulingSettings:  # fmt: skip
     if not policy.can_manage_rooms(actor):
         raise NotFound()
     if not isinstance(reminder_offsets, list) or not all(
@@ -136,6 +137,8 @@ def scheduling_settings_update(
     settings.group_size_max = group_size_max
     settings.reminder_offsets = sorted(set(reminder_offsets), reverse=True)
     settings.reminder_sms = bool(reminder_sms)
+    if reminder_sender_name is not None:
+        settings.reminder_sender_name = (reminder_sender_name or "").strip()
     settings.full_clean()
     settings.save()
     audit_record(actor=actor, action="scheduling.settings_update", target=settings)
@@ -164,6 +167,28 @@ def _staff_member(org_id: int, membership_id: int, role: str, field_name: str) -
         label = "therapist" if role == Role.THERAPIST else "prescriber"
         raise ValidationError({field_name: f"Choose a {label} of the practice."})
     return found
+
+
+def _require_on_care_team(member: Membership, clients: list, field_name: str) -> None:
+    """Every client of the booking has `member` on their active care team, else a field
+    error: a booking must not show a client's name to a clinician who is not caring for
+    them (their week, feed and the appointment page)."""
+    from kapflow.patients.models import CareTeamMember
+
+    ids = {c.pk for c, _ in clients}
+    on_team = set(
+        CareTeamMember.objects.filter(
+            client_id__in=ids, membership_id=member.pk, ended_at__isnull=True
+        ).values_list("client_id", flat=True)
+    )
+    if on_team != ids:
+        label = "therapist" if field_name == "therapist" else "prescriber"
+        raise ValidationError(
+            {
+                field_name: f"This {label} is not on this client's care team; add them on the "
+                "client record first."
+            }
+        )
 
 
 def _label(membership: Membership) -> str:
@@ -276,6 +301,8 @@ def _resolve(
         )
     if not staff:
         raise ValidationError({"therapist": "Choose the clinician who will see the client."})
+    for role, membership in staff:
+        _require_on_care_team(membership, clients, str(role))
 
     at_home = kind == AppointmentKind.DOSING and any(
         course is not None and course.delivery == "at_home" for _, course in clients
@@ -444,9 +471,34 @@ def _minutes(kind: str, minutes: int | None) -> int:
     return minutes
 
 
+# Every date a booking or an exception may carry lies in these bounds: far from year 1 and
+# 9999, where shifting a time to another zone or adding a length overflows.
+def earliest() -> datetime:
+    return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def latest(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) + timedelta(days=5 * 366)
+
+
+def check_bounds(value: datetime | None, field_name: str, now: datetime | None = None) -> None:
+    """A field error unless `value` is between 2000 and five years from now."""
+    if value is None:
+        return
+    if timezone.is_naive(value):
+        raise ValidationError({field_name: "Give the date and time with its time zone."})
+    try:
+        inside = earliest() <= value <= latest(now)
+    except (OverflowError, ValueError):
+        inside = False
+    if not inside:
+        raise ValidationError({field_name: "Choose a date between 2000 and five years from now."})
+
+
 def _check_start(starts_at: datetime, now: datetime, field_name: str = "starts_at") -> None:
     if starts_at is None or timezone.is_naive(starts_at):
         raise ValidationError({field_name: "Give the date and time with its time zone."})
+    check_bounds(starts_at, field_name, now)
     if starts_at < now - timedelta(minutes=5):
         raise ValidationError({field_name: "Choose a time in the future."})
     if starts_at > now + timedelta(days=3 * 365):
@@ -457,13 +509,16 @@ def _create(
     *, actor, party: _Party, kind: str, starts_at, ends_at, zone_name, telehealth, telehealth_url,
     series=None, follows=None, rescheduled_from=None, now,
 ) -> Appointment:  # fmt: skip
+    root = None
+    if rescheduled_from is not None:
+        root = rescheduled_from.root_id or rescheduled_from.pk
     single_course = party.clients[0][1] if len(party.clients) == 1 else None
     appt = Appointment(
         organisation_id=party.organisation_id, kind=kind, course=single_course,
         starts_at=starts_at, ends_at=ends_at, time_zone=zone_name, room=party.room,
         telehealth=bool(telehealth), telehealth_url=telehealth_url if telehealth else "",
         is_group=len(party.clients) > 1, series=series, follows=follows,
-        rescheduled_from=rescheduled_from, created_by=actor.user, created_at=now,
+        rescheduled_from=rescheduled_from, root_id=root, created_by=actor.user, created_at=now,
     )  # fmt: skip
     appt.full_clean()
     appt.save()
@@ -822,7 +877,47 @@ def appointment_mark(
     _set_status(appt, actor, status, (reason or "").strip()[:500], now)
     audit_record(actor=actor, action=f"appointment.{status}", target=appt,
                  client_id=appt.course.client_id if appt.course else None)  # fmt: skip
+    appt.integration_skipped = []
+    if status == AppointmentStatus.COMPLETED and appt.kind == AppointmentKind.INTEGRATION:
+        appt.integration_skipped = _record_integration(actor, appt, now)
     return appt
+
+
+def _record_integration(actor, appt: Appointment, now: datetime) -> list[str]:
+    """Record a completed integration session on each client's open course (and bring its
+    due items up to date), in the caller's transaction. A course that refuses the record
+    (no dosing session yet, closed, not the actor's to record) is skipped: marking the
+    appointment still stands. Returns one message per skipped course."""
+    from django.core.exceptions import PermissionDenied
+
+    from kapflow.courses import services as course_services
+
+    course_ids = sorted(
+        set(
+            AppointmentParticipant.objects.filter(
+                appointment=appt,
+                client__isnull=False,
+                course__isnull=False,
+                course__closed_at__isnull=True,
+            ).values_list("course_id", flat=True)
+        )
+    )
+    skipped = []
+    for course_id in course_ids:
+        try:
+            with transaction.atomic():
+                course_services.course_record(
+                    actor=actor, course_id=course_id, kind="integration",
+                    occurred_at=appt.starts_at,
+                    note=f"Integration session (appointment #{appt.pk}) completed.", now=now,
+                )  # fmt: skip
+                course_services.due_items_refresh(course_id=course_id, now=now)
+        except (DomainError, PermissionDenied, ValidationError) as exc:
+            message = getattr(exc, "message", "") or "refused"
+            skipped.append(
+                f"Course #{course_id}: the integration session was not recorded ({message})."
+            )
+    return skipped
 
 
 # ---- availability ---------------------------------------------------------------------------
@@ -881,6 +976,8 @@ def availability_exception_add(
     available: bool = False, reason: str = "",
 ) -> AvailabilityException:  # fmt: skip
     membership = _availability_member(actor, membership_id)
+    check_bounds(starts_at, "starts_at")
+    check_bounds(ends_at, "ends_at")
     if starts_at and ends_at and ends_at <= starts_at:
         raise ValidationError({"ends_at": "The end must be after the start."})
     exception = AvailabilityException(

@@ -7,7 +7,7 @@ on every page. Staff pages answer 404 to clients and companions; the client's an
 companion's pages answer 404 to everyone else.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -42,10 +42,13 @@ def _scheduler(request):
 @login_required
 def week(request):
     actor = _scheduler(request)
+    today = timezone.localdate()
     try:
         week_of = date.fromisoformat(request.GET.get("week", ""))
     except ValueError:
-        week_of = timezone.localdate()
+        week_of = today
+    # Clamp far from year 1 and 9999 (the week's bounds in the viewer's zone would overflow).
+    week_of = min(max(week_of, date(2000, 1, 3)), today + timedelta(days=5 * 366))
     the_week = selectors.week_for_member(
         actor=actor, membership_id=_int(request.GET.get("member")), week_of=week_of,
         zone_name=_zone_name(),
@@ -77,11 +80,22 @@ def appointment_detail(request, appointment_id: int):
     )  # fmt: skip
 
 
+# The book page lists this many clients by name; any other client the actor may see can
+# still be booked (a posted or pre-selected id is checked against policy.clients_queryset).
+CLIENT_CHOICES_MAX = 300
+
+
 def _book_form(request, actor, data=None, initial=None):
     clients = list(
-        policy.clients_queryset(actor).order_by("legal_last_name", "legal_first_name", "pk")[:300]
+        policy.clients_queryset(actor).order_by("legal_last_name", "legal_first_name", "pk")[
+            :CLIENT_CHOICES_MAX
+        ]
     )
-    wanted = [i for i in (initial or {}).get("clients", []) if i not in {c.pk for c in clients}]
+    wanted = list((initial or {}).get("clients", []))
+    if data is not None:
+        wanted += [i for i in (_int(v) for v in data.getlist("clients")[:50]) if i]
+    listed = {c.pk for c in clients}
+    wanted = [i for i in dict.fromkeys(wanted) if i not in listed]
     if wanted:
         clients += list(policy.clients_queryset(actor).filter(pk__in=wanted))
     rooms = selectors.rooms_list(organisation_id=actor.organisation_id, active_only=True)
@@ -239,7 +253,7 @@ def cancel(request, appointment_id: int):
 def mark(request, appointment_id: int):
     actor = _scheduler(request)
     try:
-        services.appointment_mark(
+        appt = services.appointment_mark(
             actor=actor, appointment_id=appointment_id,
             version=_int(request.POST.get("version")), status=request.POST.get("status", ""),
         )  # fmt: skip
@@ -251,6 +265,8 @@ def mark(request, appointment_id: int):
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, "Recorded.")
+        for note in getattr(appt, "integration_skipped", []):
+            messages.warning(request, note)
     return redirect("scheduling:detail", appointment_id)
 
 
@@ -314,7 +330,8 @@ def rooms(request):
         request.POST if request.POST.get("action") == "settings" else None,
         initial={"group_size_max": current.group_size_max,
                  "reminder_offsets": offsets,
-                 "reminder_sms": current.reminder_sms},
+                 "reminder_sms": current.reminder_sms,
+                 "reminder_sender_name": current.reminder_sender_name},
     )  # fmt: skip
     if request.method == "POST":
         try:
