@@ -145,11 +145,10 @@ class StartIn(Schema):
     override_reason: str = Field("", max_length=2000)
 
 
-class EntryIn(Schema):
-    kind: EntryKindName
+class EntryFields(Schema):
+    """What an entry carries, by kind (dose, vitals, event, text); a correction repeats it."""
+
     occurred_at: AwareDatetime | None = None
-    source: SourceName = "clinician"
-    version: int | None = Field(None, ge=1, le=MAX_ID)
     route: RouteName | None = None
     amount: Decimal | None = Field(None, gt=0, le=2000, max_digits=8, decimal_places=3)
     unit: UnitName = "mg"
@@ -162,21 +161,16 @@ class EntryIn(Schema):
     text: str = Field("", max_length=2000)
 
 
-class CorrectIn(Schema):
+class EntryIn(EntryFields):
+    kind: EntryKindName
+    source: SourceName = "clinician"
+    version: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class CorrectIn(EntryFields):
     version: int = Field(ge=1, le=MAX_ID)
     reason: str = Field(max_length=2000)
     strike: bool = False
-    occurred_at: AwareDatetime | None = None
-    route: RouteName | None = None
-    amount: Decimal | None = Field(None, gt=0, le=2000, max_digits=8, decimal_places=3)
-    unit: UnitName = "mg"
-    bp_systolic: int | None = Field(None, ge=40, le=300)
-    bp_diastolic: int | None = Field(None, ge=20, le=200)
-    heart_rate: int | None = Field(None, ge=20, le=250)
-    spo2: int | None = Field(None, ge=50, le=100)
-    event_type: EventName | None = None
-    intervention: str = Field("", max_length=2000)
-    text: str = Field("", max_length=2000)
 
 
 class DischargeIn(Schema):

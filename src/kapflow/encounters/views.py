@@ -180,22 +180,30 @@ def session_open(request):
     )
 
 
-@login_required
-@require_POST
-def session_start(request, session_id: int):
+def _session_step(request, session_id: int, form_class, form_name: str, service, done: str):
+    """Start, discharge or abandon: the form, the service, and on refusal the screen again
+    with every reason (PermissionDenied stays a 403)."""
     actor = staff_actor(request)
-    form = forms.StartForm(request.POST, auto_id="id_start_%s")
-    if not form.is_valid():
-        exc = ValidationError(dict(form.errors.items()))
-        return _refusal(request, actor, session_id, exc, form=form, form_name="start")
+    form = form_class(request.POST, auto_id=f"id_{form_name}_%s")
     try:
-        services.session_start(actor=actor, session_id=session_id, **form.cleaned_data)
+        if not form.is_valid():
+            raise ValidationError(dict(form.errors.items()))
+        service(actor=actor, session_id=session_id, **form.cleaned_data)
     except PermissionDenied:
         raise
     except (ValidationError, DomainError) as exc:
-        return _refusal(request, actor, session_id, exc, form=form, form_name="start")
-    messages.success(request, "Session started. Record the dose when it is given.")
+        return _refusal(request, actor, session_id, exc, form=form, form_name=form_name)
+    messages.success(request, done)
     return _done(request, session_id, reload=True)
+
+
+@login_required
+@require_POST
+def session_start(request, session_id: int):
+    return _session_step(
+        request, session_id, forms.StartForm, "start", services.session_start,
+        "Session started. Record the dose when it is given.",
+    )  # fmt: skip
 
 
 @login_required
@@ -275,37 +283,19 @@ def entry_correct(request, session_id: int, entry_id: int):
 @login_required
 @require_POST
 def session_discharge(request, session_id: int):
-    actor = staff_actor(request)
-    form = forms.DischargeForm(request.POST, auto_id="id_discharge_%s")
-    if not form.is_valid():
-        exc = ValidationError(dict(form.errors.items()))
-        return _refusal(request, actor, session_id, exc, form=form, form_name="discharge")
-    try:
-        services.session_discharge(actor=actor, session_id=session_id, **form.cleaned_data)
-    except PermissionDenied:
-        raise
-    except (ValidationError, DomainError) as exc:
-        return _refusal(request, actor, session_id, exc, form=form, form_name="discharge")
-    messages.success(request, "Client discharged; the session is closed.")
-    return _done(request, session_id, reload=True)
+    return _session_step(
+        request, session_id, forms.DischargeForm, "discharge", services.session_discharge,
+        "Client discharged; the session is closed.",
+    )  # fmt: skip
 
 
 @login_required
 @require_POST
 def session_abandon(request, session_id: int):
-    actor = staff_actor(request)
-    form = forms.AbandonForm(request.POST, auto_id="id_abandon_%s")
-    if not form.is_valid():
-        exc = ValidationError(dict(form.errors.items()))
-        return _refusal(request, actor, session_id, exc, form=form, form_name="abandon")
-    try:
-        services.session_abandon(actor=actor, session_id=session_id, **form.cleaned_data)
-    except PermissionDenied:
-        raise
-    except (ValidationError, DomainError) as exc:
-        return _refusal(request, actor, session_id, exc, form=form, form_name="abandon")
-    messages.success(request, "Session ended without discharge.")
-    return _done(request, session_id, reload=True)
+    return _session_step(
+        request, session_id, forms.AbandonForm, "abandon", services.session_abandon,
+        "Session ended without discharge.",
+    )  # fmt: skip
 
 
 # ---- the client's and companion's pages ---------------------------------------------------
