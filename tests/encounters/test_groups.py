@@ -147,3 +147,13 @@ def test_integration_group_pages_and_api(client, world):
         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}",
     )  # fmt: skip
     assert again.status_code == 409 and again.json()["errors"][0]["code"] == "group.closed"
+
+
+def test_the_new_group_form_audits_every_client_it_lists(client, world):
+    from kapflow.audit.models import AuditEvent
+
+    courses = _courses(world, 2)
+    sign_in(client, world.therapist.user)
+    assert client.get("/sessions/groups/new/").status_code == 200
+    listed = AuditEvent.objects.filter(action="group_session.candidates")
+    assert set(listed.values_list("client_id", flat=True)) == {c.client_id for c in courses}

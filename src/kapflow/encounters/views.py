@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.encounters import forms, selectors, services
@@ -432,6 +432,10 @@ def group_new(request):
     if not policy.can_lead_group(actor):
         raise Http404()
     courses, clinicians, rooms = _group_choices(actor)
+    # The form lists the clients who may join: one audit row per client listed.
+    audit_record_many(
+        actor=actor, action="group_session.candidates", targets=courses, client_attr="client_id"
+    )
     form = forms.GroupForm(
         request.POST or None, courses=courses, clinicians=clinicians, rooms=rooms
     )
