@@ -422,12 +422,9 @@ def session_start(
     _bump(session, "state", "started_at", "started_by", "start_day", "overridden",
           "override_reason")  # fmt: skip
     if reading:
-        session_rules = selectors.session_policy(session.organisation_id)
-        flags = _flags(reading, session_rules)
-        TimelineEntry.objects.create(
-            organisation=session.organisation, session=session, kind=EntryKind.VITALS,
-            occurred_at=now, recorded_at=now, recorded_by=actor.user,
-            data={**reading, "phase": "pre_dose"}, flags=flags, flagged=bool(flags),
+        _create_entry(
+            session=session, kind=EntryKind.VITALS, data=reading, occurred_at=now,
+            recorded_by=actor.user, source=EntrySource.CLINICIAN, now=now, phase="pre_dose",
         )  # fmt: skip
     audit_record(
         actor=actor, action="dosing_session.start", target=session, client_id=session.client_id

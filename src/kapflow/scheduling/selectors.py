@@ -554,4 +554,8 @@ def integration_hours(organisation_id: int) -> int:
         .values_list("integration_hours", flat=True)
         .first()
     )
-    return found or 72
+    if found is None:
+        from kapflow.clinical.course import GatePolicy
+
+        return GatePolicy().integration_hours
+    return found

@@ -48,6 +48,7 @@ from kapflow.scheduling.models import (
     Room,
     SchedulingSettings,
 )
+from kapflow.scheduling.selectors import integration_hours
 
 logger = logging.getLogger(__name__)
 
@@ -445,17 +446,6 @@ def dosing_gate_warnings(*, courses: list, starts_at: datetime) -> list[Reason]:
     return sorted(reasons, key=lambda r: r.overridable)
 
 
-def _integration_hours(org_id: int) -> int:
-    from kapflow.courses.models import GateSettings
-
-    found = (
-        GateSettings.objects.filter(organisation_id=org_id)
-        .values_list("integration_hours", flat=True)
-        .first()
-    )
-    return found or 72
-
-
 # ---- booking --------------------------------------------------------------------------------
 
 
@@ -594,7 +584,7 @@ def appointment_book(
                 {"integration_starts_at": "Only a single dosing session books its integration."}
             )
         _check_start(integration_starts_at, now, "integration_starts_at")
-        hours = _integration_hours(party.organisation_id)
+        hours = integration_hours(party.organisation_id)
         problems = rules.integration_problems(
             starts_at, starts_at + length, integration_starts_at, hours=hours
         )
@@ -793,7 +783,7 @@ def appointment_reschedule(
         )
     followers = list(Appointment.objects.filter(follows=old, status=AppointmentStatus.SCHEDULED))
     if old.kind == AppointmentKind.DOSING and followers:
-        hours = _integration_hours(old.organisation_id)
+        hours = integration_hours(old.organisation_id)
         for f in followers:
             if rules.integration_problems(span[0], span[1], f.starts_at, hours=hours):
                 warnings.append(
