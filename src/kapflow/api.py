@@ -19,6 +19,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from kapflow.accounts.middleware import mfa_required
 from kapflow.accounts.models import ApiToken, Membership, hash_secret
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.core.timezones import viewer_zone, zone
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class TokenAuth(HttpBearer):
         ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
         request.actor = membership
         request.user = membership.user
+        # The token owner's zone, as ActorMiddleware does for pages (decision 0027);
+        # ActorMiddleware deactivates it when the response is done.
+        timezone.activate(zone(viewer_zone(membership.user, membership)))
         return membership
 
 
