@@ -166,11 +166,14 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Lockout after repeated failures (HIPAA 164.312(a)); counted per account and address.
+# Lockout after repeated failures (HIPAA 164.312(a)); counted per person, from any address:
+# the "username" axes sees is the user id, or the casefolded address if no one has it
+# (kapflow.accounts.lockout, decision 0032).
 AXES_FAILURE_LIMIT = env_int("KAPFLOW_LOCKOUT_FAILURES", 5)
 AXES_COOLOFF_TIME = env_int("KAPFLOW_LOCKOUT_MINUTES", 30) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "kapflow.accounts.lockout.lockout_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
