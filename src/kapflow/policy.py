@@ -514,12 +514,56 @@ def can_withdraw_consent_for(actor, client) -> bool:
 # appointment of their practice; clinicians (a partner prescriber too) those they take part
 # in and those of clients on their care team; billers, none (an appointment's kind is
 # clinical). Clients see their own appointments in the portal, companions only the date and
-# time of their client's at-home dosing sessions.
+# time of their client's at-home dosing sessions. A partner's prescribers see the practice's
+# therapy appointments of their clients but change only their own medical ones (decision
+# 0031): the therapy schedule is the practice's.
+
+# The prescriber's appointments: the medical evaluation and the medical follow-up.
+PRESCRIBER_KINDS = frozenset({"medical_evaluation", "followup"})
 
 
 def can_schedule(actor) -> bool:
     """Booking, rescheduling and cancelling: practice admins and clinicians."""
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)
+
+
+def can_book_kind(actor, kind: str) -> bool:
+    """May the actor book an appointment of `kind` at all? The practice's admins and
+    clinicians book every kind; a partner organisation's prescribers only the prescriber's
+    medical appointments (PRESCRIBER_KINDS). Used to hide kinds and buttons; the booking
+    itself asks can_book_appointment."""
+    if not can_schedule(actor):
+        return False
+    return _is_practice(actor) or kind in PRESCRIBER_KINDS
+
+
+def bookable_kinds(actor) -> frozenset:
+    """The appointment kinds the actor may book (can_book_kind), to show only those."""
+    from kapflow.scheduling.models import AppointmentKind
+
+    return frozenset(k for k in AppointmentKind.values if can_book_kind(actor, k))
+
+
+def can_book_appointment(actor, kind: str, clinician_ids) -> bool:
+    """Booking an appointment of `kind` with these staff participants (membership ids): a
+    partner's prescriber books only their own medical appointments, so they must take part."""
+    if not can_book_kind(actor, kind):
+        return False
+    return _is_practice(actor) or actor.pk in set(clinician_ids)
+
+
+def can_change_appointment(actor, appointment) -> bool:
+    """Moving, cancelling or marking an appointment the actor can see
+    (appointments_queryset): the practice's admins and clinicians, any; a partner's
+    prescriber, only a medical appointment (PRESCRIBER_KINDS) they take part in. Reads the
+    prefetched participants when loaded."""
+    if not can_schedule(actor):
+        return False
+    if _is_practice(actor):
+        return True
+    return appointment.kind in PRESCRIBER_KINDS and any(
+        p.membership_id == actor.pk for p in appointment.participants.all()
+    )
 
 
 def appointments_queryset(actor) -> QuerySet:

@@ -257,3 +257,51 @@ def test_default_integration_start_is_next_day_same_local_time_across_dst():
     following = rules.default_integration_start(start, NY)
     assert following.astimezone(ZoneInfo(NY)).replace(tzinfo=None) == datetime(2026, 3, 8, 10)
     assert following - start == timedelta(hours=23)
+
+
+# ---- the integration window as a booking rule, and licensure where the visit is -----------
+
+
+def test_integration_late_reason_names_the_delay_and_the_rule():
+    dosing = local(LA, 2027, 3, 1, 9)
+    assert rules.integration_late_reason(dosing, dosing + timedelta(hours=72), hours=72,
+                                         zone_name=LA) is None  # fmt: skip
+    reason = rules.integration_late_reason(
+        dosing, local(LA, 2027, 3, 17, 9), hours=72, zone_name=LA
+    )
+    assert reason.code == "integration.outside_window" and reason.overridable
+    assert "16 days after" in reason.message and "within 72 hours" in reason.message
+    late = rules.integration_late_reason(
+        dosing, dosing + timedelta(hours=80), hours=72, zone_name=LA
+    )
+    assert "80 hours after" in late.message
+
+
+def _clinician(*states, expires_on=None):
+    from kapflow.clinical.licensure import Licence
+
+    licences = tuple(Licence("LMFT", s, "1", expires_on) for s in states)
+    return rules.ClinicianLicences("Dana Reyes", "therapist", licences)
+
+
+def test_licence_reasons_refuse_a_state_without_a_licence():
+    [(field, reason)] = rules.licence_reasons(
+        [_clinician("OR", "WA")], state="CA", where="the client is", on=date(2027, 3, 1)
+    )
+    assert field == "therapist" and reason.code == "licence.state_mismatch"
+    assert not reason.overridable
+    assert reason.message.startswith("Dana Reyes holds no current licence in California")
+
+
+def test_licence_reasons_read_the_licence_on_the_appointments_date():
+    clinician = _clinician("CA", expires_on=date(2027, 3, 1))
+    assert rules.licence_reasons([clinician], state="CA", where="x", on=date(2027, 3, 1)) == []
+    [(_, reason)] = rules.licence_reasons([clinician], state="CA", where="x", on=date(2027, 3, 2))
+    assert reason.code == "licence.expired"
+
+
+def test_licence_reasons_refuse_an_unknown_state():
+    [(_, reason)] = rules.licence_reasons(
+        [_clinician("OR")], state="", where="x", on=date(2027, 3, 1)
+    )
+    assert reason.code == "licence.state_unknown"

@@ -1,5 +1,6 @@
 """Scheduling rules, pure: clashes between intervals, recurring series in local time,
-working hours, default lengths and the integration window after a dosing session.
+working hours, default lengths, the integration window after a dosing session, and
+whether each clinician is licensed where an appointment takes place.
 
 No Django, no database: callers pass the busy intervals, the weekly hours and the exceptions
 they loaded, and decide whether a finding refuses (a clash) or warns (outside hours).
@@ -23,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
+from kapflow.clinical.geography import US_STATES
+from kapflow.clinical.licensure import current_licence_in_state
 from kapflow.clinical.reasons import Reason
 
 # Default length in minutes (seed 001: a dosing session lasts two to three hours; a
@@ -350,3 +353,81 @@ def default_integration_start(dosing_starts_at: datetime, zone_name: str) -> dat
     tz = ZoneInfo(zone_name)
     local = dosing_starts_at.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
     return to_aware(local, zone_name).astimezone(UTC)
+
+
+def integration_late_reason(
+    dosing_starts_at: datetime, integration_starts_at: datetime, *, hours: int, zone_name: str
+) -> Reason | None:
+    """The rule an integration session breaks when it starts more than `hours` after the
+    start of the dosing session it follows (DOMAIN.md section 2: integration within 72 hours
+    of the dosing; the practice's GateSettings.integration_hours). None when on time or
+    before. The caller decides whether it warns or refuses (SchedulingSettings)."""
+    late = integration_starts_at - dosing_starts_at
+    if late <= timedelta(hours=hours):
+        return None
+    whole_hours = int(late.total_seconds() // 3600)
+    # Whole days, rounded: a daylight-saving change in between makes "16 days" 383 hours.
+    after = f"{whole_hours} hours" if whole_hours < 96 else f"{round(whole_hours / 24)} days"
+    return Reason(
+        "integration.outside_window",
+        f"The integration session would start {after} after the dosing session of "
+        f"{local_label(dosing_starts_at, zone_name)}; the practice's rule is within {hours} "
+        "hours of the dosing session.",
+        overridable=True,
+    )
+
+
+# ---- licensure where the appointment takes place ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClinicianLicences:
+    """One clinician of a booking: the label messages use and their licences
+    (kapflow.clinical.licensure.Licence)."""
+
+    label: str
+    field: str
+    licences: tuple
+
+
+def licence_reasons(
+    clinicians: Iterable[ClinicianLicences], *, state: str, where: str, on: date
+) -> list[tuple[str, Reason]]:
+    """(field, reason) for each clinician who holds no current licence in `state` on `on`
+    (the appointment's clinical date). A clinician may see a client only where they are
+    licensed: the client's state for telehealth, the room's for an in-person appointment
+    (state licensure law; DOMAIN.md section 4; decision 0031). `where` completes the
+    sentence "..., where <where>". An unknown state is itself a reason: nothing can be
+    checked."""
+    found = []
+    day = f"{on.day} {on:%b %Y}"
+    for c in clinicians:
+        if not state:
+            found.append(
+                (
+                    c.field,
+                    Reason(
+                        "licence.state_unknown",
+                        f"The state {where} is not recorded, so {c.label}'s licence cannot be "
+                        "checked.",
+                        overridable=False,
+                    ),
+                )
+            )
+            continue
+        if current_licence_in_state(list(c.licences), state=state, today=on):
+            continue
+        name = US_STATES.get(state, state)
+        expired = any(lic.state == state for lic in c.licences)
+        found.append(
+            (
+                c.field,
+                Reason(
+                    "licence.expired" if expired else "licence.state_mismatch",
+                    f"{c.label} holds no current licence in {name} on {day}"
+                    f"{' (it has expired)' if expired else ''}, where {where}.",
+                    overridable=False,
+                ),
+            )
+        )
+    return found

@@ -137,6 +137,7 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         else None,
         "checkins": companion_checkins_for_course(actor=actor, course=course),
         "can_schedule": policy.can_schedule(actor),
+        "bookable_kinds": policy.bookable_kinds(actor),
         "sessions": sessions_for_course(actor=actor, course=course),
         "can_run_session": row.facts.stage in rules.DOSING_STAGES
         and policy.can_run_session(actor, course),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django import forms
 from django.utils import timezone
 
+from kapflow.accounts.models import STATE_CHOICES
 from kapflow.clinical import scheduling as rules
 from kapflow.scheduling.models import AppointmentKind
 
@@ -95,8 +96,14 @@ class BookForm(forms.Form):
     integration_starts_at = LocalDateTimeField(required=False, label="Integration session starts")
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, clients=(), clinicians=(), rooms=(), integration_hours=72, **kwargs):
+    def __init__(
+        self, *args, clients=(), clinicians=(), rooms=(), integration_hours=72, kinds=None,
+        **kwargs,
+    ):  # fmt: skip
         super().__init__(*args, **kwargs)
+        if kinds is not None:
+            # Only the kinds the actor may book (policy.can_book_kind).
+            self.fields["kind"].choices = [c for c in AppointmentKind.choices if c[0] in kinds]
         self.fields[
             "book_integration"
         ].label = f"Also book the integration session (within {integration_hours} hours)"
@@ -181,6 +188,11 @@ class ExceptionForm(forms.Form):
 class RoomForm(forms.Form):
     name = forms.CharField(max_length=80)
     capacity = forms.IntegerField(min_value=1, max_value=50, initial=1)
+    state = forms.ChoiceField(
+        choices=[("", "The practice's state"), *STATE_CHOICES],
+        required=False,
+        help_text="Clinicians seeing a client in this room must be licensed here.",
+    )
 
 
 class FeedForm(forms.Form):
@@ -204,6 +216,12 @@ class SettingsForm(forms.Form):
     )
     reminder_sms = forms.BooleanField(
         required=False, label="Also remind by text message (people with a phone number)"
+    )
+    integration_late_refused = forms.BooleanField(
+        required=False,
+        label="Refuse integration sessions booked later than the integration window",
+        help_text="Off: booking one later than the window after its dosing session warns, "
+        "and the booker may confirm it.",
     )
     reminder_sender_name = forms.CharField(
         required=False,

@@ -15,7 +15,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from kapflow.accounts.models import Membership, Organisation, validate_time_zone
+from kapflow.accounts.models import STATE_CHOICES, Membership, Organisation, validate_time_zone
 from kapflow.core.models import TenantQuerySet
 from kapflow.patients.models import Client, Companion
 
@@ -69,6 +69,14 @@ class Room(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(50)]
     )
     is_active = models.BooleanField(default=True)
+    # Where the room is: clinicians must be licensed here to see a client in it (decision
+    # 0031). Blank: the practice's state.
+    state = models.CharField(
+        max_length=2,
+        choices=STATE_CHOICES,
+        blank=True,
+        help_text="The state the room is in; empty: the practice's state.",
+    )
 
     objects = TenantQuerySet.as_manager()
 
@@ -104,6 +112,13 @@ class SchedulingSettings(models.Model):
             'neutral name that does not reveal the treatment (for example not "... Ketamine '
             "Clinic\"), as others may read the recipient's messages."
         ),
+    )
+    # An integration session booked or moved later than the integration window after its
+    # dosing session (GateSettings.integration_hours) warns; on, it is refused (decision 0031).
+    integration_late_refused = models.BooleanField(
+        default=False,
+        help_text="Refuse, rather than warn about, an integration session booked later than "
+        "the integration window after its dosing session.",
     )
 
     def __str__(self):

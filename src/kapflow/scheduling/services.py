@@ -31,7 +31,8 @@ from kapflow.accounts.models import Membership, Partnership, Role, hash_secret
 from kapflow.audit.services import audit_record
 from kapflow.clinical import scheduling as rules
 from kapflow.clinical.reasons import Reason
-from kapflow.core.errors import DomainError, NotFound
+from kapflow.core import clock
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.timezones import organisation_zone
 from kapflow.scheduling.models import (
     GROUP_KINDS,
@@ -92,6 +93,28 @@ class ConfirmationRequired(DomainError):
         ]
 
 
+class LicenceRefused(DomainError):
+    """A clinician holds no current licence where the appointment takes place, on its date
+    (409): the client's state for telehealth, the room's (else the practice's) in person.
+    Every clinician and state is listed, each by its field; none can be confirmed away
+    (decision 0031)."""
+
+    code = "scheduling.licence"
+
+    def __init__(self, found: list[tuple[str, Reason]]):
+        self.found = list(found)
+        self.reasons = [r for _, r in self.found]
+        super().__init__(
+            " ".join(r.message for r in self.reasons), code=self.code, field=self.found[0][0]
+        )
+
+    def as_errors(self) -> list[dict]:
+        return [
+            {"field": f, "code": r.code, "message": r.message, "overridable": False}
+            for f, r in self.found
+        ]
+
+
 @dataclass
 class Booking:
     appointments: list[Appointment]
@@ -120,7 +143,7 @@ def reminder_offsets(settings: SchedulingSettings) -> list[int]:
 @transaction.atomic
 def scheduling_settings_update(
     *, actor: Membership, group_size_max: int, reminder_offsets: list[int], reminder_sms: bool,
-    reminder_sender_name: str | None = None,
+    reminder_sender_name: str | None = None, integration_late_refused: bool | None = None,
 ) -> SchedulingSettings:  # fmt: skip
     if not policy.can_manage_rooms(actor):
         raise NotFound()
@@ -138,6 +161,8 @@ def scheduling_settings_update(
     settings.group_size_max = group_size_max
     settings.reminder_offsets = sorted(set(reminder_offsets), reverse=True)
     settings.reminder_sms = bool(reminder_sms)
+    if integration_late_refused is not None:
+        settings.integration_late_refused = bool(integration_late_refused)
     if reminder_sender_name is not None:
         settings.reminder_sender_name = (reminder_sender_name or "").strip()
     settings.full_clean()
@@ -425,6 +450,112 @@ def _availability(party: _Party, spans, zone_name) -> list[Reason]:
     return reasons
 
 
+def _licence_check(party: _Party, spans, *, telehealth: bool) -> None:
+    """Refuse (LicenceRefused) unless every clinician holds a current licence, on each
+    appointment's clinical date, in the state where it takes place: each client's state for
+    telehealth (the client is where they sit), the room's or else the practice's in person.
+    For a series, each clinician and place is reported once, for the first date it fails."""
+    from kapflow.accounts.models import ClinicianLicence, Organisation
+    from kapflow.clinical.licensure import Licence
+
+    if not spans:
+        return
+    organisation = Organisation.objects.get(pk=party.organisation_id)
+    held: dict[int, list] = {m.user_id: [] for _, m in party.staff}
+    for lic in ClinicianLicence.objects.filter(user_id__in=list(held)):
+        held[lic.user_id].append(Licence(lic.licence_type, lic.state, lic.number, lic.expires_on))
+    clinicians = [
+        rules.ClinicianLicences(_label(m), str(role), tuple(held[m.user_id]))
+        for role, m in party.staff
+    ]
+    if telehealth:
+        single = len(party.clients) == 1
+        places = [
+            (
+                client.state,
+                "the client is for this telehealth appointment"
+                if single
+                else f"Client #{client.pk} is for this telehealth group session",
+            )
+            for client, _ in party.clients
+        ]
+    elif party.room is not None:
+        places = [(party.room.state or organisation.state, f"room {party.room.name} is")]
+    else:
+        return
+    found: list[tuple[str, Reason]] = []
+    seen: set[tuple[str, str]] = set()
+    for day in sorted({clock.clinical_date(organisation, at=start) for start, _ in spans}):
+        for state, where in places:
+            for field_name, reason in rules.licence_reasons(
+                clinicians, state=state, where=where, on=day
+            ):
+                key = (field_name, where)  # one clinician per field (role)
+                if key not in seen:
+                    seen.add(key)
+                    found.append((field_name, reason))
+    if found:
+        raise LicenceRefused(found)
+
+
+def _integration_dosing_at(party: _Party, starts_at: datetime, follows=None):
+    """The start of the dosing session an integration session at `starts_at` follows: the
+    one it was booked with (`follows`), else the latest dosing of the clients' courses
+    before it, booked (live) or recorded on the course. None when there is none."""
+    from kapflow.courses.models import CourseEvent
+
+    if follows is not None and follows.status in LIVE_STATUSES:
+        return follows.starts_at
+    course_ids = [c.pk for _, c in party.clients if c is not None]
+    if not course_ids:
+        return None
+    booked = (
+        AppointmentParticipant.objects.filter(
+            course_id__in=course_ids,
+            live=True,
+            appointment__kind=AppointmentKind.DOSING,
+            starts_at__lte=starts_at,
+        )
+        .order_by("-starts_at")
+        .values_list("starts_at", flat=True)
+        .first()
+    )
+    recorded = (
+        CourseEvent.objects.filter(
+            course_id__in=course_ids, kind="dosing", occurred_at__lte=starts_at
+        )
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    return max((t for t in (booked, recorded) if t is not None), default=None)
+
+
+def _integration_late(party: _Party, starts: list[datetime], zone_name, follows=None):
+    """The integration-window rule for integration sessions at `starts`: a warning (the
+    first late one), or a refusal when the practice set integration_late_refused."""
+    hours = integration_hours(party.organisation_id)
+    for start in starts:
+        dosing_at = _integration_dosing_at(party, start, follows)
+        if dosing_at is None:
+            continue
+        reason = rules.integration_late_reason(dosing_at, start, hours=hours, zone_name=zone_name)
+        if reason is None:
+            continue
+        _integration_late_refuse(party.organisation_id, reason)
+        return [reason]
+    return []
+
+
+def _integration_late_refuse(organisation_id: int, reason: Reason) -> None:
+    if settings_for(organisation_id).integration_late_refused:
+        raise DomainError(
+            f"{reason.message} The practice does not book integration sessions later.",
+            code=reason.code,
+            field="starts_at",
+        )
+
+
 def dosing_gate_warnings(*, courses: list, starts_at: datetime) -> list[Reason]:
     """Every reason the course gate would refuse a dosing session at `starts_at`, as known
     in advance (no vitals or attestations: those are checked on the day). Hard reasons
@@ -564,6 +695,11 @@ def appointment_book(
         therapist_id=therapist_id, prescriber_id=prescriber_id, room_id=room_id,
         telehealth=telehealth, telehealth_url=telehealth_url,
     )  # fmt: skip
+    if not policy.can_book_appointment(actor, kind, [m.pk for _, m in party.staff]):
+        raise PermissionDenied(
+            "A partner's prescriber books only their own medical evaluations and follow-ups.",
+            field="kind",
+        )
     length = timedelta(minutes=_minutes(kind, minutes))
     _check_start(starts_at, now)
     zone_name = _zone(party)
@@ -598,6 +734,7 @@ def appointment_book(
 
     _lock(party)
     all_spans = spans + ([integration_span] if integration_span else [])
+    _licence_check(party, all_spans, telehealth=telehealth)
     integration_party = None
     if integration_span:
         # The companion's part is the dosing session; integration is client and clinicians.
@@ -617,6 +754,8 @@ def appointment_book(
             warnings.insert(
                 0, Reason("course.missing", "A dosing session belongs to a course of care.")
             )
+    if kind == AppointmentKind.INTEGRATION:
+        warnings = _integration_late(party, starts, shown) + warnings
     if warnings and not confirm:
         raise ConfirmationRequired(warnings)
 
@@ -693,6 +832,11 @@ def _locked(actor, appointment_id: int, version: int | None) -> Appointment:
     )
     if appt is None:
         raise NotFound("Appointment not found.")
+    if not policy.can_change_appointment(actor, appt):
+        # Seen (their client's appointment) but not theirs to change: 403 (decision 0004).
+        raise PermissionDenied(
+            "A partner's prescriber changes only their own medical evaluations and follow-ups."
+        )
     if version is not None and version != appt.version:
         raise DomainError(
             "Someone changed this appointment since you opened it. Reload it and try again.",
@@ -771,6 +915,7 @@ def appointment_reschedule(
         raise ValidationError({"room": "Choose a room, or telehealth."})
     span = (starts_at, starts_at + length)
     _lock(party)
+    _licence_check(party, [span], telehealth=old.telehealth)
     shown = display_zone or old.time_zone
     clashes = _clashes(party, [span], shown, exclude_ids={old.pk})
     if clashes:
@@ -786,14 +931,16 @@ def appointment_reschedule(
         hours = integration_hours(old.organisation_id)
         for f in followers:
             if rules.integration_problems(span[0], span[1], f.starts_at, hours=hours):
-                warnings.append(
-                    Reason(
-                        "integration.outside_window",
-                        f"The integration session booked for it is no longer within {hours} "
-                        "hours after the dosing session; move it too.",
-                        overridable=True,
-                    )
+                reason = Reason(
+                    "integration.outside_window",
+                    f"The integration session booked for it is no longer within {hours} "
+                    "hours after the dosing session; move it too.",
+                    overridable=True,
                 )
+                _integration_late_refuse(old.organisation_id, reason)
+                warnings.append(reason)
+    if old.kind == AppointmentKind.INTEGRATION:
+        warnings = _integration_late(party, [span[0]], shown, follows=old.follows) + warnings
     if warnings and not confirm:
         raise ConfirmationRequired(warnings)
     reason = (reason or "").strip()[:500]
@@ -994,7 +1141,7 @@ def availability_exception_remove(*, actor: Membership, exception_id: int) -> No
 
 
 @transaction.atomic
-def room_create(*, actor: Membership, name: str, capacity: int = 1) -> Room:
+def room_create(*, actor: Membership, name: str, capacity: int = 1, state: str = "") -> Room:
     if not policy.can_manage_rooms(actor):
         raise NotFound()
     name = (name or "").strip()
@@ -1002,7 +1149,7 @@ def room_create(*, actor: Membership, name: str, capacity: int = 1) -> Room:
         raise ValidationError({"name": "Name the room."})
     if Room.objects.for_org(actor.organisation).filter(name__iexact=name).exists():
         raise ValidationError({"name": "The practice already has a room with this name."})
-    room = Room(organisation=actor.organisation, name=name, capacity=capacity)
+    room = Room(organisation=actor.organisation, name=name, capacity=capacity, state=state or "")
     room.full_clean()
     room.save()
     audit_record(actor=actor, action="room.create", target=room)
@@ -1011,8 +1158,9 @@ def room_create(*, actor: Membership, name: str, capacity: int = 1) -> Room:
 
 @transaction.atomic
 def room_update(
-    *, actor: Membership, room_id: int, name: str, capacity: int, is_active: bool
-) -> Room:
+    *, actor: Membership, room_id: int, name: str, capacity: int, is_active: bool,
+    state: str | None = None,
+) -> Room:  # fmt: skip
     if not policy.can_manage_rooms(actor):
         raise NotFound()
     room = Room.objects.for_org(actor.organisation).select_for_update().filter(pk=room_id).first()
@@ -1025,6 +1173,8 @@ def room_update(
     if clash.exists():
         raise ValidationError({"name": "The practice already has a room with this name."})
     room.name, room.capacity, room.is_active = name, capacity, bool(is_active)
+    if state is not None:
+        room.state = state
     room.full_clean()
     room.save()
     audit_record(actor=actor, action="room.update", target=room)

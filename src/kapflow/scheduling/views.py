@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
-from kapflow.core.errors import DomainError, NotFound
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.scheduling import forms, ical, selectors, services
 from kapflow.scheduling.models import AppointmentKind
@@ -37,6 +37,23 @@ def _scheduler(request):
     if not policy.can_schedule(actor):
         raise Http404()
     return actor
+
+
+def _changeable(actor, appointment_id: int):
+    """The appointment, if the actor may change it: not seen, 404; seen but not theirs to
+    change (a partner's prescriber and the practice's therapy session), 403."""
+    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    if not policy.can_change_appointment(actor, appt):
+        raise PermissionDenied(
+            "A partner's prescriber changes only their own medical evaluations and follow-ups."
+        )
+    return appt
+
+
+def _refusal_by_fields(form, exc) -> None:
+    """Each licensure refusal beside the clinician's field (else at the top of the form)."""
+    for field_name, reason in exc.found:
+        form.add_error(field_name if field_name in form.fields else None, reason.message)
 
 
 @login_required
@@ -76,7 +93,8 @@ def appointment_detail(request, appointment_id: int):
         request,
         "scheduling/detail.html",
         {"appt": appt, "history": selectors.appointment_history(appointment=appt),
-         "zone_name": _zone_name(), "now": timezone.now()},
+         "zone_name": _zone_name(), "now": timezone.now(),
+         "can_change": policy.can_change_appointment(actor, appt)},
     )  # fmt: skip
 
 
@@ -103,6 +121,7 @@ def _book_form(request, actor, data=None, initial=None):
     return forms.BookForm(
         data, initial=initial, clients=clients, clinicians=clinicians, rooms=rooms,
         integration_hours=selectors.integration_hours(actor.organisation_id),
+        kinds=policy.bookable_kinds(actor),
     )  # fmt: skip
 
 
@@ -137,7 +156,7 @@ def book(request):
     actor = _scheduler(request)
     initial = _book_initial(request, actor) if request.method == "GET" else None
     form = _book_form(request, actor, request.POST if request.method == "POST" else None, initial)
-    warnings, refused = [], []
+    warnings, refused, status = [], [], None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -157,17 +176,22 @@ def book(request):
             form.data["confirm"] = "on"
         except services.SchedulingConflict as exc:
             refused = exc.reasons
+        except services.LicenceRefused as exc:
+            _refusal_by_fields(form, exc)
         except NotFound:
             form.add_error("clients", "Choose a client you can book.")
+        except PermissionDenied as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = 403
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         except forms.forms.ValidationError as exc:
             add_errors(form, exc)
         else:
             count = len(booking.appointments)
             messages.success(request, "Booked." if count == 1 else f"Booked {count} appointments.")
             return redirect("scheduling:detail", booking.first.pk)
-    status = 422 if (form.errors or refused) else 200
+    status = status or (422 if (form.errors or refused) else 200)
     return render(
         request,
         "scheduling/book.html",
@@ -180,7 +204,7 @@ def book(request):
 @require_http_methods(["GET", "POST"])
 def reschedule(request, appointment_id: int):
     actor = _scheduler(request)
-    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    appt = _changeable(actor, appointment_id)
     form = forms.RescheduleForm(
         request.POST if request.method == "POST" else None,
         initial={"starts_at": appt.starts_at, "minutes": appt.duration_minutes,
@@ -202,8 +226,10 @@ def reschedule(request, appointment_id: int):
             form.data["confirm"] = "on"
         except services.SchedulingConflict as exc:
             refused = exc.reasons
+        except services.LicenceRefused as exc:
+            _refusal_by_fields(form, exc)
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         except forms.forms.ValidationError as exc:
             add_errors(form, exc)
         else:
@@ -222,7 +248,7 @@ def reschedule(request, appointment_id: int):
 @require_http_methods(["GET", "POST"])
 def cancel(request, appointment_id: int):
     actor = _scheduler(request)
-    appt = selectors.appointment_get_for_actor(actor=actor, appointment_id=appointment_id)
+    appt = _changeable(actor, appointment_id)
     form = forms.CancelForm(
         request.POST if request.method == "POST" else None, initial={"version": appt.version}
     )
@@ -331,7 +357,8 @@ def rooms(request):
         initial={"group_size_max": current.group_size_max,
                  "reminder_offsets": offsets,
                  "reminder_sms": current.reminder_sms,
-                 "reminder_sender_name": current.reminder_sender_name},
+                 "reminder_sender_name": current.reminder_sender_name,
+                 "integration_late_refused": current.integration_late_refused},
     )  # fmt: skip
     if request.method == "POST":
         try:
