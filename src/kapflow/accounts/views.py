@@ -36,7 +36,7 @@ from kapflow.accounts.middleware import ORG_SESSION_KEY
 from kapflow.accounts.models import ApiToken, hash_secret
 from kapflow.audit.services import audit_record
 from kapflow.core.errors import DomainError, NotFound
-from kapflow.core.views import add_errors, staff_actor
+from kapflow.core.views import add_errors, redirect_to_next, staff_actor
 
 
 class SignInView(auth_views.LoginView):
@@ -71,7 +71,7 @@ def mfa_verify(request):
                 if device_class is StaticDevice:
                     left = device.token_set.count()
                     messages.warning(request, f"Recovery code used; {left} left.")
-                return redirect(request.GET.get("next") or "home")
+                return redirect_to_next(request, request.GET.get("next"))
             else:
                 form.add_error("token", "That code did not match.")
     return render(request, "accounts/mfa_verify.html", {"form": form})

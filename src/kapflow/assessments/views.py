@@ -14,7 +14,7 @@ from kapflow.assessments.forms import AssignForm, CorrectionForm, InstrumentForm
 from kapflow.assessments.models import Source
 from kapflow.clinical import instruments
 from kapflow.core.errors import DomainError, NotFound
-from kapflow.core.views import add_errors, call_for_form, staff_actor
+from kapflow.core.views import add_errors, call_for_form, redirect_to_next, staff_actor
 
 
 def _instrument_or_404(code: str):
@@ -137,7 +137,7 @@ def link_send(request, assignment_id: int):
         raise Http404() from exc
     except (ValidationError, DomainError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
-        return redirect(request.POST.get("next") or "home")
+        return redirect_to_next(request, request.POST.get("next"))
     messages.success(request, "A one-time link was e-mailed to the client.")
     return redirect("assessments:client", client_id=link.assignment.client_id)
 

@@ -2,6 +2,8 @@
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from kapflow import policy
 
@@ -37,3 +39,14 @@ def call_for_form(form, service, /, **kwargs):
     except DomainError as exc:
         form.add_error(None, exc.message)
     return None
+
+
+def redirect_to_next(request, target, fallback: str = "home"):
+    """Redirect to a caller-supplied `next` only if it stays on this site (https from a
+    secure request); anything else, including nothing, goes to `fallback`. Every `next`
+    read from a query string or form goes through here: it is the open-redirect guard."""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback)
