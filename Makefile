@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 VENDOR := src/kapflow/static/vendor
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where the demo is served: printed with the sign-ins and used for every link in e-mails.
+KAPFLOW_BASE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: demo test lint check assets install lock bench serve clean
 
@@ -41,8 +43,8 @@ lock: | $(UV)
 demo: install
 	mkdir -p var
 	KAPFLOW_DEMO_MODE=1 $(PY) manage.py migrate --no-input -v0
-	KAPFLOW_DEMO_MODE=1 $(PY) manage.py demo
-	KAPFLOW_DEMO_MODE=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	KAPFLOW_DEMO_MODE=1 KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py demo
+	KAPFLOW_DEMO_MODE=1 KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install
 	$(BIN)/ruff check .

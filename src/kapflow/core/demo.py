@@ -230,6 +230,28 @@ GAP_DAYS = {  # typical days from the previous step
 }  # fmt: skip
 
 
+def demo_stale_since() -> date | None:
+    """The day a loaded demo was loaded on (its practice row's creation, in the practice's
+    zone) when that is not today there; None when the demo is current or not loaded. Every
+    demo time is relative to the load, so `manage.py demo` rebuilds a stale demo."""
+    from kapflow.accounts.models import Organisation
+    from kapflow.core import clock
+
+    practice = Organisation.objects.filter(slug=PRACTICE["slug"]).first()
+    if practice is None:
+        return None
+    loaded_on = clock.clinical_date(practice, practice.created_at)
+    return loaded_on if loaded_on != clock.clinical_date(practice) else None
+
+
+def only_demo_organisations() -> bool:
+    """True when the database holds no organisation but the demo's two: only then may
+    `manage.py demo` empty it to rebuild the demo."""
+    from kapflow.accounts.models import Organisation
+
+    return not Organisation.objects.exclude(slug__in=[PRACTICE["slug"], PARTNER["slug"]]).exists()
+
+
 @transaction.atomic
 def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
     """Create (or refresh) the demo organisations, sign-ins, clients, their courses of care
@@ -974,8 +996,9 @@ def _plan_supply(spec: DemoCourse, plan: _Plan, *, rng, now, prescriber, thresho
         target = spec.doses or max(6, n + 2)  # doses dispensed in all
         quantity = target if n < 6 else min(target, 6)
     supply = _Supply(product, strength, dose, frequency, quantity)
+    given = Decimal(dose)  # a session records the amount given: the prescription's (0030)
     uses = [
-        {"at": e["occurred_at"], "source": "session", "event": e, "amount": None, "note": ""}
+        {"at": e["occurred_at"], "source": "session", "event": e, "amount": given, "note": ""}
         for e in plan.dosings
     ]
     if low and plan.closed_at is None and plan.dosings:
@@ -1329,19 +1352,46 @@ def _plan_consents(spec: DemoCourse, plan: _Plan, *, course, rng, now, documents
     return made
 
 
-def _client_user(client):
-    """The portal account of a client who logs daily doses: created once, without a usable
-    password (the demo's only client sign-in is client@harborlight.example)."""
-    from kapflow.accounts.models import User
+def _portal_account(
+    *, client, email: str, full_name: str, roles: list[str], invited_by, relationship: str = ""
+):
+    """A demo client's or companion's portal account, made the way a real one is: an
+    invitation for `client` accepted through accounts.services.invitation_accept, which
+    creates the account (with the demo password), its membership and role in the practice,
+    and links the record (role client) or adds the companion row (role companion). The
+    invitation's token is minted here because nothing is e-mailed. Returns the membership."""
+    import secrets
 
-    user = User.objects.filter(email=client.email).first()
-    if user is None:
-        user = User.objects.create_user(
-            client.email, None, full_name=f"{client.legal_first_name} {client.legal_last_name}"
-        )
-    client.user = user
-    client.save(update_fields=["user"])
-    return user
+    from django.conf import settings
+
+    from kapflow.accounts.models import Invitation, User, hash_secret
+    from kapflow.accounts.services import invitation_accept
+
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        organisation=client.organisation, email=email, roles=roles, client=client,
+        companion_relationship=relationship, token_hash=hash_secret(token),
+        invited_by=invited_by,
+        expires_at=timezone.now() + timedelta(days=settings.KAPFLOW_INVITATION_DAYS),
+    )  # fmt: skip
+    invitation.full_clean()
+    invitation.save()
+    return invitation_accept(
+        token=token, user=User.objects.filter(email__iexact=email).first(),
+        full_name=full_name, password=DEMO_PASSWORD,
+    )  # fmt: skip
+
+
+def _client_user(client, *, invited_by):
+    """The portal account of a client who logs daily doses: invited by their therapist and
+    accepted once, so it signs in (password DEMO_PASSWORD) to a client membership."""
+    if client.user_id is None:
+        _portal_account(
+            client=client, email=client.email.lower(), roles=["client"], invited_by=invited_by,
+            full_name=f"{client.legal_first_name} {client.legal_last_name}",
+        )  # fmt: skip
+        client.refresh_from_db(fields=["user"])
+    return client.user
 
 
 def _load_courses(
@@ -1352,7 +1402,6 @@ def _load_courses(
     course, its referral, medical evaluation, eligibility decision, prescriptions, fills,
     doses used and refill requests (kapflow.prescriptions), and the client's consent
     signatures (kapflow.consents). Returns what it created."""
-    from kapflow.accounts.models import User
     from kapflow.clinical import prescribing as rx_rules
     from kapflow.consents.models import ConsentSignature, ConsentWithdrawal
     from kapflow.courses.models import Course, CourseEvent, GateSettings
@@ -1426,7 +1475,7 @@ def _load_courses(
                 if event.get("action") == "refer":
                     referred.setdefault(client.pk, (event["occurred_at"], therapist.user_id))
             if plan.companion_at is not None:
-                companions.append((client, plan.companion_at))
+                companions.append((client, plan.companion_at, therapist))
     created = Course.objects.bulk_create(courses)
 
     # The referral workflow, then the prescriptions (which add their timeline events).
@@ -1524,7 +1573,9 @@ def _load_courses(
 
     uses = []
     for course, therapist, supply in supplies:
-        client_user = _client_user(course.client) if supply.self_logs else None
+        client_user = (
+            _client_user(course.client, invited_by=therapist.user) if supply.self_logs else None
+        )
         for p in supply.prescriptions:
             for use in p.uses:
                 session = use["source"] == "session"
@@ -1569,21 +1620,24 @@ def _load_courses(
     )
 
     # At-home courses past consent have a named companion; the client sign-in's is Riley.
-    for client, confirmed_at in companions:
+    # Each other companion has an account with a companion membership, as if the client had
+    # named them and they had accepted.
+    for client, confirmed_at, therapist in companions:
         if client.pk == own.pk:
             companion.confirmed_at = companion.confirmed_at or confirmed_at or None
             companion.save(update_fields=["confirmed_at"])
             continue
-        user = User.objects.filter(email=f"companion.{client.email}").first()
-        if user is None:
-            user = User.objects.create_user(
-                f"companion.{client.email}", None, full_name=client.emergency_contact_name
+        email = f"companion.{client.email}".lower()
+        if not Companion.objects.filter(client=client, user__email__iexact=email).exists():
+            account = _portal_account(
+                client=client, email=email, roles=["companion"],
+                full_name=client.emergency_contact_name,
+                relationship=client.emergency_contact_relationship,
+                invited_by=client.user if client.user_id else therapist.user,
+            ).user  # fmt: skip
+            Companion.objects.filter(client=client, user=account).update(
+                confirmed_at=confirmed_at or None
             )
-        Companion.objects.get_or_create(
-            organisation=practice, client=client, user=user,
-            defaults={"relationship": client.emergency_contact_relationship,
-                      "confirmed_at": confirmed_at or None},
-        )  # fmt: skip
     if companion.confirmed_at is None:
         companion.confirmed_at = now - timedelta(days=20)
         companion.save(update_fields=["confirmed_at"])
