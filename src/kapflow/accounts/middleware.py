@@ -51,6 +51,7 @@ class ActorMiddleware:
                 ip_address=client_ip(request),
                 user_agent=request.headers.get("User-Agent", "")[:200],
                 route=route[:100],
+                client_request_id=getattr(request, "client_request_id", ""),
             )
         )
         try:

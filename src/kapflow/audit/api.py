@@ -32,6 +32,7 @@ class AuditOut(Schema):
     changed_fields: list[str]
     route: str
     request_id: str
+    client_request_id: str
 
 
 class AuditPage(Schema):

@@ -50,7 +50,14 @@ class AuditEvent(models.Model):
         related_name="+",
         help_text="The client whose record was touched, for the client's access report.",
     )
-    request_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(
+        max_length=64, blank=True, help_text="Made by the server for each request."
+    )
+    client_request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The caller's X-Request-Id, printable ASCII, for correlation only.",
+    )
     ip_address = models.GenericIPAddressField(null=True)
     user_agent = models.CharField(max_length=200, blank=True)
     route = models.CharField(max_length=100, blank=True, help_text="URL name, never the path.")

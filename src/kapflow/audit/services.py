@@ -17,6 +17,7 @@ def _event(*, actor, action, target, client_id, changed_fields):
         target_id=target.pk if target is not None else None,
         client_id=client_id,
         request_id=meta.request_id,
+        client_request_id=meta.client_request_id,
         ip_address=meta.ip_address,
         user_agent=meta.user_agent,
         route=meta.route,

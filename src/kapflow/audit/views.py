@@ -1,4 +1,9 @@
-"""The practice's audit trail: filter, page, export as CSV."""
+"""The practice's audit trail: filter, page, export as CSV.
+
+Every CSV cell goes through csv_safe: e-mail addresses, organisation names and the caller's
+request id are typed by people, and a spreadsheet runs a cell that starts with = + - @ as a
+formula (OWASP "CSV Injection").
+"""
 
 import csv
 
@@ -26,7 +31,16 @@ CSV_COLUMNS = [
     "route",
     "ip_address",
     "request_id",
+    "client_request_id",
 ]
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value) -> str:
+    """The cell as text, with a leading single quote if a spreadsheet would read a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 @login_required
@@ -57,7 +71,8 @@ def audit_export(request):
         yield writer.writerow(CSV_COLUMNS)
         for e in events.iterator(chunk_size=2000):
             yield writer.writerow(
-                [
+                csv_safe(cell)
+                for cell in [
                     e.at.isoformat(),
                     e.actor_id or "",
                     e.actor.email if e.actor_id and e.actor else "",
@@ -70,6 +85,7 @@ def audit_export(request):
                     e.route,
                     e.ip_address or "",
                     e.request_id,
+                    e.client_request_id,
                 ]
             )
 

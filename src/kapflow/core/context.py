@@ -1,7 +1,8 @@
 """Request metadata for the audit trail, without passing the request through services.
 
 The ActorMiddleware sets it per request; tasks and commands leave it empty. Only technical
-metadata lives here (request id, address, user agent, route name), never PHI.
+metadata lives here (request id, address, user agent, route name), never PHI. The request id
+is the server's own; what a caller sent as X-Request-Id is kept apart, as client_request_id.
 """
 
 from contextvars import ContextVar
@@ -14,6 +15,7 @@ class RequestMeta:
     ip_address: str | None = None
     user_agent: str = ""
     route: str = ""
+    client_request_id: str = ""
 
 
 _EMPTY = RequestMeta()

@@ -11,19 +11,29 @@ from django.shortcuts import redirect
 IDLE_KEY = "kapflow_last_seen"
 
 
+CLIENT_REQUEST_ID_MAX = 64
+
+
+def client_request_id(value: str) -> str:
+    """A caller's X-Request-Id as kept beside the server's: printable ASCII, at most 64
+    characters. It may still read as a formula; exports escape it (audit.views.csv_safe)."""
+    printable = "".join(ch for ch in value[:1024] if " " <= ch <= "~")
+    return printable.strip()[:CLIENT_REQUEST_ID_MAX]
+
+
 class RequestIdMiddleware:
-    """Tags each request with an id that audit rows and logs share."""
+    """Tags each request with an id that audit rows and logs share.
+
+    The id is always made here: a caller-chosen id would let anyone forge or collide audit
+    rows. What the caller sent is kept as request.client_request_id, for correlation only.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-Id", "")
-        request.request_id = (
-            incoming
-            if incoming and len(incoming) <= 64 and incoming.isascii()
-            else uuid.uuid4().hex
-        )
+        request.request_id = uuid.uuid4().hex
+        request.client_request_id = client_request_id(request.headers.get("X-Request-Id", ""))
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response
