@@ -1,6 +1,16 @@
-"""Shared fixtures: two practices and a partner, one member per role, helpers to sign in."""
+"""Shared fixtures: two practices and a partner, one member per role, helpers to sign in.
+
+KAPFLOW_TEST_CLOCK moves the whole run's clock (it keeps ticking): `utc-date-boundary` is
+03:30 UTC of today's UTC date, when the UTC date is a day ahead of America/Los_Angeles (and
+of every US zone); an ISO instant is taken as given. CI runs one pass this way (decision
+0027), so a test that mixes a UTC date with a local one fails on every run, not only at night.
+"""
+
+import datetime as dt
+import os
 
 import pytest
+import time_machine
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapflow.accounts.models import Role
@@ -12,6 +22,24 @@ from tests.accounts.factories import (
     partnership,
 )
 from tests.patients.factories import ClientFactory, on_team
+
+
+def _test_clock_destination(value: str) -> dt.datetime:
+    if value == "utc-date-boundary":
+        today = dt.datetime.now(dt.UTC).date()
+        return dt.datetime.combine(today, dt.time(3, 30), tzinfo=dt.UTC)
+    at = dt.datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_clock():
+    value = os.environ.get("KAPFLOW_TEST_CLOCK", "")
+    if not value:
+        yield None
+        return
+    with time_machine.travel(_test_clock_destination(value), tick=True) as traveller:
+        yield traveller
 
 
 def sign_in(client, user):

@@ -12,6 +12,7 @@ from kapflow.accounts.models import (
     Partnership,
     User,
 )
+from kapflow.core import clock
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -24,6 +25,12 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"example-{n}")
     kind = OrganisationKind.PRACTICE
     state = "OR"
+
+
+def practice_today():
+    """The clinical date now for a factory practice (in Oregon: America/Los_Angeles), the
+    date the services stamp (decision 0027). Never the UTC date."""
+    return clock.clinical_date(Organisation(state=OrganisationFactory.state))
 
 
 class PartnerFactory(OrganisationFactory):

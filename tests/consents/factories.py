@@ -12,6 +12,7 @@ from kapflow.consents.models import (
     ConsentWithdrawal,
     body_sha256,
 )
+from kapflow.core import clock
 
 BODY = (
     "Consent to ketamine-assisted psychotherapy (test text).\n\n"
@@ -74,7 +75,7 @@ def sign(client, kind="kap", *, document=None, at=None, typed_name=None, **field
         organisation=client.organisation, document=document, client=client,
         sequence=earlier + 1, signed_by=client.user,
         typed_name=typed_name or f"{client.legal_first_name} {client.legal_last_name}",
-        signed_on=timezone.localdate(at), signed_at=at,
+        signed_on=clock.clinical_date(client.organisation, at), signed_at=at,
         content_sha256=body_sha256(document.body), **fields,
     )  # fmt: skip
 

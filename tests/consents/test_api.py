@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from kapflow.accounts import services as account_services
 from kapflow.consents.models import ConsentDocument, ConsentSignature, ConsentWithdrawal
+from kapflow.core import clock
 from tests.conftest import sign_in
 from tests.consents.factories import current, publish, sign
 
@@ -31,7 +32,7 @@ def _sign_body(world, document, **overrides):
     return {
         "document_id": document.pk, "understood": True,
         "typed_name": f"{world.client.legal_first_name} {world.client.legal_last_name}",
-        "signed_on": timezone.localdate().isoformat(),
+        "signed_on": clock.clinical_date(world.practice).isoformat(),
     } | overrides  # fmt: skip
 
 

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from kapflow.clinical.course import DoseDay
 from kapflow.consents import services as consent_services
+from kapflow.clinical.overrides import Justification
+from kapflow.core import clock
 from kapflow.core.errors import GateBlocked
 from kapflow.courses import selectors
 from kapflow.courses import services as course_services
@@ -42,9 +44,9 @@ def _blockers(course):
     return [r.code for r in selectors.course_row(loaded, now=timezone.now()).blockers]
 
 
-def _dose(world, course, override_reason=""):
+def _dose(world, course, overrides=None):
     return course_services.dosing_start(
-        actor=world.therapist, course_id=course.pk, day=GOOD_DAY, override_reason=override_reason
+        actor=world.therapist, course_id=course.pk, day=GOOD_DAY, overrides=overrides
     )
 
 
@@ -52,7 +54,7 @@ def _client_signs(world, kind="kap"):
     return consent_services.consent_sign(
         actor=world.client_member, document_id=current(world.practice, kind).pk,
         typed_name=f"{world.client.legal_first_name} {world.client.legal_last_name}",
-        signed_on=timezone.localdate(), understood=True,
+        signed_on=clock.clinical_date(world.practice), understood=True,
     )  # fmt: skip
 
 
@@ -74,7 +76,8 @@ def test_withdrawing_consent_blocks_dosing_until_the_client_signs_again(world):
 
     assert _blockers(course) == ["consent.withdrawn"]
     with pytest.raises(GateBlocked) as exc:
-        _dose(world, course, override_reason="The client says they are fine to go ahead.")
+        _dose(world, course, overrides={"consent.withdrawn": Justification(
+            "verified_other_means", "The client says they are fine to go ahead.")})
     assert _codes(exc) == ["consent.withdrawn"]
     assert not exc.value.reasons[0].overridable
     assert not DoseUse.objects.filter(course=course).exists()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from kapflow.audit.models import AuditEvent
 from kapflow.consents.models import ConsentDocument, ConsentSignature, ConsentWithdrawal
+from kapflow.core import clock
 from tests.conftest import sign_in
 from tests.consents.factories import current, publish, sign, withdraw
 from tests.courses.factories import event, make_course
@@ -81,7 +82,7 @@ def _sign_form(world, **overrides):
     return {
         "understood": "on",
         "typed_name": f"{world.client.legal_first_name} {world.client.legal_last_name}",
-        "signed_on": timezone.localdate().isoformat(),
+        "signed_on": clock.clinical_date(world.practice).isoformat(),
         "drawn_signature": "",
     } | overrides
 

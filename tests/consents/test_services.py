@@ -20,6 +20,7 @@ from kapflow.consents.models import (
     ConsentWithdrawal,
     body_sha256,
 )
+from kapflow.core import clock
 from kapflow.core.context import RequestMeta, reset_request_meta, set_request_meta
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.courses.models import CourseEvent
@@ -45,7 +46,7 @@ def _sign(world, document=None, **overrides):
         "actor": world.client_member,
         "document_id": (document or current(world.practice, "kap")).pk,
         "typed_name": f"{world.client.legal_first_name} {world.client.legal_last_name}",
-        "signed_on": timezone.localdate(),
+        "signed_on": clock.clinical_date(world.practice),
         "understood": True,
     }
     return services.consent_sign(**(values | overrides))
@@ -113,7 +114,7 @@ def test_client_signs_the_current_version_with_the_request_metadata(world):
     )
     assert signature.content_sha256 == body_sha256(document.body)
     assert signature.drawn_signature == PNG
-    assert signature.signed_on == timezone.localdate()
+    assert signature.signed_on == clock.clinical_date(world.practice)
     audit = AuditEvent.objects.get(action="consent.sign")
     assert (audit.target_id, audit.client_id) == (signature.pk, world.client.pk)
     # The open course's timeline shows it.
@@ -160,7 +161,11 @@ def test_the_date_must_be_today(world, days):
     document = current(world.practice, "kap")
     before = _rows()
     with pytest.raises(ValidationError) as exc:
-        _sign(world, document, signed_on=timezone.localdate() + datetime.timedelta(days=days))
+        _sign(
+            world,
+            document,
+            signed_on=clock.clinical_date(world.practice) + datetime.timedelta(days=days),
+        )
     assert set(exc.value.message_dict) == {"signed_on"}
     assert _rows() == before
 

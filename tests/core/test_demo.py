@@ -19,6 +19,7 @@ from kapflow.clinical.icd10 import diagnosis_get
 from kapflow.clinical.prescribing import dea_number_valid
 from kapflow.consents.models import ConsentDocument, ConsentSignature, ConsentWithdrawal
 from kapflow.consents.selectors import own_consents
+from kapflow.core import clock
 from kapflow.core.demo import DEMO_COURSES, JORDAN_COURSE
 from kapflow.courses.models import Course, CourseEvent
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
@@ -183,7 +184,9 @@ def test_demo_prescribing_records_match_the_courses(db):
     for evaluation in MedicalEvaluation.objects.filter(
         course__stage="medical_evaluation"
     ).select_related("referral", "course__client"):
-        found = evaluation_findings(evaluation, on_date=timezone.localdate())
+        found = evaluation_findings(
+            evaluation, on_date=clock.clinical_date(evaluation.course.organisation)
+        )
         assert any(f.code.startswith("missing.") for f in found)
 
     # The prescriber's queue has work in every section the demo feeds.
@@ -216,7 +219,7 @@ def test_demo_consents_feed_the_gate(db):
     for row in ConsentSignature.objects.select_related("document"):
         row.full_clean()
         assert row.content_sha256 == row.document.content_sha256
-        assert row.signed_on == timezone.localdate(row.signed_at)
+        assert row.signed_on == clock.clinical_date(row.organisation, row.signed_at)
 
     # Open courses past consent: signed, except Jordan's (outdated) and the one whose
     # client withdrew; at home, the telehealth consent too.

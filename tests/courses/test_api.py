@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from kapflow.accounts import services as account_services
 from kapflow.consents.models import ConsentSignature
+from kapflow.core import clock
 from kapflow.courses.models import Course, CourseEvent
 from kapflow.prescriptions.models import DoseUse
 from tests.conftest import sign_in
@@ -253,7 +254,8 @@ def test_walk_from_inquiry_to_active(world, api):
     assert accepted.json()["status"] == "accepted", accepted.content
     evaluation = prescriber.get(f"{rx_api}/referrals/{referral_id}/evaluation").json()
     body = {
-        "version": evaluation["version"], "evaluated_on": timezone.localdate().isoformat(),
+        "version": evaluation["version"],
+        "evaluated_on": clock.clinical_date(world.practice).isoformat(),
         "bp_systolic": 122, "bp_diastolic": 78, "pregnancy": "not_applicable",
         "ongoing_therapy": True,
         "checklist": {item["code"]: False for item in evaluation["checklist_items"]},
@@ -284,7 +286,7 @@ def test_walk_from_inquiry_to_active(world, api):
     assert written.status_code == 201, written.content
     filled = prescriber.post(
         f"{rx_api}/prescriptions/{written.json()['id']}/fills",
-        {"quantity": 2, "dispensed_on": timezone.localdate().isoformat()},
+        {"quantity": 2, "dispensed_on": clock.clinical_date(world.practice).isoformat()},
     )
     assert filled.json()["doses_left"] == 2, filled.content
     # The therapist cannot confirm consent the client has not signed.
@@ -300,7 +302,7 @@ def test_walk_from_inquiry_to_active(world, api):
         data=json.dumps({
             "document_id": document.pk, "understood": True,
             "typed_name": f"{world.client.legal_first_name} {world.client.legal_last_name}",
-            "signed_on": timezone.localdate().isoformat(),
+            "signed_on": clock.clinical_date(world.practice).isoformat(),
         }),
         content_type="application/json",
     )  # fmt: skip
@@ -380,15 +382,15 @@ def test_dosing_refused_lists_hard_and_soft_reasons(world, api):
     flags = {e["code"]: e["overridable"] for e in response.json()["errors"]}
     assert flags == {
         "prescription.missing": False,
-        "screen.missing": True,
+        "screen.missing": False,
         "vitals.bp_missing": True,
-        "alcohol.not_attested": True,
+        "alcohol.not_attested": False,
         "driver.unconfirmed": True,
     }
     assert not DoseUse.objects.filter(course=course).exists()
 
 
-def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
+def test_high_blood_pressure_is_409_then_passes_under_the_prescribers_decision(world, api):
     course = _course(world, stage="active")
     _screened(course, world)
     therapist = api(world.therapist)
@@ -396,14 +398,18 @@ def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
 
     refused = therapist.post(f"/{course.pk}/dosing", high)
     assert refused.status_code == 409
-    assert [(e["code"], e["overridable"]) for e in refused.json()["errors"]] == [
-        ("vitals.bp_high", True)
+    assert [(e["code"], e["overridable"], e["override_by"]) for e in refused.json()["errors"]] == [
+        ("vitals.bp_high", True, "prescriber")
     ]
     assert not DoseUse.objects.filter(course=course).exists()
 
-    started = therapist.post(
-        f"/{course.pk}/dosing", {**high, "override_reason": "Repeat reading 150/90 at rest."}
-    )
+    signed = api(world.prescriber).post(f"/{course.pk}/overrides", {
+        "bp_systolic": 170, "bp_diastolic": 95,
+        "overrides": [{"code": "vitals.bp_high", "category": "prescriber_reviewed",
+                       "rationale": "Repeat reading 150/90 at rest."}],
+    })  # fmt: skip
+    assert signed.status_code == 201, signed.content
+    started = therapist.post(f"/{course.pk}/dosing", high)
     assert started.status_code == 201, started.content
     assert started.json()["kind"] == "dosing"
     assert started.json()["overridden"] == ["vitals.bp_high"]
@@ -413,7 +419,9 @@ def test_soft_reason_is_409_then_overridden_with_a_reason(world, api):
     timeline = therapist.get(f"/{course.pk}").json()["timeline"]
     override = next(e for e in timeline if e["kind"] == "override")
     assert override["overridden"] == ["vitals.bp_high"]
-    assert override["reason"] == "Repeat reading 150/90 at rest."
+    assert override["reason"] == (
+        "vitals.bp_high: prescriber_reviewed: Repeat reading 150/90 at rest."
+    )
 
 
 def test_good_day_doses_without_override(world, api):
@@ -439,8 +447,10 @@ def test_withdrawn_consent_cannot_be_overridden(world, api):
     assert withdrawn.status_code == 201, withdrawn.content
 
     response = therapist.post(
-        f"/{course.pk}/dosing", {**GOOD_DAY, "override_reason": "Client says it is fine."}
-    )
+        f"/{course.pk}/dosing",
+        {**GOOD_DAY, "overrides": [{"code": "consent.withdrawn", "category":
+                                    "verified_other_means", "rationale": "Client says it is fine."}]},
+    )  # fmt: skip
 
     assert response.status_code == 409
     errors = {e["code"]: e["overridable"] for e in response.json()["errors"]}
@@ -520,7 +530,7 @@ body_fields = st.sampled_from(
         "action", "reason", "prescriber_id", "clearance_on", "clearance_valid_days",
         "consent_version", "preparation_planned", "kind", "occurred_at", "note", "positive",
         "doses_authorised", "bp_systolic", "bp_diastolic", "alcohol_free_24h",
-        "companion_present", "driver_confirmed", "override_reason",
+        "companion_present", "driver_confirmed", "overrides",
     ]
 )  # fmt: skip
 

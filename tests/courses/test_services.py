@@ -10,6 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from kapflow.clinical.course import DoseDay
+from kapflow.clinical.overrides import Justification
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services
 from kapflow.courses.models import Course, CourseEvent
@@ -105,7 +107,7 @@ def test_prescriber_decides_and_therapist_may_not(world):
         assert refused.value.code == "course.use_referral"
     services.course_transition(
         actor=world.prescriber, course_id=course.pk, action="decide_eligible",
-        clearance_on=datetime.date.today(), clearance_valid_days=90, workflow=True,
+        clearance_on=clock.clinical_date(world.practice), clearance_valid_days=90, workflow=True,
     )  # fmt: skip
     course.refresh_from_db()
     assert (course.stage, course.eligibility, course.clearance_valid_days) == (
@@ -167,28 +169,56 @@ def test_dosing_lists_every_reason_and_changes_nothing(world):
     assert not DoseUse.objects.filter(course=course).exists()
 
 
-def test_soft_reasons_can_be_overridden_with_a_written_reason(world):
+def test_high_blood_pressure_passes_only_under_the_prescribers_signed_decision(world):
     course = _ready(world)
     high = DoseDay(bp_systolic=170, bp_diastolic=95, alcohol_free_24h=True, driver_confirmed=True)
+    reviewed = Justification(
+        "prescriber_reviewed", "Known hypertension, 168/94 at last visit; reviewed, proceed."
+    )
     with pytest.raises(GateBlocked) as exc:
-        services.dosing_start(actor=world.therapist, course_id=course.pk, day=high)
+        services.dosing_start(
+            actor=world.therapist, course_id=course.pk, day=high,
+            overrides={"vitals.bp_high": reviewed},
+        )  # fmt: skip
     assert _codes(exc) == ["vitals.bp_high"]
-    services.dosing_start(
-        actor=world.therapist, course_id=course.pk, day=high,
-        override_reason="Rechecked after 10 minutes at 150/92; prescriber agreed by phone.",
+    assert exc.value.explanations[0][0] == "prescriber"
+    assert "prescriber" in exc.value.explanations[0][1]
+    decision = services.gate_override_sign(
+        actor=world.prescriber, course_id=course.pk, day=high,
+        overrides={"vitals.bp_high": reviewed},
     )  # fmt: skip
+    assert (decision.authority, decision.licence_type, decision.standing) == (
+        "prescriber", "NP", True,
+    )  # fmt: skip
+    assert decision.facts_seen["day"]["bp_systolic"] == 170
+    higher = DoseDay(bp_systolic=176, bp_diastolic=95, alcohol_free_24h=True, driver_confirmed=True)
+    with pytest.raises(GateBlocked):  # a reading higher than the one the prescriber saw
+        services.dosing_start(actor=world.therapist, course_id=course.pk, day=higher)
+    event = services.dosing_start(actor=world.therapist, course_id=course.pk, day=high)
+    assert event.overridden == ["vitals.bp_high"]
     override = CourseEvent.objects.get(course=course, kind="override")
     assert override.overridden == ["vitals.bp_high"]
-    assert override.actor == world.therapist.user and "prescriber agreed" in override.reason
+    assert override.actor == world.prescriber.user and "Known hypertension" in override.reason
+
+
+def test_a_recheck_under_the_limit_clears_high_blood_pressure_by_itself(world):
+    course = _ready(world)
+    high = DoseDay(bp_systolic=170, bp_diastolic=95, alcohol_free_24h=True, driver_confirmed=True)
+    with pytest.raises(GateBlocked):
+        services.dosing_start(actor=world.therapist, course_id=course.pk, day=high)
+    services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    assert not CourseEvent.objects.filter(course=course, kind="override").exists()
 
 
 def test_hard_reasons_cannot_be_overridden(world):
     course = _ready(world, consent="withdrawn")
     with pytest.raises(GateBlocked) as exc:
         services.dosing_start(
-            actor=world.therapist, course_id=course.pk, day=GOOD_DAY, override_reason="Please."
-        )
+            actor=world.therapist, course_id=course.pk, day=GOOD_DAY,
+            overrides={"consent.withdrawn": Justification("verified_other_means", "x" * 40)},
+        )  # fmt: skip
     assert _codes(exc) == ["consent.withdrawn"]
+    assert exc.value.explanations[0][0] == "nobody"
     assert not CourseEvent.objects.filter(course=course, kind__in=["dosing", "override"]).exists()
 
 
@@ -197,9 +227,7 @@ def test_licence_in_client_state_is_a_hard_gate(world):
     world.client.save()
     course = _ready(world)
     with pytest.raises(GateBlocked) as exc:
-        services.dosing_start(
-            actor=world.therapist, course_id=course.pk, day=GOOD_DAY, override_reason="x"
-        )
+        services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
     assert _codes(exc) == ["licence.state_mismatch", "licence.state_mismatch"]
 
 
@@ -210,7 +238,7 @@ def test_confirmed_companion_satisfies_at_home_gate(world):
     services.dosing_start(actor=world.therapist, course_id=course.pk, day=day)
 
 
-def test_positive_screen_blocks_until_overridden(world):
+def test_positive_screen_blocks_until_a_risk_assessment(world):
     course = _ready(world)
     services.course_record(
         actor=world.therapist, course_id=course.pk, kind="risk_screen", positive=True
@@ -287,7 +315,7 @@ def test_eligibility_clearance_cannot_be_in_the_future(world):
     with pytest.raises(ValidationError) as exc:
         services.course_transition(
             actor=world.prescriber, course_id=course.pk, action="decide_eligible",
-            clearance_on=datetime.date.today() + datetime.timedelta(days=3650),
+            clearance_on=clock.clinical_date(world.practice) + datetime.timedelta(days=3650),
             clearance_valid_days=9999, workflow=True,
         )  # fmt: skip
     assert set(exc.value.message_dict) == {"clearance_on", "clearance_valid_days"}

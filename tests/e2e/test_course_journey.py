@@ -3,13 +3,13 @@ ready-to-dose; the client signs the consent in their portal; the checklist shrin
 arrive; a refusal lists every reason."""
 
 import re
-from datetime import date
 
 import pytest
 from playwright.sync_api import expect
 
 from kapflow.accounts.models import Role
 from kapflow.consents.models import ConsentSignature
+from kapflow.core import clock
 from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
 from tests.consents.factories import publish
 from tests.e2e.flows import (
@@ -109,7 +109,7 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     p.get_by_role("button", name="Sign and issue").click()
     expect(p.get_by_test_id("doses-left")).to_contain_text("0 (0 used of 0 dispensed)")
     p.get_by_text("Record a fill").click()
-    p.get_by_label("Dispensed on").fill(date.today().isoformat())
+    p.get_by_label("Dispensed on").fill(clock.clinical_date(practice).isoformat())
     p.get_by_role("button", name="Record the fill").click()
     expect(p.get_by_test_id("doses-left")).to_contain_text("2 (0 used of 2 dispensed)")
 

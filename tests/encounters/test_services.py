@@ -9,6 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from kapflow.clinical.overrides import Justification
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses.models import CourseEvent, DueItem
 from kapflow.encounters import services
@@ -117,16 +119,49 @@ def test_checklist_answers_count_as_attestations(world, course):
     assert started_session.state == "in_progress"
 
 
-def test_soft_reasons_pass_only_with_a_written_reason(world, course):
+def test_treating_clinician_reasons_pass_only_with_a_structured_justification(world, course):
+    session = opened(world.therapist, course)
+    no_driver = {**GOOD_START, "driver_confirmed": False}
+    with pytest.raises(GateBlocked) as exc:
+        services.session_start(actor=world.therapist, session_id=session.pk, version=1, **no_driver)
+    assert _codes(exc) == ["driver.unconfirmed"]
+    with pytest.raises(GateBlocked):  # free text with no category is not a justification
+        services.session_start(
+            actor=world.therapist, session_id=session.pk, version=1, **no_driver,
+            overrides={"driver.unconfirmed": Justification("", "Her sister collects her at 5pm.")},
+        )  # fmt: skip
+    ride = Justification("verified_other_means", "Sister confirmed by phone at 09:10 she drives.")
+    session = services.session_start(
+        actor=world.therapist, session_id=session.pk, version=1, **no_driver,
+        overrides={"driver.unconfirmed": ride},
+    )  # fmt: skip
+    assert session.overridden == ["driver.unconfirmed"]
+    assert "Sister confirmed" in session.override_reason
+    override = CourseEvent.objects.get(course=course, kind="override")
+    assert override.overridden == ["driver.unconfirmed"]
+    assert override.decision.signed_by == world.therapist
+
+
+def test_high_blood_pressure_at_the_start_needs_the_prescribers_decision(world, course):
     session = opened(world.therapist, course)
     high = {**GOOD_START, "bp_systolic": 165, "bp_diastolic": 95}
     with pytest.raises(GateBlocked) as exc:
-        services.session_start(actor=world.therapist, session_id=session.pk, version=1, **high)
+        services.session_start(
+            actor=world.therapist, session_id=session.pk, version=1, **high,
+            overrides={"vitals.bp_high": Justification("prescriber_reviewed", "x" * 30)},
+        )  # fmt: skip
     assert _codes(exc) == ["vitals.bp_high"]
-    session = services.session_start(
-        actor=world.therapist, session_id=session.pk, version=1,
-        override_reason="Rechecked at 150/90 after ten minutes; prescriber agreed.", **high,
+    from kapflow.clinical.course import DoseDay
+    from kapflow.courses.services import gate_override_sign
+
+    gate_override_sign(
+        actor=world.prescriber, course_id=course.pk, day=DoseDay(bp_systolic=165, bp_diastolic=95),
+        overrides={"vitals.bp_high": Justification(
+            "prescriber_reviewed", "Rechecked at 150/90 after ten minutes; proceed.")},
     )  # fmt: skip
+    session = services.session_start(
+        actor=world.therapist, session_id=session.pk, version=1, **high
+    )
     assert session.overridden == ["vitals.bp_high"]
     assert CourseEvent.objects.get(course=course, kind="override").overridden == ["vitals.bp_high"]
 
@@ -136,8 +171,8 @@ def test_hard_reasons_are_never_overridable(world):
     session = opened(world.therapist, course)
     with pytest.raises(GateBlocked) as exc:
         services.session_start(
-            actor=world.therapist, session_id=session.pk, version=1, override_reason="Please.",
-            **GOOD_START,
+            actor=world.therapist, session_id=session.pk, version=1, **GOOD_START,
+            overrides={"consent.withdrawn": Justification("verified_other_means", "Please." * 5)},
         )  # fmt: skip
     assert _codes(exc) == ["consent.withdrawn"]
     session.refresh_from_db()
@@ -189,7 +224,9 @@ def test_first_dose_refused_when_no_dose_is_left_and_nothing_saved(world):
     from kapflow.prescriptions.models import Prescription
     from tests.prescriptions.factories import dose_logged
 
-    dose_logged(course, timezone.localdate(), Prescription.objects.get(course=course))
+    dose_logged(
+        course, clock.clinical_date(course.organisation), Prescription.objects.get(course=course)
+    )
     before = _counts(course)
     with pytest.raises(GateBlocked) as exc:
         services.entry_add(

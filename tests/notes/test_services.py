@@ -12,6 +12,7 @@ from django.utils import timezone
 from kapflow import policy
 from kapflow.accounts.models import Role
 from kapflow.audit.models import AuditEvent
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.notes import services
 from kapflow.notes.models import Addendum, Note, Supervision
@@ -49,7 +50,7 @@ def test_a_draft_links_the_course_and_takes_it_from_the_appointment(world):
         actor=world.therapist, client_id=world.client.pk, session_type="integration",
         format="dap", course_id=course.pk,
     )  # fmt: skip
-    assert note.course == course and note.session_date == timezone.localdate()
+    assert note.course == course and note.session_date == clock.clinical_date(world.practice)
 
 
 def test_another_clients_course_is_refused_naming_the_field(world):

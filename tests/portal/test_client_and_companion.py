@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 
 from kapflow.accounts.models import Invitation
+from kapflow.core import clock
 from kapflow.courses.models import Course
 from kapflow.courses.selectors import course_facts, with_facts
 from kapflow.patients.models import Client, Companion, CompanionCheckin
@@ -64,7 +65,7 @@ def test_a_client_with_a_portal_account_is_not_invited_again(client, world):
 
 def test_a_companion_must_be_an_adult(client, world):
     sign_in(client, world.client_member.user)
-    today = datetime.date.today()
+    today = clock.clinical_date(world.practice)
     young = today.replace(year=today.year - 17)
     response = client.post(
         "/me/companion/new/",

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.eligibility import CHECKLIST
+from kapflow.core import clock
 from kapflow.prescriptions.models import Dispense, Prescription
 
 
@@ -14,7 +15,7 @@ def prescribe(course, prescriber=None, *, doses=2, refills=0, quantity=None, pat
               written_on=None, product="ketamine_sl_rdt") -> Prescription:  # fmt: skip
     """An active prescription on `course`, its first fill of `doses` dispensed (none when
     doses is 0)."""
-    written_on = written_on or timezone.localdate() - datetime.timedelta(days=1)
+    written_on = written_on or clock.clinical_date(course.organisation) - datetime.timedelta(days=1)
     pathway = pathway or course.pathway
     prescription = Prescription.objects.create(
         organisation=course.organisation, course=course,

@@ -7,7 +7,6 @@ import json
 
 import pytest
 from django.db import transaction
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,12 +21,13 @@ from kapflow.prescriptions.models import (
     Prescription,
     Referral,
 )
+from tests.accounts.factories import practice_today
 from tests.courses.factories import make_course
 from tests.patients.factories import ClientFactory, on_team
 from tests.prescriptions.factories import CLEAN_CHECKLIST, evaluate, prescribe, refer
 
 URL = "/api/v1/prescribing"
-TODAY = timezone.localdate
+TODAY = practice_today
 DAY = datetime.timedelta(days=1)
 
 

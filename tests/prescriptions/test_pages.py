@@ -21,12 +21,13 @@ from kapflow.prescriptions.models import (
     Referral,
     RefillRequest,
 )
+from tests.accounts.factories import practice_today
 from tests.conftest import sign_in
 from tests.courses.factories import event, make_course
 from tests.patients.factories import ClientFactory, on_team
 from tests.prescriptions.factories import decide, evaluate, prescribe, refer
 
-TODAY = timezone.localdate
+TODAY = practice_today
 DAY = datetime.timedelta(days=1)
 
 

@@ -1,7 +1,6 @@
 """Read paths for people and organisations."""
 
 from django.db.models import Prefetch, QuerySet
-from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import (
@@ -12,6 +11,7 @@ from kapflow.accounts.models import (
     User,
 )
 from kapflow.clinical.licensure import Licence
+from kapflow.core import clock
 from kapflow.core.errors import NotFound
 
 
@@ -89,4 +89,4 @@ def licences_as_rules(licences) -> list[Licence]:
 
 
 def today():
-    return timezone.localdate()
+    return clock.viewer_today()

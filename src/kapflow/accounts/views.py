@@ -35,6 +35,7 @@ from kapflow.accounts.forms import (
 from kapflow.accounts.middleware import ORG_SESSION_KEY
 from kapflow.accounts.models import ApiToken, hash_secret
 from kapflow.audit.services import audit_record
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.core.views import add_errors, redirect_to_next, staff_actor
 
@@ -288,7 +289,7 @@ def member_detail(request, membership_id: int):
             add_errors(target, exc)
         except DomainError as exc:
             messages.error(request, exc.message)
-    today = timezone.localdate()
+    today = clock.viewer_today()
     licences = [
         {"licence": lic, "current": lic.expires_on is None or lic.expires_on >= today}
         for lic in membership.user.licences.all()

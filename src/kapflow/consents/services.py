@@ -4,7 +4,8 @@ Each runs in one transaction: it locks what can race (the organisation's documen
 when publishing, the client row when signing or withdrawing), checks who may act, validates
 every field, inserts, puts the event on the client's open course timeline and writes the
 audit row. Nothing is ever updated or deleted: a new version is a new document, a withdrawal
-is a new row. Request metadata comes from kapflow.core.context, as for the audit trail.
+is a new row. Request metadata comes from
+kapflow.core.context, as for the audit trail.
 """
 
 import base64
@@ -29,6 +30,7 @@ from kapflow.consents.models import (
     ConsentWithdrawal,
 )
 from kapflow.consents.selectors import current_documents
+from kapflow.core import clock
 from kapflow.core.context import current_request_meta
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.courses.services import consent_event_record
@@ -192,7 +194,7 @@ def consent_sign(
         )
     if signed_on is None:
         errors["signed_on"] = "Enter today's date."
-    elif signed_on != timezone.localdate(now):
+    elif signed_on != clock.clinical_date(client.organisation, now):
         errors["signed_on"] = "The date must be today's date."
     drawn_signature = (drawn_signature or "").strip()
     drawn_error = drawn_signature_errors(drawn_signature)

@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
-from django.utils import timezone
 
 from kapflow import policy
 from kapflow.consents import selectors, services
 from kapflow.consents.forms import PublishForm, SignForm, WithdrawForm
+from kapflow.core import clock
 from kapflow.core.views import call_for_form, staff_actor
 
 # ---- staff: the practice's documents ------------------------------------------------------
@@ -126,7 +126,8 @@ def mine(request):
 @login_required
 def sign(request, document_id: int):
     client, document = selectors.own_document(actor=request.actor, document_id=document_id)
-    today = timezone.localdate()
+    # The client's membership is in the practice that holds their record (decision 0027).
+    today = clock.clinical_date(request.actor.organisation)
     form = SignForm(request.POST or None, initial={"signed_on": today})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from kapflow.accounts.models import STATE_CHOICES, Membership, Organisation
+from kapflow.core import clock
 from kapflow.core.models import TenantQuerySet
 
 
@@ -72,7 +73,9 @@ class Client(models.Model):
     def clean(self):
         super().clean()
         errors = {}
-        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+        if self.date_of_birth and self.date_of_birth > clock.clinical_date(
+            self.organisation if self.organisation_id else None
+        ):
             errors["date_of_birth"] = "Date of birth cannot be in the future."
         if self.postal_code and not (
             self.postal_code.replace("-", "").isdigit() and len(self.postal_code) in (5, 10)

@@ -8,11 +8,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapflow import policy
-from kapflow.core import errors
+from kapflow.core import clock, errors
 from kapflow.core.errors import DomainError
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.patients import selectors, services
@@ -102,11 +101,14 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
         if policy.can_see_clinical(actor)
         else [],
         "can_see_clinical": policy.can_see_clinical(actor),
+        "can_see_scores": policy.can_see_scores(actor, client),
         "can_list_notes": policy.can_list_notes(actor, client),
         "courses": courses_for_client(actor=actor, client_id=client.pk),
         "can_open_course": policy.can_open_course(actor, client),
         "open_form": CourseOpenForm(),
-        "team": selectors.care_team_rows(client=client, today=timezone.localdate()),
+        "team": selectors.care_team_rows(
+            client=client, today=clock.clinical_date(client.organisation)
+        ),
         "can_edit": policy.can_edit_client(actor, client),
         "can_manage_team": policy.can_manage_care_team(actor, client),
         "add_form": add_form or CareTeamAddForm(clinicians=clinicians),

@@ -567,10 +567,11 @@ def dosing_gate_warnings(*, courses: list, starts_at: datetime) -> list[Reason]:
     ids = [c.pk for c in courses if c is not None]
     if not ids:
         return []
-    rows = with_facts(Course.objects.filter(pk__in=ids), today=starts_at.date())
+    rows = with_facts(Course.objects.filter(pk__in=ids))
     reasons: list[Reason] = []
     for course in sorted(rows, key=lambda c: c.pk):
-        found = dosing_reasons(course_facts(course), now=starts_at, policy=gate_policy(course))
+        facts = course_facts(course, now=starts_at)
+        found = dosing_reasons(facts, now=starts_at, policy=gate_policy(course))
         for r in found:
             message = r.message if len(ids) == 1 else f"Client #{course.client_id}: {r.message}"
             reasons.append(Reason(r.code, message, r.overridable))
