@@ -33,6 +33,7 @@ def home(request):
             "portal/staff_home.html",
             {
                 "can_schedule": policy.can_schedule(actor),
+                "can_lead_group": policy.can_lead_group(actor),
                 "today_count": today_count_for_member(
                     actor=actor, zone_name=timezone.get_current_timezone_name()
                 ),

@@ -81,7 +81,8 @@ def week(request):
         request,
         "scheduling/week.html",
         {"week": the_week, "members": members, "zone_name": _zone_name(),
-         "is_own": the_week.membership.pk == actor.pk},
+         "is_own": the_week.membership.pk == actor.pk,
+         "can_manage_availability": policy.can_manage_availability(actor, the_week.membership)},
     )  # fmt: skip
 
 
@@ -94,7 +95,11 @@ def appointment_detail(request, appointment_id: int):
         "scheduling/detail.html",
         {"appt": appt, "history": selectors.appointment_history(appointment=appt),
          "zone_name": _zone_name(), "now": timezone.now(),
-         "can_change": policy.can_change_appointment(actor, appt)},
+         "can_change": policy.can_change_appointment(actor, appt),
+         # The question session_open asks: admins and partner prescribers read sessions but
+         # do not open them.
+         "can_open_session": appt.course is not None
+         and policy.can_run_session(actor, appt.course)},
     )  # fmt: skip
 
 
