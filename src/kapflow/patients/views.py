@@ -102,7 +102,6 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
         else [],
         "can_see_clinical": policy.can_see_clinical(actor),
         "can_see_scores": policy.can_see_scores(actor, client),
-        "can_see_scores": policy.can_see_scores(actor, client),
         "can_list_notes": policy.can_list_notes(actor, client),
         "courses": courses_for_client(actor=actor, client_id=client.pk),
         "can_open_course": policy.can_open_course(actor, client),
