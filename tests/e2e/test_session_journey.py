@@ -160,3 +160,42 @@ def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     assert events[next_uid].decoded("DTSTART") == integration.starts_at
     assert str(events[next_uid]["SUMMARY"]) == "kapflow appointment"
     assert world.client.legal_last_name not in body
+
+
+def test_the_companions_need_help_now_reaches_the_open_session_screen(
+    browser, page, live_server, world
+):
+    """The therapist has the at-home session's screen open; the companion, in their own
+    browser, presses "Need help now"; the screen's next poll shows it, named and timed."""
+    from tests.accounts.factories import PASSWORD
+    from tests.encounters.factories import opened
+
+    course = ready_course(world.client, world.therapist, world.prescriber, delivery="at_home")
+    session = opened(world.therapist, course)
+    world.companion.user.full_name = "Robin Companion"
+    world.companion.user.save()
+    base = live_server.url
+    sign_in(page, base, world.therapist)
+    page.goto(f"{base}/sessions/{session.pk}/")
+    expect(page.get_by_test_id("start-form")).to_be_visible()
+    expect(page.get_by_test_id("session-alarms")).to_have_count(0)
+
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    companion = context.new_page()
+    companion.set_default_timeout(15000)
+    companion.goto(f"{base}/sign-in/")
+    companion.get_by_label("Email").fill(world.companion.user.email)
+    companion.get_by_label("Password").fill(PASSWORD)
+    companion.get_by_role("button", name="Sign in").click()
+    expect(companion.get_by_role("heading", name="Thank you for being a companion")).to_be_visible()
+    companion.goto(f"{base}/alerts/help/{world.client.pk}/")
+    companion.get_by_test_id("help-now-button").click()
+    expect(companion).to_have_url(re.compile(r"/alerts/"))
+    context.close()
+
+    # The screen polls every 10 seconds: the alarm is there by the next poll.
+    alarm = page.get_by_test_id("session-alarms")
+    expect(alarm).to_contain_text("NEED HELP NOW", timeout=13000)
+    expect(alarm).to_contain_text("Robin Companion")
+    expect(alarm).to_have_attribute("role", "alert")
+    expect(alarm).to_have_attribute("aria-live", "assertive")

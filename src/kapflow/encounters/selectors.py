@@ -407,3 +407,40 @@ def sessions_for_course(*, actor, course, limit: int = 10) -> list[DosingSession
         .select_related("group")
         .order_by("-opened_at", "-id")[:limit]
     )
+
+
+@dataclass
+class SessionAlarms:
+    """What the client and the companion raised that the open session screen shows at once."""
+
+    alerts: list = field(default_factory=list)
+    checkins: list = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.checkins)
+
+
+# The screen shows at most this many check-ins (the newest); the course page keeps the rest.
+CHECKINS_SHOWN = 10
+
+
+def session_alarms(*, actor, session: DosingSession) -> SessionAlarms:
+    """The open alerts for the session's client (the companion's or the client's "Need help
+    now", reaction reports: alerts.selectors.open_alerts_for_course, audited per alert) and
+    the companion's check-ins since the session opened, newest first, for the screen's live
+    region. Nothing for a closed session. Two SELECTs and at most one audit INSERT, whatever
+    the number of rows (decision 0025: the poll must stay cheap)."""
+    from kapflow.alerts.selectors import open_alerts_for_course
+    from kapflow.patients.models import CompanionCheckin
+
+    if not session.is_open:
+        return SessionAlarms()
+    alerts = open_alerts_for_course(actor=actor, course=session.course, limit=10)
+    checkins = list(
+        CompanionCheckin.objects.filter(
+            course_id=session.course_id, recorded_at__gte=session.opened_at
+        )
+        .select_related("companion__user")
+        .order_by("-recorded_at", "-id")[:CHECKINS_SHOWN]
+    )
+    return SessionAlarms(alerts, checkins)

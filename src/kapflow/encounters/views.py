@@ -44,6 +44,8 @@ def _screen_context(actor, session, *, now=None, problems=None, refused=None, st
         "refused": refused,
         "stale": stale,
         "entry_kinds": EntryKind,
+        # The companion's "Need help now" and check-ins reach the screen with each poll.
+        "alarms": selectors.session_alarms(actor=actor, session=session),
     }
 
 
