@@ -68,9 +68,12 @@ def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     page.get_by_role("button", name="Open the session").click()
     expect(page.get_by_test_id("start-form")).to_be_visible()
 
-    # Refused: every reason listed, nothing started.
+    # Refused: every reason listed, nothing started; the refusal takes focus and is
+    # scrolled into view (it sits above the button that was pressed).
     page.get_by_role("button", name="Check the gate and start").click()
     expect(page.get_by_test_id("refused")).to_be_visible()
+    expect(page.get_by_test_id("refused")).to_be_focused()
+    expect(page.get_by_test_id("refused")).to_be_in_viewport()
     assert sorted(_live_codes(page, "refused")) == [
         "alcohol.not_attested", "driver.unconfirmed", "vitals.bp_missing",
     ]  # fmt: skip

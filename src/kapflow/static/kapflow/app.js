@@ -24,3 +24,23 @@ document.addEventListener("click", (event) => {
   item.append(label);
   list.append(item);
 });
+
+// Refusals take focus. A refused request's reasons are rendered in a container marked
+// data-refusal (role="alert"); after a full page load, or after an htmx swap caused by a
+// form, the first one is scrolled into view and focused, so it is seen and announced even
+// when it sits far above the button that was pressed. A poll never moves focus.
+function focusRefusal() {
+  const target = document.querySelector("[data-refusal]");
+  if (!target) return;
+  if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  target.scrollIntoView({ block: "center" });
+  target.focus({ preventScroll: true });
+}
+
+document.addEventListener("DOMContentLoaded", focusRefusal);
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  const config = event.detail.requestConfig;
+  const elt = (config && config.elt) || event.detail.elt;
+  if (elt && elt.closest && elt.closest("form")) focusRefusal();
+});
