@@ -6,6 +6,7 @@ import pytest
 from django.template.loader import render_to_string
 
 from kapflow.accounts.models import Role
+from kapflow.core.timezones import client_zone, zone
 from kapflow.journal.models import JournalEntry
 from tests.accounts.factories import member
 from tests.conftest import sign_in
@@ -44,8 +45,10 @@ def test_the_journal_lists_entries_with_badges_and_explains_sharing(as_client, e
 
 def test_the_new_entry_form_offers_the_dosing_sessions_most_recent_first(as_client, course):
     page = as_client.get("/journal/new/").content.decode()
+    # The page shows each session's day in the client's zone, not the UTC day.
+    tz = zone(client_zone(course.client))
     dates = [
-        e.occurred_at.strftime("%Y-%m-%d")
+        e.occurred_at.astimezone(tz).strftime("%Y-%m-%d")
         for e in course.events.filter(kind="dosing").order_by("-occurred_at")
     ]
     assert len(dates) == 2
