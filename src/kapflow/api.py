@@ -7,6 +7,7 @@ no valid credentials. No input produces a 5xx.
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
@@ -201,6 +202,17 @@ def on_http_error(request, exc):
         )
     return _errors(
         request, exc.status_code, [{"field": None, "code": "error", "message": str(exc)}]
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_large(request, exc):
+    # Bodies with a Content-Length over the limit stop at core.BodySizeMiddleware; this is
+    # the rest (form fields inside a multipart body).
+    return _errors(
+        request,
+        413,
+        [{"field": None, "code": "too_large", "message": "The request body is too large."}],
     )
 
 

@@ -1045,8 +1045,9 @@ def test_a_followup_is_the_prescribers(world):
 @pytest.fixture
 def low_dose(world):
     """world.client (signed in as world.client_member) on an active low-dose course with 10
-    daily doses dispensed 5 days ago."""
-    course = _course(world, stage="active", pathway="low_dose", delivery="at_home", doses=0)
+    daily doses dispensed 5 days ago (the course opened 10 days ago: no dose predates it)."""
+    course = _course(world, stage="active", pathway="low_dose", delivery="at_home", doses=0,
+                     opened_at=timezone.now() - 10 * DAY)  # fmt: skip
     prescribe(course, doses=10, quantity=10, written_on=TODAY() - 5 * DAY)
     return course
 

@@ -29,6 +29,7 @@ from kapflow.accounts.models import (
     hash_secret,
 )
 from kapflow.audit.services import audit_record
+from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound
 
 
@@ -211,12 +212,21 @@ def membership_deactivate(*, actor: Membership, membership_id: int) -> Membershi
     return membership
 
 
+CREDENTIAL_HORIZON_YEARS = 5
+
+
 @transaction.atomic
 def licence_add(*, actor: Membership, membership: Membership, data: dict) -> ClinicianLicence:
     if not policy.can_edit_credentials(actor, membership):
         raise NotFound()
     licence = ClinicianLicence(user=membership.user, **data)
     licence.full_clean()
+    # An expired licence may be recorded (it simply covers no client); a future expiry lies
+    # within one renewal cycle (state licences and DEA registrations renew every 1 to 4 years).
+    check_date(
+        "expires_on", licence.expires_on, organisation=membership.organisation,
+        kind=DateKind.PLANNED, horizon_years=CREDENTIAL_HORIZON_YEARS,
+    )  # fmt: skip
     licence.save()
     audit_record(actor=actor, action="licence.add", target=licence)
     return licence
@@ -232,6 +242,14 @@ def certificate_add(
     certificate.full_clean()
     if certificate.expires_on and certificate.expires_on < certificate.issued_on:
         raise ValidationError({"expires_on": "The expiry date is before the issue date."})
+    check_date(
+        "issued_on", certificate.issued_on, organisation=membership.organisation,
+        kind=DateKind.HAPPENED,
+    )  # fmt: skip
+    check_date(
+        "expires_on", certificate.expires_on, organisation=membership.organisation,
+        kind=DateKind.PLANNED, horizon_years=CREDENTIAL_HORIZON_YEARS,
+    )  # fmt: skip
     certificate.save()
     audit_record(actor=actor, action="certificate.add", target=certificate)
     return certificate

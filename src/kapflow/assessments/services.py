@@ -29,6 +29,7 @@ from kapflow.assessments.models import (
 )
 from kapflow.audit.services import audit_record
 from kapflow.clinical import instruments
+from kapflow.core.bounds import DateKind, check_instant
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import Client
 
@@ -113,6 +114,10 @@ def assignment_create(
         raise ValidationError({"schedule": "Choose when it is due."})
     if due_at is not None and due_at < timezone.now():
         raise ValidationError({"due_at": "The due date cannot be in the past."})
+    # Ahead, but within the horizon (a due date in 9999 is a typing slip).
+    due_at = check_instant(
+        "due_at", due_at, organisation=client.organisation, kind=DateKind.PLANNED
+    )
     assignment = Assignment(
         organisation=client.organisation, client=client, course_id=_open_course_id(client.pk),
         instrument=inst.code, schedule=schedule, due_at=due_at, assigned_by=actor,

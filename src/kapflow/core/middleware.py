@@ -1,4 +1,5 @@
-"""Cross-cutting request handling: request ids, idle logoff, content security policy."""
+"""Cross-cutting request handling: request ids, body size, idle logoff, content security
+policy, and the API's JSON 404."""
 
 import time
 import uuid
@@ -6,9 +7,12 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 
 IDLE_KEY = "kapflow_last_seen"
+API_PREFIX = "/api/"
 
 
 CLIENT_REQUEST_ID_MAX = 64
@@ -37,6 +41,74 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-Id"] = request.request_id
         return response
+
+
+def api_error(status: int, code: str, message: str) -> JsonResponse:
+    """The API's one error shape (kapflow.api), for answers given before Ninja runs."""
+    return JsonResponse(
+        {"errors": [{"field": None, "code": code, "message": message}]}, status=status
+    )
+
+
+def too_large_response(request) -> HttpResponse:
+    limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+    message = f"The request body is too large (the limit is {limit_mb:g} MB)."
+    if request.path_info.startswith(API_PREFIX):
+        return api_error(413, "too_large", message)
+    return HttpResponse(
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Request too large'
+        f"</title><h1>Request too large</h1><p>{message} Go back and send less.</p></html>",
+        status=413,
+    )
+
+
+class BodySizeMiddleware:
+    """413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, before anything reads it.
+
+    Django raises RequestDataTooBig when such a body is read; pages turned it into a 400 and
+    the API's catch-all into a 500. The Content-Length check here is the one Django makes.
+    multipart/form-data is let through: its files do not count against the limit (messaging
+    attachments are checked by size in their form), but its text fields do. For pages,
+    process_view parses such a body before the CSRF check would (that check turned the error
+    into a 400); views and the API's handler answer the rest with 413.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if (
+            limit is not None
+            and request.content_type != "multipart/form-data"
+            and _content_length(request) > limit
+        ):
+            return too_large_response(request)
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if (
+            request.method == "POST"
+            and request.content_type == "multipart/form-data"
+            and not request.path_info.startswith(API_PREFIX)
+        ):
+            try:
+                request.POST  # noqa: B018 (parsed here so the limit is met here)
+            except RequestDataTooBig:
+                return too_large_response(request)
+        return None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return too_large_response(request)
+        return None
+
+
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 class IdleLogoutMiddleware:
@@ -91,13 +163,24 @@ class ContentSecurityPolicyMiddleware:
 
 class NotFoundMiddleware:
     """Turns kapflow's NotFound (missing or not yours) into Django's 404 for pages, and
-    PermissionDenied (visible but not yours to change) into 403."""
+    PermissionDenied (visible but not yours to change) into 403.
+
+    Under /api/ every 404 is the API's JSON error shape: a path that no route matches (a
+    non-integer id, an unknown operation) never reaches Ninja and got Django's HTML page.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path_info.startswith(API_PREFIX)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return api_error(404, "not_found", "Not found.")
+        return response
 
     def process_exception(self, request, exception):
         from django.core.exceptions import PermissionDenied as DjangoPermissionDenied

@@ -17,6 +17,7 @@ from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import course as rules
+from kapflow.core.bounds import DateKind, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses.models import (
     CLOSED_VALUES,
@@ -184,6 +185,13 @@ def course_transition(
             errors["clearance_valid_days"] = f"Enter 1 to {MAX_CLEARANCE_DAYS} days."
         if errors:
             raise ValidationError(errors)
+        # The clearance is this course's eligibility decision, made on an evaluation that
+        # follows the course's referral: not before the course opened.
+        check_date(
+            "clearance_on", clearance_on, organisation=course.organisation,
+            kind=DateKind.HAPPENED, born=course.client.date_of_birth, now=now,
+            starts=(start_of(course.organisation, course.opened_at, "the course opened"),),
+        )  # fmt: skip
     prescriber = None
     if act is rules.Action.REFER:
         prescriber = _prescriber_choice(course, prescriber_id) if prescriber_id else None
@@ -330,6 +338,12 @@ def course_record(
     occurred_at = occurred_at or now
     if occurred_at > now:
         raise ValidationError({"occurred_at": "This cannot be in the future."})
+    # Everything on a course's timeline happens within it: not before the course opened.
+    check_instant(
+        "occurred_at", occurred_at, organisation=course.organisation, kind=DateKind.HAPPENED,
+        born=course.client.date_of_birth, now=now,
+        starts=(start_of(course.organisation, course.opened_at, "the course opened"),),
+    )  # fmt: skip
     facts = course_facts(course)
     if facts.closed:
         raise GateBlocked([rules.Reason("course.closed", "The course is closed.")])

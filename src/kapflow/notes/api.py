@@ -27,8 +27,8 @@ SessionTypeName = Literal[tuple(SessionType.values)]  # type: ignore[valid-type]
 FormatName = Literal[tuple(NoteFormat.values)]  # type: ignore[valid-type]
 KindName = Literal[tuple(NoteKind.values)]  # type: ignore[valid-type]
 
-_NOT_SECTIONS = {"session_type", "format", "kind", "course", "appointment", "signature_name",
-                 "text", "version", "sections", "__all__"}  # fmt: skip
+_NOT_SECTIONS = {"session_type", "format", "kind", "course", "appointment", "session_date",
+                 "signature_name", "text", "version", "sections", "__all__"}  # fmt: skip
 
 
 def _section_fields(view):

@@ -21,6 +21,7 @@ from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import notes as rules
+from kapflow.core.bounds import DateKind, check_date, start_of
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.notes.models import (
     ADDENDUM_MAX,
@@ -145,6 +146,21 @@ def note_create(
             session_date = appointment.starts_at.astimezone(zone).date()
         else:
             session_date = timezone.localtime(now).date()
+    # A note documents a session the practice held: not after today, not before the client
+    # was born, not before the practice's record of them began. The record began with the
+    # earliest thing the chart holds for this note: the chart's creation, or its course's
+    # opening or its appointment's start if earlier (a course or a booking brought over from
+    # before the chart). The course alone is no bound: an intake note may precede it.
+    began = min(
+        [client.created_at]
+        + ([course.opened_at] if course is not None else [])
+        + ([appointment.starts_at] if appointment is not None else [])
+    )
+    check_date(
+        "session_date", session_date, organisation=client.organisation,
+        kind=DateKind.HAPPENED, born=client.date_of_birth, now=now,
+        starts=(start_of(client.organisation, began, "the client's record began"),),
+    )  # fmt: skip
     template = rules.note_template(session_type, format)
     note = Note(
         organisation_id=client.organisation_id, client=client, course=course,

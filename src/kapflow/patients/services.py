@@ -15,6 +15,7 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.accounts.selectors import licences_of
 from kapflow.audit.services import audit_record
 from kapflow.clinical.licensure import LicenceFinding, licence_findings
+from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import (
     CareTeamMember,
@@ -55,6 +56,7 @@ def client_create(*, actor: Membership, data: dict) -> Client:
         raise ValidationError(dict.fromkeys(sorted(unknown), "Unknown field."))
     client = Client(organisation=actor.organisation, **data)
     client.full_clean()
+    _check_birth(client)
     client.save()
     audit_record(
         actor=actor,
@@ -82,6 +84,7 @@ def client_update(*, actor: Membership, client_id: int, data: dict) -> Client:
     for field, value in data.items():
         setattr(client, field, value)
     client.full_clean()
+    _check_birth(client)
     if changed:
         client.updated_at = timezone.now()
         client.save()
@@ -93,6 +96,15 @@ def client_update(*, actor: Membership, client_id: int, data: dict) -> Client:
         changed_fields=changed,
     )
     return client
+
+
+def _check_birth(client: Client) -> None:
+    """A date of birth is a real one: from 1900 to today (every other date about the client
+    is bounded below by it, so 0001-01-01 here would unbound them all)."""
+    check_date(
+        "date_of_birth", client.date_of_birth, organisation=client.organisation,
+        kind=DateKind.BIRTH,
+    )  # fmt: skip
 
 
 def care_team_licence_findings(*, membership: Membership, client: Client) -> list[LicenceFinding]:
@@ -281,6 +293,9 @@ def companion_invite(
         errors["date_of_birth"] = "A companion must be 18 or older."
     if errors:
         raise ValidationError(errors)
+    check_date(
+        "date_of_birth", date_of_birth, organisation=client.organisation, kind=DateKind.BIRTH
+    )
     if Companion.objects.filter(client=client, user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already your companion."})
     invitation = _portal_invitation(

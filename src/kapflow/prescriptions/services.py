@@ -26,6 +26,7 @@ from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.icd10 import diagnosis_get
 from kapflow.clinical.medications import medication_by_rxcui, medication_search
+from kapflow.core.bounds import DateKind, Start, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services as course_services
 from kapflow.courses.models import Course, CourseEvent, EventKind, GateSettings
@@ -259,7 +260,14 @@ def referral_schedule(
         )
     if scheduled_for is None:
         raise ValidationError({"scheduled_for": "Enter the evaluation's date and time."})
-    referral.scheduled_for = _storable(scheduled_for, "scheduled_for")
+    scheduled_for = _storable(scheduled_for, "scheduled_for")
+    # A booking may be ahead (up to the horizon) but not before the referral it answers.
+    check_instant(
+        "scheduled_for", scheduled_for, organisation=referral.organisation,
+        kind=DateKind.PLANNED, born=referral.client.date_of_birth, now=now,
+        starts=(start_of(referral.organisation, referral.sent_at, "the referral was sent"),),
+    )  # fmt: skip
+    referral.scheduled_for = scheduled_for
     _set_status(referral, ReferralStatus.SCHEDULED, actor=actor, now=now)
     audit_record(
         actor=actor, action="referral.schedule", target=referral, client_id=referral.client_id,
@@ -420,6 +428,13 @@ def evaluation_save(
         changed.append("checklist")
     if evaluation.evaluated_on and evaluation.evaluated_on > timezone.localdate(now):
         raise ValidationError({"evaluated_on": "The evaluation date cannot be in the future."})
+    # The evaluation answers the referral: not before it was sent (nor the client's birth).
+    check_date(
+        "evaluated_on", evaluation.evaluated_on, organisation=evaluation.organisation,
+        kind=DateKind.HAPPENED, born=evaluation.course.client.date_of_birth, now=now,
+        starts=(start_of(evaluation.organisation, evaluation.referral.sent_at,
+                         "the referral was sent"),),
+    )  # fmt: skip
     evaluation.updated_at = now
     evaluation.version += 1
     evaluation.full_clean()
@@ -672,6 +687,15 @@ def prescription_issue(
     if errors:
         raise ValidationError(errors)
     written_on = written_on or timezone.localdate(now)
+    # A prescription follows the eligibility decision (its clearance date), within the
+    # course; with no clearance recorded, the course's opening bounds it.
+    starts = (start_of(course.organisation, course.opened_at, "the course opened"),)
+    if course.clearance_on is not None:
+        starts += (Start(course.clearance_on, "the eligibility decision"),)
+    check_date(
+        "written_on", written_on, organisation=course.organisation, kind=DateKind.HAPPENED,
+        born=course.client.date_of_birth, starts=starts, now=now,
+    )  # fmt: skip
     frequency = frequency or (
         rx.Frequency.DAILY.value if course.pathway == "low_dose" else rx.Frequency.PER_SESSION.value
     )
@@ -808,6 +832,16 @@ def dispense_record(
         errors["received_on"] = "Receipt cannot come before shipping."
     if errors:
         raise ValidationError(errors)
+    # Shipping and receipt happened (not after today) and follow the fill; the fill's own
+    # date is bounded above by today and below by the prescription's (itself bounded).
+    check_date(
+        "shipped_on", shipped_on, organisation=prescription.organisation,
+        kind=DateKind.HAPPENED, starts=(Start(dispensed_on, "the fill was dispensed"),), now=now,
+    )  # fmt: skip
+    check_date(
+        "received_on", received_on, organisation=prescription.organisation,
+        kind=DateKind.HAPPENED, starts=(Start(dispensed_on, "the fill was dispensed"),), now=now,
+    )  # fmt: skip
     if reasons:
         raise GateBlocked(reasons)
     dispense = Dispense(
@@ -998,6 +1032,13 @@ def dose_log(
     today = timezone.localdate(now)
     if taken_on is None or taken_on > today or (today - taken_on).days > 7:
         raise ValidationError({"taken_on": "Log a dose for today or the last 7 days."})
+    # Within the last week, and not before the course opened (a dose on a course that has
+    # just reached dosing cannot predate it).
+    check_date(
+        "taken_on", taken_on, organisation=course.organisation, kind=DateKind.HAPPENED,
+        born=course.client.date_of_birth, now=now,
+        starts=(start_of(course.organisation, course.opened_at, "the course opened"),),
+    )  # fmt: skip
     if amount_mg is not None and not Decimal("0") < amount_mg <= Decimal("1000"):
         raise ValidationError({"amount_mg": "Enter the amount in mg (1 to 1000)."})
     if DoseUse.objects.filter(
