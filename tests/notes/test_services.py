@@ -525,7 +525,7 @@ def test_a_note_for_an_appointment_takes_its_course_and_day(world):
         appointment_id=appointment.pk,
     )  # fmt: skip
     assert (note.appointment, note.course) == (appointment, course)
-    assert note.session_date == timezone.localtime(appointment.starts_at).date()
+    assert note.session_date == clock.clinical_date(world.practice, appointment.starts_at)
 
 
 def test_a_group_session_gives_each_client_their_own_note(world):

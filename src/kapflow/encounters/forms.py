@@ -6,6 +6,8 @@ import datetime
 from django import forms
 from django.utils import timezone
 
+from kapflow.core import clock
+from kapflow.courses.forms import DosingStartForm, override_fields, overrides_from
 from kapflow.encounters.models import (
     CHECKLIST_ITEMS,
     DoseUnit,
@@ -44,8 +46,9 @@ class TimeOfDayField(forms.TimeField):
 def when(value: datetime.time | None) -> datetime.datetime | None:
     if value is None:
         return None
+    # A time typed by the viewer is on the viewer's day, in the viewer's zone.
     now = timezone.localtime()
-    at = timezone.make_aware(datetime.datetime.combine(now.date(), value))
+    at = timezone.make_aware(datetime.datetime.combine(clock.viewer_today(now), value))
     if at > now + datetime.timedelta(minutes=1):
         at -= datetime.timedelta(days=1)
     return at
@@ -66,13 +69,22 @@ class StartForm(VitalsFields):
     companion_present = forms.BooleanField(
         required=False, label="At home: the companion is physically present"
     )
-    override_reason = forms.CharField(
-        required=False,
-        max_length=2000,
-        label="Override reason (soft reasons only; hard ones can never be overridden)",
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
+    override_codes = DosingStartForm.base_fields["override_codes"]
+    override_category = DosingStartForm.base_fields["override_category"]
+    override_rationale = DosingStartForm.base_fields["override_rationale"]
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        override_fields(self)
+
+    def clean(self):
+        """The override fields become `overrides` (code -> Justification) for the service."""
+        cleaned = super().clean()
+        cleaned["overrides"] = overrides_from(cleaned)
+        for name in ("override_codes", "override_category", "override_rationale"):
+            cleaned.pop(name, None)
+        return cleaned
 
 
 class VitalsForm(VitalsFields):

@@ -24,11 +24,13 @@ BASELINE_NOTES = {
 
 
 def _svg(series: selectors.Series, dosings) -> str:
+    # The chart labels days as the page's table does: in the viewer's zone, not UTC.
+    local = timezone.localtime
     chart = charts.outcome_chart(
         id=f"chart-{series.instrument.code}",
         instrument=series.instrument,
-        scores=[(s.at, s.total, s.band) for s in series.scores],
-        dosings=dosings,
+        scores=[(local(s.at), s.total, s.band) for s in series.scores],
+        dosings=[local(d) for d in dosings],
         baseline=series.baseline.total,
         baseline_note=BASELINE_NOTES[series.baseline_rule],
         response_threshold=series.response_threshold,
