@@ -11,6 +11,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from kapflow.core import clock
+
 DEMO_PASSWORD = "kapflow-demo"
 
 PRACTICE = {
@@ -235,7 +237,6 @@ def demo_stale_since() -> date | None:
     zone) when that is not today there; None when the demo is current or not loaded. Every
     demo time is relative to the load, so `manage.py demo` rebuilds a stale demo."""
     from kapflow.accounts.models import Organisation
-    from kapflow.core import clock
 
     practice = Organisation.objects.filter(slug=PRACTICE["slug"]).first()
     if practice is None:
@@ -1300,7 +1301,7 @@ def _plan_consents(spec: DemoCourse, plan: _Plan, *, course, rng, now, documents
         signature = ConsentSignature(
             organisation=course.organisation, document=document, client=client,
             signed_by=client.user, typed_name=f"{client.legal_first_name} {client.legal_last_name}",
-            signed_on=timezone.localdate(at), signed_at=at, request_id="",
+            signed_on=clock.clinical_date(course.organisation, at), signed_at=at, request_id="",
             content_sha256=document.content_sha256,
         )  # fmt: skip
         made.append([signature, None])
