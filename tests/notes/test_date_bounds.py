@@ -13,6 +13,7 @@ from kapflow.audit.models import AuditEvent
 from kapflow.notes import services
 from kapflow.notes.models import Note
 from kapflow.patients.models import Client
+from tests.conftest import sign_in
 from tests.courses.factories import make_course
 
 UTC = datetime.UTC
@@ -100,4 +101,17 @@ def test_the_api_refuses_an_unbounded_session_date_with_422_naming_it(client, wo
     )
     assert response.status_code == 422, response.content
     assert [e["field"] for e in response.json()["errors"]] == ["session_date"]
+    assert not Note.objects.exists()
+
+
+def test_the_new_note_page_shows_the_refusal_beside_the_session_date(client, world, chart):
+    sign_in(client, world.therapist.user)
+    response = client.post(
+        "/notes/new/",
+        {"client": chart.pk, "session_type": "therapy", "format": "dap", "kind": "progress",
+         "session_date": "9999-12-31"},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert list(response.context["form"].errors) == ["session_date"]
+    assert "This date cannot be in the future." in response.content.decode()
     assert not Note.objects.exists()

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from kapflow.prescriptions import services
 from kapflow.prescriptions.models import Dispense, DoseUse, Prescription, Referral
+from tests.conftest import sign_in
 from tests.courses.factories import make_course
 from tests.prescriptions.factories import CLEAN_CHECKLIST, evaluate, prescribe, refer
 
@@ -213,3 +214,17 @@ def test_no_referral_row_changes_when_a_booking_is_refused(world, referral):
             scheduled_for=datetime.datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
         )  # fmt: skip
     assert list(Referral.objects.values_list("pk", "status", "scheduled_for")) == before
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "2027-03-11", "9999-12-31"])
+def test_the_dose_log_page_shows_the_refusal_beside_the_day(client, world, value):
+    course = make_course(
+        world.client, world.therapist, prescriber=world.prescriber, stage="active",
+        pathway="low_dose", delivery="at_home", doses=0, opened_at=noon(STARTED),
+    )  # fmt: skip
+    prescribe(course, doses=10, quantity=10, written_on=STARTED)
+    sign_in(client, world.client_member.user)
+    response = client.post("/prescribing/mine/doses/", {"taken_on": value})
+    assert response.status_code == 422
+    assert list(response.context["form"].errors) == ["taken_on"]
+    assert not DoseUse.objects.exists()
