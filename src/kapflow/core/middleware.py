@@ -9,9 +9,13 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, resolve_url
 
 IDLE_KEY = "kapflow_last_seen"
+SIGNED_IN_KEY = "kapflow_signed_in_at"
+# Sent by the elements that refresh themselves (hx-trigger="every ..."), through
+# hx-headers='{"X-Kapflow-Poll": "1"}': such a request is not something a person did.
+POLL_HEADER = "X-Kapflow-Poll"
 API_PREFIX = "/api/"
 
 
@@ -111,11 +115,28 @@ def _content_length(request) -> int:
         return 0
 
 
-class IdleLogoutMiddleware:
-    """Automatic logoff after a configurable idle time (HIPAA 164.312(a)(2)(iii)).
+def session_clock_start(sender, request, user, **kwargs):
+    """On sign-in (user_logged_in): start both clocks, so the first request is checked too."""
+    if request is not None and hasattr(request, "session"):
+        now = time.time()
+        request.session[SIGNED_IN_KEY] = now
+        request.session[IDLE_KEY] = now
 
-    The clock lives in the signed-in session; any request refreshes it. An expired session is
-    ended server-side, not just hidden.
+
+def is_poll(request) -> bool:
+    """A screen refreshing itself: a GET sent with the poll header. Anything else, a POST
+    from inside a polling element included, is what a person did."""
+    return request.method in ("GET", "HEAD") and request.headers.get(POLL_HEADER) == "1"
+
+
+class IdleLogoutMiddleware:
+    """Automatic logoff (HIPAA 164.312(a)(2)(iii)).
+
+    Two clocks live in the signed-in session, both started at sign-in (session_clock_start):
+    the idle clock, moved only by what a person does (polls are checked but never move it),
+    and the sign-in time, which never moves: SESSION_COOKIE_AGE after it the session ends
+    however busy it was. A session without the clocks (made before they existed) is ended.
+    An ended session is ended server-side, not just hidden.
     """
 
     def __init__(self, get_response):
@@ -124,16 +145,34 @@ class IdleLogoutMiddleware:
     def __call__(self, request):
         if request.user.is_authenticated:
             now = time.time()
-            idle_limit = settings.KAPFLOW_IDLE_TIMEOUT_MINUTES * 60
             last_seen = request.session.get(IDLE_KEY)
-            if last_seen is not None and now - last_seen > idle_limit:
-                logout(request)
-                if request.path.startswith("/api/"):
-                    return self.get_response(request)
-                messages.info(request, "You were signed out after a period of inactivity.")
-                return redirect(settings.LOGIN_URL)
-            request.session[IDLE_KEY] = now
+            signed_in_at = request.session.get(SIGNED_IN_KEY)
+            if last_seen is None or signed_in_at is None:
+                reason = "Please sign in again."
+            elif now - signed_in_at > settings.SESSION_COOKIE_AGE:
+                hours = settings.SESSION_COOKIE_AGE / 3600
+                reason = f"You were signed out: sessions last at most {hours:g} hours."
+            elif now - last_seen > settings.KAPFLOW_IDLE_TIMEOUT_MINUTES * 60:
+                reason = "You were signed out after a period of inactivity."
+            else:
+                reason = None
+            if reason is not None:
+                return self._signed_out(request, reason)
+            if not is_poll(request):
+                request.session[IDLE_KEY] = now
         return self.get_response(request)
+
+    def _signed_out(self, request, reason: str):
+        logout(request)
+        if request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        messages.info(request, reason)
+        if request.headers.get("HX-Request") == "true":
+            # htmx would swap the sign-in page into the polled element; load it as a page.
+            response = HttpResponse(status=200)
+            response["HX-Redirect"] = resolve_url(settings.LOGIN_URL)
+            return response
+        return redirect(settings.LOGIN_URL)
 
 
 class ContentSecurityPolicyMiddleware:
