@@ -251,7 +251,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("KAPFLOW_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},  # PDF font subsetting logs every glyph at INFO
+    },
 }
 
 MFA_VERIFY_URL = "/mfa/verify/"
