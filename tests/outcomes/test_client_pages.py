@@ -239,3 +239,17 @@ def test_a_prescriber_sees_no_scores_the_referral_did_not_share(client, world):
     assert client.get(f"/outcomes/clients/{world.client.pk}/").status_code == 404
     assert client.get(f"/api/v1/outcomes/clients/{world.client.pk}/scores").status_code == 404
     assert client.get(f"/assessments/clients/{world.client.pk}/").status_code == 404
+
+
+def test_the_chart_names_the_same_day_as_the_table_in_the_viewers_zone(client, world):
+    """A score submitted at 19:30 Pacific on 27 November (03:30 UTC on the 28th) is the
+    27th in the chart as in the table, not the UTC day."""
+    course = make_course(world.client, world.therapist, stage="active")
+    evening = datetime.datetime(2026, 11, 28, 3, 30, tzinfo=datetime.UTC)
+    score(world.client, 12, at=evening - datetime.timedelta(days=7), course=course)
+    score(world.client, 9, at=evening, course=course)
+    sign_in(client, world.therapist.user)
+    html = client.get(f"/outcomes/clients/{world.client.pk}/").content.decode()
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "<title>2026-11-27: 9, mild</title>" in svg
+    assert "2026-11-28: 9" not in svg and "to 2026-11-27, latest 9" in svg
