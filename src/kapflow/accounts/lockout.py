@@ -4,8 +4,9 @@ Sign-in matches the e-mail address case-insensitively, so failures must be count
 person, not per typed string: otherwise each letter-case variant of an address gets its own
 five guesses. An address that belongs to a user is counted as `user:<id>`; any other address
 as `email:<stripped, casefolded address>`, so guessing at unknown addresses locks the same way
-and reveals nothing. The key never holds the address of a real user, so the axes tables
-hold no contact details.
+and reveals nothing. The key never holds the address of a real user, so failure rows
+(AccessAttempt, AccessFailureLog) hold no contact details; axes' success log (AccessLog)
+still records the address it signed in with.
 """
 
 from kapflow.accounts.models import User
