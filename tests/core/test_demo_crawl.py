@@ -47,11 +47,11 @@ def _shape(url: str) -> str:
 
 
 def crawl(client) -> dict:
-    """Breadth-first from "/"; returns the pages fetched and the broken ones with the page
-    that linked to each."""
+    """Breadth-first from "/"; returns the pages fetched, the broken ones (404, 5xx) and the
+    forbidden ones (403, reported only) with the page that linked to each."""
     queue = deque([("/", False, "(start)")])
     seen, shapes = {("/", False)}, {}
-    fetched, broken = [], []
+    fetched, broken, forbidden = [], [], []
     while queue and len(fetched) < MAX_PAGES:
         url, htmx, referrer = queue.popleft()
         headers = {"HX-Request": "true"} if htmx else {}
@@ -60,6 +60,8 @@ def crawl(client) -> dict:
         if response.status_code == 404 or response.status_code >= 500:
             broken.append((response.status_code, url, referrer))
             continue
+        if response.status_code == 403:
+            forbidden.append((url, referrer))
         if response.status_code in (301, 302, 303, 307, 308):
             targets = [(response["Location"], False)]
         elif "text/html" in response.get("Content-Type", "") and not response.streaming:
@@ -81,7 +83,7 @@ def crawl(client) -> dict:
             shapes[shape] = shapes.get(shape, 0) + 1
             if shapes[shape] <= PER_SHAPE:
                 queue.append((target, hx, url))
-    return {"fetched": fetched, "broken": broken, "left": len(queue)}
+    return {"fetched": fetched, "broken": broken, "forbidden": forbidden, "left": len(queue)}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +122,8 @@ def test_every_link_a_demo_sign_in_sees_works(demo_db, db, client, email):
     _sign_in(client, email)
     result = crawl(client)
     print(f"{email}: {len(result['fetched'])} pages, {result['left']} left in the queue")
+    for url, referrer in result["forbidden"]:
+        print(f"  403 {url} (linked from {referrer})")
     assert "/" in result["fetched"] and len(result["fetched"]) > 3
     assert result["broken"] == [], "\n".join(
         f"{status} {url} (linked from {referrer})" for status, url, referrer in result["broken"]
