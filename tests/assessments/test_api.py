@@ -2,11 +2,13 @@
 client's own answers, the safety path into the dosing gate, corrections, tenancy, and no 5xx
 for any body."""
 
+import datetime
 import json
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,7 +137,7 @@ def test_assignment_is_created_and_listed_for_the_client(world, api):
     created = therapist.post(
         "/assignments",
         {"client_id": world.client.pk, "instrument": "gad7", "schedule": "pre_dosing",
-         "due_at": "2031-05-01T09:00:00Z"},
+         "due_at": (timezone.now() + datetime.timedelta(days=30)).isoformat()},
     )  # fmt: skip
     assert created.status_code == 201, created.content
     body = created.json()

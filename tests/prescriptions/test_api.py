@@ -37,7 +37,7 @@ def api(client):
 
     class Api:
         def __init__(self, actor):
-            _, raw = account_services.api_token_create(actor=actor, name="tests")
+            _, raw = account_services.api_token_create(actor=actor, name="tests", mfa_verified=True)
             self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
         def get(self, path="", **params):
@@ -133,12 +133,12 @@ def test_send_accept_schedule_and_read_a_referral(world, api):
 
     accepted = prescriber.post(f"/referrals/{referral_id}/accept")
     assert (accepted.status_code, accepted.json()["status"]) == (200, "accepted")
-    scheduled = prescriber.post(
-        f"/referrals/{referral_id}/schedule", {"scheduled_for": "2031-03-04T15:30:00Z"}
-    )
+    # A booking lies within two years (decision 0027, Bounds): three weeks ahead.
+    when = f"{TODAY() + datetime.timedelta(days=21)}T15:30:00"
+    scheduled = prescriber.post(f"/referrals/{referral_id}/schedule", {"scheduled_for": when + "Z"})
     assert scheduled.status_code == 200, scheduled.content
     assert scheduled.json()["status"] == "scheduled"
-    assert scheduled.json()["scheduled_for"].startswith("2031-03-04T15:30:00")
+    assert scheduled.json()["scheduled_for"].startswith(when)
     assert Course.objects.get(pk=course.pk).stage == "medical_evaluation"
 
 
