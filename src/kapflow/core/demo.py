@@ -257,7 +257,18 @@ def only_demo_organisations() -> bool:
 def load_demo(*, clients: int = 40, seed: int = 7) -> dict:
     """Create (or refresh) the demo organisations, sign-ins, clients, their courses of care
     with referrals, evaluations, decisions and prescriptions, and questionnaire scores (each
-    client's courses and scores are created once). Idempotent."""
+    client's courses and scores are created once). Idempotent.
+
+    The whole load runs with the practice's zone active, so every date it derives with
+    `timezone.localdate` is the practice's clinical date (decision 0027)."""
+    from kapflow.accounts.models import Organisation
+
+    practice_zone = clock.clinical_zone(Organisation(state=PRACTICE["state"]))
+    with timezone.override(practice_zone):
+        return _load_demo(clients=clients, seed=seed)
+
+
+def _load_demo(*, clients: int, seed: int) -> dict:
     from kapflow.accounts.models import (
         ClinicianLicence,
         Membership,
@@ -499,7 +510,7 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
             fields["prescriber"] = prescriber
             data["prescriber_membership_id"] = prescriber.pk
         if action == "decide_eligible":
-            clearance_on = (at[action] - timedelta(days=rng.randint(1, 5))).date()
+            clearance_on = timezone.localdate(at[action] - timedelta(days=rng.randint(1, 5)))
             fields.update(
                 eligibility="eligible",
                 clearance_on=clearance_on,
@@ -552,9 +563,10 @@ def _plan(spec: DemoCourse, *, rng: random.Random, now: datetime, therapist, pre
         if spec.renewal:
             renewed_ago, valid = spec.renewal
             renewed = ago(renewed_ago)
-            fields.update(clearance_on=renewed.date(), clearance_valid_days=valid)
+            fields.update(clearance_on=timezone.localdate(renewed), clearance_valid_days=valid)
+            renewed_on = timezone.localdate(renewed).isoformat()
             add("clearance", renewed, by=prescriber,
-                data={"clearance_on": renewed.date().isoformat(), "valid_days": valid})  # fmt: skip
+                data={"clearance_on": renewed_on, "valid_days": valid})  # fmt: skip
         screens = [e["occurred_at"] for e in events if e["kind"] == "risk_screen"]
         if spec.screen == "positive":
             add("risk_screen", ago(rng.uniform(0.5, 1.5)), positive=True,
@@ -774,7 +786,7 @@ def _plan_referral(spec: DemoCourse, plan: _Plan, *, course, rng, now, therapist
         ),
         share_scores=rng.random() < 0.8, scores=[], consent_to_share=True,
         consent_note=rng.choice(CONSENT_NOTES).format(
-            on=steps["start_intake"]["occurred_at"].date().isoformat()
+            on=timezone.localdate(steps["start_intake"]["occurred_at"]).isoformat()
         ),
         sent_by_id=therapist.user_id, sent_at=sent_at, status_changed_at=sent_at,
     )  # fmt: skip
@@ -835,14 +847,15 @@ def _plan_referral(spec: DemoCourse, plan: _Plan, *, course, rng, now, therapist
             evaluation.bp_systolic = evaluation.bp_diastolic = evaluation.heart_rate = None
             evaluation.weight_kg = evaluation.height_cm = None
         seen = min(accepted_at + timedelta(days=rng.uniform(1, 3)), now - timedelta(hours=2))
-        evaluation.evaluated_on, evaluation.updated_at = seen.date(), seen
+        evaluation.evaluated_on, evaluation.updated_at = timezone.localdate(seen), seen
         return referral, evaluation, None
 
     if "decide_eligible" in steps:  # the clearance date is the evaluation's
         evaluated_on = date.fromisoformat(steps["decide_eligible"]["data"]["clearance_on"])
     else:
         evaluated_on = max(
-            (decided_at - timedelta(days=rng.uniform(1, 4))).date(), accepted_at.date()
+            timezone.localdate(decided_at - timedelta(days=rng.uniform(1, 4))),
+            timezone.localdate(accepted_at),
         )
     evaluation.evaluated_on = evaluated_on
     evaluation.updated_at = decided_at - timedelta(minutes=rng.randint(10, 240))
