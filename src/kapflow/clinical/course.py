@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from kapflow.clinical.overrides import practice_table, stamp
 from kapflow.clinical.reasons import Reason
 
 
@@ -153,6 +154,8 @@ class GatePolicy:
     followup_grace_days: int = 14  # ... due this many days after that dosing
     followup_interval_days: int = 90  # then at least this often while dosing continues
     max_preparation_sessions: int = 3  # seed 001: one to three preparation sessions
+    # The practice's stricter owners of gate reasons, (code, authority) pairs (decision 0029).
+    override_authority: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,9 @@ def dosing_reasons(
 ) -> list[Reason]:
     """Every reason a dosing session may not start. Without `day`, only what can be known in
     advance (for the dashboard and for scheduling); with it, the day's vitals and
-    attestations too. Hard reasons (overridable=False) can never be overridden."""
+    attestations too. Each reason's `overridable` comes from the override table
+    (kapflow.clinical.overrides, with the practice's stricter settings): who may override it,
+    and how, is that module's answer (decision 0029)."""
     policy = policy or GatePolicy()
     reasons: list[Reason] = []
     if facts.stage not in DOSING_STAGES:
@@ -338,7 +343,6 @@ def dosing_reasons(
             Reason(
                 "clearance.expired",
                 "The medical clearance has expired; the prescriber must renew it.",
-                overridable=True,
             )
         )
     if not facts.prescription_active:
@@ -356,7 +360,6 @@ def dosing_reasons(
             Reason(
                 "preparation.none",
                 "No preparation session has been completed.",
-                overridable=True,
             )
         )
     if facts.last_screen_at is None or facts.last_screen_at < now - timedelta(
@@ -366,7 +369,6 @@ def dosing_reasons(
             Reason(
                 "screen.missing",
                 f"No suicide-risk screen in the last {policy.screen_valid_days} days.",
-                overridable=True,
             )
         )
     elif facts.last_screen_positive:
@@ -375,7 +377,6 @@ def dosing_reasons(
                 "screen.suicide_risk_positive",
                 "The latest suicide-risk screen is positive: a clinician must assess risk "
                 "and record a decision.",
-                overridable=True,
             )
         )
     if facts.delivery is Delivery.AT_HOME and not facts.companion_confirmed:
@@ -383,7 +384,6 @@ def dosing_reasons(
             Reason(
                 "companion.unconfirmed",
                 "At-home dosing needs a companion who has confirmed they will be present.",
-                overridable=True,
             )
         )
     if not facts.therapist_licensed:
@@ -421,22 +421,20 @@ def dosing_reasons(
         )
     if day is not None:
         reasons += _dose_day_reasons(facts, day, policy)
-    return reasons
+    # Who may override each reason is the override table's answer, not the rule's.
+    return stamp(reasons, practice_table(policy.override_authority))
 
 
 def _dose_day_reasons(facts: CourseFacts, day: DoseDay, policy: GatePolicy) -> list[Reason]:
     reasons: list[Reason] = []
     if day.bp_systolic is None or day.bp_diastolic is None:
-        reasons.append(
-            Reason("vitals.bp_missing", "Record the pre-dose blood pressure.", overridable=True)
-        )
+        reasons.append(Reason("vitals.bp_missing", "Record the pre-dose blood pressure."))
     elif day.bp_systolic >= policy.bp_systolic_max or day.bp_diastolic >= policy.bp_diastolic_max:
         reasons.append(
             Reason(
                 "vitals.bp_high",
                 f"Pre-dose blood pressure {day.bp_systolic}/{day.bp_diastolic} is at or above "
                 f"the practice's limit of {policy.bp_systolic_max}/{policy.bp_diastolic_max}.",
-                overridable=True,
             )
         )
     if not day.alcohol_free_24h:
@@ -444,7 +442,6 @@ def _dose_day_reasons(facts: CourseFacts, day: DoseDay, policy: GatePolicy) -> l
             Reason(
                 "alcohol.not_attested",
                 "The client has not confirmed no alcohol in the last 24 hours.",
-                overridable=True,
             )
         )
     if facts.delivery is Delivery.AT_HOME and not day.companion_present:
@@ -452,7 +449,6 @@ def _dose_day_reasons(facts: CourseFacts, day: DoseDay, policy: GatePolicy) -> l
             Reason(
                 "companion.absent",
                 "The companion is not confirmed present for this at-home session.",
-                overridable=True,
             )
         )
     if facts.delivery is Delivery.IN_PERSON and not day.driver_confirmed:
@@ -460,14 +456,13 @@ def _dose_day_reasons(facts: CourseFacts, day: DoseDay, policy: GatePolicy) -> l
             Reason(
                 "driver.unconfirmed",
                 "No one is confirmed to drive the client home.",
-                overridable=True,
             )
         )
     return reasons
 
 
 def split_hard(reasons: list[Reason]) -> tuple[list[Reason], list[Reason]]:
-    """(hard, soft): hard reasons can never be overridden."""
+    """(hard, soft): hard reasons can never be overridden; soft ones only by their owner."""
     return [r for r in reasons if not r.overridable], [r for r in reasons if r.overridable]
 
 
