@@ -14,6 +14,7 @@ from kapflow.clinical.eligibility import (
     CHECKLIST_BY_CODE,
     SEVERITY_LABELS,
     SEVERITY_ORDER,
+    UNRECOGNISED_CODE,
     EligibilityPolicy,
     EvaluationInput,
     Finding,
@@ -23,8 +24,10 @@ from kapflow.clinical.eligibility import (
     bmi,
     eligibility_screen,
     findings_summary,
+    medications_to_review,
+    review_check,
 )
-from kapflow.clinical.medications import CATALOGUE
+from kapflow.clinical.medications import CATALOGUE, medication_key
 
 ON = date(2026, 5, 1)
 ALL_NO = {item.code: False for item in CHECKLIST}
@@ -357,8 +360,175 @@ def test_unknown_code_falls_back_to_the_name():
     assert codes(with_meds(MedicationEntry("Parnate", rxcui="99999999"))) == ["interaction.maoi"]
 
 
-def test_unknown_medication_gives_no_interaction():
-    assert with_meds(MedicationEntry("Grandma's herbal tea"), MedicationEntry("", rxcui="")) == []
+def test_unrecognised_medication_is_a_finding_naming_it_as_typed():
+    finding = only(with_meds(MedicationEntry("Grandma's herbal tea")))
+    assert (finding.code, finding.severity) == (UNRECOGNISED_CODE, Severity.UNRECOGNISED)
+    assert finding.medication == "Grandma's herbal tea"
+    assert finding.message.startswith(
+        '"Grandma\'s herbal tea" is not in the catalogue: review by hand.'
+    )
+    assert finding.source
+
+
+def test_each_unrecognised_medication_is_its_own_finding_beside_the_known_ones():
+    findings = with_meds(
+        MedicationEntry("kratom"),
+        MedicationEntry("Nardil", rxcui="8123"),
+        MedicationEntry("ashwagandha 300 mg"),
+    )
+    assert [(f.code, f.medication) for f in findings] == [
+        ("interaction.maoi", ""),
+        (UNRECOGNISED_CODE, "ashwagandha 300 mg"),
+        (UNRECOGNISED_CODE, "kratom"),
+    ]
+    assert medications_to_review(findings) == ["ashwagandha 300 mg", "kratom"]
+
+
+def test_the_same_unrecognised_medication_typed_twice_is_one_finding():
+    finding = only(with_meds(MedicationEntry("Kratom"), MedicationEntry("  kratom ")))
+    assert finding.medication == "Kratom"
+
+
+def test_an_unknown_code_without_a_name_is_named_by_its_code():
+    finding = only(with_meds(MedicationEntry("", rxcui="99999999")))
+    assert finding.medication == "RxNorm 99999999"
+
+
+def test_an_empty_medication_row_gives_nothing():
+    assert with_meds(MedicationEntry("", rxcui=""), MedicationEntry("   ")) == []
+
+
+def test_unrecognised_finding_carries_its_medication_in_as_dict_only():
+    (unknown,) = with_meds(MedicationEntry("kratom"))
+    assert unknown.as_dict()["medication"] == "kratom"
+    (maoi,) = with_meds(MedicationEntry("Nardil"))
+    assert "medication" not in maoi.as_dict()
+
+
+# ---- the acknowledgement of unrecognised medicines (decision 0028) -----------------------
+
+_TWO_UNKNOWN = (MedicationEntry("Kratom"), MedicationEntry("St Ives tonic"))
+
+
+def test_review_check_lists_every_medicine_not_ticked():
+    check = review_check(with_meds(*_TWO_UNKNOWN), [])
+    assert check.missing == ("Kratom", "St Ives tonic")
+    assert (check.confirmed, check.unknown, check.complete) == ((), (), False)
+
+
+def test_review_check_matches_ticks_ignoring_case_and_spacing():
+    check = review_check(with_meds(*_TWO_UNKNOWN), ["kratom", "st  ives TONIC"])
+    assert check.confirmed == ("Kratom", "St Ives tonic")
+    assert (check.missing, check.unknown, check.complete) == ((), (), True)
+
+
+def test_review_check_a_tick_for_one_medicine_does_not_clear_another():
+    check = review_check(with_meds(*_TWO_UNKNOWN), ["Kratom"])
+    assert (check.confirmed, check.missing) == (("Kratom",), ("St Ives tonic",))
+    assert not check.complete
+
+
+def test_review_check_flags_a_tick_for_a_medicine_not_listed():
+    check = review_check(with_meds(*_TWO_UNKNOWN), ["Kratom", "St Ives tonic", "aspirin"])
+    assert check.unknown == ("aspirin",)
+    assert not check.complete
+
+
+def test_review_check_with_nothing_to_review_is_complete():
+    check = review_check(with_meds(MedicationEntry("Nardil")), [])
+    assert check.complete and check.confirmed == ()
+
+
+# ---- the widened catalogue: each medicine and its caution ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # Lithium and other mood stabilisers: bipolar disorder, mania (Sanacora 2017).
+        ("lithium", ["interaction.mood_stabiliser"]),
+        ("Lithium carbonate 300 mg twice daily", ["interaction.mood_stabiliser"]),
+        ("LITHOBID", ["interaction.mood_stabiliser"]),
+        ("Depakote", ["interaction.mood_stabiliser"]),
+        ("carbamazepine", ["interaction.enzyme_inducer", "interaction.mood_stabiliser"]),
+        ("Lamictal", ["interaction.lamotrigine"]),
+        # St John's wort: lowers ketamine levels (Peltoniemi 2012).
+        ("St John's wort", ["interaction.enzyme_inducer"]),
+        ("St. John\u2019s Wort 300 mg", ["interaction.enzyme_inducer"]),
+        ("st johns wort", ["interaction.enzyme_inducer"]),
+        ("Saint John's wort", ["interaction.enzyme_inducer"]),
+        ("Hypericum perforatum extract", ["interaction.enzyme_inducer"]),
+        # Opioids: sedation and slowed breathing (Spravato PI 5.1, 7).
+        ("oxycodone", ["interaction.cns_depressant"]),
+        ("Percocet 5/325", ["interaction.cns_depressant"]),
+        ("hydrocodone", ["interaction.cns_depressant"]),
+        ("Norco", ["interaction.cns_depressant"]),
+        ("morphine", ["interaction.cns_depressant"]),
+        ("MS Contin", ["interaction.cns_depressant"]),
+        ("tramadol", ["interaction.cns_depressant"]),
+        ("fentanyl patch", ["interaction.cns_depressant"]),
+        ("Duragesic", ["interaction.cns_depressant"]),
+        # ... and the opioid use disorder treatments also ask about substance use.
+        ("buprenorphine", ["interaction.addiction_treatment", "interaction.cns_depressant"]),
+        ("Suboxone 8/2 mg", ["interaction.addiction_treatment", "interaction.cns_depressant"]),
+        ("methadone", ["interaction.addiction_treatment", "interaction.cns_depressant"]),
+        # Naltrexone: blunted ketamine's antidepressant effect (Williams 2018).
+        ("naltrexone", ["interaction.addiction_treatment", "interaction.opioid_antagonist"]),
+        ("Vivitrol", ["interaction.addiction_treatment", "interaction.opioid_antagonist"]),
+        # NMDA receptor antagonists (Namenda PI 7.1).
+        ("memantine", ["interaction.nmda_antagonist"]),
+        ("Namenda XR", ["interaction.nmda_antagonist"]),
+        ("dextromethorphan", ["interaction.nmda_antagonist"]),
+        ("Auvelity", ["interaction.nmda_antagonist"]),  # with bupropion, no finding of its own
+        # Antipsychotics: sedation; why are they taken (Spravato PI 5.1, 5.2, 7).
+        ("quetiapine", ["interaction.antipsychotic"]),
+        ("Seroquel XR", ["interaction.antipsychotic"]),
+        ("olanzapine", ["interaction.antipsychotic"]),
+        ("aripiprazole", ["interaction.antipsychotic"]),
+        ("Abilify", ["interaction.antipsychotic"]),
+        ("risperidone", ["interaction.antipsychotic"]),
+        ("clozapine", ["interaction.antipsychotic"]),
+        ("Rexulti", ["interaction.antipsychotic"]),
+        ("haloperidol", ["interaction.antipsychotic"]),
+        # Benzodiazepines and stimulants, already catalogued.
+        ("Klonopin", ["interaction.benzodiazepine"]),
+        ("Ativan", ["interaction.benzodiazepine"]),
+        ("Vyvanse", ["interaction.stimulant"]),
+        ("Ritalin", ["interaction.stimulant"]),
+        ("modafinil", ["interaction.stimulant"]),
+    ],
+)
+def test_catalogued_medicine_gives_its_caution(typed, expected):
+    findings = with_meds(MedicationEntry(typed))
+    assert codes(findings) == expected
+    assert all(f.source and f.severity is Severity.INTERACTION for f in findings)
+
+
+@pytest.mark.parametrize("typed", ["lithium", "  Lithium ", "LITHIUM", "lithium\t300 mg"])
+def test_lithium_case_and_whitespace_variants_are_recognised(typed):
+    finding = only(with_meds(MedicationEntry(typed)))
+    assert finding.code == "interaction.mood_stabiliser"
+    assert "lithium carbonate" in finding.message
+
+
+def test_antipsychotic_finding_asks_why_it_is_taken():
+    finding = only(with_meds(MedicationEntry("quetiapine", rxcui="51272")))
+    assert "psychotic disorder" in finding.message and "quetiapine" in finding.message
+
+
+def test_st_johns_wort_finding_says_it_lowers_ketamine_levels():
+    finding = only(with_meds(MedicationEntry("St John's wort", rxcui="258326")))
+    assert "st john's wort" in finding.message
+    assert "Peltoniemi 2012" in finding.source
+
+
+def test_lamotrigine_alone_is_not_also_a_mood_stabiliser_finding():
+    assert codes(with_meds(MedicationEntry("lamotrigine"), MedicationEntry("lithium"))) == [
+        "interaction.lamotrigine",
+        "interaction.mood_stabiliser",
+    ]
+    finding = with_meds(MedicationEntry("lamotrigine"), MedicationEntry("lithium"))[1]
+    assert "lamotrigine" not in finding.message
 
 
 def test_non_interacting_medication_gives_nothing():
@@ -467,7 +637,7 @@ def test_screen_is_deterministic_and_has_no_duplicate_codes():
     random.Random(7).shuffle(shuffled)
     again = eligibility_screen(replace(BUSY, medications=tuple(reversed(shuffled))))
     assert first == again == eligibility_screen(BUSY)
-    assert len(codes(first)) == len(set(codes(first)))
+    assert len(codes(first)) == len(set(codes(first)))  # no unrecognised medicine in BUSY
 
 
 def test_findings_summary_counts_every_severity():
@@ -477,6 +647,7 @@ def test_findings_summary_counts_every_severity():
         Severity.EXCLUDE: 3,  # bp.uncontrolled, diagnosis.psychotic, screen positive
         Severity.RELATIVE: 3,  # contra.bipolar_i, diagnosis.bipolar, benzodiazepine high dose
         Severity.INTERACTION: 4,  # contra.alcohol, maoi, benzodiazepine, cns_depressant
+        Severity.UNRECOGNISED: 0,
         Severity.MISSING: 3,  # birth date, pregnancy, ongoing therapy
     }
     assert findings_summary([]) == dict.fromkeys(SEVERITY_ORDER, 0)
@@ -535,7 +706,9 @@ def test_screen_never_raises_and_every_finding_is_explained(evaluation):
     findings = eligibility_screen(evaluation)
     assert all(f.message.strip() and f.source.strip() for f in findings)
     assert all(isinstance(f.severity, Severity) for f in findings)
-    assert len(codes(findings)) == len(set(codes(findings)))
+    keys = [(f.code, medication_key(f.medication)) for f in findings]
+    assert len(keys) == len(set(keys))
+    assert all(bool(f.medication) == (f.code == UNRECOGNISED_CODE) for f in findings)
     rank = {severity: n for n, severity in enumerate(SEVERITY_ORDER)}
     keys = [(rank[f.severity], f.code) for f in findings]
     assert keys == sorted(keys)

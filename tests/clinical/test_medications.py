@@ -6,6 +6,8 @@ from kapflow.clinical.medications import (
     DrugClass,
     classes_for,
     medication_by_rxcui,
+    medication_exact,
+    medication_key,
     medication_search,
     medications_named,
 )
@@ -136,3 +138,93 @@ def test_name_matching_exact_brand_and_free_text():
 def test_name_matching_unknown_returns_nothing():
     assert medications_named("vitamin D") == ()
     assert medications_named("") == ()
+
+
+# ---- the widened catalogue (decision 0028) ------------------------------------------------
+
+
+def _classes(name: str) -> frozenset[DrugClass]:
+    (medication,) = [m for m in CATALOGUE if m.name == name]
+    return medication.classes
+
+
+def test_newly_catalogued_medicines_have_their_codes():
+    assert {
+        name: medication_by_rxcui(code).name
+        for name, code in {
+            "st john's wort": "258326",
+            "dextromethorphan": "3289",
+            "brexpiprazole": "1658314",
+            "haloperidol": "5093",
+        }.items()
+    } == {
+        "st john's wort": "st john's wort",
+        "dextromethorphan": "dextromethorphan",
+        "brexpiprazole": "brexpiprazole",
+        "haloperidol": "haloperidol",
+    }
+
+
+def test_every_medicine_issue_12_names_is_catalogued_with_a_class_that_gives_a_finding():
+    expected = {
+        "lithium carbonate": DrugClass.MOOD_STABILISER,
+        "lamotrigine": DrugClass.LAMOTRIGINE,
+        "st john's wort": DrugClass.CYP_INDUCER,
+        "oxycodone": DrugClass.OPIOID,
+        "hydrocodone": DrugClass.OPIOID,
+        "morphine": DrugClass.OPIOID,
+        "buprenorphine": DrugClass.OPIOID,
+        "methadone": DrugClass.OPIOID,
+        "tramadol": DrugClass.OPIOID,
+        "fentanyl": DrugClass.OPIOID,
+        "naltrexone": DrugClass.OPIOID_ANTAGONIST,
+        "memantine": DrugClass.NMDA_ANTAGONIST,
+        "quetiapine": DrugClass.ANTIPSYCHOTIC,
+        "olanzapine": DrugClass.ANTIPSYCHOTIC,
+        "aripiprazole": DrugClass.ANTIPSYCHOTIC,
+        "risperidone": DrugClass.ANTIPSYCHOTIC,
+        "clozapine": DrugClass.ANTIPSYCHOTIC,
+    }
+    assert {name: drug_class in _classes(name) for name, drug_class in expected.items()} == (
+        dict.fromkeys(expected, True)
+    )
+
+
+def test_opioid_use_disorder_treatments_are_marked():
+    for name in ("buprenorphine", "methadone", "naltrexone"):
+        assert DrugClass.ADDICTION_TREATMENT in _classes(name), name
+
+
+def test_names_compare_without_case_apostrophes_full_stops_or_spacing():
+    assert medication_key("  St. John\u2019s   Wort ") == medication_key("st johns wort")
+    assert medication_key("Kratom") == medication_key("kratom ")
+
+
+def test_st_johns_wort_spellings_all_match():
+    for typed in ("St John's wort", "St. John's Wort", "ST JOHNS WORT", "Saint John's wort",
+                  "St. John\u2019s wort 300 mg", "Hypericum", "SJW"):  # fmt: skip
+        assert [m.name for m in medications_named(typed)] == ["st john's wort"], typed
+
+
+def test_search_finds_st_johns_wort_as_typed_with_a_full_stop():
+    assert [m.name for m in medication_search("St. John")] == ["st john's wort"]
+
+
+def test_lithium_is_found_by_alias_and_brand():
+    assert [m.name for m in medications_named("Lithium")] == ["lithium carbonate"]
+    assert [m.name for m in medications_named("Eskalith CR")] == ["lithium carbonate"]
+
+
+def test_combination_brands_name_both_ingredients():
+    assert [m.name for m in medications_named("Auvelity")] == ["bupropion", "dextromethorphan"]
+    assert [m.name for m in medications_named("Contrave")] == ["bupropion", "naltrexone"]
+    assert [m.name for m in medications_named("Symbyax")] == ["fluoxetine", "olanzapine"]
+
+
+def test_exact_match_codes_one_ingredient_only():
+    assert medication_exact("Lithium").rxcui == "42351"
+    assert medication_exact("St. John's Wort").rxcui == "258326"
+    assert medication_exact("XANAX").name == "alprazolam"
+    assert medication_exact("Adderall") is None  # two ingredients: left for the screen
+    assert medication_exact("sertraline 50 mg") is None  # not exactly a name
+    assert medication_exact("kratom") is None

@@ -215,7 +215,7 @@ def test_the_practice_sees_the_decision_with_findings_and_the_prescriptions(
     assert "2 dispensed, 0 used" in page
     assert "Ketamine rapid-dissolve tablet (compounded)" in page
     evaluation = client.get(f"/api/v1/prescribing/referrals/{treated.referral.pk}/evaluation")
-    assert evaluation.json()["decisions"][0]["findings"] == [MAOI]
+    assert evaluation.json()["decisions"][0]["findings"] == [MAOI | {"medication": ""}]
     assert evaluation.json()["editable"] is False
 
 

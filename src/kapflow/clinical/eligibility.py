@@ -6,6 +6,10 @@ suicide-risk screen, ongoing therapy) into findings with a severity and a source
 (DOMAIN.md section 2; seed 001 for the ongoing-therapy programme rule). The prescriber reads
 the findings and decides; the findings are stored with the decision (`Finding.as_dict`).
 
+A medication entry the catalogue does not recognise is a finding of its own, one per medicine
+as typed, that the prescriber must confirm they reviewed by hand before deciding eligible
+(`review_check`; decision 0028): an unknown medicine never passes silently.
+
 Nothing here reads a clock: the evaluation's date is passed in. Thresholds come from
 `EligibilityPolicy` (practice configuration).
 """
@@ -22,6 +26,7 @@ from kapflow.clinical.medications import (
     DrugClass,
     Medication,
     medication_by_rxcui,
+    medication_key,
     medications_named,
 )
 
@@ -30,37 +35,53 @@ class Severity(StrEnum):
     EXCLUDE = "exclude"  # absolute contraindication or programme exclusion
     RELATIVE = "relative"  # relative contraindication: weigh risk
     INTERACTION = "interaction"  # drug interaction: monitor or adjust
+    UNRECOGNISED = "unrecognised"  # a medicine not in the catalogue: review it by hand
     MISSING = "missing"  # information the screen needs is not recorded
 
 
-SEVERITY_ORDER = (Severity.EXCLUDE, Severity.RELATIVE, Severity.INTERACTION, Severity.MISSING)
+SEVERITY_ORDER = (
+    Severity.EXCLUDE,
+    Severity.RELATIVE,
+    Severity.INTERACTION,
+    Severity.UNRECOGNISED,
+    Severity.MISSING,
+)
 
 SEVERITY_LABELS = {
     Severity.EXCLUDE: "Exclusion",
     Severity.RELATIVE: "Relative contraindication",
     Severity.INTERACTION: "Drug interaction",
+    Severity.UNRECOGNISED: "Not in the catalogue: review by hand",
     Severity.MISSING: "Missing information",
 }
+
+UNRECOGNISED_CODE = "medication.unrecognised"
 
 
 @dataclass(frozen=True)
 class Finding:
     """One thing the prescriber should weigh. `code` is stable; `message` is plain words that
     repeat no health information except a measured value where it helps ("Blood pressure
-    172/104 ...") and the medicines or diagnosis codes involved."""
+    172/104 ...") and the medicines or diagnosis codes involved. `medication` is set only on a
+    finding about one medicine as typed (an unrecognised one): there is one such finding per
+    medicine, so a finding is identified by its code and its medication."""
 
     code: str
     severity: Severity
     message: str
     source: str
+    medication: str = ""
 
     def as_dict(self) -> dict:
-        return {
+        data = {
             "code": self.code,
             "severity": self.severity.value,
             "message": self.message,
             "source": self.source,
         }
+        if self.medication:  # absent otherwise, so earlier findings keep their digest
+            data["medication"] = self.medication
+        return data
 
 
 @dataclass(frozen=True)
@@ -399,6 +420,30 @@ def _bmi_findings(evaluation: EvaluationInput, policy: EligibilityPolicy) -> lis
     ]
 
 
+def _unrecognised_findings(entries: tuple[MedicationEntry, ...]) -> list[Finding]:
+    """One finding per medicine the catalogue does not recognise, named as typed (the first
+    spelling when the same medicine is listed twice). Decision 0028."""
+    findings: dict[str, Finding] = {}
+    for entry in entries:
+        if _identify(entry):
+            continue
+        typed = " ".join(entry.name.split()) or (
+            f"RxNorm {entry.rxcui.strip()}" if entry.rxcui.strip() else ""
+        )
+        key = medication_key(typed)
+        if not key or key in findings:
+            continue
+        findings[key] = Finding(
+            UNRECOGNISED_CODE,
+            Severity.UNRECOGNISED,
+            f'"{typed}" is not in the catalogue: review by hand. kapflow cannot screen it for '
+            "interactions with ketamine or for what it says about the client's history.",
+            "kapflow medication catalogue (decision 0028)",
+            medication=typed,
+        )
+    return list(findings.values())
+
+
 def _medication_findings(
     entries: tuple[MedicationEntry, ...], policy: EligibilityPolicy
 ) -> list[Finding]:
@@ -490,6 +535,77 @@ def _medication_findings(
                 "Practice (verify)",
             )
         )
+    mood_stabilisers = by_class.get(DrugClass.MOOD_STABILISER, set()) - by_class.get(
+        DrugClass.LAMOTRIGINE, set()
+    )
+    if mood_stabilisers:
+        findings.append(
+            Finding(
+                "interaction.mood_stabiliser",
+                Severity.INTERACTION,
+                f"Mood stabiliser ({_names(mood_stabilisers)}): usually taken for bipolar "
+                "disorder. Confirm why, make sure there is no current manic or hypomanic "
+                "episode, and weigh bipolar I case by case; ketamine trials in bipolar "
+                "depression kept lithium or valproate at therapeutic levels.",
+                "Sanacora 2017; Diazgranados 2010 (Arch Gen Psychiatry 67:793) (verify)",
+            )
+        )
+    if antipsychotics := by_class.get(DrugClass.ANTIPSYCHOTIC):
+        findings.append(
+            Finding(
+                "interaction.antipsychotic",
+                Severity.INTERACTION,
+                f"Antipsychotic ({_names(antipsychotics)}): adds sedation. Confirm why it is "
+                "taken: a psychotic disorder is excluded here and bipolar disorder needs a "
+                "case-by-case decision; it may also be an add-on for depression or for sleep.",
+                "Spravato PI 5.1, 5.2, 7; Sanacora 2017",
+            )
+        )
+    if nmda := by_class.get(DrugClass.NMDA_ANTAGONIST):
+        findings.append(
+            Finding(
+                "interaction.nmda_antagonist",
+                Severity.INTERACTION,
+                f"Another NMDA receptor antagonist ({_names(nmda)}) acts where ketamine acts: "
+                "their combined use has not been systematically evaluated, and the memantine "
+                "label asks for caution.",
+                "Namenda PI 7.1 (DailyMed)",
+            )
+        )
+    if antagonists := by_class.get(DrugClass.OPIOID_ANTAGONIST):
+        findings.append(
+            Finding(
+                "interaction.opioid_antagonist",
+                Severity.INTERACTION,
+                f"Opioid antagonist ({_names(antagonists)}): in a small trial it blocked the "
+                "antidepressant effect of intravenous ketamine, and it blocks opioid pain "
+                "relief in an emergency. Decide whether it matters for this client.",
+                "Williams 2018 (Am J Psychiatry 175:1205); naltrexone label (DailyMed)",
+            )
+        )
+    if addiction := by_class.get(DrugClass.ADDICTION_TREATMENT):
+        findings.append(
+            Finding(
+                "interaction.addiction_treatment",
+                Severity.INTERACTION,
+                f"Often prescribed for an opioid or alcohol use disorder ({_names(addiction)}): "
+                "confirm why, and whether a substance use disorder is active or in remission; "
+                "ketamine carries a risk of misuse.",
+                "NCT05604794; Spravato PI 5.3",
+            )
+        )
+    if inducers := by_class.get(DrugClass.CYP_INDUCER):
+        findings.append(
+            Finding(
+                "interaction.enzyme_inducer",
+                Severity.INTERACTION,
+                f"Enzyme inducer ({_names(inducers)}): speeds up the breakdown of ketamine "
+                "(CYP3A4). St John's wort cut oral S-ketamine exposure by more than half, so "
+                "usual oral or sublingual doses may work less.",
+                "Peltoniemi 2012 (Fundam Clin Pharmacol 26:743); FDA CYP3A inducer table",
+            )
+        )
+    findings += _unrecognised_findings(entries)
     return findings
 
 
@@ -585,8 +701,8 @@ def eligibility_screen(
 ) -> list[Finding]:
     """Every finding for one medical evaluation (DOMAIN.md section 2; Spravato PI; Ketalar PI;
     Sanacora 2017; Columbia triage; seed 001), most serious first: sorted by `SEVERITY_ORDER`
-    then code, one finding per code. An empty list means nothing was found, not "eligible":
-    the prescriber decides."""
+    then code (then medicine), one finding per code and medicine. An empty list means nothing
+    was found, not "eligible": the prescriber decides."""
     policy = policy or EligibilityPolicy()
     findings = [
         *_age_findings(evaluation),
@@ -598,11 +714,49 @@ def eligibility_screen(
         *_diagnosis_findings(evaluation.diagnoses),
         *_screen_findings(evaluation),
     ]
-    unique: dict[str, Finding] = {}
+    unique: dict[tuple[str, str], Finding] = {}
     for finding in findings:
-        unique.setdefault(finding.code, finding)
+        unique.setdefault((finding.code, medication_key(finding.medication)), finding)
     rank = {severity: n for n, severity in enumerate(SEVERITY_ORDER)}
-    return sorted(unique.values(), key=lambda f: (rank[f.severity], f.code))
+    return sorted(
+        unique.values(),
+        key=lambda f: (rank[f.severity], f.code, medication_key(f.medication), f.medication),
+    )
+
+
+def medications_to_review(findings: Iterable[Finding]) -> list[str]:
+    """The medicines, as typed, that are not in the catalogue and so must be reviewed by hand
+    before an eligible decision (decision 0028), in the order the findings list them."""
+    return [f.medication for f in findings if f.code == UNRECOGNISED_CODE]
+
+
+@dataclass(frozen=True)
+class ReviewCheck:
+    """A prescriber's "reviewed by hand" ticks checked against the findings: `confirmed` are
+    the medicines (as the findings name them) the ticks cover, `missing` those still to
+    review, `unknown` ticks that name no medicine to review (a stale page, a typo)."""
+
+    confirmed: tuple[str, ...]
+    missing: tuple[str, ...]
+    unknown: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.unknown
+
+
+def review_check(findings: Iterable[Finding], reviewed: Iterable[str]) -> ReviewCheck:
+    """Match the medicines the prescriber ticked as reviewed by hand to the unrecognised ones
+    in `findings`, ignoring case, spacing, apostrophes and full stops (decision 0028). Only a
+    tick per medicine clears it; free text (the reason) never does."""
+    to_review = medications_to_review(findings)
+    ticked = {medication_key(name): name for name in reviewed if medication_key(name)}
+    wanted = {medication_key(name) for name in to_review}
+    return ReviewCheck(
+        confirmed=tuple(name for name in to_review if medication_key(name) in ticked),
+        missing=tuple(name for name in to_review if medication_key(name) not in ticked),
+        unknown=tuple(name for key, name in ticked.items() if key not in wanted),
+    )
 
 
 def findings_summary(findings: Iterable[Finding]) -> dict[Severity, int]:
@@ -618,14 +772,18 @@ __all__ = [
     "CHECKLIST_BY_CODE",
     "SEVERITY_LABELS",
     "SEVERITY_ORDER",
+    "UNRECOGNISED_CODE",
     "ChecklistItem",
     "EligibilityPolicy",
     "EvaluationInput",
     "Finding",
     "MedicationEntry",
     "Pregnancy",
+    "ReviewCheck",
     "Severity",
     "bmi",
     "eligibility_screen",
     "findings_summary",
+    "medications_to_review",
+    "review_check",
 ]

@@ -7,14 +7,14 @@ naming the field. Searches of the ICD-10-CM code set are posted, like client sea
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from kapflow import policy
 from kapflow.clinical import prescribing as rx
-from kapflow.clinical.eligibility import CHECKLIST, Pregnancy
+from kapflow.clinical.eligibility import CHECKLIST, Pregnancy, medications_to_review
 from kapflow.clinical.icd10 import diagnosis_search
 from kapflow.clinical.medications import medication_search
 from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
@@ -127,6 +127,15 @@ class FindingOut(Schema):
     severity: str
     message: str
     source: str
+    medication: str = Field(
+        "", description="The medicine as typed, on a `medication.unrecognised` finding."
+    )
+
+
+class MedicationReviewedOut(Schema):
+    medication: str
+    reviewed_by: int = Field(description="The user who signed the decision.")
+    reviewed_at: datetime
 
 
 class DecisionOut(Schema):
@@ -135,6 +144,7 @@ class DecisionOut(Schema):
     reason: str
     findings: list[FindingOut]
     exclusions_acknowledged: bool
+    medications_reviewed: list[MedicationReviewedOut]
     clearance_valid_days: int | None
     signature: str
     decided_by: str
@@ -163,6 +173,10 @@ class EvaluationOut(Schema):
     checklist_items: list[dict]
     findings: list[FindingOut]
     findings_digest: str = Field(description="Send it back with the decision.")
+    medications_to_review: list[str] = Field(
+        description="Medicines not in the catalogue: an eligible decision must list each one "
+        "in `medications_reviewed`."
+    )
     decisions: list[DecisionOut]
 
 
@@ -172,6 +186,12 @@ class DecisionIn(Schema):
     signature: str = Field(min_length=1, max_length=200, description="Your full name.")
     findings_digest: str = Field(min_length=64, max_length=64)
     acknowledge_exclusions: bool = False
+    medications_reviewed: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=30,
+        description="Each medicine from `medications_to_review` you reviewed by hand. Eligible "
+        "needs every one (else 422 naming this field); the list is kept with the decision.",
+    )
     clearance_valid_days: int | None = Field(None, ge=1, le=730)
 
 
@@ -297,6 +317,7 @@ def _decision_out(d) -> dict:
         "reason": d.reason,
         "findings": d.findings,
         "exclusions_acknowledged": d.exclusions_acknowledged,
+        "medications_reviewed": d.medications_reviewed,
         "clearance_valid_days": d.clearance_valid_days,
         "signature": d.signature,
         "decided_by": str(d.decided_by),
@@ -324,6 +345,7 @@ def _evaluation_out(view) -> dict:
         ],
         findings=[f.as_dict() for f in view.findings],
         findings_digest=view.digest,
+        medications_to_review=medications_to_review(view.findings),
         decisions=[_decision_out(d) for d in view.decisions],
     )
     return data
@@ -459,7 +481,8 @@ def evaluation_put(request, referral_id: int, payload: EvaluationIn):
 @router.post("/referrals/{int:referral_id}/decision", response={201: DecisionOut, **ERRORS})
 def eligibility_decide(request, referral_id: int, payload: DecisionIn):
     """Sign the decision against the findings digest you were shown. Eligible needs a
-    complete evaluation and `acknowledge_exclusions` when any exclusion was found."""
+    complete evaluation, `acknowledge_exclusions` when any exclusion was found, and every
+    medicine of `medications_to_review` in `medications_reviewed` (decision 0028)."""
     actor = staff_actor(request)
     view = selectors.evaluation_get_for_actor(actor=actor, referral_id=referral_id)
     data = payload.dict()
@@ -471,6 +494,7 @@ def eligibility_decide(request, referral_id: int, payload: DecisionIn):
         signature=data["signature"],
         findings_digest_seen=data["findings_digest"],
         acknowledge_exclusions=data["acknowledge_exclusions"],
+        medications_reviewed=data["medications_reviewed"],
         clearance_valid_days=data["clearance_valid_days"],
     )
     return Status(201, _decision_out(record))

@@ -164,6 +164,15 @@ class EvaluationForm(forms.Form):
         return initial
 
 
+class ReviewedMedicinesField(forms.MultipleChoiceField):
+    """Ticks for medicines not in the catalogue. Which ticks count, and whether every one is
+    there, is the service's rule (`eligibility_decide`), so the page and the API refuse alike;
+    a tick for a medicine no longer listed reaches the service and is refused there."""
+
+    def valid_value(self, value):
+        return isinstance(value, str) and len(value) <= 200
+
+
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect)
     reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
@@ -175,8 +184,26 @@ class DecisionForm(forms.Form):
         label="I reviewed every exclusion listed and still judge the client eligible",
         required=False,
     )
+    medications_reviewed = ReviewedMedicinesField(
+        label="Medicines not in the catalogue: tick each one you reviewed by hand",
+        help_text="kapflow could not screen these for interactions with ketamine. Eligible "
+        "needs a tick for every one.",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
     signature = forms.CharField(label="Sign: type your full name", max_length=200)
     findings_digest = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, to_review: list[str] | tuple[str, ...] = (), **kwargs):
+        """`to_review`: the medicines, as the findings name them, that are not in the
+        catalogue; one checkbox each, and no such field when there are none."""
+        super().__init__(*args, **kwargs)
+        if to_review:
+            self.fields["medications_reviewed"].choices = [
+                (name, f"{name}: reviewed by hand") for name in to_review
+            ]
+        else:
+            del self.fields["medications_reviewed"]
 
 
 class PrescriptionForm(forms.Form):

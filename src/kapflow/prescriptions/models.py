@@ -187,6 +187,10 @@ class EligibilityDecision(models.Model):
     findings_digest = models.CharField(max_length=64)
     evaluation_snapshot = models.JSONField(default=dict, blank=True)
     exclusions_acknowledged = models.BooleanField(default=False)
+    # Medicines not in the catalogue that the prescriber ticked as reviewed by hand, each as
+    # {"medication", "reviewed_by" (user id), "reviewed_at" (ISO instant)}: the same person and
+    # moment as the signature, kept with each medicine so the record reads alone (decision 0028).
+    medications_reviewed = models.JSONField(default=list, blank=True)
     clearance_valid_days = models.PositiveSmallIntegerField(null=True, blank=True)
     signature = models.CharField("Signed (typed full name)", max_length=200)
     decided_by = models.ForeignKey(

@@ -10,6 +10,7 @@ first, and writes its audit row inside the transaction.
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -25,7 +26,7 @@ from kapflow.clinical import course as course_rules
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.icd10 import diagnosis_get
-from kapflow.clinical.medications import medication_by_rxcui, medication_search
+from kapflow.clinical.medications import medication_by_rxcui, medication_exact
 from kapflow.core.bounds import DateKind, Start, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services as course_services
@@ -336,8 +337,9 @@ def _decimal(value, field: str, errors: dict) -> Decimal | None:
 
 
 def medications_clean(rows: list[dict]) -> list[dict]:
-    """Medication rows: the name (matched to the RxNorm catalogue when it can be), the dose
-    as written, and the total mg per day (used for the benzodiazepine dose check)."""
+    """Medication rows: the name (coded from the RxNorm catalogue when it names exactly one
+    ingredient, brand or alias; kept as typed otherwise), the dose as written, and the total mg
+    per day (used for the benzodiazepine dose check)."""
     cleaned: list[dict] = []
     errors: list[str] = []
     for i, row in enumerate(rows or [], start=1):
@@ -347,13 +349,8 @@ def medications_clean(rows: list[dict]) -> list[dict]:
         rxcui = str(row.get("rxcui") or "").strip()
         known = medication_by_rxcui(rxcui) if rxcui else None
         if known is None:
-            matches = [m for m in medication_search(name, limit=5) if m.name == name.lower()]
-            matches = matches or [
-                m
-                for m in medication_search(name, limit=5)
-                if name.lower() in {b.lower() for b in m.brands}
-            ]
-            known = matches[0] if matches else None
+            # A combination brand (Adderall, Auvelity) stays as typed: the screen finds both.
+            known = medication_exact(name)
         daily = row.get("daily_dose_mg")
         try:
             daily = None if daily in (None, "") else float(daily)
@@ -495,12 +492,15 @@ def eligibility_decide(
     signature: str,
     findings_digest_seen: str,
     acknowledge_exclusions: bool = False,
+    medications_reviewed: Iterable[str] = (),
     clearance_valid_days: int | None = None,
     now: datetime | None = None,
 ) -> EligibilityDecision:
     """The prescriber decides and signs. The findings are screened again; if they differ
-    from those the prescriber saw, nothing is decided. Eligible needs a complete evaluation
-    and, when exclusions were found, an explicit acknowledgement."""
+    from those the prescriber saw, nothing is decided. Eligible needs a complete evaluation,
+    when exclusions were found an explicit acknowledgement, and a tick for each medicine not in
+    the catalogue (`medications_reviewed`, the names as the findings give them; decision 0028).
+    The ticks are stored with the decision, whatever it is."""
     now = now or timezone.now()
     evaluation = _evaluation_for(actor, evaluation_id)
     if evaluation.prescriber_id != actor.pk:
@@ -535,6 +535,25 @@ def eligibility_decide(
             "The findings changed since the page was loaded. Review them again, then sign.",
             code="evaluation.findings_changed",
         )
+    # A medicine the catalogue does not know was screened for nothing: only a tick per
+    # medicine clears it, never the reason's free text (decision 0028).
+    review = screen.review_check(findings, medications_reviewed or ())
+    if review.unknown:
+        raise ValidationError(
+            {
+                "medications_reviewed": "Only a medicine listed as not in the catalogue can be "
+                "confirmed as reviewed. Reload the evaluation and review it again."
+            }
+        )
+    if decision == Decision.ELIGIBLE and review.missing:
+        count = len(review.missing)
+        raise ValidationError(
+            {
+                "medications_reviewed": f"{count} medicine{'s' if count > 1 else ''} not in the "
+                f"catalogue {'are' if count > 1 else 'is'} not confirmed as reviewed by hand. "
+                "Tick each one to decide eligible."
+            }
+        )
     if decision == Decision.ELIGIBLE:
         blocking = [
             course_rules.Reason(f.code, f"Still missing: {f.message}")
@@ -567,6 +586,10 @@ def eligibility_decide(
         decision=decision, reason=reason, findings=[f.as_dict() for f in findings],
         findings_digest=digest, evaluation_snapshot=snapshot,
         exclusions_acknowledged=bool(acknowledge_exclusions) and decision == Decision.ELIGIBLE,
+        medications_reviewed=[
+            {"medication": name, "reviewed_by": actor.user_id, "reviewed_at": now.isoformat()}
+            for name in review.confirmed
+        ],
         clearance_valid_days=clearance_valid_days if decision == Decision.ELIGIBLE else None,
         signature=signature, decided_by=actor.user, decided_by_membership=actor, decided_at=now,
     )  # fmt: skip

@@ -238,13 +238,14 @@ def evaluation(request, referral_id: int):
     view = selectors.evaluation_get_for_actor(actor=actor, referral_id=referral_id)
     ev = view.evaluation
     form = EvaluationForm(initial=EvaluationForm.initial_for(ev))
-    decision_form = DecisionForm(initial={"findings_digest": view.digest})
+    to_review = screen.medications_to_review(view.findings)
+    decision_form = DecisionForm(initial={"findings_digest": view.digest}, to_review=to_review)
     status = 200
     if request.method == "POST":
         if not view.editable:
             raise Http404()
         if request.POST.get("intent") == "decide":
-            decision_form = DecisionForm(request.POST)
+            decision_form = DecisionForm(request.POST, to_review=to_review)
             if decision_form.is_valid():
                 d = decision_form.cleaned_data
                 try:
@@ -253,6 +254,7 @@ def evaluation(request, referral_id: int):
                         reason=d["reason"], signature=d["signature"],
                         findings_digest_seen=d["findings_digest"],
                         acknowledge_exclusions=d["acknowledge_exclusions"],
+                        medications_reviewed=d.get("medications_reviewed") or [],
                         clearance_valid_days=d["clearance_valid_days"],
                     )  # fmt: skip
                 except (ValidationError, DomainError) as exc:
