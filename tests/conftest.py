@@ -11,9 +11,8 @@ import os
 
 import pytest
 import time_machine
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kapflow.accounts.models import Role
+from kapflow.accounts.models import AuthenticatorDevice, Role
 from kapflow.patients.models import Companion
 from tests.accounts.factories import (
     OrganisationFactory,
@@ -44,8 +43,8 @@ def _test_clock():
 
 def sign_in(client, user):
     """Log in through the test client with a verified OTP session, as after a real MFA step."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or (
-        TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first() or (
+        AuthenticatorDevice.objects.create(user=user, name="test", confirmed=True)
     )
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     session = client.session

@@ -18,15 +18,23 @@ from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from kapflow.accounts.middleware import mfa_required
-from kapflow.accounts.models import ApiToken, Membership, hash_secret
+from kapflow.accounts.models import ApiToken, ApiTokenScope, Membership, hash_secret
+from kapflow.accounts.services import api_token_refusal
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.timezones import viewer_zone, zone
 
 logger = logging.getLogger(__name__)
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class TokenAuth(HttpBearer):
-    """Bearer token bound to one membership (created on the Security page)."""
+    """Bearer token bound to one membership (created on the Security page or at /tokens).
+
+    Refused (401) when revoked, expired, or made without MFA while demo mode is now off;
+    a read-only token gets 403 on anything but GET, HEAD and OPTIONS (decision 0034)."""
 
     def authenticate(self, request, token):
         if not token or len(token) > 200:
@@ -38,12 +46,19 @@ class TokenAuth(HttpBearer):
         )
         if row is None or not row.membership.is_active or not row.membership.user.is_active:
             return None
+        refusal = api_token_refusal(row)
+        if refusal is not None:
+            logger.info("api_token.refused", extra={"token_id": row.pk, "reason": refusal})
+            return None
+        if row.scope == ApiTokenScope.READ and request.method not in SAFE_METHODS:
+            raise PermissionDenied("This token is read-only.", code="token.read_only")
         membership = (
             Membership.objects.select_related("organisation", "user")
             .prefetch_related("roles")
             .get(pk=row.membership_id)
         )
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+        ApiToken.objects.filter(pk=row.pk).update(last_used_at=clock.now())
+        request.api_token = row
         request.actor = membership
         request.user = membership.user
         # The token owner's zone, as ActorMiddleware does for pages (decision 0027);

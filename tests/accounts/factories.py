@@ -1,9 +1,9 @@
 """Factories for people and organisations. Fictional data only."""
 
 import factory
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapflow.accounts.models import (
+    AuthenticatorDevice,
     ClinicianLicence,
     Membership,
     MembershipRole,
@@ -86,5 +86,5 @@ def partnership(practice, partner):
     return Partnership.objects.create(practice=practice, partner=partner)
 
 
-def totp_device(user) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+def totp_device(user) -> AuthenticatorDevice:
+    return AuthenticatorDevice.objects.create(user=user, name="test", confirmed=True)

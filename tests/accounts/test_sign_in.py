@@ -6,10 +6,8 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 from django_otp.oath import totp
-from django_otp.plugins.otp_static.models import StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kapflow.accounts.models import Membership
+from kapflow.accounts.models import AuthenticatorDevice, Membership, RecoveryCode
 from kapflow.core.middleware import IDLE_KEY
 from tests.accounts.factories import PASSWORD, totp_device
 from tests.conftest import sign_in
@@ -47,12 +45,12 @@ def test_staff_without_device_must_enrol_then_gets_recovery_codes(client, world)
     assert client.get("/clients/")["Location"] == "/mfa/setup/"
     page = client.get("/mfa/setup/")
     assert page.status_code == 200 and b"QR code" in page.content
-    device = TOTPDevice.objects.get(user=world.therapist.user, confirmed=False)
+    device = AuthenticatorDevice.objects.get(user=world.therapist.user, confirmed=False)
     bad = client.post("/mfa/setup/", {"token": "000000" if _code(device) != "000000" else "111111"})
     assert "did not match" in bad.content.decode()
     done = client.post("/mfa/setup/", {"token": _code(device)})
     assert done.status_code == 200
-    assert StaticToken.objects.filter(device__user=world.therapist.user).count() == 10
+    assert RecoveryCode.objects.filter(device__user=world.therapist.user).count() == 10
     assert client.get("/clients/").status_code == 200
 
 

@@ -13,7 +13,7 @@ from tests.conftest import sign_in
 
 @pytest.fixture
 def token(world):
-    _, raw = services.api_token_create(actor=world.therapist, name="tests")
+    _, raw = services.api_token_create(actor=world.therapist, name="tests", mfa_verified=True)
     return raw
 
 

@@ -14,7 +14,7 @@ TEN_MB = 10 * 1024 * 1024
 
 @pytest.fixture
 def token(world):
-    _, raw = services.api_token_create(actor=world.therapist, name="tests")
+    _, raw = services.api_token_create(actor=world.therapist, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

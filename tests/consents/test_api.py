@@ -24,7 +24,7 @@ def _post(client, path, body, **headers):
 
 
 def _token(actor):
-    _, raw = account_services.api_token_create(actor=actor, name="tests")
+    _, raw = account_services.api_token_create(actor=actor, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

@@ -63,7 +63,7 @@ def test_the_page_and_the_api_date_a_note_alike_at_1930_pacific(client, world, t
         )  # fmt: skip
         assert response.status_code == 302, response.content
     else:
-        _, raw = account_services.api_token_create(actor=world.therapist, name="clock")
+        _, raw = account_services.api_token_create(actor=world.therapist, name="clock", mfa_verified=True)
         response = client.post(
             "/api/v1/notes",
             data=json.dumps({"client_id": world.client.pk, "session_type": "integration"}),
@@ -91,7 +91,7 @@ def test_api_calls_run_in_the_token_owners_zone(client, world, monkeypatch):
         return result
 
     monkeypatch.setattr(api_module.TokenAuth, "authenticate", spy)
-    _, raw = account_services.api_token_create(actor=world.therapist, name="clock")
+    _, raw = account_services.api_token_create(actor=world.therapist, name="clock", mfa_verified=True)
     response = client.get("/api/v1/notes/templates", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code == 200
     assert seen["zone"] == "America/Los_Angeles"

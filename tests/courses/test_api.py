@@ -31,7 +31,7 @@ def api(client):
 
     class Api:
         def __init__(self, actor):
-            _, raw = account_services.api_token_create(actor=actor, name="tests")
+            _, raw = account_services.api_token_create(actor=actor, name="tests", mfa_verified=True)
             self.headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
         @staticmethod

@@ -138,7 +138,7 @@ def test_integration_group_pages_and_api(client, world):
     assert CourseEvent.objects.filter(course=courses[0], kind="integration").exists()
     from kapflow.accounts import services as account_services
 
-    _, raw = account_services.api_token_create(actor=world.therapist, name="t")
+    _, raw = account_services.api_token_create(actor=world.therapist, name="t", mfa_verified=True)
     got = client.get(f"/api/v1/sessions/groups/{group.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert got.status_code == 200
     assert [a["attended"] for a in got.json()["attendees"]].count(True) == 1

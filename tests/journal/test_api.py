@@ -43,7 +43,7 @@ def _send(client, method, path, body=None, **headers):
 
 
 def _token(membership) -> dict:
-    _, raw = account_services.api_token_create(actor=membership, name="tests")
+    _, raw = account_services.api_token_create(actor=membership, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

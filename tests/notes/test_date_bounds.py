@@ -86,7 +86,7 @@ def test_a_course_opened_before_the_chart_moves_the_start_back(world, chart):
 
 
 def _token(membership) -> dict:
-    _, raw = account_services.api_token_create(actor=membership, name="tests")
+    _, raw = account_services.api_token_create(actor=membership, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

@@ -21,7 +21,7 @@ RANGE = "?start=2027-03-01T00:00:00-08:00&end=2027-03-08T00:00:00-08:00"
 
 
 def _token(membership) -> dict:
-    _, raw = account_services.api_token_create(actor=membership, name="tests")
+    _, raw = account_services.api_token_create(actor=membership, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

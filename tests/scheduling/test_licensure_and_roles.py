@@ -51,7 +51,7 @@ def _licence(membership, state, expires_on=None):
 
 
 def _token(membership) -> dict:
-    _, raw = account_services.api_token_create(actor=membership, name="tests")
+    _, raw = account_services.api_token_create(actor=membership, name="tests", mfa_verified=True)
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 

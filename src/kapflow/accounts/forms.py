@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from kapflow.accounts.models import ClinicianLicence, Role, TrainingCertificate
+from kapflow.accounts.models import ApiTokenScope, ClinicianLicence, Role, TrainingCertificate
 
 
 class SignInForm(AuthenticationForm):
@@ -20,7 +20,7 @@ class SignInForm(AuthenticationForm):
 class TokenForm(forms.Form):
     token = forms.CharField(
         label="Code from your authenticator app, or a recovery code",
-        max_length=20,
+        max_length=40,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
         ),
@@ -78,8 +78,18 @@ class CertificateForm(forms.ModelForm):
         }
 
 
+TOKEN_DAYS_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year")]
+
+
 class ApiTokenForm(forms.Form):
     name = forms.CharField(label="Token name", max_length=100)
+    scope = forms.ChoiceField(
+        label="Access",
+        choices=ApiTokenScope.choices,
+        initial=ApiTokenScope.READ,
+        help_text="Read-only tokens are refused on anything that changes data.",
+    )
+    days = forms.ChoiceField(label="Expires after", choices=TOKEN_DAYS_CHOICES, initial="90")
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:

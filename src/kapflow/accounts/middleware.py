@@ -68,9 +68,9 @@ def mfa_required(user, memberships) -> bool:
     if not needs:
         return False
     if settings.KAPFLOW_DEMO_MODE:
-        from django_otp.plugins.otp_totp.models import TOTPDevice
+        from kapflow.accounts.models import AuthenticatorDevice
 
-        return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
     return True
 
 

@@ -5,13 +5,21 @@ enforce.
 """
 
 import hashlib
+from base64 import b32encode
+from binascii import unhexlify
+from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django_otp.oath import TOTP
+from django_otp.util import random_hex
 
+from kapflow.accounts.crypto import EncryptedTextField, code_hash
 from kapflow.clinical.geography import US_STATES
 from kapflow.core.models import TenantQuerySet
 
@@ -292,17 +300,146 @@ class TrainingCertificate(models.Model):
         return self.name
 
 
+class ApiTokenScope(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class ApiTokenMfa(models.TextChoices):
+    """How the session that created the token had signed in (decision 0034)."""
+
+    VERIFIED = "verified", "After MFA"
+    DEMO_SKIPPED = "demo_skipped", "Demo mode, without MFA"
+    UNKNOWN = "unknown", "Unknown (made before this was recorded)"
+
+
 class ApiToken(models.Model):
     """A bearer token for /api/v1, bound to one membership. Only the hash is stored; the token
-    is shown once when created."""
+    is shown once when created. Outside demo mode only tokens made after MFA work."""
 
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=8)
     token_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(
+        max_length=12, choices=ApiTokenScope.choices, default=ApiTokenScope.READ_WRITE
+    )
+    mfa = models.CharField(
+        "MFA at creation", max_length=12, choices=ApiTokenMfa.choices, default=ApiTokenMfa.UNKNOWN
+    )
     created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="api_token_expires_after_creation",
+            )
+        ]
+
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+def totp_default_key() -> str:
+    return random_hex(20)
+
+
+class AuthenticatorDevice(TimestampMixin, ThrottlingMixin, Device):
+    """An authenticator app (RFC 6238 TOTP, SHA-1, 6 digits, 30 s), as django-otp's
+    TOTPDevice but with the seed encrypted at rest (decision 0034): `key` is the hex seed in
+    Python and Fernet ciphertext in the table."""
+
+    key = EncryptedTextField(default=totp_default_key)
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    # The time step of the last code accepted: a code is good once.
+    last_t = models.BigIntegerField(default=-1)
+
+    class Meta(Device.Meta):
+        verbose_name = "TOTP device"
+
+    @property
+    def bin_key(self) -> bytes:
+        return unhexlify(self.key.encode())
+
+    def get_throttle_factor(self):
+        return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        from kapflow.core import clock
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        try:
+            code = int(str(token).strip())
+        except ValueError:
+            code = None
+        verified = False
+        if code is not None:
+            totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+            totp.time = clock.now().timestamp()
+            verified = totp.verify(code, self.tolerance, self.last_t + 1)
+        if verified:
+            self.last_t = totp.t()
+            self.drift = totp.drift
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+        else:
+            self.throttle_increment(commit=True)
+        return verified
+
+    @property
+    def config_url(self) -> str:
+        """The otpauth:// URI an authenticator app scans (Google's Key Uri Format)."""
+        issuer = str(getattr(settings, "OTP_TOTP_ISSUER", "kapflow")).replace(":", "")
+        label = f"{issuer}:{self.user.get_username()}"
+        params = urlencode(
+            {
+                "secret": b32encode(self.bin_key),
+                "algorithm": "SHA1",
+                "digits": self.digits,
+                "period": self.step,
+            }
+        )
+        return f"otpauth://totp/{quote(label)}?{params}&issuer={quote(issuer)}"
+
+
+class RecoveryCodeDevice(TimestampMixin, ThrottlingMixin, Device):
+    """The person's single-use recovery codes. Only each code's hash is stored."""
+
+    class Meta(Device.Meta):
+        verbose_name = "recovery code set"
+
+    def get_throttle_factor(self):
+        return getattr(settings, "OTP_STATIC_THROTTLE_FACTOR", 1)
+
+    def verify_token(self, token) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        match = self.codes.filter(code_hash=code_hash(str(token))).first()
+        if match is None:
+            self.throttle_increment()
+            return False
+        match.delete()
+        self.throttle_reset(commit=False)
+        self.set_last_used_timestamp(commit=False)
+        self.save()
+        return True
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self):
+        return f"Recovery code {self.pk}"

@@ -4,6 +4,7 @@ from django.db.models import Prefetch, QuerySet
 
 from kapflow import policy
 from kapflow.accounts.models import (
+    ApiToken,
     ClinicianLicence,
     Invitation,
     Membership,
@@ -75,6 +76,13 @@ def invitation_get_by_token(*, token_hash: str) -> Invitation:
     if invitation is None or invitation.status != "pending":
         raise NotFound("This invitation link is not valid any more. Ask for a new one.")
     return invitation
+
+
+def api_token_list(*, actor) -> QuerySet[ApiToken]:
+    """The actor's own unrevoked tokens, newest first (expired ones too, marked so)."""
+    return ApiToken.objects.filter(membership=actor, revoked_at__isnull=True).order_by(
+        "-created_at", "-id"
+    )
 
 
 def licences_of(user_id: int) -> list[Licence]:

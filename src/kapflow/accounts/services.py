@@ -13,22 +13,27 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapflow import policy
+from kapflow.accounts.crypto import code_hash
 from kapflow.accounts.models import (
     ApiToken,
+    ApiTokenMfa,
+    ApiTokenScope,
+    AuthenticatorDevice,
     ClinicianLicence,
     Invitation,
     Membership,
     MembershipRole,
+    RecoveryCode,
+    RecoveryCodeDevice,
     Role,
     TrainingCertificate,
     User,
     hash_secret,
 )
 from kapflow.audit.services import audit_record
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound
 
@@ -258,59 +263,137 @@ def certificate_add(
 # ---- MFA ------------------------------------------------------------------------------------
 
 
-def totp_device_pending(*, user: User) -> TOTPDevice:
-    """The unconfirmed TOTP device shown as a QR code during enrolment (reused on reload)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+def totp_device_pending(*, user: User) -> AuthenticatorDevice:
+    """The unconfirmed device shown as a QR code during enrolment (reused on reload)."""
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        device = AuthenticatorDevice.objects.create(
+            user=user, name="Authenticator app", confirmed=False
+        )
     return device
 
 
 @transaction.atomic
 def totp_confirm(*, user: User, token: str, actor: Membership | None = None) -> list[str]:
     """Confirm enrolment with a code from the app; returns fresh recovery codes (shown once)."""
-    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    device = (
+        AuthenticatorDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    )
     if device is None:
         raise DomainError("Start enrolment again.", code="mfa.no_pending_device")
     if not device.verify_token((token or "").replace(" ", "")):
         raise ValidationError({"token": "That code did not match. Check the app's clock."})
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
+    AuthenticatorDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
     audit_record(actor=actor, action="mfa.enrol", target=device)
     return recovery_codes_generate(user=user)
 
 
+def recovery_code_new() -> str:
+    """Four groups of four characters from 31 that cannot be misread (no i, l, o, 0, 1):
+    79 random bits, enough for a fast hash at rest (decision 0034)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    raw = "".join(secrets.choice(alphabet) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
 @transaction.atomic
 def recovery_codes_generate(*, user: User) -> list[str]:
-    """Replace the user's recovery codes; each works once."""
-    device, _ = StaticDevice.objects.get_or_create(user=user, name="Recovery codes")
-    device.token_set.all().delete()
-    codes = [
-        f"{secrets.token_hex(3)}-{secrets.token_hex(3)}"
-        for _ in range(settings.KAPFLOW_RECOVERY_CODES)
-    ]
-    StaticToken.objects.bulk_create([StaticToken(device=device, token=c) for c in codes])
+    """Replace the user's recovery codes; each works once. Only their hashes are kept."""
+    device, _ = RecoveryCodeDevice.objects.get_or_create(user=user, name="Recovery codes")
+    device.codes.all().delete()
+    codes = [recovery_code_new() for _ in range(settings.KAPFLOW_RECOVERY_CODES)]
+    RecoveryCode.objects.bulk_create(
+        [RecoveryCode(device=device, code_hash=code_hash(c)) for c in codes]
+    )
     return codes
+
+
+def mfa_device_for_code(*, user: User, code: str):
+    """The confirmed device a typed code is for: digits are an app code, anything else a
+    recovery code. None when no such device is enrolled."""
+    code = "".join((code or "").split())
+    model = AuthenticatorDevice if code.isdigit() else RecoveryCodeDevice
+    return model.objects.filter(user=user, confirmed=True).first()
+
+
+def has_authenticator(user: User) -> bool:
+    return AuthenticatorDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@transaction.atomic
+def field_secrets_reencrypt() -> int:
+    """Rewrite every encrypted seed under the first KAPFLOW_FIELD_KEYS key; returns the
+    count. Rows are locked so that a sign-in cannot write an old value back meanwhile."""
+    count = 0
+    for device in AuthenticatorDevice.objects.select_for_update().order_by("pk"):
+        # Loading decrypted with whichever key fits; saving encrypts with the first.
+        device.save(update_fields=["key"])
+        count += 1
+    return count
 
 
 # ---- API tokens -----------------------------------------------------------------------------
 
 
 @transaction.atomic
-def api_token_create(*, actor: Membership, name: str) -> tuple[ApiToken, str]:
+def api_token_create(
+    *,
+    actor: Membership,
+    name: str,
+    mfa_verified: bool,
+    scope: str = ApiTokenScope.READ_WRITE,
+    days: int | None = None,
+) -> tuple[ApiToken, str]:
+    """A bearer token for the actor's membership, shown once. It lasts `days` (default
+    KAPFLOW_API_TOKEN_DEFAULT_DAYS, at most a year) and records whether the session that
+    made it had passed MFA: outside demo mode only such tokens work (decision 0034)."""
     if not policy.is_staff_actor(actor):
         raise NotFound()
+    errors = {}
     if not (name or "").strip():
-        raise ValidationError({"name": "Name the token so you can recognise it later."})
+        errors["name"] = "Name the token so you can recognise it later."
+    if scope not in ApiTokenScope.values:
+        errors["scope"] = "Choose read only or read and write."
+    days = settings.KAPFLOW_API_TOKEN_DEFAULT_DAYS if days is None else days
+    if not isinstance(days, int) or not 1 <= days <= settings.KAPFLOW_API_TOKEN_MAX_DAYS:
+        errors["days"] = f"A token lasts from 1 to {settings.KAPFLOW_API_TOKEN_MAX_DAYS} days."
+    if errors:
+        raise ValidationError(errors)
+    if mfa_verified:
+        mfa = ApiTokenMfa.VERIFIED
+    elif settings.KAPFLOW_DEMO_MODE:
+        mfa = ApiTokenMfa.DEMO_SKIPPED
+    else:
+        # Staff pass MFA before they reach the security page or the API outside demo mode;
+        # reaching here without it is a bug, not a reason to mint a token.
+        raise DomainError("Verify your sign-in with MFA first.", code="mfa.required")
+    now = clock.now()
     raw = "kf_" + secrets.token_urlsafe(32)
     token = ApiToken(
-        membership=actor, name=name.strip()[:100], prefix=raw[3:11], token_hash=hash_secret(raw)
+        membership=actor,
+        name=name.strip()[:100],
+        prefix=raw[3:11],
+        token_hash=hash_secret(raw),
+        scope=scope,
+        mfa=mfa,
+        created_at=now,
+        expires_at=now + timedelta(days=days),
     )
     token.full_clean()
     token.save()
     audit_record(actor=actor, action="api_token.create", target=token)
     return token, raw
+
+
+def api_token_refusal(token: ApiToken) -> str | None:
+    """Why a stored, unrevoked token may not be used now, or None when it may."""
+    if token.expires_at <= clock.now():
+        return "expired"
+    if token.mfa != ApiTokenMfa.VERIFIED and not settings.KAPFLOW_DEMO_MODE:
+        return "made_without_mfa"
+    return None
 
 
 @transaction.atomic

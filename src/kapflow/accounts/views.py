@@ -15,8 +15,6 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapflow import policy
 from kapflow.accounts import selectors, services
@@ -33,7 +31,7 @@ from kapflow.accounts.forms import (
     TokenForm,
 )
 from kapflow.accounts.middleware import ORG_SESSION_KEY
-from kapflow.accounts.models import ApiToken, hash_secret
+from kapflow.accounts.models import RecoveryCodeDevice, hash_secret
 from kapflow.audit.services import audit_record
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
@@ -57,9 +55,8 @@ def mfa_verify(request):
         return redirect("home")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        token = form.cleaned_data["token"].strip().replace(" ", "")
-        device_class = StaticDevice if "-" in token else TOTPDevice
-        device = device_class.objects.filter(user=request.user, confirmed=True).first()
+        token = "".join(form.cleaned_data["token"].split())
+        device = services.mfa_device_for_code(user=request.user, code=token)
         if device is None:
             form.add_error("token", "No device of that kind is enrolled.")
         else:
@@ -69,8 +66,8 @@ def mfa_verify(request):
             elif device.verify_token(token):
                 django_otp.login(request, device)
                 audit_record(actor=request.actor, action="mfa.verify", target=device)
-                if device_class is StaticDevice:
-                    left = device.token_set.count()
+                if isinstance(device, RecoveryCodeDevice):
+                    left = device.codes.count()
                     messages.warning(request, f"Recovery code used; {left} left.")
                 return redirect_to_next(request, request.GET.get("next"))
             else:
@@ -88,10 +85,7 @@ def _qr_svg(uri: str) -> str:
 @login_required
 def mfa_setup(request):
     """Enrol an authenticator app: QR code, confirm with a code, then recovery codes once."""
-    if (
-        TOTPDevice.objects.filter(user=request.user, confirmed=True).exists()
-        and not request.user.is_verified()
-    ):
+    if services.has_authenticator(request.user) and not request.user.is_verified():
         return redirect("accounts:mfa_verify")
     device = services.totp_device_pending(user=request.user)
     form = ConfirmTotpForm(request.POST or None)
@@ -128,26 +122,32 @@ def recovery_codes_regenerate(request):
 
 @login_required
 def security(request):
-    """The signed-in person's security page: MFA status and API tokens."""
+    """The signed-in person's security page: MFA status, password and API tokens."""
     token_form = ApiTokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and policy.is_staff_actor(request.actor) and token_form.is_valid():
         try:
             _, new_token = services.api_token_create(
-                actor=request.actor, name=token_form.cleaned_data["name"]
+                actor=request.actor,
+                name=token_form.cleaned_data["name"],
+                scope=token_form.cleaned_data["scope"],
+                days=int(token_form.cleaned_data["days"]),
+                mfa_verified=request.user.is_verified(),
             )
         except ValidationError as exc:
             add_errors(token_form, exc)
-    tokens = (
-        ApiToken.objects.filter(membership=request.actor, revoked_at__isnull=True)
-        if request.actor
-        else []
-    )
+        except DomainError as exc:
+            token_form.add_error(None, exc.message)
+    refusals = {"expired": "Expired", "made_without_mfa": "Refused: made without MFA"}
+    tokens = [
+        {"token": t, "status": refusals.get(services.api_token_refusal(t), "Active")}
+        for t in (selectors.api_token_list(actor=request.actor) if request.actor else [])
+    ]
     return render(
         request,
         "accounts/security.html",
         {
-            "has_totp": TOTPDevice.objects.filter(user=request.user, confirmed=True).exists(),
+            "has_totp": services.has_authenticator(request.user),
             "token_form": token_form,
             "tokens": tokens,
             "new_token": new_token,

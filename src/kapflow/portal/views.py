@@ -120,9 +120,9 @@ def client_home(request):
 
 
 def _has_device(user) -> bool:
-    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from kapflow.accounts.services import has_authenticator
 
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return has_authenticator(user)
 
 
 @login_required
