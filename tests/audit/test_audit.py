@@ -6,6 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from kapflow.audit.models import AuditEvent
+from kapflow.audit.services import audit_record
 from kapflow.patients import services
 from tests.conftest import sign_in
 
@@ -119,7 +120,7 @@ def test_client_sees_who_looked_at_their_record(client, world):
     "statement", ["UPDATE audit_auditevent SET action = 'x'", "DELETE FROM audit_auditevent"]
 )
 def test_postgres_refuses_update_and_delete_of_audit_rows(world, statement):
-    AuditEvent.objects.create(action="client.view", target_type="client", target_id=1)
+    audit_record(actor=None, action="client.view", target=world.client, client_id=world.client.pk)
     with (
         pytest.raises(DatabaseError, match="append-only"),
         transaction.atomic(),
@@ -132,7 +133,7 @@ def test_postgres_refuses_update_and_delete_of_audit_rows(world, statement):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger is PostgreSQL-only")
 def test_postgres_refuses_orm_update_of_audit_rows(world):
-    event = AuditEvent.objects.create(action="client.view")
+    event = audit_record(actor=None, action="client.view")
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
     event.refresh_from_db()

@@ -1,6 +1,7 @@
 """The audit trail for practice admins."""
 
 from datetime import date, datetime
+from typing import Literal
 
 from ninja import Query, Router, Schema
 from pydantic import Field
@@ -13,6 +14,9 @@ router = Router(tags=["audit"])
 
 class AuditFilter(Schema):
     actor: int | None = Field(None, ge=1)
+    kind: Literal["auth.", "mfa.", "access.denied"] | None = Field(
+        None, description="Sign-in events, MFA events or denied access."
+    )
     action: str | None = Field(None, max_length=60)
     client: int | None = Field(None, ge=1)
     since: date | None = None
@@ -30,6 +34,7 @@ class AuditOut(Schema):
     target_id: int | None
     client_id: int | None
     changed_fields: list[str]
+    record_organisation_id: int | None
     route: str
     request_id: str
     client_request_id: str

@@ -3,13 +3,16 @@
 from django.db.models import QuerySet
 
 from kapflow import policy
-from kapflow.audit.models import AuditEvent
+from kapflow.audit.models import EVENT_KINDS, AuditCheck, AuditEvent
 from kapflow.core.errors import NotFound
 
 
 def audit_list(*, actor, filters: dict | None = None) -> QuerySet[AuditEvent]:
     """The trail of actions taken by anyone acting for the actor's organisation, plus every
-    action on the organisation's clients (a partner prescriber reading one of our clients)."""
+    action on the organisation's clients (a partner prescriber reading one of our clients),
+    plus every denied attempt on a record the organisation holds. A denied attempt by one of
+    our own members on another organisation's record is not shown to us: it would tell our
+    admin that the id exists there."""
     if not policy.can_view_audit(actor):
         raise NotFound()
     from django.db.models import Q
@@ -18,11 +21,15 @@ def audit_list(*, actor, filters: dict | None = None) -> QuerySet[AuditEvent]:
 
     own_clients = Client.objects.for_org(actor.organisation).values("pk")
     qs = AuditEvent.objects.filter(
-        Q(organisation_id=actor.organisation_id) | Q(client_id__in=own_clients)
+        (Q(organisation_id=actor.organisation_id) & ~Q(action=DENIED))
+        | Q(client_id__in=own_clients)
+        | Q(record_organisation_id=actor.organisation_id)
     )
     filters = filters or {}
     if filters.get("actor"):
         qs = qs.filter(actor_id=filters["actor"])
+    if filters.get("kind") in EVENT_KINDS:
+        qs = qs.filter(action__startswith=filters["kind"])
     if filters.get("action"):
         qs = qs.filter(action__startswith=filters["action"])
     if filters.get("client"):
@@ -34,11 +41,20 @@ def audit_list(*, actor, filters: dict | None = None) -> QuerySet[AuditEvent]:
     return qs.select_related("actor", "organisation").order_by("-at", "-id")
 
 
+DENIED = "access.denied"
+
+
+def audit_check_latest() -> AuditCheck | None:
+    """The last run of audit_verify (the whole trail, not one organisation's part)."""
+    return AuditCheck.objects.order_by("-at", "-id").first()
+
+
 def client_access_report(*, client_id: int) -> QuerySet[AuditEvent]:
     """Who looked at or changed this client's record (accounting of access, 164.528 spirit).
     Callers have already established that the viewer is this client."""
     return (
         AuditEvent.objects.filter(client_id=client_id)
+        .exclude(action=DENIED)
         .select_related("actor", "organisation")
         .order_by("-at", "-id")
     )

@@ -1,15 +1,33 @@
 """Writing audit rows. Every service that reads or writes client data calls audit_record in
-the same transaction as the change, so an action and its trail commit or fail together."""
+the same transaction as the change, so an action and its trail commit or fail together.
+
+Every row goes through kapflow.audit.chain.append, which chains it to the row before
+(decision 0033); nothing else inserts audit rows. Sign-in, sign-out, failure, lockout and
+denied-access events are written here too (receivers in kapflow.audit.signals).
+"""
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 
+from kapflow.audit import chain
 from kapflow.audit.models import AuditEvent
-from kapflow.core.context import current_request_meta
+from kapflow.core import clock
+from kapflow.core.context import RequestMeta, current_request_meta
 
 
-def _event(*, actor, action, target, client_id, changed_fields):
-    meta = current_request_meta()
+def _event(
+    *,
+    actor,
+    action,
+    target,
+    client_id,
+    changed_fields,
+    meta: RequestMeta | None = None,
+    **fields,
+):
+    meta = meta or current_request_meta()
     return AuditEvent(
+        at=clock.now(),
         actor_id=actor.user_id if actor is not None else None,
         organisation_id=actor.organisation_id if actor is not None else None,
         action=action,
@@ -22,6 +40,7 @@ def _event(*, actor, action, target, client_id, changed_fields):
         user_agent=meta.user_agent,
         route=meta.route,
         changed_fields=sorted(changed_fields or []),
+        **fields,
     )
 
 
@@ -36,13 +55,13 @@ def audit_record(
         client_id=client_id,
         changed_fields=changed_fields,
     )
-    event.save()
+    chain.append([event])
     return event
 
 
 def audit_record_many(*, actor, action: str, targets: Iterable, client_attr: str = "pk") -> None:
     """One row per target in a single INSERT, e.g. every client shown on a list page."""
-    AuditEvent.objects.bulk_create(
+    chain.append(
         [
             _event(
                 actor=actor,
@@ -54,3 +73,124 @@ def audit_record_many(*, actor, action: str, targets: Iterable, client_attr: str
             for target in targets
         ]
     )
+
+
+def audit_record_account(
+    *,
+    action: str,
+    user_id: int | None,
+    organisation_ids: Iterable[int | None],
+    acted: bool,
+    subject: str = "",
+    meta: RequestMeta | None = None,
+) -> list[AuditEvent]:
+    """Sign-in family events: one row per organisation the person belongs to (each practice
+    reports on its own members), or one row without an organisation.
+
+    `acted` says whether the person did it (sign-in, sign-out: actor is the user) or it was
+    tried on their account (failure, lockout: target is the user, actor unknown). `subject`
+    is a normalised identity that matched no account; only its keyed hash is stored."""
+    rows = []
+    for organisation_id in dict.fromkeys(organisation_ids or [None]):
+        event = _event(
+            actor=None,
+            action=action,
+            target=None,
+            client_id=None,
+            changed_fields=None,
+            meta=meta,
+            subject_hash=chain.subject_hash(subject) if subject else "",
+        )
+        event.organisation_id = organisation_id
+        if acted:
+            event.actor_id = user_id
+        if user_id is not None:
+            event.target_type, event.target_id = "user", user_id
+        rows.append(event)
+    return chain.append(rows)
+
+
+def audit_access_denied(*, actor, model, object_id) -> AuditEvent | None:
+    """A member asked for a record that exists but is not theirs to see (they get a 404).
+
+    The row names the record's organisation in record_organisation, so the practice that
+    holds the record sees the probe; the prober's own organisation does not (its admin would
+    otherwise learn that the id exists). Ids only: no client, no name. Nothing is written
+    for an id that does not exist."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        return None
+    # A deliberate unscoped read: the one question is which organisation holds this id.
+    holder = model._base_manager.filter(pk=object_id).values_list("organisation_id", flat=True)
+    holder_id = holder.first()
+    if holder_id is None:
+        return None
+    event = _event(
+        actor=actor,
+        action="access.denied",
+        target=None,
+        client_id=None,
+        changed_fields=None,
+        record_organisation_id=holder_id,
+    )
+    event.target_type, event.target_id = model._meta.model_name, object_id
+    pending = _pending_denied.get()
+    if pending is None:
+        chain.append([event])
+    else:
+        pending.append(event)
+    return event
+
+
+# A 404 usually ends the service's transaction in a rollback, which would take a row written
+# inside it along. During a request the denied events wait here and DeniedAccessMiddleware
+# writes them after the view, outside any transaction; elsewhere they are written at once.
+_pending_denied: ContextVar[list | None] = ContextVar("kapflow_audit_denied", default=None)
+
+
+def denied_scope_open():
+    return _pending_denied.set([])
+
+
+def denied_scope_flush(token) -> None:
+    pending = _pending_denied.get()
+    _pending_denied.reset(token)
+    if pending:
+        chain.append(pending)
+
+
+def audit_chain_check(*, batch_size: int = 5000):
+    """Verify the whole chain against the last intact checkpoint and record the outcome as
+    an AuditCheck row (the audit page shows the latest). Logs an error when it is broken."""
+    import logging
+    import time
+
+    from kapflow.audit.models import AuditCheck
+
+    previous = AuditCheck.objects.filter(ok=True).order_by("-at", "-id").first()
+    checkpoint = (
+        (previous.last_id, previous.last_digest)
+        if previous is not None and previous.last_id is not None
+        else None
+    )
+    started = time.perf_counter()
+    result = chain.verify(batch_size=batch_size, checkpoint=checkpoint)
+    check = AuditCheck.objects.create(
+        at=clock.now(),
+        ok=result.ok,
+        events=result.events,
+        last_id=result.last_id,
+        last_digest=result.last_digest if result.last_id is not None else "",
+        broken_id=result.broken_id,
+        detail=result.detail[:300],
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    log = logging.getLogger(__name__)
+    if result.ok:
+        log.info("audit.chain_verified", extra={"events": result.events})
+    else:
+        log.error(
+            "audit.chain_broken", extra={"broken_id": result.broken_id, "events": result.events}
+        )
+    return check

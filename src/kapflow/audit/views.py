@@ -32,6 +32,7 @@ CSV_COLUMNS = [
     "ip_address",
     "request_id",
     "client_request_id",
+    "record_organisation_id",
 ]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -50,7 +51,11 @@ def audit_list(request):
     filters = form.cleaned_data if form.is_valid() else {}
     events = selectors.audit_list(actor=actor, filters=filters)
     page = Paginator(events, 50).get_page(filters.get("page") or 1)
-    return render(request, "audit/audit_list.html", {"form": form, "page": page})
+    return render(
+        request,
+        "audit/audit_list.html",
+        {"form": form, "page": page, "check": selectors.audit_check_latest()},
+    )
 
 
 class _Echo:
@@ -86,6 +91,7 @@ def audit_export(request):
                     e.ip_address or "",
                     e.request_id,
                     e.client_request_id,
+                    e.record_organisation_id or "",
                 ]
             )
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
 from kapflow.clinical import course as rules
 from kapflow.consents.selectors import gate_annotations as consent_annotations
 from kapflow.core.errors import NotFound
@@ -374,6 +374,7 @@ def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.v
         .first()
     )
     if course is None:
+        audit_access_denied(actor=actor, model=Course, object_id=course_id)
         raise NotFound("Course not found.")
     if audit_action:
         audit_record(actor=actor, action=audit_action, target=course, client_id=course.client_id)

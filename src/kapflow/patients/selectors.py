@@ -10,7 +10,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 
 from kapflow import policy
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
 from kapflow.core.errors import NotFound
 from kapflow.patients.models import CareTeamMember, Client
 
@@ -111,6 +111,7 @@ def client_get_for_actor(*, actor, client_id: int, audit_action: str = "client.v
     """The client if the actor may see it, else NotFound (same answer for 'missing')."""
     client = _client_qs(actor).filter(pk=client_id).first()
     if client is None:
+        audit_access_denied(actor=actor, model=Client, object_id=client_id)
         raise NotFound("Client not found.")
     if audit_action:
         audit_record(actor=actor, action=audit_action, target=client, client_id=client.pk)
@@ -121,6 +122,7 @@ def client_get_for_update(*, actor, client_id: int) -> Client:
     """Lock the client row for a write path (inside the caller's transaction)."""
     client = policy.clients_queryset(actor).select_for_update().filter(pk=client_id).first()
     if client is None:
+        audit_access_denied(actor=actor, model=Client, object_id=client_id)
         raise NotFound("Client not found.")
     return client
 
