@@ -31,6 +31,25 @@ if not SECRET_KEY:
             "(set KAPFLOW_DEMO_MODE=1 for the demo)."
         )
 
+# Keys for secrets kept in the database (TOTP seeds; kapflow.accounts.crypto, decision 0034):
+# Fernet keys, comma-separated; the first encrypts, all decrypt. Demo, debug and test runs
+# derive one from SECRET_KEY; production refuses to start without them.
+KAPFLOW_FIELD_KEYS = env_list("KAPFLOW_FIELD_KEYS", [])
+if not KAPFLOW_FIELD_KEYS:
+    if DEBUG or KAPFLOW_DEMO_MODE or TESTING or DEV_CHECKOUT:
+        import base64
+        import hashlib
+
+        KAPFLOW_FIELD_KEYS = [
+            base64.urlsafe_b64encode(
+                hashlib.sha256(f"kapflow-field-key:{SECRET_KEY}".encode()).digest()
+            ).decode()
+        ]
+    else:
+        raise ImproperlyConfigured(
+            "KAPFLOW_FIELD_KEYS is required outside demo, debug and test runs (decision 0034)."
+        )
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -209,6 +228,14 @@ X_FRAME_OPTIONS = "DENY"
 OTP_TOTP_ISSUER = "kapflow"
 KAPFLOW_INVITATION_DAYS = env_int("KAPFLOW_INVITATION_DAYS", 7)
 KAPFLOW_RECOVERY_CODES = 10
+# API tokens (decision 0034): lifetime chosen at creation, at most a year.
+KAPFLOW_API_TOKEN_DEFAULT_DAYS = env_int("KAPFLOW_API_TOKEN_DEFAULT_DAYS", 90)
+KAPFLOW_API_TOKEN_MAX_DAYS = 365
+# Password reset links (Django's token): valid for an hour, and void once used.
+PASSWORD_RESET_TIMEOUT = env_int("KAPFLOW_PASSWORD_RESET_MINUTES", 60) * 60
+# Reset requests per address and per client address, each within an hour (the cache counts).
+KAPFLOW_PASSWORD_RESET_PER_EMAIL = env_int("KAPFLOW_PASSWORD_RESET_PER_EMAIL", 3)
+KAPFLOW_PASSWORD_RESET_PER_IP = env_int("KAPFLOW_PASSWORD_RESET_PER_IP", 20)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
