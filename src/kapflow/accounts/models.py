@@ -86,11 +86,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name or self.email
 
     def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from kapflow.core.names import check_names
+
         super().clean()
         self.email = self.email.strip().lower()
+        check_names({"full_name": self.full_name}, {"full_name": "Full name"})
         if self.npi and (not self.npi.isdigit() or len(self.npi) != 10):
-            from django.core.exceptions import ValidationError
-
             raise ValidationError({"npi": "An NPI is exactly 10 digits."})
 
 

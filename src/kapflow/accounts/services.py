@@ -36,6 +36,7 @@ from kapflow.audit.services import audit_record
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound
+from kapflow.core.names import check_names
 
 
 def _clean_roles(roles) -> list[str]:
@@ -147,6 +148,10 @@ def invitation_accept(
         errors = {}
         if not full_name.strip():
             errors["full_name"] = "Enter your name."
+        try:
+            check_names({"full_name": full_name}, {"full_name": "Your full name"})
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
         candidate = User(email=invitation.email, full_name=full_name.strip())
         try:
             validate_password(password, user=candidate)

@@ -12,6 +12,15 @@ from django.utils import timezone
 from kapflow.accounts.models import STATE_CHOICES, Membership, Organisation
 from kapflow.core import clock
 from kapflow.core.models import TenantQuerySet
+from kapflow.core.names import check_names
+
+# Fields holding a person's name: no invisible or direction characters (kapflow.core.names).
+PERSON_NAME_FIELDS = (
+    "legal_first_name",
+    "legal_last_name",
+    "preferred_name",
+    "emergency_contact_name",
+)
 
 
 class Client(models.Model):
@@ -73,6 +82,16 @@ class Client(models.Model):
     def clean(self):
         super().clean()
         errors = {}
+        try:
+            check_names(
+                {f: getattr(self, f) for f in PERSON_NAME_FIELDS},
+                {
+                    f: str(self._meta.get_field(f).verbose_name).capitalize()
+                    for f in PERSON_NAME_FIELDS
+                },
+            )
+        except ValidationError as exc:
+            errors.update({field: messages[0] for field, messages in exc.message_dict.items()})
         if self.date_of_birth and self.date_of_birth > clock.clinical_date(
             self.organisation if self.organisation_id else None
         ):
