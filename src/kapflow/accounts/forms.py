@@ -1,7 +1,7 @@
 """Forms for sign-in, MFA, invitations and credentials. Validation messages name the field."""
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 
 from kapflow.accounts.models import ApiTokenScope, ClinicianLicence, Role, TrainingCertificate
 
@@ -104,3 +104,42 @@ def _time_zone_choices() -> list[tuple[str, str]]:
 
 class TimeZoneForm(forms.Form):
     time_zone = forms.ChoiceField(label="Time zone", required=False, choices=_time_zone_choices)
+
+
+def _password_field(label: str, autocomplete: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+class PasswordChangeForm(forms.Form):
+    """Current password, then the new one twice; the service checks both."""
+
+    old_password = _password_field("Current password", "current-password")
+    new_password1 = _password_field("New password (at least 12 characters)", "new-password")
+    new_password2 = _password_field("New password again", "new-password")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_password1") != cleaned.get("new_password2"):
+            self.add_error("new_password2", "The two new passwords differ.")
+        return cleaned
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "username"})
+    )
+
+
+class PasswordResetSetForm(SetPasswordForm):
+    """Django's form for the reset link's page; saving goes through the service (audited)."""
+
+    def save(self, commit=True):
+        from kapflow.accounts.services import password_reset_complete
+
+        return password_reset_complete(
+            user=self.user, new_password=self.cleaned_data["new_password1"]
+        )

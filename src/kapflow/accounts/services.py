@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -32,7 +33,7 @@ from kapflow.accounts.models import (
     User,
     hash_secret,
 )
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_record, audit_record_account
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound
@@ -428,4 +429,102 @@ def time_zone_set(*, user: User, time_zone: str, actor: Membership | None = None
     user.time_zone = time_zone
     user.save(update_fields=["time_zone"])
     audit_record(actor=actor, action="user.time_zone", target=user, changed_fields=["time_zone"])
+    return user
+
+
+# ---- passwords ------------------------------------------------------------------------------
+
+
+def _organisation_ids(user: User) -> list[int]:
+    return list(
+        Membership.objects.filter(user=user, is_active=True).values_list(
+            "organisation_id", flat=True
+        )
+    )
+
+
+@transaction.atomic
+def password_change(*, user: User, current_password: str, new_password: str) -> User:
+    """The signed-in person changes their password; the current one is asked first."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.check_password(current_password or ""):
+        raise ValidationError({"old_password": "That is not your current password."})
+    try:
+        validate_password(new_password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password1": exc.messages}) from exc
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record_account(
+        action="password.change",
+        user_id=user.pk,
+        organisation_ids=_organisation_ids(user),
+        acted=True,
+    )
+    return user
+
+
+class ResetLimited(DomainError):
+    code = "password_reset.too_many"
+
+
+def _reset_count(key: str, limit: int) -> bool:
+    """Count one request against `key` for an hour; True while within `limit`."""
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        count = 1
+    return count <= limit
+
+
+def password_reset_request(*, email: str, ip_address: str | None) -> None:
+    """Someone asks for a reset link for `email`. The answer is the same whether or not an
+    account has that address; a link goes out only for an active account and within the
+    limits (KAPFLOW_PASSWORD_RESET_PER_EMAIL per address, ..._PER_IP per client address,
+    each per hour). Over the address's limit nothing is sent, silently; over the client
+    address's limit the caller is told to wait (ResetLimited). Each outcome is audited."""
+    normalised = "".join((email or "").split()).casefold()
+    ip_key = f"kapflow:reset:ip:{hash_secret(ip_address or '-')}"
+    ip_ok = _reset_count(ip_key, settings.KAPFLOW_PASSWORD_RESET_PER_IP)
+    user = User.objects.filter(email__iexact=normalised, is_active=True).first()
+    address_ok = ip_ok and _reset_count(
+        f"kapflow:reset:email:{hash_secret(normalised)}",
+        settings.KAPFLOW_PASSWORD_RESET_PER_EMAIL,
+    )
+    with transaction.atomic():
+        audit_record_account(
+            action="password.reset_request" if address_ok else "password.reset_limited",
+            user_id=user.pk if user else None,
+            organisation_ids=_organisation_ids(user) if user else [None],
+            acted=False,
+            subject="" if user else normalised,
+        )
+        if address_ok and user is not None:
+            from kapflow.accounts.tasks import password_reset_send
+
+            user_id = user.pk
+            transaction.on_commit(lambda: password_reset_send.enqueue(user_id))
+    if not ip_ok:
+        raise ResetLimited("Too many reset requests from this network. Try again in an hour.")
+
+
+@transaction.atomic
+def password_reset_complete(*, user: User, new_password: str) -> User:
+    """Set a new password from a valid reset link (Django's token: an hour, and void once the
+    password changes). It does not sign the person in: they sign in, and staff pass MFA."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    try:
+        validate_password(new_password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password1": exc.messages}) from exc
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    audit_record_account(
+        action="password.reset",
+        user_id=user.pk,
+        organisation_ids=_organisation_ids(user),
+        acted=True,
+    )
     return user

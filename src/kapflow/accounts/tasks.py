@@ -42,3 +42,44 @@ def invitation_send(invitation_id: int) -> None:
         logger.exception("invitation.send_failed", extra={"invitation_id": invitation_id})
         return
     logger.info("invitation.sent", extra={"invitation_id": invitation_id})
+
+
+@task()
+def password_reset_send(user_id: int) -> None:
+    """Mint a reset link (Django's token generator: bound to the current password, so it works
+    once, and to PASSWORD_RESET_TIMEOUT) and e-mail it. The message holds no name, practice
+    or anything clinical: only the link."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from kapflow.accounts.models import User
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return
+    path = reverse(
+        "accounts:password_reset_confirm",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    body = render_to_string(
+        "accounts/email/password_reset.txt",
+        {
+            "link": settings.KAPFLOW_BASE_URL.rstrip("/") + path,
+            "minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+        },
+    )
+    try:
+        send_mail(
+            subject="Reset your kapflow password",
+            message=body,
+            from_email=None,
+            recipient_list=[user.email],
+        )
+    except OSError:
+        logger.exception("password_reset.send_failed", extra={"user_id": user_id})
+        return
+    logger.info("password_reset.sent", extra={"user_id": user_id})

@@ -6,13 +6,16 @@ import io
 import django_otp
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -25,12 +28,15 @@ from kapflow.accounts.forms import (
     ConfirmTotpForm,
     InvitationForm,
     LicenceForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    PasswordResetSetForm,
     RolesForm,
     SignInForm,
     TimeZoneForm,
     TokenForm,
 )
-from kapflow.accounts.middleware import ORG_SESSION_KEY
+from kapflow.accounts.middleware import ORG_SESSION_KEY, client_ip
 from kapflow.accounts.models import RecoveryCodeDevice, hash_secret
 from kapflow.audit.services import audit_record
 from kapflow.core import clock
@@ -155,6 +161,65 @@ def security(request):
             "time_zone_now": timezone.get_current_timezone_name(),
         },
     )
+
+
+@login_required
+def password_change(request):
+    """Change one's own password: the current one first. The session stays signed in (and
+    verified); other sessions of the person end, as Django ties them to the password."""
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.password_change(
+                user=request.user,
+                current_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            update_session_auth_hash(request, user)
+            messages.success(request, "Password changed.")
+            return redirect("accounts:security")
+    return render(request, "accounts/password_change.html", {"form": form})
+
+
+def password_reset(request):
+    """Ask for a reset link by e-mail. The next page is the same whether or not the address
+    has an account; too many requests from one network get a 429."""
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_request(
+                email=form.cleaned_data["email"], ip_address=client_ip(request)
+            )
+        except services.ResetLimited as exc:
+            form.add_error(None, exc.message)
+            return render(request, "accounts/password_reset.html", {"form": form}, status=429)
+        return redirect("accounts:password_reset_sent")
+    return render(request, "accounts/password_reset.html", {"form": form})
+
+
+def password_reset_sent(request):
+    return render(
+        request,
+        "accounts/password_reset_sent.html",
+        {"minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
+    )
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The e-mailed link: Django checks the token (one use, PASSWORD_RESET_TIMEOUT); the new
+    password goes through the service. No sign-in here, so staff still pass MFA after."""
+
+    template_name = "accounts/password_reset_confirm.html"
+    form_class = PasswordResetSetForm
+    post_reset_login = False
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+def password_reset_done(request):
+    return render(request, "accounts/password_reset_done.html")
 
 
 @login_required
