@@ -186,8 +186,26 @@ def can_act_on_course(actor, course, side: str) -> bool:
     return course.therapist_id == actor.pk or is_on_care_team(actor, course.client)
 
 
+def is_treating_clinician(actor, course) -> bool:
+    """The treating clinician of the override table (decision 0029): a therapist on the
+    course's therapist side in the course's own practice (course.client.care_team
+    prefetched). Whether they may override a given reason is kapflow.clinical.overrides'
+    answer, with their licence."""
+    return (
+        actor is not None
+        and course.organisation_id == actor.organisation_id
+        and can_act_on_course(actor, course, "therapist")
+    )
+
+
+def can_view_override_report(actor) -> bool:
+    """The practice's report of gate overrides: its admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
 def can_override_gate(actor, course) -> bool:
-    """Overriding a soft gate is for the course's clinicians only, with a written reason."""
+    """The course's clinicians: the treating clinicians and the prescriber. Which reasons each
+    may override, and how, is kapflow.clinical.overrides' table (decision 0029)."""
     return can_act_on_course(actor, course, "therapist") or can_act_on_course(
         actor, course, "prescriber"
     )

@@ -28,6 +28,13 @@ PHQ9_CLEAN = {f"phq9_{i}": 1 for i in range(1, 9)} | {"phq9_9": 0}  # total 8, m
 PHQ9_POSITIVE = PHQ9_CLEAN | {"phq9_9": 1}
 RISK = "screen.suicide_risk_positive"
 
+# A complete structured risk assessment (decision 0029); the decision and rationale vary.
+ASSESSED = {
+    "risk_level": "low", "protective_factors_reviewed": True, "safety_plan_reviewed": True,
+    "means_restriction_discussed": True,
+}  # fmt: skip
+NOTE = "Passive thoughts only, no plan or intent; C-SSRS screener low."
+
 
 @pytest.fixture
 def api(client):
@@ -283,8 +290,9 @@ def test_positive_item_9_raises_an_urgent_task_and_blocks_dosing_until_proceed(c
 
     resolved = therapist.post(
         f"/urgent-tasks/{task['id']}/resolve",
-        {"decision": "proceed", "note": "Passive thoughts, no plan or intent; plan reviewed."},
-    )
+        {"decision": "proceed", "note": "Passive thoughts, no plan or intent; plan reviewed.",
+         **ASSESSED},
+    )  # fmt: skip
     assert resolved.status_code == 200, resolved.content
     body = resolved.json()
     assert (body["decision"], body["resolved_by_id"]) == ("proceed", world.therapist.pk)
@@ -292,7 +300,10 @@ def test_positive_item_9_raises_an_urgent_task_and_blocks_dosing_until_proceed(c
     assert RISK not in dosing_codes()
     assert therapist.get(f"/clients/{world.client.pk}").json()["urgent_tasks"] == []
 
-    again = therapist.post(f"/urgent-tasks/{task['id']}/resolve", {"decision": "hold", "note": "x"})
+    again = therapist.post(
+        f"/urgent-tasks/{task['id']}/resolve",
+        {"decision": "hold", "note": "Second look: holding after all.", **ASSESSED},
+    )
     assert again.status_code == 409 and _codes(again) == ["urgent_task.resolved"]
 
 
@@ -303,8 +314,10 @@ def test_hold_keeps_dosing_blocked(client, world, api):
     task = UrgentTask.objects.get()
     assert task.level == "high"
     response = therapist.post(
-        f"/urgent-tasks/{task.pk}/resolve", {"decision": "hold", "note": "Safety plan; hold."}
-    )
+        f"/urgent-tasks/{task.pk}/resolve",
+        {"decision": "hold", "note": "Safety plan reviewed; hold dosing.", **ASSESSED,
+         "risk_level": "high"},
+    )  # fmt: skip
     assert response.status_code == 200
     gates = client.get(f"/api/v1/courses/{course.pk}/gates", **therapist.headers).json()
     assert RISK in [r["code"] for r in gates["dosing"]]
@@ -312,10 +325,17 @@ def test_hold_keeps_dosing_blocked(client, world, api):
 
 @pytest.mark.parametrize(
     ("body", "fields"),
-    [({"decision": "maybe", "note": "n"}, {"decision"}), ({"decision": "proceed", "note": " "},
-     {"note"}), ({"note": "n"}, {"decision"}), ({"decision": "hold"}, {"note"})],
+    [({"decision": "maybe", "note": NOTE, **ASSESSED}, {"decision"}),
+     ({"decision": "proceed", "note": " ", **ASSESSED}, {"note"}),
+     ({"note": NOTE, **ASSESSED}, {"decision"}),
+     ({"decision": "hold", **ASSESSED}, {"note"}),
+     ({"decision": "hold", "note": NOTE}, {"risk_level"}),
+     ({"decision": "hold", "note": "testing", **ASSESSED}, {"note"}),
+     ({"decision": "proceed", "note": NOTE, **ASSESSED, "risk_level": "high"}, {"decision"}),
+     ({"decision": "proceed", "note": NOTE, "risk_level": "low"},
+      {"protective_factors_reviewed", "safety_plan_reviewed", "means_restriction_discussed"})],
 )  # fmt: skip
-def test_resolving_needs_a_decision_and_a_note(world, api, body, fields):
+def test_resolving_needs_the_structured_risk_assessment(world, api, body, fields):
     _course(world)
     therapist = api(world.therapist)
     _enter(therapist, world, PHQ9_POSITIVE)
@@ -424,7 +444,8 @@ def _staff_calls(world, assignment, response, task):
         ("post", "/responses", {"client_id": world.client.pk, "instrument": "phq9",
                                 "answers": PHQ9_CLEAN}),
         ("post", f"/responses/{response.pk}/corrections", {"reason": "r", "answers": PHQ9_CLEAN}),
-        ("post", f"/urgent-tasks/{task.pk}/resolve", {"decision": "proceed", "note": "n"}),
+        ("post", f"/urgent-tasks/{task.pk}/resolve", {"decision": "proceed", "note": NOTE,
+                                                       **ASSESSED}),
     ]  # fmt: skip
 
 
@@ -482,7 +503,7 @@ def test_huge_or_missing_ids_are_404(world, api):
     assert therapist.get(f"/clients/{huge}").status_code == 404
     assert (
         therapist.post(
-            f"/urgent-tasks/{huge}/resolve", {"decision": "hold", "note": "n"}
+            f"/urgent-tasks/{huge}/resolve", {"decision": "hold", "note": NOTE, **ASSESSED}
         ).status_code
         == 404
     )

@@ -64,8 +64,10 @@ def test_staff_enter_and_urgent_task_flow_on_pages(client, world):
     caseload = client.get("/courses/").content.decode()
     assert 'data-testid="urgent-tasks"' in caseload
     resolved = client.post(
-        f"/assessments/urgent/{task.pk}/", {"decision": "hold", "note": "Safety plan; hold."}
-    )
+        f"/assessments/urgent/{task.pk}/",
+        {"decision": "hold", "note": "Safety plan reviewed; hold dosing.", "risk_level": "moderate",
+         "safety_plan_reviewed": "on"},
+    )  # fmt: skip
     assert resolved.status_code == 302
     assert (
         'data-testid="urgent-banner"'

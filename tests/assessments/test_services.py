@@ -17,6 +17,12 @@ from tests.prescriptions.factories import shared_scores
 PHQ9_CLEAN = {f"phq9_{i}": 1 for i in range(1, 9)} | {"phq9_9": 0}  # total 8, mild
 GOOD_DAY = DoseDay(bp_systolic=120, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True)
 
+# A complete structured risk assessment (decision 0029); the decision and rationale vary.
+ASSESSED = {
+    "risk_level": "low", "protective_factors_reviewed": True, "safety_plan_reviewed": True,
+    "means_restriction_discussed": True,
+}  # fmt: skip
+
 
 @pytest.fixture
 def course(world):
@@ -93,14 +99,23 @@ def test_risk_assessment_with_proceed_clears_the_gate_and_hold_does_not(world, c
     task = UrgentTask.objects.get(response=response)
     with pytest.raises(ValidationError) as exc:
         services.urgent_task_resolve(actor=world.therapist, task_id=task.pk, decision="x", note="")
-    assert set(exc.value.message_dict) == {"decision", "note"}
+    assert set(exc.value.message_dict) == {"decision", "note", "risk_level"}
     with pytest.raises(NotFound):
         services.urgent_task_resolve(
-            actor=world.therapist2, task_id=task.pk, decision="proceed", note="n"
+            actor=world.therapist2, task_id=task.pk, decision="proceed", note="n", **ASSESSED
         )
+    # A free-text dismissal (no risk level, nothing reviewed) closes nothing.
+    with pytest.raises(ValidationError):
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed",
+            note="Passive thoughts only, no plan or intent; safety plan reviewed; C-SSRS low.",
+        )  # fmt: skip
+    task.refresh_from_db()
+    assert task.resolved_at is None
     services.urgent_task_resolve(
         actor=world.therapist, task_id=task.pk, decision="proceed",
         note="Passive thoughts only, no plan or intent; safety plan reviewed; C-SSRS low.",
+        **ASSESSED,
     )  # fmt: skip
     course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
     task.refresh_from_db()
@@ -111,8 +126,9 @@ def test_hold_decision_keeps_dosing_blocked(world, course):
     response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 2})
     task = UrgentTask.objects.get(response=response)
     services.urgent_task_resolve(
-        actor=world.therapist, task_id=task.pk, decision="hold", note="Hold."
-    )
+        actor=world.therapist, task_id=task.pk, decision="hold",
+        note="Safety plan reviewed; hold dosing.", **ASSESSED,
+    )  # fmt: skip
     with pytest.raises(GateBlocked) as exc:
         course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
     assert "screen.suicide_risk_positive" in [r.code for r in exc.value.reasons]
@@ -271,8 +287,9 @@ def test_the_teams_prescriber_may_record_proceed(world, course):
     response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
     task = UrgentTask.objects.get(response=response)
     services.urgent_task_resolve(
-        actor=world.prescriber, task_id=task.pk, decision="proceed", note="Assessed by phone."
-    )
+        actor=world.prescriber, task_id=task.pk, decision="proceed",
+        note="Assessed by phone; no plan or intent.", **ASSESSED,
+    )  # fmt: skip
     assert (
         CourseEvent.objects.filter(course=course, kind="risk_screen")
         .latest("occurred_at", "id")

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from kapflow.clinical.course import DoseDay
-from kapflow.consents import services as consent_services
 from kapflow.clinical.overrides import Justification
+from kapflow.consents import services as consent_services
 from kapflow.core import clock
 from kapflow.core.errors import GateBlocked
 from kapflow.courses import selectors
@@ -76,8 +76,15 @@ def test_withdrawing_consent_blocks_dosing_until_the_client_signs_again(world):
 
     assert _blockers(course) == ["consent.withdrawn"]
     with pytest.raises(GateBlocked) as exc:
-        _dose(world, course, overrides={"consent.withdrawn": Justification(
-            "verified_other_means", "The client says they are fine to go ahead.")})
+        _dose(
+            world,
+            course,
+            overrides={
+                "consent.withdrawn": Justification(
+                    "verified_other_means", "The client says they are fine to go ahead."
+                )
+            },
+        )
     assert _codes(exc) == ["consent.withdrawn"]
     assert not exc.value.reasons[0].overridable
     assert not DoseUse.objects.filter(course=course).exists()

@@ -80,6 +80,7 @@ def _screened(course, world):
 
 
 GOOD_DAY = {
+    "amount_mg": "200",  # the prescription's per-session amount (decision 0030)
     "bp_systolic": 120,
     "bp_diastolic": 80,
     "alcohol_free_24h": True,
@@ -375,8 +376,9 @@ def test_dosing_refused_lists_hard_and_soft_reasons(world, api):
 
     response = api(world.therapist).post(
         f"/{course.pk}/dosing",
-        {"alcohol_free_24h": False, "companion_present": False, "driver_confirmed": False},
-    )
+        {"amount_mg": "200", "alcohol_free_24h": False, "companion_present": False,
+         "driver_confirmed": False},
+    )  # fmt: skip
 
     assert response.status_code == 409
     flags = {e["code"]: e["overridable"] for e in response.json()["errors"]}
@@ -448,8 +450,9 @@ def test_withdrawn_consent_cannot_be_overridden(world, api):
 
     response = therapist.post(
         f"/{course.pk}/dosing",
-        {**GOOD_DAY, "overrides": [{"code": "consent.withdrawn", "category":
-                                    "verified_other_means", "rationale": "Client says it is fine."}]},
+        {**GOOD_DAY, "overrides": [{"code": "consent.withdrawn",
+                                    "category": "verified_other_means",
+                                    "rationale": "Client says it is fine."}]},
     )  # fmt: skip
 
     assert response.status_code == 409

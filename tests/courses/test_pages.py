@@ -140,7 +140,8 @@ def test_admin_changes_the_blood_pressure_threshold_and_the_gate_follows(client,
     response = client.post(
         "/courses/settings/",
         {"bp_systolic_max": 140, "bp_diastolic_max": 90, "screen_valid_days": 7,
-         "integration_hours": 72, "followup_grace_days": 14, "followup_interval_days": 90},
+         "integration_hours": 72, "followup_grace_days": 14, "followup_interval_days": 90,
+         "dose_interval_hours": 24},
     )  # fmt: skip
     assert response.status_code == 302
     assert AuditEvent.objects.filter(action="gate_settings.update").get().changed_fields == [

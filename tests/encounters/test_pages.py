@@ -332,7 +332,6 @@ def test_group_size_limit_and_per_client_gate(client, world):
         services.session_start(
             actor=world.therapist, session_id=blocked_session.pk, version=1,
             bp_systolic=120, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True,
-            override_reason="Trying.",
         )  # fmt: skip
     fine = group.sessions.get(course=courses[0])
     started = services.session_start(

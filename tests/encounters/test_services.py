@@ -205,7 +205,8 @@ def test_stale_version_is_refused_and_changes_nothing(world, course):
 
 
 def test_first_dose_uses_exactly_one_dose_and_boosters_none(world, course):
-    session = dosed(world.therapist, course)
+    # 100 mg and a 100 mg booster: the prescription's 200 mg a session (decision 0030).
+    session = dosed(world.therapist, course, amount=100)
     assert DoseUse.objects.filter(course=course).count() == 1
     booster = services.entry_add(
         actor=world.therapist, session_id=session.pk, kind="dose", route="sublingual",
@@ -606,8 +607,11 @@ def test_the_default_start_validity_is_four_hours(world, course):
 
 def test_boosters_are_not_limited_by_the_start_validity(world, course):
     start = timezone.now() - 300 * MIN
-    session = dosed(world.therapist, course, at=start)
-    booster = _dose(world, session, timezone.now())
+    session = dosed(world.therapist, course, at=start, amount=100)
+    booster = services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="dose", route="sublingual",
+        amount="100", unit="mg",
+    )  # fmt: skip
     assert booster.data["booster"] is True
 
 

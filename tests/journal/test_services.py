@@ -277,10 +277,11 @@ def test_shared_entries_take_the_same_queries_for_1_and_20(
     world, course, latest_dosing, django_assert_num_queries
 ):
     _create(world, dosing_event_id=latest_dosing.pk, shared=True)
-    # The permission check (one EXISTS), the entries with their sessions, the audit row.
-    with django_assert_num_queries(3):
+    # The permission check (one EXISTS), the entries with their sessions, the audit chain's
+    # head (lock and read) and the audit row.
+    with django_assert_num_queries(4):
         assert len(selectors.shared_entries_for_course(actor=world.therapist, course=course)) == 1
     for _ in range(19):
         _create(world, dosing_event_id=latest_dosing.pk, shared=True)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert len(selectors.shared_entries_for_course(actor=world.therapist, course=course)) == 20

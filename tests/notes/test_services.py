@@ -490,11 +490,12 @@ def test_the_list_selector_pins_its_queries(world, django_assert_num_queries):
     from kapflow.notes import selectors
 
     signed(world.client, world.therapist)
-    with django_assert_num_queries(2):  # the notes with their people, and one audit row
+    # The notes with their people, the audit chain's head (lock and read), one audit row.
+    with django_assert_num_queries(3):
         assert len(selectors.note_list(actor=world.therapist, client=world.client)) == 1
     for _ in range(4):
         signed(world.client, world.therapist, session_type="therapy")
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         assert len(selectors.note_list(actor=world.therapist, client=world.client)) == 5
 
 

@@ -14,6 +14,7 @@ from kapflow.audit.models import AuditEvent
 from kapflow.clinical import course as rules
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.icd10 import diagnosis_get
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import selectors as course_selectors
 from kapflow.courses import services as course_services
@@ -30,14 +31,14 @@ from kapflow.prescriptions.models import (
     Referral,
     RefillRequest,
 )
-from tests.accounts.factories import member
+from tests.accounts.factories import member, practice_today
 from tests.conftest import sign_in
 from tests.courses.factories import event, make_course
 from tests.outcomes.factories import score
 from tests.patients.factories import ClientFactory, on_team
 from tests.prescriptions.factories import CLEAN_CHECKLIST, dose_logged, evaluate, prescribe
 
-TODAY = timezone.localdate
+TODAY = practice_today
 DAY = datetime.timedelta(days=1)
 GOOD_DAY = rules.DoseDay(
     bp_systolic=120, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True
@@ -1176,7 +1177,7 @@ def test_shipping_and_receipt_are_recorded_after_the_fill(world):
     course = make_course(world.client, world.therapist, prescriber=world.prescriber,
                          stage="active")  # fmt: skip
     fill = course.prescriptions.get().dispenses.get()
-    today = timezone.localdate()
+    today = clock.clinical_date(world.practice)
     with pytest.raises(ValidationError) as exc:
         services.dispense_ship(
             actor=world.prescriber, dispense_id=fill.pk, shipped_on=today,

@@ -146,6 +146,11 @@ class UrgentTaskOut(Schema):
     resolved_by_id: int | None
     decision: DecisionName | Literal[""]
     assessment_note: str
+    risk_level: Literal["low", "moderate", "high", ""]
+    protective_factors_reviewed: bool
+    safety_plan_reviewed: bool
+    means_restriction_discussed: bool
+    licence: str = Field(description="The assessor's licence (type, state, number).")
 
 
 class ClientAssessmentsOut(Schema):
@@ -193,7 +198,13 @@ class ResolveIn(Schema):
         description="proceed: safe to continue (clears the dosing gate for this screen); "
         "hold: hold dosing with a safety plan; higher_care: refer to a higher level of care."
     )
-    note: str = Field(max_length=4000, description="The risk assessment.")
+    note: str = Field(max_length=4000, description="The assessment's rationale.")
+    risk_level: Literal["low", "moderate", "high"] = Field(
+        description="The assessed risk level; high can never lead to proceed."
+    )
+    protective_factors_reviewed: bool = False
+    safety_plan_reviewed: bool = Field(False, description="Reviewed with the client.")
+    means_restriction_discussed: bool = False
 
 
 # ---- parsing and shaping ------------------------------------------------------------------
@@ -325,6 +336,11 @@ def _task_out(t) -> dict:
         "resolved_by_id": t.resolved_by_id,
         "decision": t.decision,
         "assessment_note": t.assessment_note,
+        "risk_level": t.risk_level,
+        "protective_factors_reviewed": t.protective_factors_reviewed,
+        "safety_plan_reviewed": t.safety_plan_reviewed,
+        "means_restriction_discussed": t.means_restriction_discussed,
+        "licence": " ".join(x for x in (t.licence_type, t.licence_state, t.licence_number) if x),
     }
 
 
@@ -448,11 +464,11 @@ def response_correct(request, response_id: int, payload: CorrectionIn):
     summary="Record a risk assessment",
 )
 def urgent_task_resolve(request, task_id: int, payload: ResolveIn):
-    """A clinician on the care team records the risk assessment and decision that close an
-    urgent task. `proceed` clears the course's dosing gate for this screen; `hold` and
-    `higher_care` keep dosing blocked. 409 if it was already resolved."""
+    """A licensed clinician on the care team signs the structured risk assessment that closes
+    an urgent task (decision 0029). `proceed` (never at risk level high; protective factors,
+    the safety plan and means restriction all reviewed) clears the course's dosing gate for
+    this screen; `hold` and `higher_care` keep dosing blocked. 422 names what is missing;
+    403 without a current licence in the client's state; 409 if it was already resolved."""
     actor = _clinical_actor(request)
-    task = services.urgent_task_resolve(
-        actor=actor, task_id=task_id, decision=payload.decision, note=payload.note
-    )
+    task = services.urgent_task_resolve(actor=actor, task_id=task_id, **payload.dict())
     return _task_out(task)

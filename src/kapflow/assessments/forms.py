@@ -61,9 +61,27 @@ class CorrectionForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
+    """The structured risk assessment (kapflow.clinical.overrides.RiskAssessment)."""
+
+    risk_level = forms.ChoiceField(
+        label="Assessed risk level",
+        choices=[("low", "Low"), ("moderate", "Moderate"), ("high", "High")],
+        widget=forms.RadioSelect,
+    )
+    protective_factors_reviewed = forms.BooleanField(
+        label="Protective factors reviewed", required=False
+    )
+    safety_plan_reviewed = forms.BooleanField(
+        label="Safety plan reviewed with the client", required=False
+    )
+    means_restriction_discussed = forms.BooleanField(
+        label="Means restriction discussed", required=False
+    )
     decision = forms.ChoiceField(
-        label="Decision", choices=Decision.choices, widget=forms.RadioSelect
+        label="Decision (proceed needs all three reviewed, and never at high risk)",
+        choices=Decision.choices,
+        widget=forms.RadioSelect,
     )
     note = forms.CharField(
-        label="Risk assessment", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
+        label="Rationale", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
     )

@@ -186,7 +186,20 @@ class UrgentTask(models.Model):
         Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decision = models.CharField(max_length=20, choices=Decision.choices, blank=True)
+    # The structured risk assessment that closes the task (decision 0029): free text alone
+    # never does. `assessment_note` is its rationale.
     assessment_note = models.TextField(blank=True)
+    risk_level = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("low", "Low"), ("moderate", "Moderate"), ("high", "High")],
+    )
+    protective_factors_reviewed = models.BooleanField(default=False)
+    safety_plan_reviewed = models.BooleanField(default=False)
+    means_restriction_discussed = models.BooleanField(default=False)
+    licence_type = models.CharField(max_length=10, blank=True)
+    licence_state = models.CharField(max_length=2, blank=True)
+    licence_number = models.CharField(max_length=50, blank=True)
 
     objects = TenantQuerySet.as_manager()
 

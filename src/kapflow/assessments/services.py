@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kapflow import policy
-from kapflow.accounts.models import Membership, hash_secret
+from kapflow.accounts.models import ClinicianLicence, Membership, hash_secret
 from kapflow.assessments.models import (
     Assignment,
-    Decision,
     MeasurementPlan,
     Response,
     ResponseLink,
@@ -29,6 +29,8 @@ from kapflow.assessments.models import (
 )
 from kapflow.audit.services import audit_record
 from kapflow.clinical import instruments
+from kapflow.clinical import overrides as ovr
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_instant
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import Client
@@ -408,10 +410,23 @@ def _earlier_versions(response: Response) -> list[Response]:
 
 @transaction.atomic
 def urgent_task_resolve(
-    *, actor: Membership, task_id: int, decision: str, note: str, now: datetime | None = None
+    *,
+    actor: Membership,
+    task_id: int,
+    decision: str,
+    note: str,
+    risk_level: str = "",
+    protective_factors_reviewed: bool = False,
+    safety_plan_reviewed: bool = False,
+    means_restriction_discussed: bool = False,
+    now: datetime | None = None,
 ) -> UrgentTask:
-    """A clinician records the risk assessment and the decision. "Proceed" clears the
-    course's dosing gate for this screen; "hold" and "higher care" keep it blocked."""
+    """A licensed clinician on the care team signs the structured risk assessment that answers
+    the task (kapflow.clinical.overrides.RiskAssessment; decision 0029): the risk level,
+    protective factors and the safety plan reviewed with the client, means restriction
+    discussed, the decision and its rationale (`note`). Only that closes the task: free text
+    alone is refused. "Proceed" (never at a high risk level) clears the course's dosing gate
+    for this screen; "hold" and "higher care" keep it blocked."""
     now = now or timezone.now()
     task = (
         UrgentTask.objects.select_for_update()
@@ -420,27 +435,53 @@ def urgent_task_resolve(
     )
     if task is None or not policy.can_see_clinical(actor):
         raise NotFound()
-    client = Client.objects.prefetch_related("care_team").get(pk=task.client_id)
+    client = (
+        Client.objects.select_related("organisation")
+        .prefetch_related("care_team")
+        .get(pk=task.client_id)
+    )
     if not policy.can_assess(actor, client):
         raise PermissionDenied("Only the client's clinicians record a risk assessment.")
-    errors = {}
-    if decision not in Decision.values:
-        errors["decision"] = "Choose a decision."
-    if not (note or "").strip():
-        errors["note"] = "Write the risk assessment."
-    if errors:
-        raise ValidationError(errors)
+    licence = (
+        ClinicianLicence.objects.filter(user_id=actor.user_id, state=client.state)
+        .filter(
+            Q(expires_on__isnull=True)
+            | Q(expires_on__gte=clock.clinical_date(client.organisation, now))
+        )
+        .order_by("pk")
+        .first()
+    )
+    assessment = ovr.RiskAssessment(
+        risk_level=risk_level or "", protective_factors_reviewed=bool(protective_factors_reviewed),
+        safety_plan_reviewed=bool(safety_plan_reviewed),
+        means_restriction_discussed=bool(means_restriction_discussed), decision=decision or "",
+        rationale=(note or "").strip(),
+    )  # fmt: skip
+    problems = ovr.risk_assessment_problems(assessment, licensed=licence is not None)
+    if "licence" in problems:
+        raise PermissionDenied(problems.pop("licence"))
+    if problems:
+        raise ValidationError({("note" if k == "rationale" else k): v for k, v in problems.items()})
     if task.resolved_at is not None:
         raise DomainError("This task was already resolved.", code="urgent_task.resolved")
     task.resolved_at, task.resolved_by = now, actor
-    task.decision, task.assessment_note = decision, note.strip()
+    task.decision, task.assessment_note = decision, assessment.rationale
+    task.risk_level = assessment.risk_level
+    task.protective_factors_reviewed = assessment.protective_factors_reviewed
+    task.safety_plan_reviewed = assessment.safety_plan_reviewed
+    task.means_restriction_discussed = assessment.means_restriction_discussed
+    task.licence_type, task.licence_state = licence.licence_type, licence.state
+    task.licence_number = licence.number
+    task.full_clean()
     task.save()
-    if decision == Decision.PROCEED and task.course_id:
+    if ovr.risk_assessment_clears_gate(assessment, licensed=True) and task.course_id:
         from kapflow.courses.services import risk_assessment_record
 
         risk_assessment_record(
             actor=actor, course_id=task.course_id, occurred_at=now,
-            note=f"Risk assessment after a positive screen: {note.strip()}",
+            note=f"Risk assessment after a positive screen: {assessment.rationale}",
+            data={"urgent_task_id": task.pk, "risk_level": assessment.risk_level,
+                  "licence": f"{licence.licence_type} {licence.state} {licence.number}"},
         )  # fmt: skip
     audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
     return task

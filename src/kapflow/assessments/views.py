@@ -116,7 +116,7 @@ def urgent_task(request, task_id: int):
     if request.method == "POST" and form.is_valid():
         done = call_for_form(
             form, services.urgent_task_resolve, actor=actor, task_id=task.pk,
-            decision=form.cleaned_data["decision"], note=form.cleaned_data["note"],
+            **form.cleaned_data,
         )  # fmt: skip
         if done is not None:
             messages.success(request, "Risk assessment and decision recorded.")

@@ -6,13 +6,17 @@ maintenance / completed / discharged / withdrawn (ARCHITECTURE.md; seeds 000-004
 
 Services build a `CourseFacts` snapshot from the database, ask `transition_reasons` or
 `dosing_reasons`, and refuse with every returned Reason. Nothing here reads a clock: `now` is
-passed in. Thresholds come from `GatePolicy` (practice configuration, DOMAIN.md section 2).
+passed in, and a date is `now` read in the course's practice zone (`clinical_today`,
+decision 0027), never the UTC date of `now`. Thresholds come from `GatePolicy` (practice
+configuration, DOMAIN.md section 2).
 """
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from kapflow.clinical.geography import DEFAULT_TIME_ZONE
 from kapflow.clinical.overrides import practice_table, stamp
 from kapflow.clinical.reasons import Reason
 
@@ -156,6 +160,11 @@ class GatePolicy:
     max_preparation_sessions: int = 3  # seed 001: one to three preparation sessions
     # The practice's stricter owners of gate reasons, (code, authority) pairs (decision 0029).
     override_authority: tuple[tuple[str, str], ...] = ()
+    # Minimum time from the last dose to the next dosing (hours). No source in DOMAIN.md or
+    # the seeds gives a number, so the default is conservative: a full day, the span every
+    # after-dose rule there already uses (no alcohol for 24 h after dosing, seed 001 and
+    # DOMAIN.md section 2; no driving until the next day after restful sleep, Spravato PI).
+    dose_interval_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -190,10 +199,17 @@ class CourseFacts:
     dosing_count: int = 0
     last_dosing_at: datetime | None = None
     previous_dosing_at: datetime | None = None  # the dosing before the last one
+    # One dosing at a time (decision 0030): the course's dosing session in progress (started,
+    # not discharged or abandoned), and the instant of the last dose given (a session's first
+    # dose, a booster, or a quick record).
+    open_session_id: int | None = None
+    last_dose_at: datetime | None = None
     followup_anchor_at: datetime | None = None  # the dosing that made follow-up due
     last_integration_at: datetime | None = None
     integrations_since_last_dosing: int = 0
     last_followup_at: datetime | None = None
+    # The zone of the practice holding the record: clinical dates are read in it (0027).
+    clinical_zone: str = DEFAULT_TIME_ZONE
 
     @property
     def closed(self) -> bool:
@@ -213,6 +229,13 @@ class DoseDay:
     alcohol_free_24h: bool = False
     companion_present: bool = False  # at home: the companion is physically there
     driver_confirmed: bool = False  # in person: someone drives the client home
+    # The dosing session this check is for: its own open session does not block it.
+    session_id: int | None = None
+
+
+def clinical_today(facts: CourseFacts, now: datetime) -> date:
+    """The clinical date of `now` for this course: in its practice's zone (decision 0027)."""
+    return now.astimezone(ZoneInfo(facts.clinical_zone)).date()
 
 
 def age_on(birth: date, today: date) -> int:
@@ -282,7 +305,10 @@ def transition_reasons(
             Reason("referral.no_prescriber", "Choose the prescriber the client is referred to.")
         )
     if action is Action.DECIDE_ELIGIBLE:
-        if facts.client_birth_date and age_on(facts.client_birth_date, now.date()) < 18:
+        if (
+            facts.client_birth_date
+            and age_on(facts.client_birth_date, clinical_today(facts, now)) < 18
+        ):
             reasons.append(Reason("eligibility.age_under_18", "The client is under 18."))
         if facts.clearance_on is None or not facts.clearance_valid_days:
             reasons.append(
@@ -336,9 +362,12 @@ def dosing_reasons(
                 f"The course is at “{STAGE_LABELS[facts.stage]}”, not ready to dose.",
             )
         )
+    reasons += one_at_a_time_reasons(facts, now=now, policy=policy, day=day)
     reasons += _eligibility_reasons(facts)
     expires = clearance_expires_on(facts)
-    if facts.eligibility == "eligible" and (expires is None or expires < now.date()):
+    if facts.eligibility == "eligible" and (
+        expires is None or expires < clinical_today(facts, now)
+    ):
         reasons.append(
             Reason(
                 "clearance.expired",
@@ -423,6 +452,50 @@ def dosing_reasons(
         reasons += _dose_day_reasons(facts, day, policy)
     # Who may override each reason is the override table's answer, not the rule's.
     return stamp(reasons, practice_table(policy.override_authority))
+
+
+def next_dose_from(facts: CourseFacts, policy: GatePolicy) -> datetime | None:
+    """The earliest instant the next dosing may happen: `dose_interval_hours` after the last
+    dose given (decision 0030). None when no dose has been given."""
+    if facts.last_dose_at is None:
+        return None
+    return facts.last_dose_at + timedelta(hours=policy.dose_interval_hours)
+
+
+def _local(at: datetime, facts: CourseFacts) -> str:
+    """An instant as the practice reads it, naming its zone (decisions 0022, 0027)."""
+    return at.astimezone(ZoneInfo(facts.clinical_zone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def one_at_a_time_reasons(
+    facts: CourseFacts, *, now: datetime, policy: GatePolicy, day: DoseDay | None = None
+) -> list[Reason]:
+    """Hard: no new dosing while the course's dosing session is in progress (a second
+    session, or a quick record, would use a second dose on the same client at the same
+    time), nor within `dose_interval_hours` of the last dose given (decision 0030). A check
+    made for the open session itself (`day.session_id`) is not blocked by that session."""
+    reasons: list[Reason] = []
+    if facts.open_session_id is not None and (
+        day is None or day.session_id != facts.open_session_id
+    ):
+        reasons.append(
+            Reason(
+                "dosing.session_open",
+                "A dosing session is in progress for this client: discharge them or end it as "
+                "abandoned before another dosing.",
+            )
+        )
+    next_at = next_dose_from(facts, policy)
+    if next_at is not None and now < next_at:
+        reasons.append(
+            Reason(
+                "dosing.too_soon",
+                f"The last dose was given at {_local(facts.last_dose_at, facts)}; the practice "
+                f"allows a dosing at least {policy.dose_interval_hours} hours after the last "
+                f"dose, so the next may be given from {_local(next_at, facts)}.",
+            )
+        )
+    return reasons
 
 
 def _dose_day_reasons(facts: CourseFacts, day: DoseDay, policy: GatePolicy) -> list[Reason]:
@@ -663,6 +736,8 @@ __all__ = [
     "deadlines",
     "dosing_reasons",
     "integration_missed_cycles",
+    "next_dose_from",
     "next_step",
+    "one_at_a_time_reasons",
     "transition_reasons",
 ]

@@ -14,6 +14,7 @@ Sources (DOMAIN.md sections 2, 3 and 5):
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from kapflow.clinical.reasons import Reason
@@ -194,6 +195,54 @@ def prescription_reasons(draft: PrescriptionDraft, *, today: date) -> list[Reaso
             )
         )
     return reasons
+
+
+def session_amount_reasons(
+    *,
+    total_mg: Decimal,
+    per_session_mg: Decimal,
+    authorised_mg: Decimal | None = None,
+    unit: str = "mg",
+    booster: bool = False,
+) -> list[Reason]:
+    """Hard: a session's doses (the first dose and every booster, in mg) may not add up to
+    more than the prescription's per-session amount, or the higher amount the course's
+    prescriber authorised for this session (decision 0030). Boosters are allowed (CTP
+    lozenge method, DOMAIN.md section 2) but within the prescribed total: a dose is the
+    prescriber's decision, never the session's. A dose recorded in mg/kg cannot be checked
+    against a prescription written in mg, so it is refused too."""
+    if unit != "mg":
+        return [
+            Reason(
+                "dose.unit_not_mg",
+                "Record the amount in mg: the prescription's per-session amount is in mg, so "
+                "a dose in mg/kg cannot be checked against it.",
+            )
+        ]
+    limit = max(per_session_mg, authorised_mg or per_session_mg)
+    if total_mg <= limit:
+        return []
+    allowed = (
+        f"the {_mg(limit)} mg the prescriber authorised for this session"
+        if limit > per_session_mg
+        else f"the prescription's {_mg(per_session_mg)} mg per session"
+    )
+    what = (
+        f"This booster would bring the session's total to {_mg(total_mg)} mg, above"
+        if booster
+        else f"A dose of {_mg(total_mg)} mg is above"
+    )
+    return [
+        Reason(
+            "dose.above_prescription",
+            f"{what} {allowed}. Only the course's prescriber can authorise a higher "
+            "amount, before it is given.",
+        )
+    ]
+
+
+def _mg(amount: Decimal) -> str:
+    return format(Decimal(amount).normalize(), "f")
 
 
 def refill_due(doses_left: int, *, threshold: int, fills_left: int) -> bool:

@@ -22,7 +22,15 @@ class ErrorOut(Schema):
     code: str
     message: str
     overridable: bool | None = Field(
-        None, description="Gate refusals (409): may a clinician override this reason?"
+        None, description="Gate refusals (409): may anyone override this reason?"
+    )
+    override_by: str | None = Field(
+        None,
+        description="Dosing-gate refusals: who may override this reason (treating_clinician, "
+        "prescriber or nobody; decision 0029).",
+    )
+    why_not: str | None = Field(
+        None, description="Dosing-gate refusals: why the person asking may not override it."
     )
 
 

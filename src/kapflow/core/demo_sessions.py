@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from kapflow.core import clock
 from kapflow.core.errors import DomainError
 
 GOOD_VITALS = {"bp_systolic": 124, "bp_diastolic": 80, "heart_rate": 74, "spo2": 98}
@@ -34,12 +35,14 @@ DOSING_NOTE = {
 }
 
 
-def _candidates(practice, therapist):
+def _candidates(practice, therapist, *, at: datetime, exclude: tuple[int, ...] = ()):
+    """Courses the gate lets dose at `at` (the session's start), with two doses left: the
+    session then respects the dose interval after the course's last dosing (decision
+    0030)."""
     from kapflow.clinical import course as rules
     from kapflow.courses.models import Course
     from kapflow.courses.selectors import course_facts, gate_policy, with_facts
 
-    now = timezone.now()
     day = rules.DoseDay(
         bp_systolic=124, bp_diastolic=80, alcohol_free_24h=True, driver_confirmed=True
     )
@@ -47,12 +50,12 @@ def _candidates(practice, therapist):
         Course.objects.filter(
             organisation=practice, therapist=therapist, stage="active", delivery="in_person",
             closed_at__isnull=True,
-        ).order_by("id")
+        ).exclude(pk__in=exclude).order_by("id")
     )  # fmt: skip
     for course in courses:
         facts = course_facts(course)
         if facts.doses_left >= 2 and not rules.dosing_reasons(
-            facts, now=now, policy=gate_policy(course), day=day
+            facts, now=at, policy=gate_policy(course), day=day
         ):
             yield course
 
@@ -65,9 +68,13 @@ def _session(actor, course, *, started: datetime, vitals: list[tuple[int, dict]]
         actor=actor, session_id=session.pk, version=session.version, now=started, **START
     )
     dose_at = started + timedelta(minutes=5)
+    from kapflow.prescriptions.selectors import session_allowance
+
+    # The prescription's per-session amount, as the screen fills it in (decision 0030).
+    allowance = session_allowance(course=course)
     services.entry_add(
         actor=actor, session_id=session.pk, kind="dose", occurred_at=dose_at, now=dose_at,
-        route="sublingual", amount="200", unit="mg",
+        route="sublingual", amount=str(allowance.per_session_mg), unit="mg",
     )  # fmt: skip
     services.entry_add(
         actor=actor, session_id=session.pk, kind="event", occurred_at=dose_at + timedelta(
@@ -98,10 +105,10 @@ def load_demo_sessions(*, practice, therapist) -> dict:
     therapist = type(therapist).objects.select_related("user", "organisation").get(pk=therapist.pk)
     now = timezone.now()
     made = {"sessions": 0, "notes": 0}
-    courses = _candidates(practice, therapist)
     yesterday = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    live_start = now - timedelta(minutes=55)
     try:
-        done_course = next(courses)
+        done_course = next(_candidates(practice, therapist, at=yesterday))
         done = _session(
             therapist, done_course, started=yesterday,
             vitals=[(40, {**GOOD_VITALS, "bp_systolic": 138, "bp_diastolic": 86}),
@@ -111,7 +118,8 @@ def load_demo_sessions(*, practice, therapist) -> dict:
         made["sessions"] += 1
         note = notes.note_create(
             actor=therapist, client_id=done.client_id, session_type="dosing",
-            course_id=done_course.pk, session_date=yesterday.date(), now=yesterday,
+            course_id=done_course.pk, session_date=clock.clinical_date(practice, yesterday),
+            now=yesterday,
         )  # fmt: skip
         note = notes.note_autosave(
             actor=therapist, note_id=note.pk, version=note.version, sections=DOSING_NOTE
@@ -129,10 +137,11 @@ def load_demo_sessions(*, practice, therapist) -> dict:
             sections={"subjective": "Draft: notes from the integration call go here."},
         )  # fmt: skip
         made["notes"] += 2
-        live_course = next(courses)
-        started = now - timedelta(minutes=55)
+        live_course = next(
+            _candidates(practice, therapist, at=live_start, exclude=(done_course.pk,))
+        )
         _session(
-            therapist, live_course, started=started,
+            therapist, live_course, started=live_start,
             vitals=[(40, {**GOOD_VITALS, "bp_systolic": 184, "bp_diastolic": 102})],
             discharge=None,
         )  # fmt: skip

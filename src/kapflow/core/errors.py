@@ -44,12 +44,24 @@ class GateBlocked(DomainError):
 
     code = "gate_blocked"
 
-    def __init__(self, reasons: list[Reason]):
+    def __init__(
+        self, reasons: list[Reason], *, explanations: dict[int, tuple[str, str]] | None = None
+    ):
         self.reasons = list(reasons)
+        # Dosing-gate refusals (decision 0029): reason index -> (who may override it, why the
+        # person asking may not), so the answer says what each person would need.
+        self.explanations = dict(explanations or {})
         super().__init__(" ".join(r.message for r in self.reasons), code="gate_blocked")
 
+    def explained(self) -> list[dict]:
+        """Each reason with `override_by` and `why_not` when the refusal explains them."""
+        rows = []
+        for i, r in enumerate(self.reasons):
+            row = {"code": r.code, "message": r.message, "overridable": r.overridable}
+            if i in self.explanations:
+                row["override_by"], row["why_not"] = self.explanations[i]
+            rows.append(row)
+        return rows
+
     def as_errors(self) -> list[dict]:
-        return [
-            {"field": None, "code": r.code, "message": r.message, "overridable": r.overridable}
-            for r in self.reasons
-        ]
+        return [{"field": None, **row} for row in self.explained()]

@@ -2,13 +2,15 @@
 
 Same selectors, services and rules as the pages: this module only parses input, calls one
 service or selector, and shapes the answer. A refused step propagates as GateBlocked, which
-kapflow.api turns into a 409 listing every reason with its `overridable` flag. Inputs are
+kapflow.api turns into a 409 listing every reason with its `overridable` flag (and, for the
+dosing gate, who may override it and why the caller may not: decision 0029). Inputs are
 typed (Literal choices, bounded numbers, timezone-aware datetimes) so bad values are a 422
 naming the field before any service runs.
 """
 
 from dataclasses import asdict
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from django.utils import timezone
@@ -16,6 +18,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import AwareDatetime, Field
 
 from kapflow.clinical import course as rules
+from kapflow.clinical import overrides as ovr
 from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
 from kapflow.courses import selectors, services
 
@@ -29,6 +32,7 @@ SideName = Literal[tuple(s.value for s in rules.Side)]  # type: ignore[valid-typ
 RecordKind = Literal[tuple(k.value for k in services.RECORDABLE)]  # type: ignore[valid-type]
 SortKey = Literal[tuple(selectors.SORTS)]  # type: ignore[valid-type]
 StatusName = Literal["open", "closed", "all", "overdue"]
+CategoryName = Literal[tuple(c.value for c in ovr.Category)]  # type: ignore[valid-type]
 
 
 # ---- schemas ------------------------------------------------------------------------------
@@ -170,15 +174,82 @@ class RecordIn(Schema):
     positive: bool | None = Field(None, description="risk_screen: was it positive?")
 
 
+class OverrideIn(Schema):
+    code: str = Field(max_length=60, description="The gate reason's code.")
+    category: CategoryName | Literal[""] = Field(
+        "", description="Why the override is justified; each reason allows its own categories."
+    )
+    rationale: str = Field(
+        "", max_length=2000, description=f"What was checked (at least {ovr.RATIONALE_MIN} chars)."
+    )
+
+
 class DosingIn(Schema):
+    amount_mg: Decimal = Field(
+        gt=0, le=1000, max_digits=7, decimal_places=2,
+        description="The amount given (mg), boosters included: refused (409, "
+        "`dose.above_prescription`) above the prescription's per-session amount unless the "
+        "course's prescriber authorised more for this session.",
+    )  # fmt: skip
     bp_systolic: int | None = Field(None, ge=40, le=300, description="Pre-dose, mmHg.")
     bp_diastolic: int | None = Field(None, ge=20, le=200, description="Pre-dose, mmHg.")
     alcohol_free_24h: bool
     companion_present: bool
     driver_confirmed: bool
-    override_reason: str = Field(
-        "", max_length=2000, description="Overrides soft reasons only; hard ones never."
+    overrides: list[OverrideIn] = Field(
+        default_factory=list,
+        max_length=30,
+        description="Reasons the person starting owns and overrides, each with a structured "
+        "justification (decision 0029). A free-text reason alone overrides nothing.",
     )
+
+
+class StandingOverrideIn(Schema):
+    bp_systolic: int | None = Field(None, ge=40, le=300, description="The reading seen, mmHg.")
+    bp_diastolic: int | None = Field(None, ge=20, le=200, description="The reading seen, mmHg.")
+    overrides: list[OverrideIn] = Field(min_length=1, max_length=30)
+
+
+class OverrideOut(Schema):
+    id: int
+    course_id: int
+    signed_at: datetime
+    signed_at_local: str = Field(description="In the practice's zone, e.g. 2026-11-25 07:02.")
+    zone: str = Field(description="The zone signed_at_local is read in (IANA name).")
+    signer_membership_id: int
+    signer_name: str
+    authority: Literal["treating_clinician", "prescriber"]
+    licence: str = Field(description="Type, state and number of the signer's licence.")
+    standing: bool = Field(description="Signed ahead of the start (covers a start soon after).")
+    codes: list[str]
+    justifications: list[dict] = Field(description="code, category, rationale per reason.")
+    reasons_seen: list[dict] = Field(description="Every reason the gate gave: code, message.")
+    day_seen: dict | None = Field(description="The day's readings and attestations seen.")
+
+
+class OverridePage(Schema):
+    count: int
+    page: int
+    pages: int
+    results: list[OverrideOut]
+
+
+def justifications(items) -> dict:
+    """code -> Justification from the `overrides` list (the session screen's API uses it too)."""
+    return {o.code: ovr.Justification(category=o.category, rationale=o.rationale) for o in items}
+
+
+def _override_out(row) -> dict:
+    d = row.decision
+    return {
+        "id": d.pk, "course_id": d.course_id, "signed_at": d.signed_at,
+        "signed_at_local": row.signed_at_local.strftime("%Y-%m-%d %H:%M"), "zone": row.zone,
+        "signer_membership_id": d.signed_by_id, "signer_name": row.signer,
+        "authority": d.authority, "licence": row.licence, "standing": d.standing,
+        "codes": d.codes, "justifications": row.justifications,
+        "reasons_seen": [{"code": r["code"], "message": r["message"]} for r in row.reasons],
+        "day_seen": (d.facts_seen or {}).get("day"),
+    }  # fmt: skip
 
 
 # ---- shaping ------------------------------------------------------------------------------
@@ -391,13 +462,53 @@ def course_record(request, course_id: int, payload: RecordIn):
 )
 def dosing_start(request, course_id: int, payload: DosingIn):
     """Check the whole dosing gate with the day's vitals and attestations, then start the
-    session and use one dose. 409 lists every reason with its `overridable` flag: soft
-    reasons pass only with `override_reason` (recorded as an override event), hard ones
-    never."""
+    session and use one dose. 409 lists every reason with `overridable`, `override_by`
+    (treating_clinician, prescriber or nobody) and `why_not` (why the caller may not
+    override it). A reason passes only if a decision signed ahead covers it (POST
+    .../overrides) or the caller owns it and sends it in `overrides` with a structured
+    justification, which signs a decision (decision 0029)."""
     actor = staff_actor(request)
-    data = payload.dict()
-    override_reason = data.pop("override_reason")
+    data = payload.dict(exclude={"overrides"})
+    amount_mg = data.pop("amount_mg")
     event = services.dosing_start(
-        actor=actor, course_id=course_id, day=rules.DoseDay(**data), override_reason=override_reason
-    )
+        actor=actor, course_id=course_id, day=rules.DoseDay(**data),
+        overrides=justifications(payload.overrides), amount_mg=amount_mg,
+    )  # fmt: skip
     return Status(201, _event_out(event))
+
+
+@router.post(
+    "/{int:course_id}/overrides",
+    response={201: OverrideOut, **ERRORS},
+    summary="Sign a gate override ahead of the start",
+)
+def override_sign(request, course_id: int, payload: StandingOverrideIn):
+    """The owner of a reason (the prescriber for blood pressure and the clearance) signs an
+    override for reasons the gate gives now with the reading they saw; it covers a start
+    within a few hours (blood pressure: no higher reading). 409 lists every asked-for
+    reason the caller may not override, with why; 422 for a reason the gate does not give."""
+    actor = staff_actor(request)
+    decision = services.gate_override_sign(
+        actor=actor, course_id=course_id, overrides=justifications(payload.overrides),
+        day=rules.DoseDay(bp_systolic=payload.bp_systolic, bp_diastolic=payload.bp_diastolic),
+    )  # fmt: skip
+    return Status(201, _override_out(selectors.override_row(decision)))
+
+
+@router.get(
+    "/overrides",
+    response={200: OverridePage, 404: ErrorsOut, 422: ErrorsOut},
+    summary="List the practice's gate overrides",
+)
+def override_list(request, page: int = 1):
+    """Every signed override of the practice, newest first, 50 a page: signer, licence,
+    time (with the practice's zone named), reasons seen and justification. Practice admins
+    only; anyone else gets 404."""
+    actor = staff_actor(request)
+    result = selectors.override_list(actor=actor, page=page)
+    return {
+        "count": result.paginator.count,
+        "page": result.number,
+        "pages": result.paginator.num_pages,
+        "results": [_override_out(row) for row in result.object_list],
+    }

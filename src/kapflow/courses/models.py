@@ -6,6 +6,7 @@ kapflow.clinical.course computes them from these rows.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -65,9 +66,30 @@ class GateSettings(models.Model):
     refill_threshold = models.PositiveSmallIntegerField(
         default=1, validators=[MaxValueValidator(20)]
     )
+    # Minimum hours from the last dose to the next dosing (decision 0030; the default's
+    # reasoning is on GatePolicy.dose_interval_hours). Never under 12: a session lasts two to
+    # three hours and the client must not drive until the next day (DOMAIN.md section 2).
+    dose_interval_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MinValueValidator(12), MaxValueValidator(720)]
+    )
+
+    # Stricter owners of gate reasons than kapflow.clinical.overrides' defaults: reason code
+    # -> "prescriber" or "nobody" (decision 0029). Never looser: clean() refuses it.
+    override_authority = models.JSONField(default=dict, blank=True)
 
     def __str__(self):
         return f"Gate settings for {self.organisation}"
+
+    def clean(self):
+        from kapflow.clinical.overrides import practice_problems
+
+        if not isinstance(self.override_authority, dict):
+            raise ValidationError({"override_authority": "Expected reason code -> authority."})
+        problems = practice_problems(self.override_authority)
+        if problems:
+            raise ValidationError(
+                {"override_authority": [f"{code}: {msg}" for code, msg in problems.items()]}
+            )
 
 
 class Course(models.Model):
@@ -230,3 +252,47 @@ class DueItem(models.Model):
 
     def __str__(self):
         return f"{self.label} for course #{self.course_id}"
+
+
+class OverrideDecision(models.Model):
+    """A signed override of dosing-gate reasons (decision 0029): who (membership and licence),
+    when, which reasons, the structured justification per reason and the facts seen (the
+    reasons' words and the day's readings at that moment). Written once, never changed.
+
+    A decision signed at a start covers that start; one signed ahead (`standing`, usually the
+    prescriber's) covers starts within kapflow.clinical.overrides.STANDING_DECISION_HOURS."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="override_decisions")
+    signed_by = models.ForeignKey(Membership, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField()
+    authority = models.CharField(
+        max_length=20,
+        choices=[("treating_clinician", "Treating clinician"), ("prescriber", "Prescriber")],
+    )
+    licence_type = models.CharField(max_length=10)
+    licence_state = models.CharField(max_length=2)
+    licence_number = models.CharField(max_length=50)
+    codes = models.JSONField(default=list)
+    # code -> {"category": ..., "rationale": ...}
+    justifications = models.JSONField(default=dict)
+    # {"reasons": [{"code", "message"}], "day": {readings and attestations}}
+    facts_seen = models.JSONField(default=dict)
+    # The pre-dose reading the signer saw: a standing blood-pressure decision covers no higher.
+    bp_systolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    bp_diastolic = models.PositiveSmallIntegerField(null=True, blank=True)
+    standing = models.BooleanField(default=False)
+    event = models.OneToOneField(
+        CourseEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="decision"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "-signed_at", "-id"]),
+            models.Index(fields=["course", "standing", "-signed_at"]),
+        ]
+
+    def __str__(self):
+        return f"Override decision #{self.pk} on course #{self.course_id}"

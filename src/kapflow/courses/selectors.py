@@ -5,16 +5,16 @@ for the rows of the page.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
+    DateField,
     Exists,
     IntegerField,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -25,18 +25,23 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence
+from kapflow.assessments.models import UrgentTask
 from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
 from kapflow.clinical import course as rules
 from kapflow.consents.selectors import gate_annotations as consent_annotations
+from kapflow.core import clock
 from kapflow.core.errors import NotFound
+from kapflow.core.timezones import organisation_zone
 from kapflow.courses.models import (
     CLOSED_VALUES,
     Course,
     CourseEvent,
     DueItem,
     GateSettings,
+    OverrideDecision,
     stage_rank,
 )
+from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.patients.models import CareTeamMember, Companion
 from kapflow.prescriptions.models import Dispense, DoseUse, Prescription
 
@@ -108,17 +113,23 @@ def _count(kind: str):
     )
 
 
-def _licensed(member_field: str, today):
-    return Exists(
+def _licensed_until(member_field: str):
+    """The latest expiry among the member's licences in the client's state (9999-12-31 for
+    one that never expires), or None: compared with the course's clinical date in Python,
+    so a list of courses from several practices reads each in its own zone (0027)."""
+    return Subquery(
         ClinicianLicence.objects.filter(
             user_id=OuterRef(f"{member_field}__user_id"), state=OuterRef("client__state")
-        ).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        )
+        .annotate(until=Coalesce("expires_on", Value(date.max)))
+        .order_by("-until")
+        .values("until")[:1],
+        output_field=DateField(),
     )
 
 
-def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
+def with_facts(qs: QuerySet) -> QuerySet:
     """Annotate every fact kapflow.clinical.course needs (see course_facts)."""
-    today = today or timezone.localdate()
     anchor = Subquery(
         CourseEvent.objects.filter(course=OuterRef("pk"), kind="dosing")
         .order_by("occurred_at", "id")
@@ -135,8 +146,26 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         last_integration_at=_last("integration"),
         integrations_since_last_dosing=_integrations_since_last_dosing(),
         last_followup_at=_last("followup"),
+        # One dosing at a time (decision 0030): the session in progress, and the latest dose
+        # on any session's timeline (boosters too; a struck-out dose still counts, which
+        # only errs towards waiting). Quick records have no timeline: last_dosing_at.
+        open_session_id=Subquery(
+            DosingSession.objects.filter(course=OuterRef("pk"), state="in_progress")
+            .order_by()
+            .values("pk")[:1]
+        ),
+        last_session_dose_at=Subquery(
+            TimelineEntry.objects.filter(session__course=OuterRef("pk"), kind="dose")
+            .order_by("-occurred_at")
+            .values("occurred_at")[:1]
+        ),
         last_screen_at=_last("risk_screen"),
         last_screen_positive=_last("risk_screen", "positive"),
+        # An open urgent task (a positive safety screen not yet answered by a risk assessment)
+        # keeps the screen positive whatever was screened since (decisions 0016, 0029).
+        open_urgent_task=Exists(
+            UrgentTask.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
+        ),
         # A correlated "first id" rather than EXISTS: PostgreSQL turns an uncorrelated-looking
         # EXISTS into a hashed subplan over every active prescription of every practice.
         active_prescription_id=Subquery(
@@ -173,8 +202,8 @@ def with_facts(qs: QuerySet, *, today=None) -> QuerySet:
         companion_confirmed=Exists(
             Companion.objects.filter(client=OuterRef("client"), confirmed_at__isnull=False)
         ),
-        therapist_licensed=_licensed("therapist", today),
-        prescriber_licensed=_licensed("prescriber", today),
+        therapist_licensed_until=_licensed_until("therapist"),
+        prescriber_licensed_until=_licensed_until("prescriber"),
         # The client's signatures of the practice's current consent documents
         # (kapflow.consents): the KAP consent's versions and withdrawal, and telehealth.
         **consent_annotations(),
@@ -194,11 +223,16 @@ def gate_policy(course: Course) -> rules.GatePolicy:
         integration_hours=s.integration_hours,
         followup_grace_days=s.followup_grace_days,
         followup_interval_days=s.followup_interval_days,
+        override_authority=tuple(sorted((s.override_authority or {}).items())),
+        dose_interval_hours=s.dose_interval_hours,
     )
 
 
-def course_facts(course: Course) -> rules.CourseFacts:
-    """The rules' view of a course annotated by with_facts (no queries)."""
+def course_facts(course: Course, *, now: datetime | None = None) -> rules.CourseFacts:
+    """The rules' view of a course annotated by with_facts (no queries). `now` only dates
+    the licences: the rules read every other instant themselves."""
+    zone_name = organisation_zone(course.organisation)
+    today = clock.clinical_date(course.organisation, now)
     return rules.CourseFacts(
         stage=rules.Stage(course.stage),
         pathway=rules.Pathway(course.pathway),
@@ -215,18 +249,27 @@ def course_facts(course: Course) -> rules.CourseFacts:
         **consent_facts(course),
         preparation_done=course.preparation_done,
         last_screen_at=course.last_screen_at,
-        last_screen_positive=course.last_screen_positive,
+        last_screen_positive=True if course.open_urgent_task else course.last_screen_positive,
         companion_confirmed=course.companion_confirmed,
-        therapist_licensed=course.therapist_licensed,
-        prescriber_licensed=bool(course.prescriber_licensed),
+        therapist_licensed=_current(course.therapist_licensed_until, today),
+        prescriber_licensed=_current(course.prescriber_licensed_until, today),
         dosing_count=course.dosing_count,
         last_dosing_at=course.last_dosing_at,
         previous_dosing_at=course.previous_dosing_at,
+        open_session_id=course.open_session_id,
+        last_dose_at=max(
+            (t for t in (course.last_dosing_at, course.last_session_dose_at) if t), default=None
+        ),
         followup_anchor_at=course.followup_anchor_at,
         last_integration_at=course.last_integration_at,
         integrations_since_last_dosing=course.integrations_since_last_dosing,
         last_followup_at=course.last_followup_at,
+        clinical_zone=zone_name,
     )
+
+
+def _current(licensed_until, today) -> bool:
+    return licensed_until is not None and licensed_until >= today
 
 
 def consent_facts(course: Course) -> dict:
@@ -401,3 +444,57 @@ def open_due_items(*, actor, limit: int = 50) -> QuerySet[DueItem]:
         .select_related("course__client")
         .order_by("-overdue", "due_at")[:limit]
     )
+
+
+# ---- the practice's report of gate overrides (decision 0029) -------------------------------
+
+OVERRIDE_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class OverrideRow:
+    """One signed override as the report shows it: signed_at is read in the practice's zone,
+    and the zone is named."""
+
+    decision: OverrideDecision
+    signer: str
+    licence: str
+    signed_at_local: datetime
+    zone: str
+    reasons: list[dict]  # every reason the signer saw: code, message, overridden?
+    justifications: list[dict]  # code, category, rationale
+
+
+def override_row(decision: OverrideDecision) -> OverrideRow:
+    zone_name = organisation_zone(decision.organisation)
+    seen = (decision.facts_seen or {}).get("reasons") or []
+    return OverrideRow(
+        decision=decision,
+        signer=decision.signed_by.user.full_name or decision.signed_by.user.email,
+        licence=f"{decision.licence_type} {decision.licence_state} {decision.licence_number}",
+        signed_at_local=decision.signed_at.astimezone(clock.clinical_zone(decision.organisation)),
+        zone=zone_name,
+        reasons=[{**r, "overridden": r["code"] in decision.codes} for r in seen],
+        justifications=[{"code": code, **j} for code, j in (decision.justifications or {}).items()],
+    )
+
+
+def override_list(*, actor, page: int | str = 1) -> Page:
+    """One page of the practice's signed overrides, newest first (practice admins). A fixed
+    number of queries whatever the page holds; every decision shown is audited."""
+    if not policy.can_view_override_report(actor):
+        raise NotFound()
+    qs = (
+        OverrideDecision.objects.for_org(actor.organisation)
+        .select_related("organisation", "signed_by__user", "course")
+        .order_by("-signed_at", "-id")
+    )
+    result = Paginator(qs, OVERRIDE_PAGE_SIZE).get_page(page)
+    decisions = list(result.object_list)
+    for d in decisions:
+        d.client_id = d.course.client_id
+    audit_record_many(
+        actor=actor, action="course.override_report", targets=decisions, client_attr="client_id"
+    )
+    result.object_list = [override_row(d) for d in decisions]
+    return result

@@ -6,17 +6,22 @@ refuses with every reason (GateBlocked) or writes the change, its timeline event
 audit row in one transaction.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kapflow import policy
-from kapflow.accounts.models import Membership, Role
+from kapflow.accounts.models import ClinicianLicence, Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import course as rules
+from kapflow.clinical import overrides as ovr
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses.models import (
@@ -27,6 +32,7 @@ from kapflow.courses.models import (
     DueItem,
     EventKind,
     GateSettings,
+    OverrideDecision,
 )
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
 from kapflow.patients.models import CareTeamMember
@@ -177,7 +183,9 @@ def course_transition(
         raise GateBlocked(rules.transition_reasons(act, facts, now=now))
     if act is rules.Action.DECIDE_ELIGIBLE:
         errors = {}
-        if clearance_on is not None and clearance_on > now.date():
+        if clearance_on is not None and clearance_on > clock.clinical_date(
+            course.organisation, now
+        ):
             errors["clearance_on"] = "The clearance date cannot be in the future."
         if clearance_valid_days is not None and not 1 <= clearance_valid_days <= (
             MAX_CLEARANCE_DAYS
@@ -375,27 +383,197 @@ def course_record(
     return event
 
 
+def override_signer(
+    actor: Membership, course: Course, now: datetime
+) -> tuple[ovr.Signer, ClinicianLicence | None]:
+    """The actor as the override table sees them on this course (course.client.care_team
+    prefetched), and their licence covering the client's state on the course's clinical
+    date (None: they cannot sign)."""
+    today = clock.clinical_date(course.organisation, now)
+    licence = (
+        ClinicianLicence.objects.filter(user_id=actor.user_id, state=course.client.state)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .order_by("pk")
+        .first()
+    )
+    signer = ovr.Signer(
+        treating_clinician=policy.is_treating_clinician(actor, course),
+        prescriber=policy.can_act_on_course(actor, course, "prescriber"),
+        licensed=licence is not None,
+    )
+    return signer, licence
+
+
+def _override_table(course: Course) -> dict:
+    return ovr.practice_table(gate_policy(course).override_authority)
+
+
+def _standing_codes(course: Course, reasons, day: rules.DoseDay, now: datetime) -> set[str]:
+    """Codes covered by decisions signed ahead of this start (the prescriber's, usually)."""
+    since = now - timedelta(hours=ovr.STANDING_DECISION_HOURS)
+    decisions = OverrideDecision.objects.filter(
+        course=course, standing=True, signed_at__gte=since, signed_at__lte=now
+    )
+    standing = [
+        ovr.StandingDecision(code, d.signed_at, d.bp_systolic, d.bp_diastolic)
+        for d in decisions
+        for code in d.codes
+    ]
+    return {
+        r.code
+        for r in reasons
+        if any(
+            ovr.standing_covers(
+                s, code=r.code, now=now, bp_systolic=day.bp_systolic,
+                bp_diastolic=day.bp_diastolic,
+            )
+            for s in standing
+        )
+    }  # fmt: skip
+
+
+def _refuse(reasons, outcome: ovr.OverrideOutcome, table: dict, covered=()) -> GateBlocked:
+    """Every reason, each with who may override it and why the asker may not."""
+    why = {id(f.reason): (f.authority.value, f.why_not) for f in outcome.refusals}
+    explanations = {}
+    for i, r in enumerate(reasons):
+        if id(r) in why:
+            explanations[i] = why[id(r)]
+        elif r.code in covered:
+            explanations[i] = (
+                ovr.rule_for(r.code, table).authority.value,
+                "Covered by a signed decision; it passes once the rest is resolved.",
+            )
+    return GateBlocked(reasons, explanations=explanations)
+
+
+def _decision_sign(
+    *,
+    actor: Membership,
+    course: Course,
+    licence: ClinicianLicence,
+    signer: ovr.Signer,
+    reasons: list[rules.Reason],
+    overridden: list[rules.Reason],
+    justifications: Mapping[str, ovr.Justification],
+    day: rules.DoseDay | None,
+    now: datetime,
+    standing: bool,
+    table: dict,
+) -> OverrideDecision:
+    """Sign the decision, put it on the timeline and in the audit trail."""
+    codes = [r.code for r in overridden]
+    authority = {ovr.rule_for(c, table).authority.value for c in codes}
+    justified = {
+        c: {"category": j.category, "rationale": j.rationale.strip()}
+        for c in codes
+        for j in [justifications[c]]
+    }
+    facts_seen = {
+        "reasons": [{"code": r.code, "message": r.message} for r in reasons],
+        "day": _day_data(day) if day is not None else None,
+    }
+    summary = "; ".join(f"{c}: {j['category']}: {j['rationale']}" for c, j in justified.items())
+    event = _event(
+        actor=actor, course=course, kind=EventKind.OVERRIDE, occurred_at=now, reason=summary,
+        overridden=codes,
+        data={"messages": [r.message for r in overridden], "standing": standing,
+              "licence": f"{licence.licence_type} {licence.state} {licence.number}"},
+    )  # fmt: skip
+    decision = OverrideDecision(
+        organisation=course.organisation, course=course, signed_by=actor, signed_at=now,
+        authority=authority.pop() if len(authority) == 1 else "treating_clinician",
+        licence_type=licence.licence_type, licence_state=licence.state,
+        licence_number=licence.number, codes=codes, justifications=justified,
+        facts_seen=facts_seen, standing=standing, event=event,
+        bp_systolic=day.bp_systolic if day else None,
+        bp_diastolic=day.bp_diastolic if day else None,
+    )  # fmt: skip
+    decision.full_clean()
+    decision.save()
+    event.data = {**event.data, "decision_id": decision.pk}
+    event.save(update_fields=["data"])
+    audit_record(
+        actor=actor, action="course.gate_override", target=decision, client_id=course.client_id,
+        changed_fields=codes,
+    )  # fmt: skip
+    return decision
+
+
 def _dosing_gate(
-    *, actor: Membership, course: Course, day: rules.DoseDay, override_reason: str, now: datetime
+    *,
+    actor: Membership,
+    course: Course,
+    day: rules.DoseDay,
+    overrides: Mapping[str, ovr.Justification] | None,
+    now: datetime,
 ) -> list[rules.Reason]:
-    """Check the whole dosing gate with the day's facts under the course lock; refuse with
-    every reason, or record the override of the soft ones. Returns the soft reasons passed."""
+    """The one place the override table is applied to a start (the quick record, the
+    session screen, their API endpoints and pages). Checks the whole gate with the day's
+    facts under the course lock; reasons covered by a standing signed decision pass; the
+    others pass only if the person starting owns each of them and justifies each
+    (kapflow.clinical.overrides), which signs a decision. Otherwise refuses with every
+    reason, who may override it and why this person may not. Returns the reasons passed."""
     _require_side(actor, course, rules.Side.THERAPIST)
     facts = course_facts(course)
     reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
-    hard, soft = rules.split_hard(reasons)
-    override_reason = (override_reason or "").strip()
-    if hard or (soft and not override_reason):
-        raise GateBlocked(reasons)
-    # _require_side above already limits overrides to the course's therapists (licensed
-    # clinicians); policy.can_override_gate states the same rule for pages that hide buttons.
-    if soft:
-        _event(
-            actor=actor, course=course, kind=EventKind.OVERRIDE, occurred_at=now,
-            reason=override_reason, overridden=[r.code for r in soft],
-            data={"messages": [r.message for r in soft]},
+    if not reasons:
+        return []
+    table = _override_table(course)
+    covered = _standing_codes(course, reasons, day, now)
+    signer, licence = override_signer(actor, course, now)
+    outcome = ovr.override_outcome(
+        reasons, signer=signer, justifications=overrides or {}, table=table,
+        covered_codes=covered,
+    )  # fmt: skip
+    if not outcome.passes:
+        raise _refuse(reasons, outcome, table, covered)
+    if outcome.overridden:
+        _decision_sign(
+            actor=actor, course=course, licence=licence, signer=signer, reasons=reasons,
+            overridden=outcome.overridden, justifications=overrides, day=day, now=now,
+            standing=False, table=table,
         )  # fmt: skip
-    return soft
+    return outcome.covered + outcome.overridden
+
+
+@transaction.atomic
+def gate_override_sign(
+    *,
+    actor: Membership,
+    course_id: int,
+    overrides: Mapping[str, ovr.Justification],
+    day: rules.DoseDay | None = None,
+    now: datetime | None = None,
+) -> OverrideDecision:
+    """Sign an override ahead of the start (the prescriber's blood-pressure or clearance
+    decision, usually): for reasons the gate gives now with the day's readings the signer
+    saw. It covers starts within STANDING_DECISION_HOURS (blood pressure: no higher reading).
+    Refuses (GateBlocked, 409) with every asked-for reason the signer may not override, and
+    why; a code the gate does not give now is a 422."""
+    now = now or clock.now()
+    course = course_for_update(actor, course_id)
+    if not overrides:
+        raise ValidationError({"overrides": "Name the reasons to override."})
+    facts = course_facts(course)
+    reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
+    current = {r.code for r in reasons}
+    unknown = sorted(set(overrides) - current)
+    if unknown:
+        raise ValidationError(
+            {"overrides": f"The gate does not give these reasons now: {', '.join(unknown)}."}
+        )
+    asked = [r for r in reasons if r.code in overrides]
+    table = _override_table(course)
+    signer, licence = override_signer(actor, course, now)
+    outcome = ovr.override_outcome(asked, signer=signer, justifications=overrides, table=table)
+    if not outcome.passes:
+        raise _refuse(asked, outcome, table)
+    return _decision_sign(
+        actor=actor, course=course, licence=licence, signer=signer, reasons=reasons,
+        overridden=outcome.overridden, justifications=overrides, day=day, now=now,
+        standing=True, table=table,
+    )  # fmt: skip
 
 
 def _day_data(day: rules.DoseDay) -> dict:
@@ -414,19 +592,23 @@ def dosing_start(
     actor: Membership,
     course_id: int,
     day: rules.DoseDay,
-    override_reason: str = "",
+    overrides: Mapping[str, ovr.Justification] | None = None,
+    amount_mg: Decimal | None = None,
     now: datetime | None = None,
 ) -> CourseEvent:
     """The quick record of a dosing session (the course page's form and the courses API):
     check the whole gate again with the day's vitals and attestations, record the dosing on
-    the timeline and use one dose. Soft reasons may be overridden by the course's clinician
-    with a written reason; hard ones never. The session screen (kapflow.encounters) checks
-    with `dosing_gate_check` at its start and records the dosing when the dose is given."""
+    the timeline and use one dose. A reason passes only if a standing signed decision covers
+    it or the person starting owns it and justifies it (`overrides`: code -> Justification;
+    decision 0029). The session screen (kapflow.encounters) checks
+    with `dosing_gate_check` at its start and records the dosing when the dose is given.
+
+    `amount_mg` is the amount given, checked against the prescription's per-session amount
+    (decision 0030); the page and the API require it, and a caller that omits it records
+    the prescription's amount."""
     now = now or timezone.now()
     course = course_for_update(actor, course_id)
-    soft = _dosing_gate(
-        actor=actor, course=course, day=day, override_reason=override_reason, now=now
-    )
+    soft = _dosing_gate(actor=actor, course=course, day=day, overrides=overrides, now=now)
     event = _event(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
         overridden=[r.code for r in soft], data=_day_data(day),
@@ -434,8 +616,9 @@ def dosing_start(
     from kapflow.prescriptions.services import dose_use_for_session
 
     # The gate above saw doses left, under the course lock: one dose is taken from the
-    # oldest active prescription with doses left, which may raise a refill request.
-    dose_use_for_session(actor=actor, course=course, event=event, now=now)
+    # oldest active prescription with doses left, which may raise a refill request, and
+    # an amount above its per-session amount is refused.
+    dose_use_for_session(actor=actor, course=course, event=event, now=now, amount_mg=amount_mg)
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )
@@ -447,16 +630,14 @@ def dosing_gate_check(
     actor: Membership,
     course: Course,
     day: rules.DoseDay,
-    override_reason: str = "",
+    overrides: Mapping[str, ovr.Justification] | None = None,
     now: datetime,
 ) -> list[str]:
     """The session screen's start: the whole gate, with the day's facts, on a course the
     caller locked (course_for_update) in its transaction. Refuses with every reason
-    (GateBlocked) or records the override and returns the codes overridden. Nothing is
+    (GateBlocked) or signs the override decision and returns the codes passed. Nothing is
     counted as a dosing until the dose is given (dose_given_record)."""
-    soft = _dosing_gate(
-        actor=actor, course=course, day=day, override_reason=override_reason, now=now
-    )
+    soft = _dosing_gate(actor=actor, course=course, day=day, overrides=overrides, now=now)
     audit_record(
         actor=actor, action="course.dosing_gate_passed", target=course,
         client_id=course.client_id,
@@ -472,11 +653,15 @@ def dose_given_record(
     day: rules.DoseDay,
     overridden: list[str] = (),
     data: dict | None = None,
+    amount_mg: Decimal | None = None,
+    unit: str = "mg",
 ):
     """The first dose of a session given: the dosing goes on the course timeline (what the
     gate's dosing count, integration and follow-up deadlines read) and one dose is used from
-    the oldest active prescription. The caller holds the course lock (course_for_update) in
-    its transaction. Returns (event, dose use).
+    the oldest active prescription, refused above its per-session amount (decision 0030).
+    The caller holds the course lock (course_for_update) in its transaction, and passes the
+    session as `day.session_id` so that its own open session does not block it. Returns
+    (event, dose use).
 
     The whole gate is checked again with the start's day facts: something may have changed
     since the start (consent withdrawn, a positive screen, the last dose used elsewhere).
@@ -492,7 +677,9 @@ def dose_given_record(
     )  # fmt: skip
     from kapflow.prescriptions.services import dose_use_for_session
 
-    use = dose_use_for_session(actor=actor, course=course, event=event, now=now)
+    use = dose_use_for_session(
+        actor=actor, course=course, event=event, now=now, amount_mg=amount_mg, unit=unit
+    )
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )
@@ -685,14 +872,21 @@ def consent_event_record(
 
 
 def risk_assessment_record(
-    *, actor: Membership, course_id: int, note: str, occurred_at: datetime | None = None
+    *,
+    actor: Membership,
+    course_id: int,
+    note: str,
+    occurred_at: datetime | None = None,
+    data: dict | None = None,
 ) -> CourseEvent:
-    """A clinician's risk assessment that clears a positive screen for dosing: recorded as a
-    negative risk screen with the assessment in its reason (decision 0013)."""
+    """A clinician's structured risk assessment that clears a positive screen for dosing,
+    called only by kapflow.assessments.services.urgent_task_resolve once the assessment is
+    complete and its decision is "proceed" (decision 0029): recorded as a negative risk
+    screen with the assessment in its reason."""
     course = course_for_update(actor, course_id)
     if not policy.can_override_gate(actor, course):
         raise PermissionDenied("A risk assessment is for the course's clinicians.")
     return _event(
         actor=actor, course=course, kind=EventKind.RISK_SCREEN, occurred_at=occurred_at,
-        positive=False, reason=note, data={"clinician_risk_assessment": True},
+        positive=False, reason=note, data={"clinician_risk_assessment": True, **(data or {})},
     )  # fmt: skip

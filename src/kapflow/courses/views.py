@@ -16,7 +16,8 @@ from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.assessments.selectors import urgent_tasks_open
 from kapflow.clinical import course as rules
-from kapflow.core.errors import DomainError, GateBlocked
+from kapflow.clinical import overrides as ovr
+from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.courses import selectors, services
 from kapflow.courses.forms import (
@@ -25,7 +26,9 @@ from kapflow.courses.forms import (
     DosingStartForm,
     GateSettingsForm,
     RecordForm,
+    StandingOverrideForm,
     TransitionForm,
+    overrides_from,
 )
 from kapflow.courses.models import EventKind
 from kapflow.patients.selectors import client_get_for_actor
@@ -148,6 +151,8 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         "forms": forms or {},
         "can_dose": row.facts.stage in rules.DOSING_STAGES
         and policy.can_act_on_course(actor, course, "therapist"),
+        "can_sign_override": row.facts.stage in rules.DOSING_STAGES
+        and policy.can_act_on_course(actor, course, "prescriber"),
         "stage_label": rules.STAGE_LABELS[row.facts.stage],
     }
 
@@ -272,7 +277,14 @@ def course_record(request, course_id: int):
 def dosing_start(request, course_id: int):
     actor = staff_actor(request)
     course = selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
-    form = DosingStartForm(request.POST or None)
+    from kapflow.prescriptions.selectors import session_allowance
+
+    # The amount is filled in from the prescription (decision 0030); the service checks it.
+    allowance = session_allowance(course=course)
+    form = DosingStartForm(
+        request.POST or None,
+        initial={"amount_mg": allowance.per_session_mg} if allowance else None,
+    )
     refused = None
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -286,10 +298,11 @@ def dosing_start(request, course_id: int):
         )
         try:
             services.dosing_start(
-                actor=actor, course_id=course.pk, day=day, override_reason=d["override_reason"]
-            )
+                actor=actor, course_id=course.pk, day=day, overrides=form.overrides(),
+                amount_mg=d["amount_mg"],
+            )  # fmt: skip
         except GateBlocked as exc:
-            refused, status = exc.reasons, 409
+            refused, status = exc.explained(), 409
         else:
             messages.success(request, "Dosing session started; one dose used.")
             return redirect("courses:detail", course_id=course.pk)
@@ -297,9 +310,54 @@ def dosing_start(request, course_id: int):
     return render(
         request,
         "courses/dosing_start.html",
+        {"course": course, "row": row, "form": form, "refused": refused, "allowance": allowance},
+        status=status,
+    )
+
+
+@login_required
+def override_sign(request, course_id: int):
+    """Sign an override ahead of the start (the prescriber's blood-pressure or clearance
+    decision, usually), through the same table as the start (decision 0029)."""
+    actor = staff_actor(request)
+    course = selectors.course_get_for_actor(actor=actor, course_id=course_id, audit_action="")
+    form = StandingOverrideForm(request.POST or None)
+    refused, status = None, 200
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        day = rules.DoseDay(bp_systolic=d["bp_systolic"], bp_diastolic=d["bp_diastolic"])
+        try:
+            decision = services.gate_override_sign(
+                actor=actor, course_id=course.pk, overrides=overrides_from(d), day=day
+            )
+        except GateBlocked as exc:
+            refused, status = exc.explained(), 409
+        except ValidationError as exc:
+            add_errors(form, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Override signed for {', '.join(decision.codes)}; it covers a start "
+                f"within {ovr.STANDING_DECISION_HOURS} hours."
+            )  # fmt: skip
+            return redirect("courses:detail", course_id=course.pk)
+    row = selectors.course_row(course, now=timezone.now())
+    return render(
+        request,
+        "courses/override_sign.html",
         {"course": course, "row": row, "form": form, "refused": refused},
         status=status,
     )
+
+
+@login_required
+def override_report(request):
+    """The practice's report of gate overrides (practice admins): each signed decision with
+    its signer, licence, date (zone named), reasons and justification."""
+    actor = staff_actor(request)
+    page = selectors.override_list(actor=actor, page=request.GET.get("page") or 1)
+    return render(request, "courses/overrides.html", {"page": page})
 
 
 @login_required

@@ -16,6 +16,8 @@ from pydantic import AwareDatetime, Field
 
 from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
 from kapflow.core.errors import NotFound
+from kapflow.courses import api as course_api
+from kapflow.courses.api import OverrideIn
 from kapflow.encounters import selectors, services
 from kapflow.encounters.models import (
     DoseUnit,
@@ -142,7 +144,12 @@ class StartIn(Schema):
     alcohol_free_24h: bool = False
     companion_present: bool = False
     driver_confirmed: bool = False
-    override_reason: str = Field("", max_length=2000)
+    overrides: list[OverrideIn] = Field(
+        default_factory=list,
+        max_length=30,
+        description="Reasons the person starting owns and overrides, each with a structured "
+        "justification (decision 0029). A free-text reason alone overrides nothing.",
+    )
 
 
 class EntryFields(Schema):
@@ -371,9 +378,14 @@ def checklist_submit(request, session_id: int, payload: ChecklistIn):
 )
 def session_start(request, session_id: int, payload: StartIn):
     """Check the whole dosing gate with the pre-dose vitals and the day's attestations. 409
-    lists every reason; soft ones pass with `override_reason`, hard ones never."""
+    lists every reason with who may override it (`override_by`) and why the caller may not
+    (`why_not`); a reason passes only under a signed decision: one signed ahead (POST
+    /api/v1/courses/{id}/overrides) or one the caller signs here with `overrides`."""
     actor = staff_actor(request)
-    services.session_start(actor=actor, session_id=session_id, **payload.dict())
+    services.session_start(
+        actor=actor, session_id=session_id, **payload.dict(exclude={"overrides"}),
+        overrides=course_api.justifications(payload.overrides),
+    )  # fmt: skip
     return _reload(actor, session_id)
 
 

@@ -14,6 +14,7 @@ dose_given_record (one dose from the fill, decision 0019). Nothing here knows HT
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -26,6 +27,7 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import course as course_rules
 from kapflow.clinical import session as rules
+from kapflow.clinical.overrides import Justification
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services as course_services
 from kapflow.encounters import selectors
@@ -204,6 +206,33 @@ def _has_first_dose(session: DosingSession) -> bool:
     ).exists()
 
 
+def _session_amount_check(*, actor: Membership, session: DosingSession) -> None:
+    """The session's doses as they stand (corrections applied, struck ones out) must add up
+    to no more than the prescription allows per session (decision 0030): the first dose and
+    every booster together. Refuses with the reason, else the dose use records the total."""
+    from kapflow.prescriptions.models import DoseUse
+    from kapflow.prescriptions.services import session_amount_check
+
+    use_id = (
+        DoseUse.objects.filter(dosing_event_id=session.dose_event_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if use_id is None:
+        return
+    superseded = TimelineEntry.objects.filter(session=session, corrects__isnull=False)
+    doses = TimelineEntry.objects.filter(
+        session=session, kind=EntryKind.DOSE, struck=False
+    ).exclude(pk__in=superseded.values("corrects_id"))
+    total = Decimal("0")
+    unit = DoseUnit.MG
+    for dose in doses:
+        total += Decimal(dose.data["amount"])
+        if dose.data.get("unit", DoseUnit.MG) != DoseUnit.MG:
+            unit = dose.data["unit"]
+    session_amount_check(actor=actor, dose_use_id=use_id, total_mg=total, unit=unit)
+
+
 def _check_start_valid(session: DosingSession, dose_at: datetime) -> None:
     """The gate was checked at the start; the first dose must follow within the practice's
     `start_valid_minutes`, else the clinician abandons and starts again (a new gate check)."""
@@ -366,13 +395,14 @@ def session_start(
     alcohol_free_24h: bool = False,
     companion_present: bool = False,
     driver_confirmed: bool = False,
-    override_reason: str = "",
+    overrides: Mapping[str, Justification] | None = None,
     now: datetime | None = None,
 ) -> DosingSession:
     """Start the session: the pre-dose vitals and the day's attestations (the clinician's, or
     the client's and companion's checklist answers) build the DoseDay, and the whole dosing
-    gate is checked again (courses.services.dosing_start). Refused with every reason; soft
-    reasons pass with a written reason from the course's therapist, hard ones never."""
+    gate is checked again (courses.services.dosing_gate_check, which applies the override
+    table). Refused with every reason, who may override it and why this person may not; a
+    reason passes only under a signed decision (decision 0029)."""
     now = now or timezone.now()
     session = selectors.session_for_update(actor=actor, session_id=session_id)
     _check_version(session, version)
@@ -384,7 +414,6 @@ def session_start(
          "spo2": spo2},
         required=False,
     )  # fmt: skip
-    override_reason = _text(override_reason, "override_reason", limit=REASON_MAX)
     answers = {
         r.respondent: r
         for r in sorted(
@@ -399,6 +428,7 @@ def session_start(
     )
     companion = answers.get(Respondent.COMPANION)
     day = course_rules.DoseDay(
+        session_id=session.pk,
         bp_systolic=reading.get("bp_systolic"),
         bp_diastolic=reading.get("bp_diastolic"),
         alcohol_free_24h=bool(alcohol_free_24h or (client and client.no_alcohol_24h)),
@@ -411,14 +441,19 @@ def session_start(
     )
     course = course_services.course_for_update(actor, session.course_id)
     overridden = course_services.dosing_gate_check(
-        actor=actor, course=course, day=day, override_reason=override_reason, now=now
+        actor=actor, course=course, day=day, overrides=overrides, now=now
     )
     session.state = SessionState.IN_PROGRESS
     session.started_at = now
     session.started_by = actor.user
     session.start_day = dataclasses.asdict(day)
     session.overridden = overridden
-    session.override_reason = override_reason if overridden else ""
+    # The justifications signed at this start (the decision itself is on the course).
+    session.override_reason = "; ".join(
+        f"{code}: {j.category}: {j.rationale.strip()}"
+        for code, j in (overrides or {}).items()
+        if code in overridden
+    )
     _bump(session, "state", "started_at", "started_by", "start_day", "overridden",
           "override_reason")  # fmt: skip
     if reading:
@@ -501,20 +536,23 @@ def entry_add(
         data["booster"] = _has_first_dose(session)
         if not data["booster"]:
             _check_start_valid(session, occurred_at)
+            # The dosing (gate, amount, dose used) is recorded before the entry, so the
+            # gate's last dose is the one before this session's (decision 0030).
+            course = course_services.course_for_update(actor, session.course_id)
+            event, use = course_services.dose_given_record(
+                actor=actor, course=course, now=occurred_at,
+                day=course_rules.DoseDay(**{**session.start_day, "session_id": session.pk}),
+                overridden=session.overridden, data={"session_id": session.pk},
+                amount_mg=Decimal(data["amount"]), unit=data["unit"],
+            )  # fmt: skip
+            data["dose_use_id"] = use.pk
+            session.dose_event = event
     entry = _create_entry(
         session=session, kind=kind, data=data, occurred_at=occurred_at, recorded_by=actor.user,
         source=source, now=now,
     )  # fmt: skip
-    if kind == EntryKind.DOSE and not data["booster"]:
-        course = course_services.course_for_update(actor, session.course_id)
-        event, use = course_services.dose_given_record(
-            actor=actor, course=course, now=occurred_at,
-            day=course_rules.DoseDay(**session.start_day), overridden=session.overridden,
-            data={"session_id": session.pk},
-        )  # fmt: skip
-        entry.data = {**entry.data, "dose_use_id": use.pk}
-        entry.save(update_fields=["data"])
-        session.dose_event = event
+    if kind == EntryKind.DOSE and data["booster"]:
+        _session_amount_check(actor=actor, session=session)
     _bump(session, *(["dose_event"] if session.dose_event_id else []))
     audit_record(
         actor=actor, action=f"dosing_session.{kind}", target=entry, client_id=session.client_id
@@ -583,6 +621,9 @@ def entry_correct(
         source=old.source if strike else EntrySource.CLINICIAN, now=now, corrects=old,
         struck=strike, reason=reason, phase=old.data.get("phase", "in_session"),
     )  # fmt: skip
+    if old.kind == EntryKind.DOSE and session.dose_event_id:
+        # A corrected amount changes the session's total: checked like a booster.
+        _session_amount_check(actor=actor, session=session)
     if pre_dose:
         # Before the dose: the start's blood pressure follows the correction, and the whole
         # gate is checked again with it when the first dose is given (dose_given_record).

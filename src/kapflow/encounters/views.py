@@ -21,7 +21,7 @@ from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.encounters import forms, selectors, services
-from kapflow.encounters.models import OPEN_STATES, EntryKind, SessionSettings
+from kapflow.encounters.models import OPEN_STATES, EntryKind, SessionSettings, SessionState
 
 PARTIAL = "encounters/_live_response.html"
 
@@ -63,7 +63,30 @@ def _forms(session, bound=None, bound_name=""):
             out[name] = cls(initial={"version": session.version}, auto_id=f"id_{name}_%s")
         else:
             out[name] = cls(auto_id=f"id_{name}_%s")
+    if session.state == SessionState.IN_PROGRESS and bound_name != "entry_dose":
+        _dose_form_from_prescription(session, out["entry_dose"])
     return out
+
+
+def _dose_form_from_prescription(session, form) -> None:
+    """The first dose is filled in from the prescription's per-session amount and route; the
+    form says what the session may have in all, boosters included (decision 0030)."""
+    from kapflow.prescriptions.selectors import session_allowance
+
+    allowance = session_allowance(course=session.course, dosing_event_id=session.dose_event_id)
+    if allowance is None:
+        return
+    if not session.dose_event_id:
+        form.initial = {"amount": allowance.per_session_mg, "route": allowance.route}
+        # session.js clears it once the dose is recorded: boosters are typed in.
+        form.fields["amount"].widget.attrs["data-prefilled"] = ""
+    most = format(allowance.most_mg.normalize(), "f")
+    form.fields["amount"].help_text = (
+        f"The prescription allows {format(allowance.per_session_mg.normalize(), 'f')} mg per "
+        "session, boosters included"
+        + (f"; the prescriber authorised up to {most} mg" if allowance.authorised_mg else "")
+        + "."
+    )
 
 
 def _problems(exc, form=None) -> list[str]:
@@ -86,7 +109,7 @@ def _refusal(request, actor, session_id, exc, *, form=None, form_name=""):
     # The re-rendered screen shows the client: audited like the screen itself.
     session = selectors.session_get_for_actor(actor=actor, session_id=session_id)
     status = 422 if isinstance(exc, ValidationError) else 409
-    refused = exc.reasons if isinstance(exc, GateBlocked) else None
+    refused = exc.explained() if isinstance(exc, GateBlocked) else None
     stale = getattr(exc, "code", "") == "session.stale"
     problems = [] if refused else _problems(exc, form)
     if form is not None and isinstance(exc, ValidationError) and not form.errors:

@@ -11,7 +11,6 @@ never change here; on PostgreSQL a trigger refuses it as well (migration 0002).
 import logging
 from collections.abc import Mapping
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +20,7 @@ from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.audit.services import audit_record
 from kapflow.clinical import notes as rules
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date, start_of
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.notes.models import (
@@ -140,12 +140,10 @@ def note_create(
     if course is None and appointment is not None and appointment.course_id:
         course = appointment.course
     if session_date is None:
-        # The appointment's day where it was booked (a 9 pm Pacific session is not "tomorrow").
-        if appointment is not None:
-            zone = ZoneInfo(appointment.time_zone)
-            session_date = appointment.starts_at.astimezone(zone).date()
-        else:
-            session_date = timezone.localtime(now).date()
+        # The practice's day of the appointment, else of now (decision 0027): a 9 pm Pacific
+        # session is not "tomorrow".
+        at = appointment.starts_at if appointment is not None else now
+        session_date = clock.clinical_date(client.organisation, at)
     # A note documents a session the practice held: not after today, not before the client
     # was born, not before the practice's record of them began. The record began with the
     # earliest thing the chart holds for this note: the chart's creation, or its course's

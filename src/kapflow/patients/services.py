@@ -15,6 +15,7 @@ from kapflow.accounts.models import Membership, Role
 from kapflow.accounts.selectors import licences_of
 from kapflow.audit.services import audit_record
 from kapflow.clinical.licensure import LicenceFinding, licence_findings
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import (
@@ -109,7 +110,9 @@ def _check_birth(client: Client) -> None:
 
 def care_team_licence_findings(*, membership: Membership, client: Client) -> list[LicenceFinding]:
     return licence_findings(
-        licences_of(membership.user_id), state=client.state, today=timezone.localdate()
+        licences_of(membership.user_id),
+        state=client.state,
+        today=clock.clinical_date(client.organisation),
     )
 
 
@@ -289,7 +292,7 @@ def companion_invite(
         errors["relationship"] = "Say how you know them (for example: partner, friend, sister)."
     if date_of_birth is None:
         errors["date_of_birth"] = "Enter their date of birth: companions must be adults."
-    elif age_on(date_of_birth, timezone.localdate()) < COMPANION_MIN_AGE:
+    elif age_on(date_of_birth, clock.clinical_date(actor.organisation)) < COMPANION_MIN_AGE:
         errors["date_of_birth"] = "A companion must be 18 or older."
     if errors:
         raise ValidationError(errors)

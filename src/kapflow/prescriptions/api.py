@@ -554,6 +554,43 @@ def prescription_cancel(request, prescription_id: int, payload: ReasonIn):
     )
 
 
+class DoseAuthoriseIn(Schema):
+    amount_mg: Decimal = Field(
+        gt=0, le=1000, max_digits=7, decimal_places=2,
+        description="The most the course's next session may have, boosters included (mg); "
+        "above the prescription's per-session amount.",
+    )  # fmt: skip
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class DoseAuthorisationOut(Schema):
+    id: int
+    prescription_id: int
+    amount_mg: Decimal
+    reason: str
+    authorised_at: datetime
+    used: bool
+
+
+@router.post(
+    "/prescriptions/{int:prescription_id}/dose-authorisations",
+    response={201: DoseAuthorisationOut, **ERRORS},
+)
+def dose_authorise(request, prescription_id: int, payload: DoseAuthoriseIn):
+    """The course's prescriber authorises more than the prescription's per-session amount
+    for the course's next dosing session (decision 0030). Without it, a dose (or a booster)
+    that takes a session above the prescription is refused with `dose.above_prescription`."""
+    actor = staff_actor(request)
+    a = services.dose_authorise(actor=actor, prescription_id=prescription_id, **payload.dict())
+    return Status(
+        201,
+        {
+            "id": a.pk, "prescription_id": a.prescription_id, "amount_mg": a.amount_mg,
+            "reason": a.reason, "authorised_at": a.authorised_at, "used": a.dose_use_id is not None,
+        },
+    )  # fmt: skip
+
+
 @router.post("/courses/{int:course_id}/followups", response={201: EventOut, **ERRORS})
 def followup_record(request, course_id: int, payload: FollowupIn):
     """The prescriber's medical follow-up; it clears `followup.overdue` on the dosing gate."""

@@ -65,6 +65,17 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class DoseAuthoriseForm(forms.Form):
+    """More than the prescription's per-session amount, for the next session (decision
+    0030)."""
+
+    amount_mg = forms.DecimalField(
+        label="Most for the next session, boosters included (mg)", min_value=1, max_value=1000,
+        max_digits=7, decimal_places=2,
+    )  # fmt: skip
+    reason = forms.CharField(label="Why", max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
 MED_ROWS = 8
 
 

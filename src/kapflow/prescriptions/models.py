@@ -361,6 +361,43 @@ class DoseUse(models.Model):
         return f"Dose on course #{self.course_id}"
 
 
+class DoseAuthorisation(models.Model):
+    """The course's prescriber authorises more than the prescription's per-session amount
+    for the course's next dosing session (decision 0030): the amount (the session's new
+    maximum, boosters included), why, who and when. The first dose given after it uses it
+    (`dose_use`), and the boosters of that session count against it; a later session is back
+    to the prescription's amount. Never edited: a different amount is a new authorisation."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="+")
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="dose_authorisations"
+    )
+    amount_mg = models.DecimalField(
+        "Most for the session (mg)", max_digits=7, decimal_places=2,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+    )  # fmt: skip
+    reason = models.TextField()
+    authorised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    authorised_by_membership = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="+"
+    )
+    authorised_at = models.DateTimeField(default=timezone.now)
+    dose_use = models.OneToOneField(
+        DoseUse, on_delete=models.PROTECT, null=True, blank=True, related_name="authorisation"
+    )
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["prescription", "-authorised_at"])]
+
+    def __str__(self):
+        return f"Dose authorisation #{self.pk}"
+
+
 class RefillStatus(models.TextChoices):
     OPEN = "open", "Open"
     FULFILLED = "fulfilled", "Fulfilled"

@@ -6,6 +6,7 @@ audited; lists cost a fixed number of queries whatever their length.
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -20,18 +21,19 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from kapflow import policy
 from kapflow.audit.services import audit_record, audit_record_many
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
+from kapflow.core import clock
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import Course, DueItem
 from kapflow.patients.models import CareTeamMember
 from kapflow.prescriptions.models import (
     OPEN_REFERRAL,
     Dispense,
+    DoseAuthorisation,
     DoseSource,
     DoseUse,
     EligibilityDecision,
@@ -209,7 +211,8 @@ def evaluation_get_for_actor(*, actor, referral_id: int, today: date | None = No
         raise NotFound("No evaluation yet.")
     evaluation.referral = referral
     evaluation.course = with_facts(Course.objects.filter(pk=referral.course_id)).get()
-    findings = evaluation_findings(evaluation, on_date=today or timezone.localdate())
+    today = today or clock.clinical_date(evaluation.course.organisation)
+    findings = evaluation_findings(evaluation, on_date=today)
     audit_record(
         actor=actor, action="evaluation.view", target=evaluation, client_id=referral.client_id
     )
@@ -235,13 +238,15 @@ class PrescriptionView:
     uses: list[DoseUse]
     refill_requests: list[RefillRequest]
     adherence: rx.Adherence | None
+    authorisations: list[DoseAuthorisation] = field(default_factory=list)
 
 
 def prescription_get_for_actor(*, actor, prescription_id: int, today: date | None = None):
-    today = today or timezone.localdate()
     prescription = (
         with_supply(Prescription.objects.filter(course__in=policy.courses_queryset(actor)))
-        .select_related("course__client", "prescriber__user", "cancelled_by")
+        .select_related(
+            "course__client", "course__organisation", "prescriber__user", "cancelled_by"
+        )
         .filter(pk=prescription_id)
         .first()
     )
@@ -251,7 +256,12 @@ def prescription_get_for_actor(*, actor, prescription_id: int, today: date | Non
         actor=actor, action="prescription.view", target=prescription,
         client_id=prescription.course.client_id,
     )  # fmt: skip
-    uses = list(prescription.uses.select_related("recorded_by").order_by("-used_at", "-id")[:200])
+    uses = list(
+        prescription.uses.select_related("recorded_by", "authorisation__authorised_by").order_by(
+            "-used_at", "-id"
+        )[:200]
+    )
+    today = today or clock.clinical_date(prescription.course.organisation)
     adherence = None
     if prescription.frequency == rx.Frequency.DAILY:
         adherence = low_dose_adherence(course=prescription.course, today=today)
@@ -265,7 +275,67 @@ def prescription_get_for_actor(*, actor, prescription_id: int, today: date | Non
             prescription.refill_requests.select_related("resolved_by").order_by("-raised_at")
         ),
         adherence=adherence,
+        authorisations=list(
+            prescription.dose_authorisations.select_related("authorised_by", "dose_use").order_by(
+                "-authorised_at", "-id"
+            )
+        ),
     )
+
+
+@dataclass(frozen=True)
+class SessionAllowance:
+    """What a course's next dosing session may be given (decision 0030): the prescription's
+    per-session amount, or more if the course's prescriber authorised it."""
+
+    prescription_id: int
+    route: str
+    per_session_mg: Decimal
+    authorised_mg: Decimal | None
+
+    @property
+    def most_mg(self) -> Decimal:
+        return max(self.per_session_mg, self.authorised_mg or self.per_session_mg)
+
+
+def session_allowance(
+    *, course: Course, dosing_event_id: int | None = None
+) -> SessionAllowance | None:
+    """For the dosing forms: the prescription the next session's dose comes from (the oldest
+    active one with doses left, as prescriptions.services picks it) and any authorisation
+    waiting for that session; or, for a session whose first dose was given
+    (`dosing_event_id`), the prescription and authorisation that dose used. At most two
+    queries; None without one. The service checks the amount again when a dose is given."""
+    if dosing_event_id is not None:
+        use = (
+            DoseUse.objects.filter(course=course, dosing_event_id=dosing_event_id)
+            .select_related("prescription", "authorisation")
+            .first()
+        )
+        if use is None:
+            return None
+        authorisation = getattr(use, "authorisation", None)
+        return SessionAllowance(
+            prescription_id=use.prescription_id, route=use.prescription.route,
+            per_session_mg=use.prescription.dose_mg,
+            authorised_mg=authorisation.amount_mg if authorisation else None,
+        )  # fmt: skip
+    active = with_supply(
+        Prescription.objects.filter(course=course, status=PrescriptionStatus.ACTIVE)
+    ).order_by("written_on", "id")
+    chosen = next((p for p in active if p.dispensed - p.used > 0), None)
+    if chosen is None:
+        return None
+    authorised = (
+        DoseAuthorisation.objects.filter(prescription=chosen, dose_use__isnull=True)
+        .order_by("-authorised_at", "-id")
+        .values_list("amount_mg", flat=True)
+        .first()
+    )
+    return SessionAllowance(
+        prescription_id=chosen.pk, route=chosen.route, per_session_mg=chosen.dose_mg,
+        authorised_mg=authorised,
+    )  # fmt: skip
 
 
 def low_dose_adherence(*, course: Course, today: date, window_days: int = 28) -> rx.Adherence:
@@ -308,7 +378,8 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
     SECTION_SIZE with its full count. Eight queries however many clients are referred."""
     if not actor.has_role("prescriber"):
         raise NotFound()
-    today = today or timezone.localdate()
+    # A list across the partner's practices: "today" is the prescriber's (decision 0027).
+    today = today or clock.viewer_today()
     # Addressed to this prescriber (a practice's own prescriber sees more referrals than theirs).
     referrals = policy.referrals_queryset(actor).filter(prescriber=actor)
     open_statuses = [ReferralStatus.SENT, ReferralStatus.ACCEPTED, ReferralStatus.SCHEDULED]
@@ -402,9 +473,10 @@ class DoseLogView:
 
 def dose_log_for_client(*, actor, today: date | None = None) -> DoseLogView | None:
     """The signed-in client's low-dose log, or None when their course has no daily plan."""
-    today = today or timezone.localdate()
     if not policy.is_client_actor(actor):
         raise NotFound()
+    # A client's membership is in the practice that holds their record.
+    today = today or clock.clinical_date(actor.organisation)
     course = (
         Course.objects.filter(
             client__user_id=actor.user_id, pathway="low_dose", closed_at__isnull=True

@@ -27,6 +27,7 @@ from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.icd10 import diagnosis_get
 from kapflow.clinical.medications import medication_by_rxcui, medication_exact
+from kapflow.core import clock
 from kapflow.core.bounds import DateKind, Start, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services as course_services
@@ -36,6 +37,7 @@ from kapflow.prescriptions.models import (
     OPEN_REFERRAL,
     Decision,
     Dispense,
+    DoseAuthorisation,
     DoseSource,
     DoseUse,
     EligibilityDecision,
@@ -237,7 +239,7 @@ def referral_accept(*, actor: Membership, referral_id: int, now: datetime | None
     _set_status(referral, ReferralStatus.ACCEPTED, actor=actor, now=now)
     evaluation = MedicalEvaluation(
         organisation=referral.organisation, referral=referral, course=referral.course,
-        prescriber=actor, evaluated_on=timezone.localdate(now),
+        prescriber=actor, evaluated_on=clock.clinical_date(referral.organisation, now),
     )  # fmt: skip
     evaluation.full_clean()
     evaluation.save()
@@ -423,7 +425,9 @@ def evaluation_save(
     if answers != evaluation.checklist:
         evaluation.checklist = answers
         changed.append("checklist")
-    if evaluation.evaluated_on and evaluation.evaluated_on > timezone.localdate(now):
+    if evaluation.evaluated_on and evaluation.evaluated_on > clock.clinical_date(
+        evaluation.organisation, now
+    ):
         raise ValidationError({"evaluated_on": "The evaluation date cannot be in the future."})
     # The evaluation answers the referral: not before it was sent (nor the client's birth).
     check_date(
@@ -528,7 +532,9 @@ def eligibility_decide(
         raise ValidationError(errors)
     course = with_facts(Course.objects.filter(pk=evaluation.course_id)).get()
     evaluation.course = course
-    findings = evaluation_findings(evaluation, on_date=timezone.localdate(now))
+    findings = evaluation_findings(
+        evaluation, on_date=clock.clinical_date(course.organisation, now)
+    )
     digest = findings_digest(findings)
     if digest != findings_digest_seen:
         raise DomainError(
@@ -598,7 +604,7 @@ def eligibility_decide(
     if decision == Decision.ELIGIBLE:
         course_services.course_transition(
             actor=actor, course_id=course.pk, action=course_rules.Action.DECIDE_ELIGIBLE.value,
-            reason=reason, clearance_on=timezone.localdate(now),
+            reason=reason, clearance_on=clock.clinical_date(course.organisation, now),
             clearance_valid_days=clearance_valid_days, now=now, workflow=True,
         )  # fmt: skip
     elif decision == Decision.NOT_ELIGIBLE:
@@ -709,7 +715,8 @@ def prescription_issue(
         errors["product"] = "Choose a product from the list."
     if errors:
         raise ValidationError(errors)
-    written_on = written_on or timezone.localdate(now)
+    today = clock.clinical_date(course.organisation, now)
+    written_on = written_on or today
     # A prescription follows the eligibility decision (its clearance date), within the
     # course; with no clearance recorded, the course's opening bounds it.
     starts = (start_of(course.organisation, course.opened_at, "the course opened"),)
@@ -729,7 +736,7 @@ def prescription_issue(
         dose_mg=float(dose_mg), quantity=quantity, refills=refills, written_on=written_on,
         pathway=course.pathway, at_home=course.delivery == "at_home",
     )  # fmt: skip
-    found = rx.prescription_reasons(draft, today=timezone.localdate(now))
+    found = rx.prescription_reasons(draft, today=today)
     hard, soft = course_rules.split_hard(reasons + found)
     confirm_reason = (confirm_reason or "").strip()
     if hard or (soft and not confirm_reason):
@@ -833,7 +840,7 @@ def dispense_record(
     errors: dict[str, str] = {}
     if dispensed_on is None:
         errors["dispensed_on"] = "Enter the date dispensed."
-    elif dispensed_on > timezone.localdate(now):
+    elif dispensed_on > clock.clinical_date(prescription.organisation, now):
         errors["dispensed_on"] = "The date dispensed cannot be in the future."
     elif dispensed_on < prescription.written_on:
         errors["dispensed_on"] = "A fill cannot come before the prescription was written."
@@ -907,7 +914,7 @@ def dispense_ship(
     course = _prescribing_course(
         actor, dispense.prescription.course_id, "Shipping is recorded by the course's prescriber."
     )
-    today = timezone.localdate(now)
+    today = clock.clinical_date(course.organisation, now)
     errors: dict[str, str] = {}
     if shipped_on is None:
         errors["shipped_on"] = "Enter the date shipped."
@@ -956,14 +963,10 @@ def _pick_prescription(course: Course) -> tuple[Prescription, int] | None:
 
 def _use_dose(
     *, course: Course, by_user, source: str, now: datetime, taken_on: date, amount_mg=None,
-    note: str = "", event: CourseEvent | None = None,
+    note: str = "", event: CourseEvent | None = None, prescription: Prescription | None = None,
 ) -> DoseUse:  # fmt: skip
-    picked = _pick_prescription(course)
-    if picked is None:
-        raise GateBlocked(
-            [course_rules.Reason("prescription.no_doses_left", "No doses are left to use.")]
-        )
-    prescription, _ = picked
+    if prescription is None:
+        prescription = _prescription_to_use(course)
     use = DoseUse(
         organisation=course.organisation, course=course, prescription=prescription,
         source=source, used_at=now, taken_on=taken_on, amount_mg=amount_mg, note=note[:500],
@@ -973,6 +976,15 @@ def _use_dose(
     use.save()
     _refill_check(course=course, prescription=prescription, now=now)
     return use
+
+
+def _prescription_to_use(course: Course) -> Prescription:
+    picked = _pick_prescription(course)
+    if picked is None:
+        raise GateBlocked(
+            [course_rules.Reason("prescription.no_doses_left", "No doses are left to use.")]
+        )
+    return picked[0]
 
 
 def _refill_check(*, course: Course, prescription: Prescription, now: datetime) -> None:
@@ -1008,16 +1020,131 @@ def _notify_refill(request_id: int) -> None:
 
 
 def dose_use_for_session(
-    *, actor: Membership, course: Course, event: CourseEvent, now: datetime
+    *,
+    actor: Membership,
+    course: Course,
+    event: CourseEvent,
+    now: datetime,
+    amount_mg: Decimal | None = None,
+    unit: str = "mg",
 ) -> DoseUse:
     """A dosing session uses one dose. Called by courses.services.dosing_start inside its
-    transaction, after the gate (which saw doses left) passed under the course lock."""
+    transaction, after the gate (which saw doses left) passed under the course lock.
+
+    The one place a session's dose is recorded (the quick record, the session screen, the
+    API): the amount given (default: the prescription's per-session amount) is refused
+    above the prescription's per-session amount unless the course's prescriber authorised
+    more for this session (decision 0030); that authorisation is used by this session."""
+    prescription = _prescription_to_use(course)
+    amount = prescription.dose_mg if amount_mg is None else Decimal(amount_mg)
+    authorisation = (
+        DoseAuthorisation.objects.select_for_update()
+        .filter(prescription=prescription, dose_use__isnull=True)
+        .order_by("-authorised_at", "-id")
+        .first()
+    )
+    reasons = rx.session_amount_reasons(
+        total_mg=amount, per_session_mg=prescription.dose_mg,
+        authorised_mg=authorisation.amount_mg if authorisation else None, unit=unit,
+    )  # fmt: skip
+    if reasons:
+        raise GateBlocked(reasons)
     use = _use_dose(
         course=course, by_user=actor.user, source=DoseSource.SESSION, now=now,
-        taken_on=timezone.localdate(now), event=event,
+        taken_on=clock.clinical_date(course.organisation, now), event=event,
+        amount_mg=amount, prescription=prescription,
     )  # fmt: skip
+    if authorisation is not None:
+        # "For the next session": this session takes it, whether or not the first dose
+        # needed it, so its boosters may too and a later session may not.
+        authorisation.dose_use = use
+        authorisation.save(update_fields=["dose_use"])
     audit_record(actor=actor, action="dose.use", target=use, client_id=course.client_id)
     return use
+
+
+def session_amount_check(
+    *, actor: Membership, dose_use_id: int, total_mg: Decimal, unit: str = "mg"
+) -> DoseUse:
+    """A booster, or a corrected dose, changes a session's total: refused above the
+    prescription's per-session amount (or the prescriber's authorisation for this session),
+    else the session's dose use records the new total. Called by kapflow.encounters inside
+    its transaction, under the session lock."""
+    use = (
+        DoseUse.objects.select_for_update(of=("self",))
+        .select_related("prescription", "course")
+        .get(pk=dose_use_id)
+    )
+    authorisation = DoseAuthorisation.objects.filter(dose_use=use).first()
+    reasons = rx.session_amount_reasons(
+        total_mg=Decimal(total_mg), per_session_mg=use.prescription.dose_mg,
+        authorised_mg=authorisation.amount_mg if authorisation else None, unit=unit,
+        booster=True,
+    )  # fmt: skip
+    if reasons:
+        raise GateBlocked(reasons)
+    if use.amount_mg != total_mg:
+        use.amount_mg = total_mg
+        use.full_clean()
+        use.save(update_fields=["amount_mg"])
+        audit_record(
+            actor=actor, action="dose.amount", target=use, client_id=use.course.client_id,
+            changed_fields=["amount_mg"],
+        )  # fmt: skip
+    return use
+
+
+@transaction.atomic
+def dose_authorise(
+    *,
+    actor: Membership,
+    prescription_id: int,
+    amount_mg: Decimal,
+    reason: str,
+    now: datetime | None = None,
+) -> DoseAuthorisation:
+    """The course's prescriber authorises more than the prescription's per-session amount
+    for the course's next dosing session (boosters included), with a written reason
+    (decision 0030). Refused for a cancelled prescription or an amount that is not above
+    the prescription's."""
+    now = now or clock.now()
+    prescription = _prescription_for(actor, prescription_id)
+    course = _prescribing_course(
+        actor, prescription.course_id, "Only the course's prescriber authorises a dose."
+    )
+    if prescription.status != PrescriptionStatus.ACTIVE:
+        raise GateBlocked(
+            [course_rules.Reason("prescription.not_active", "The prescription is cancelled.")]
+        )
+    errors = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "Say why this session may have more than prescribed."
+    try:
+        amount_mg = Decimal(str(amount_mg))
+        if not amount_mg.is_finite():
+            raise InvalidOperation
+    except (InvalidOperation, ValueError, TypeError):
+        errors["amount_mg"] = "Enter the most the session may have, in mg."
+    else:
+        if amount_mg <= prescription.dose_mg:
+            errors["amount_mg"] = (
+                f"The prescription already allows {format(prescription.dose_mg.normalize(), 'f')}"
+                " mg per session; authorise only a higher amount."
+            )
+    if errors:
+        raise ValidationError(errors)
+    authorisation = DoseAuthorisation(
+        organisation=prescription.organisation, course=course, prescription=prescription,
+        amount_mg=amount_mg, reason=reason, authorised_by=actor.user,
+        authorised_by_membership=actor, authorised_at=now,
+    )  # fmt: skip
+    authorisation.full_clean()
+    authorisation.save()
+    audit_record(
+        actor=actor, action="dose.authorise", target=authorisation, client_id=course.client_id
+    )
+    return authorisation
 
 
 @transaction.atomic
@@ -1052,7 +1179,7 @@ def dose_log(
         )
     if reasons:
         raise GateBlocked(reasons)
-    today = timezone.localdate(now)
+    today = clock.clinical_date(course.organisation, now)
     if taken_on is None or taken_on > today or (today - taken_on).days > 7:
         raise ValidationError({"taken_on": "Log a dose for today or the last 7 days."})
     # Within the last week, and not before the course opened (a dose on a course that has
@@ -1142,6 +1269,7 @@ def followup_record(
 
 __all__ = [
     "dispense_record",
+    "dose_authorise",
     "dose_log",
     "dose_use_for_session",
     "eligibility_decide",

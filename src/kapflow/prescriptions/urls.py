@@ -17,6 +17,7 @@ urlpatterns = [
     path("prescriptions/<int:prescription_id>/", views.prescription_detail, name="prescription"),
     path("prescriptions/<int:prescription_id>/fills/", views.dispense_new, name="dispense"),
     path("prescriptions/<int:prescription_id>/cancel/", views.prescription_cancel, name="cancel"),
+    path("prescriptions/<int:prescription_id>/authorise/", views.dose_authorise, name="authorise"),
     path(
         "prescriptions/<int:prescription_id>/fills/<int:dispense_id>/ship/",
         views.dispense_ship,

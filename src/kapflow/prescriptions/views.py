@@ -15,6 +15,7 @@ from kapflow import policy
 from kapflow.accounts.models import Role
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical.icd10 import diagnosis_search
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, GateBlocked, NotFound
 from kapflow.core.errors import PermissionDenied as ServicePermissionDenied
 from kapflow.core.views import add_errors, staff_actor
@@ -23,6 +24,7 @@ from kapflow.prescriptions import selectors, services
 from kapflow.prescriptions.forms import (
     DecisionForm,
     DispenseForm,
+    DoseAuthoriseForm,
     DoseLogForm,
     EvaluationForm,
     FollowupForm,
@@ -374,6 +376,7 @@ def prescription_detail(request, prescription_id: int, *, forms=None, status=200
             "cancel_form": forms.get("cancel") or ReasonForm(),
             "ship_form": forms.get("ship") or ShipForm(),
             "decline_form": forms.get("decline") or ReasonForm(),
+            "authorise_form": forms.get("authorise") or DoseAuthoriseForm(),
         },
         status=status,
     )
@@ -427,6 +430,19 @@ def prescription_cancel(request, prescription_id: int):
             actor=actor, prescription_id=prescription_id, reason=d["reason"]
         ),
         "Prescription cancelled.",
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def dose_authorise(request, prescription_id: int):
+    return _rx_action(
+        request, prescription_id, DoseAuthoriseForm(request.POST), "authorise",
+        lambda actor, d: services.dose_authorise(
+            actor=actor, prescription_id=prescription_id, amount_mg=d["amount_mg"],
+            reason=d["reason"],
+        ),
+        "The next session may have the amount you authorised.",
     )  # fmt: skip
 
 
@@ -489,7 +505,9 @@ def dose_log(request):
     if not policy.is_client_actor(actor):
         raise Http404()
     view = selectors.dose_log_for_client(actor=actor)
-    form = DoseLogForm(request.POST or None, initial={"taken_on": timezone.localdate()})
+    form = DoseLogForm(
+        request.POST or None, initial={"taken_on": clock.clinical_date(actor.organisation)}
+    )
     status = 200
     if request.method == "POST" and view is not None:
         if form.is_valid():

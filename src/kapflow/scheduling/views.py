@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
+from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.scheduling import forms, ical, selectors, services
@@ -59,7 +60,7 @@ def _refusal_by_fields(form, exc) -> None:
 @login_required
 def week(request):
     actor = _scheduler(request)
-    today = timezone.localdate()
+    today = clock.viewer_today()
     try:
         week_of = date.fromisoformat(request.GET.get("week", ""))
     except ValueError:

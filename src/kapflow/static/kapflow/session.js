@@ -31,6 +31,10 @@ document.addEventListener("htmx:afterRequest", (event) => {
   }
   if (status < 300 && form.hasAttribute("data-reset")) {
     form.reset();
+    // An amount filled in from the prescription is for the first dose only (decision 0030).
+    form.querySelectorAll("[data-prefilled]").forEach((input) => {
+      input.value = "";
+    });
     const first = form.querySelector("input:not([type=hidden]), select, textarea");
     if (first) first.focus();
   }
