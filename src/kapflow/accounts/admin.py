@@ -47,3 +47,17 @@ class MembershipAdmin(admin.ModelAdmin):
 admin.site.register(Organisation)
 admin.site.register(Partnership)
 admin.site.register(ClinicianLicence)
+
+
+# django-otp's own device admins would show plain seeds and codes, and a device made there
+# is not one kapflow verifies: MFA devices are kapflow's (decision 0034), never edited here.
+def _unregister_otp_admins() -> None:
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for model in (TOTPDevice, StaticDevice):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_otp_admins()
