@@ -8,9 +8,9 @@ from SECRET_KEY (system check audit.W001 says so), which changes if SECRET_KEY d
 
 Appends are serialised so the chain cannot fork: on PostgreSQL a transaction-level advisory
 lock is taken before the head is read and held until the transaction commits or rolls back;
-on SQLite an empty UPDATE takes the database's write lock first. This module computes and
-checks digests; it must not decide who may see events (selectors) or what is recorded
-(services).
+on SQLite a no-op UPDATE of the head row takes the database's write lock first. This module
+computes and checks digests; it must not decide who may see events (selectors) or what is
+recorded (services).
 """
 
 import hashlib
@@ -97,28 +97,40 @@ def _stored_values(event: AuditEvent) -> list:
     return values
 
 
-def _take_append_lock() -> None:
-    """Serialise appends until this transaction ends (the chain must not fork)."""
+HEAD_SQL = "SELECT digest FROM audit_auditevent ORDER BY id DESC LIMIT 1"
+
+
+def _lock_and_read_head() -> str:
+    """Serialise appends until this transaction ends (the chain must not fork), then read
+    the head digest, in one query. On PostgreSQL two statements travel in one simple query;
+    in READ COMMITTED each statement takes its own snapshot, so the head is read after the
+    lock is granted and sees the previous holder's committed row."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_KEY])
-        elif connection.vendor == "sqlite":
-            # A deferred SQLite transaction reads under a shared lock; two writers could both
-            # read the same head. An UPDATE that matches nothing takes the write lock first.
-            cursor.execute("UPDATE audit_auditevent SET id = id WHERE 0")
+            cursor.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); {HEAD_SQL}")
+            cursor.nextset()
+        else:
+            # A deferred SQLite transaction reads under a shared lock, so two writers could
+            # both read the same head. A write takes the database's write lock before it
+            # reads: this one sets the head row's digest to itself and returns it.
+            cursor.execute(
+                "UPDATE audit_auditevent SET digest = digest"
+                " WHERE id = (SELECT MAX(id) FROM audit_auditevent) RETURNING digest"
+            )
+        row = cursor.fetchone()
+    return row[0] if row else GENESIS
 
 
 def append(events: list[AuditEvent]) -> list[AuditEvent]:
-    """Chain and insert `events` in order, in one INSERT. Cost per call: one lock, one indexed
-    read of the head, one HMAC per event (bench/audit_chain.py measures it)."""
+    """Chain and insert `events` in order, in one INSERT. Cost per call: one round trip for
+    the lock and the head, one HMAC per event, the INSERT (bench/audit_chain.py)."""
     if not events:
         return events
     key = chain_key()
-    with transaction.atomic():
-        _take_append_lock()
-        head = (
-            AuditEvent.objects.order_by("-id").values_list("digest", flat=True).first() or GENESIS
-        )
+    # No savepoint: a failed insert fails the caller's transaction anyway, and a savepoint
+    # would add two round trips to every audit write.
+    with transaction.atomic(savepoint=False):
+        head = _lock_and_read_head()
         for event in events:
             event.prev_digest = head
             event.digest = digest(key, head, _stored_values(event))
