@@ -125,3 +125,52 @@ def test_the_platform_admin_offers_no_plain_otp_devices():
 
     assert not admin.site.is_registered(TOTPDevice)
     assert not admin.site.is_registered(StaticDevice)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_existing_tokens_get_an_expiry_and_an_mfa_state():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from kapflow.accounts.models import ApiToken
+
+    before = [
+        ("accounts", "0004_apitoken_add_scope_mfa_expiry"),
+        ("otp_totp", "0003_add_timestamps"),
+    ]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    now = timezone.now()
+    org = apps.get_model("accounts", "Organisation").objects.create(
+        name="Old practice", slug="old-practice", kind="practice"
+    )
+    Membership = apps.get_model("accounts", "Membership")
+    User = apps.get_model("accounts", "User")
+    enrolled = User.objects.create(email="enrolled@example.test", password="x")
+    plain = User.objects.create(email="plain@example.test", password="x")
+    device = apps.get_model("otp_totp", "TOTPDevice").objects.create(
+        user=enrolled, name="app", key="31" * 20, confirmed=True
+    )
+    type(device).objects.filter(pk=device.pk).update(created_at=now - dt.timedelta(days=300))
+    Token = apps.get_model("accounts", "ApiToken")
+    old = Token.objects.create(
+        membership=Membership.objects.create(organisation=org, user=enrolled),
+        name="old", prefix="aaaaaaaa", token_hash="a" * 64,
+        created_at=now - dt.timedelta(days=200),
+    )  # fmt: skip
+    recent = Token.objects.create(
+        membership=Membership.objects.create(organisation=org, user=plain),
+        name="recent", prefix="bbbbbbbb", token_hash="b" * 64,
+        created_at=now - dt.timedelta(days=10),
+    )  # fmt: skip
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    old, recent = ApiToken.objects.get(pk=old.pk), ApiToken.objects.get(pk=recent.pk)
+    assert old.scope == recent.scope == "read_write"
+    assert old.mfa == "verified" and recent.mfa == "unknown"
+    assert old.expires_at >= now + dt.timedelta(days=30)  # not within a month of the upgrade
+    assert recent.expires_at == recent.created_at + dt.timedelta(days=90)
