@@ -2,7 +2,7 @@
 
 SQLite by default; DATABASE_URL switches to PostgreSQL. REDIS_URL is optional: with it the cache
 lives in Redis, without it in local memory. Production (KAPFLOW_DEBUG off and not the demo)
-refuses to start without SECRET_KEY.
+refuses to start without SECRET_KEY and KAPFLOW_FIELD_KEYS.
 """
 
 from pathlib import Path
