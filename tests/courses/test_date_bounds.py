@@ -113,7 +113,9 @@ def test_the_clearance_date_lies_between_the_opening_and_today(world, value, ok)
 )
 def test_the_api_refuses_an_unbounded_record_with_422_naming_it(client, world, value):
     course = _course(world, "eligible")
-    _, raw = account_services.api_token_create(actor=world.therapist, name="tests", mfa_verified=True)
+    _, raw = account_services.api_token_create(
+        actor=world.therapist, name="tests", mfa_verified=True
+    )
     response = client.post(
         f"/api/v1/courses/{course.pk}/records",
         data=json.dumps({"kind": "risk_screen", "positive": False, "occurred_at": value}),

@@ -31,7 +31,9 @@ def test_the_api_refuses_an_unbounded_dose_time_with_422_naming_it(client, world
     course = ready_course(world.client, world.therapist, world.prescriber)
     session = started(world.therapist, course)
     entries = TimelineEntry.objects.count()
-    _, raw = account_services.api_token_create(actor=world.therapist, name="tests", mfa_verified=True)
+    _, raw = account_services.api_token_create(
+        actor=world.therapist, name="tests", mfa_verified=True
+    )
     response = client.post(
         f"/api/v1/sessions/{session.pk}/entries",
         data=json.dumps(

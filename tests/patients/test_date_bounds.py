@@ -94,7 +94,9 @@ def test_a_companions_date_of_birth_is_bounded(world, value, ok):
 
 @pytest.mark.parametrize("value", ["0001-01-01", "2027-03-11", "9999-12-31"])
 def test_the_api_refuses_an_unbounded_date_of_birth_with_422_naming_it(client, world, value):
-    _, raw = account_services.api_token_create(actor=world.therapist, name="tests", mfa_verified=True)
+    _, raw = account_services.api_token_create(
+        actor=world.therapist, name="tests", mfa_verified=True
+    )
     before = Client.objects.count()
     response = client.post(
         "/api/v1/clients", data=json.dumps({**VALID, "date_of_birth": value}),
