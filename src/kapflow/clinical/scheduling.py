@@ -64,7 +64,7 @@ def span_label(starts_at: datetime, ends_at: datetime, zone_name: str) -> str:
     """'Tue 10 Mar 2026, 10:00 to 11:00 EDT', or both full labels across days/offsets."""
     tz = ZoneInfo(zone_name)
     s, e = starts_at.astimezone(tz), ends_at.astimezone(tz)
-    if s.date() == e.date() and s.tzname() == e.tzname():
+    if s.date() == e.date() and s.tzname() == e.tzname():  # local datetimes (tz above)
         return f"{s:%a} {s.day} {s:%b %Y, %H:%M} to {e:%H:%M} {e.tzname()}"
     return f"{local_label(starts_at, zone_name)} to {local_label(ends_at, zone_name)}"
 

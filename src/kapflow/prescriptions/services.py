@@ -104,8 +104,10 @@ def _score_snapshot(client_id: int) -> list[dict]:
     from kapflow.clinical.instruments import REGISTRY
 
     latest: dict[str, Response] = {}
-    rows = current_responses(Response.objects.filter(client_id=client_id)).order_by(
-        "-submitted_at", "-id"
+    rows = (
+        current_responses(Response.objects.filter(client_id=client_id))
+        .select_related("organisation")
+        .order_by("-submitted_at", "-id")
     )
     for response in rows[:200]:
         latest.setdefault(response.instrument, response)
@@ -115,7 +117,7 @@ def _score_snapshot(client_id: int) -> list[dict]:
             "label": REGISTRY[code].short_name if code in REGISTRY else code,
             "score": r.total,
             "band": r.band,
-            "on": r.submitted_at.date().isoformat(),
+            "on": clock.clinical_date(r.organisation, r.submitted_at).isoformat(),
         }
         for code, r in sorted(latest.items())
     ]
@@ -1037,12 +1039,16 @@ def dose_use_for_session(
     more for this session (decision 0030); that authorisation is used by this session."""
     prescription = _prescription_to_use(course)
     amount = prescription.dose_mg if amount_mg is None else Decimal(amount_mg)
-    authorisation = (
+    # Only the prescriber's latest authorisation counts, and only while no session has used
+    # it: a newer one supersedes every earlier one (an amount lowered from 400 to 250 mg
+    # never lets a later session have the 400).
+    latest = (
         DoseAuthorisation.objects.select_for_update()
-        .filter(prescription=prescription, dose_use__isnull=True)
+        .filter(prescription=prescription)
         .order_by("-authorised_at", "-id")
         .first()
     )
+    authorisation = latest if latest is not None and latest.dose_use_id is None else None
     reasons = rx.session_amount_reasons(
         total_mg=amount, per_session_mg=prescription.dose_mg,
         authorised_mg=authorisation.amount_mg if authorisation else None, unit=unit,
