@@ -65,7 +65,7 @@ def test_staff_enter_and_urgent_task_flow_on_pages(client, world):
     assert 'data-testid="urgent-tasks"' in caseload
     resolved = client.post(
         f"/assessments/urgent/{task.pk}/",
-        {"decision": "hold", "note": "Safety plan reviewed; hold dosing.", "risk_level": "moderate",
+        {"decision": "hold", "note": "Safety plan reviewed; hold dosing.", "risk_level": "high",
          "safety_plan_reviewed": "on"},
     )  # fmt: skip
     assert resolved.status_code == 302

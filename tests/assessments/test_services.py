@@ -1,6 +1,8 @@
 """Assessments: assign, draft, submit with item-named errors, immutability by correction,
 and the safety path into the urgent task and the dosing gate."""
 
+import datetime
+
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
@@ -127,7 +129,7 @@ def test_hold_decision_keeps_dosing_blocked(world, course):
     task = UrgentTask.objects.get(response=response)
     services.urgent_task_resolve(
         actor=world.therapist, task_id=task.pk, decision="hold",
-        note="Safety plan reviewed; hold dosing.", **ASSESSED,
+        note="Safety plan reviewed; hold dosing.", **ASSESSED | {"risk_level": "high"},
     )  # fmt: skip
     with pytest.raises(GateBlocked) as exc:
         course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
@@ -309,3 +311,184 @@ def test_biller_gets_not_found_from_assessment_writes(world):
     with pytest.raises(NotFound):
         services.response_enter(actor=world.biller, client_id=world.client.pk, instrument="cadss",
                                 total=3)  # fmt: skip
+
+
+# ---- a positive screen stays positive until a "proceed" assessment (decision 0029) -------
+
+T0 = datetime.datetime(2027, 3, 10, 18, 0, tzinfo=datetime.UTC)  # 10:00 in the practice
+WHY_LOWER = "Collateral from her partner; means removed; no intent on careful interview."
+NOTE = "Reviewed in person with the client; safety plan updated and shared."
+
+
+@pytest.fixture
+def frozen(time_machine):
+    time_machine.move_to(T0, tick=False)
+    return time_machine
+
+
+def _blocked(world, course):
+    with pytest.raises(GateBlocked) as exc:
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY)
+    assert "screen.suicide_risk_positive" in [r.code for r in exc.value.reasons]
+
+
+def _typed(world, course, positive):
+    return course_services.course_record(
+        actor=world.therapist, course_id=course.pk, kind="risk_screen", positive=positive,
+        note="C-SSRS Q4 yes" if positive else "fine today",
+    )  # fmt: skip
+
+
+def test_a_typed_positive_screen_raises_a_high_task_and_no_negative_screen_clears_it(
+    world, course, frozen
+):
+    event = _typed(world, course, True)
+    task = UrgentTask.objects.get(course=course)
+    assert (task.screen_event, task.response, task.level) == (event, None, "high")
+    assert task.resolved_at is None
+    _blocked(world, course)
+    # Neither a typed negative screen nor a scored one clears the positive screen.
+    _typed(world, course, False)
+    _blocked(world, course)
+    services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="phq9", answers=PHQ9_CLEAN
+    )
+    _blocked(world, course)
+    # Nobody scored it: it is high, so no "proceed" on the day it was raised.
+    with pytest.raises(ValidationError) as exc:
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE,
+            downgrade_rationale=WHY_LOWER, **ASSESSED,
+        )  # fmt: skip
+    assert "decision" in exc.value.message_dict
+    frozen.move_to(T0 + datetime.timedelta(days=1), tick=False)
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE,
+        downgrade_rationale=WHY_LOWER, **ASSESSED,
+    )  # fmt: skip
+    assert (
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY).kind
+        == "dosing"
+    )
+
+
+def test_a_screen_typed_as_an_assessment_is_still_a_screen(world, course, frozen):
+    _typed(world, course, True)
+    course_services.course_record(
+        actor=world.therapist, course_id=course.pk, kind="risk_screen", positive=False,
+        data={"clinician_risk_assessment": True},
+    )  # fmt: skip
+    _blocked(world, course)
+
+
+@pytest.mark.parametrize("decision", ["hold", "higher_care"])
+def test_hold_or_higher_care_is_lifted_only_by_a_proceed_reassessment(
+    world, course, frozen, decision
+):
+    response = _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    task = UrgentTask.objects.get(response=response)
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=task.pk, decision=decision, note=NOTE,
+        **ASSESSED | {"risk_level": "moderate"},
+    )  # fmt: skip
+    _blocked(world, course)
+    _typed(world, course, False)
+    _blocked(world, course)
+    services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="phq9", answers=PHQ9_CLEAN
+    )
+    _blocked(world, course)
+    with pytest.raises(DomainError):  # the task is closed: a new assessment, not a second one
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE, **ASSESSED
+        )
+    again = services.urgent_task_reassess(
+        actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE, **ASSESSED
+    )
+    task.refresh_from_db()
+    assert task.decision == decision  # the first decision stays as it was signed
+    assert (again.reassesses, again.decision, again.resolved_by) == (
+        task,
+        "proceed",
+        world.therapist,
+    )
+    assert (
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY).kind
+        == "dosing"
+    )
+    with pytest.raises(DomainError):
+        services.urgent_task_reassess(
+            actor=world.therapist, task_id=task.pk, decision="hold", note=NOTE, **ASSESSED
+        )
+
+
+def test_a_reassessment_of_an_old_hold_does_not_clear_a_newer_hold(world, course, frozen):
+    first = UrgentTask.objects.get(
+        response=_submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    )
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=first.pk, decision="hold", note=NOTE,
+        **ASSESSED | {"risk_level": "moderate"},
+    )  # fmt: skip
+    _typed(world, course, True)
+    second = UrgentTask.objects.get(screen_event__isnull=False)
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=second.pk, decision="hold", note=NOTE,
+        **ASSESSED | {"risk_level": "high"},
+    )  # fmt: skip
+    services.urgent_task_reassess(
+        actor=world.therapist, task_id=first.pk, decision="proceed", note=NOTE, **ASSESSED
+    )
+    _blocked(world, course)
+
+
+def test_a_cssrs_high_task_is_not_cleared_the_same_clinical_day_even_assessed_low(
+    world, course, frozen
+):
+    answers = {"q1": 1, "q2": 1, "q3": 1, "q4": 1, "q5": 1, "q6": 0}
+    response = services.response_enter(
+        actor=world.therapist, client_id=world.client.pk, instrument="cssrs", answers=answers
+    )
+    task = UrgentTask.objects.get(response=response)
+    assert task.level == "high"
+    with pytest.raises(ValidationError) as exc:  # the reviewer's reproduction
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE, **ASSESSED
+        )
+    assert {"decision", "downgrade_rationale"} <= set(exc.value.message_dict)
+    with pytest.raises(ValidationError) as exc:  # a reason for "low" does not make it today
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE,
+            downgrade_rationale=WHY_LOWER, **ASSESSED,
+        )  # fmt: skip
+    assert set(exc.value.message_dict) == {"decision"}
+    # 23:30 in the practice is still the same clinical date (07:30 UTC the next day).
+    frozen.move_to(T0 + datetime.timedelta(hours=13, minutes=30), tick=False)
+    with pytest.raises(ValidationError):
+        services.urgent_task_resolve(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE,
+            downgrade_rationale=WHY_LOWER, **ASSESSED,
+        )  # fmt: skip
+    task.refresh_from_db()
+    assert task.resolved_at is None
+    _blocked(world, course)
+    services.urgent_task_resolve(
+        actor=world.therapist, task_id=task.pk, decision="hold", note=NOTE,
+        **ASSESSED | {"risk_level": "high"},
+    )  # fmt: skip
+    # The next clinical day a new assessment may proceed at low, with the reason for it.
+    frozen.move_to(T0 + datetime.timedelta(days=1), tick=False)
+    with pytest.raises(ValidationError) as exc:
+        services.urgent_task_reassess(
+            actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE, **ASSESSED
+        )
+    assert set(exc.value.message_dict) == {"downgrade_rationale"}
+    again = services.urgent_task_reassess(
+        actor=world.therapist, task_id=task.pk, decision="proceed", note=NOTE,
+        downgrade_rationale=WHY_LOWER, **ASSESSED,
+    )  # fmt: skip
+    assert again.downgrade_rationale == WHY_LOWER
+    assert (
+        course_services.dosing_start(actor=world.therapist, course_id=course.pk, day=GOOD_DAY).kind
+        == "dosing"
+    )

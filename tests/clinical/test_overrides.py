@@ -221,3 +221,40 @@ def test_free_text_or_an_unlicensed_assessor_is_not_an_assessment():
     assert {"risk_level", "rationale"} <= set(problems)
     assert "licence" in ovr.risk_assessment_problems(COMPLETE, licensed=False)
     assert not ovr.risk_assessment_clears_gate(COMPLETE, licensed=False)
+
+
+def test_a_high_level_task_never_proceeds_on_its_day_and_a_lower_level_needs_a_reason():
+    from dataclasses import replace
+
+    why = "Collateral from her partner and a plan with no access to means."
+    # A high task (C-SSRS Q4/Q5, a typed screen): never "proceed" on the day it was raised,
+    # whatever level is chosen, with or without a reason for the lower level.
+    same_day = ovr.task_assessment_problems(COMPLETE, task_level="high", same_clinical_day=True)
+    assert set(same_day) == {"decision", "downgrade_rationale"}
+    assert set(
+        ovr.task_assessment_problems(
+            COMPLETE, task_level="high", same_clinical_day=True, downgrade_rationale=why
+        )
+    ) == {"decision"}
+    # On a later day a lower level still needs its own written reason.
+    later = ovr.task_assessment_problems(COMPLETE, task_level="high", same_clinical_day=False)
+    assert set(later) == {"downgrade_rationale"}
+    assert "downgrade_rationale" in ovr.task_assessment_problems(
+        COMPLETE, task_level="high", same_clinical_day=False, downgrade_rationale="ok"
+    )
+    assert (
+        ovr.task_assessment_problems(
+            COMPLETE, task_level="high", same_clinical_day=False, downgrade_rationale=why
+        )
+        == {}
+    )
+    # Holding at the task's own level needs nothing more; an unknown level counts as high.
+    hold = replace(COMPLETE, decision="hold", risk_level="high")
+    assert ovr.task_assessment_problems(hold, task_level="high", same_clinical_day=True) == {}
+    assert "decision" in ovr.task_assessment_problems(
+        replace(COMPLETE, risk_level="high"), task_level="", same_clinical_day=True
+    )
+    # A moderate task (PHQ-9 item 9 of 1) may proceed the same day, assessed low.
+    assert (
+        ovr.task_assessment_problems(COMPLETE, task_level="moderate", same_clinical_day=True) == {}
+    )

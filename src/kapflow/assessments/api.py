@@ -138,7 +138,9 @@ class UrgentTaskOut(Schema):
     id: int
     client_id: int
     course_id: int | None
-    response_id: int
+    response_id: int | None = Field(
+        description="The scored screen; empty for a screen typed on the course page."
+    )
     codes: list[str]
     level: Literal["moderate", "high"]
     created_at: datetime
@@ -150,6 +152,10 @@ class UrgentTaskOut(Schema):
     protective_factors_reviewed: bool
     safety_plan_reviewed: bool
     means_restriction_discussed: bool
+    downgrade_rationale: str
+    reassesses_id: int | None = Field(
+        description="For a reassessment after hold or higher care: the task it reassesses."
+    )
     licence: str = Field(description="The assessor's licence (type, state, number).")
 
 
@@ -205,6 +211,11 @@ class ResolveIn(Schema):
     protective_factors_reviewed: bool = False
     safety_plan_reviewed: bool = Field(False, description="Reviewed with the client.")
     means_restriction_discussed: bool = False
+    downgrade_rationale: str = Field(
+        "",
+        max_length=4000,
+        description="Required when the assessed level is lower than the task's level.",
+    )
 
 
 # ---- parsing and shaping ------------------------------------------------------------------
@@ -340,6 +351,8 @@ def _task_out(t) -> dict:
         "protective_factors_reviewed": t.protective_factors_reviewed,
         "safety_plan_reviewed": t.safety_plan_reviewed,
         "means_restriction_discussed": t.means_restriction_discussed,
+        "downgrade_rationale": t.downgrade_rationale,
+        "reassesses_id": t.reassesses_id,
         "licence": " ".join(x for x in (t.licence_type, t.licence_state, t.licence_number) if x),
     }
 
@@ -467,8 +480,25 @@ def urgent_task_resolve(request, task_id: int, payload: ResolveIn):
     """A licensed clinician on the care team signs the structured risk assessment that closes
     an urgent task (decision 0029). `proceed` (never at risk level high; protective factors,
     the safety plan and means restriction all reviewed) clears the course's dosing gate for
-    this screen; `hold` and `higher_care` keep dosing blocked. 422 names what is missing;
+    this screen; `hold` and `higher_care` keep dosing blocked. A task raised at level high
+    never proceeds on the clinical date it was raised, and a risk level lower than the task's
+    needs `downgrade_rationale`. 422 names what is missing;
     403 without a current licence in the client's state; 409 if it was already resolved."""
     actor = _clinical_actor(request)
     task = services.urgent_task_resolve(actor=actor, task_id=task_id, **payload.dict())
     return _task_out(task)
+
+
+@router.post(
+    "/urgent-tasks/{int:task_id}/reassess",
+    response={201: UrgentTaskOut, **ERRORS},
+    summary="Record a new risk assessment after hold or higher care",
+)
+def urgent_task_reassess(request, task_id: int, payload: ResolveIn):
+    """After a task was resolved `hold` or `higher_care`, only a new structured risk
+    assessment lifts it (decision 0029): a new, resolved task naming the one it reassesses,
+    under the same rules (a high-level task never proceeds on the clinical date it was
+    raised). 409 while the task is open or once a reassessment proceeded."""
+    actor = _clinical_actor(request)
+    task = services.urgent_task_reassess(actor=actor, task_id=task_id, **payload.dict())
+    return Status(201, _task_out(task))

@@ -85,3 +85,9 @@ class ResolveForm(forms.Form):
     note = forms.CharField(
         label="Rationale", widget=forms.Textarea(attrs={"rows": 4}), max_length=4000
     )
+    downgrade_rationale = forms.CharField(
+        label="Why the assessed level is lower than the screen's (required for that)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=4000,
+        required=False,
+    )

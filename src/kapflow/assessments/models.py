@@ -177,7 +177,18 @@ class UrgentTask(models.Model):
     course = models.ForeignKey(
         "courses.Course", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="urgent_tasks")
+    # The scored screen that raised it, or (a screen typed on the course page) its event.
+    response = models.ForeignKey(
+        Response, on_delete=models.PROTECT, null=True, blank=True, related_name="urgent_tasks"
+    )
+    screen_event = models.ForeignKey(
+        "courses.CourseEvent", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # A reassessment after "hold" or "higher care" is a new, already resolved task (decision
+    # 0029): the first decision stays as it was signed.
+    reassesses = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reassessments"
+    )
     codes = models.JSONField(default=list)
     level = models.CharField(max_length=10)
     created_at = models.DateTimeField(default=timezone.now)
@@ -197,6 +208,8 @@ class UrgentTask(models.Model):
     protective_factors_reviewed = models.BooleanField(default=False)
     safety_plan_reviewed = models.BooleanField(default=False)
     means_restriction_discussed = models.BooleanField(default=False)
+    # Why the assessed level is lower than the screen's (required for that; decision 0029).
+    downgrade_rationale = models.TextField(blank=True)
     licence_type = models.CharField(max_length=10, blank=True)
     licence_state = models.CharField(max_length=2, blank=True)
     licence_number = models.CharField(max_length=50, blank=True)

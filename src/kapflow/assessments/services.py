@@ -387,17 +387,44 @@ def _after_submit(
     if not flags:
         return
     level = "high" if any(f["level"] == "high" for f in flags) else "moderate"
-    task = UrgentTask.objects.create(
-        organisation_id=response.organisation_id, client_id=response.client_id,
-        course_id=response.course_id, response=response, codes=[f["code"] for f in flags],
-        level=level,
+    _task_raise(
+        UrgentTask(
+            organisation_id=response.organisation_id, client_id=response.client_id,
+            course_id=response.course_id, response=response, codes=[f["code"] for f in flags],
+            level=level,
+        ),
+        actor=actor,
     )  # fmt: skip
-    audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=response.client_id)
+
+
+def _task_raise(task: UrgentTask, *, actor: Membership | None) -> UrgentTask:
+    task.full_clean()
+    task.save()
+    audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=task.client_id)
     logger.warning("assessment.safety_flag", extra={"urgent_task_id": task.pk})
     from kapflow.assessments.tasks import urgent_task_notify
 
     task_id = task.pk
     transaction.on_commit(lambda: urgent_task_notify.enqueue(task_id))
+    return task
+
+
+TYPED_SCREEN_CODE = "screen.typed_positive"
+
+
+def urgent_task_raise_for_screen(*, actor: Membership, event) -> UrgentTask:
+    """A positive risk screen typed on the course page (no scored answers) raises the same
+    urgent task a scored positive screen does, inside the caller's transaction. Nobody scored
+    its answers, so it is raised at the "high" level (fail closed; decision 0029): it cannot
+    proceed on the day it was raised. Called only by kapflow.courses.services.course_record."""
+    return _task_raise(
+        UrgentTask(
+            organisation_id=event.organisation_id, client_id=event.course.client_id,
+            course_id=event.course_id, screen_event=event, codes=[TYPED_SCREEN_CODE],
+            level="high",
+        ),
+        actor=actor,
+    )  # fmt: skip
 
 
 def _earlier_versions(response: Response) -> list[Response]:
@@ -419,15 +446,94 @@ def urgent_task_resolve(
     protective_factors_reviewed: bool = False,
     safety_plan_reviewed: bool = False,
     means_restriction_discussed: bool = False,
+    downgrade_rationale: str = "",
     now: datetime | None = None,
 ) -> UrgentTask:
     """A licensed clinician on the care team signs the structured risk assessment that answers
     the task (kapflow.clinical.overrides.RiskAssessment; decision 0029): the risk level,
     protective factors and the safety plan reviewed with the client, means restriction
     discussed, the decision and its rationale (`note`). Only that closes the task: free text
-    alone is refused. "Proceed" (never at a high risk level) clears the course's dosing gate
-    for this screen; "hold" and "higher care" keep it blocked."""
+    alone is refused. "Proceed" (never at a high risk level, never on the clinical date a
+    high-level task was raised, and below the task's level only with `downgrade_rationale`)
+    clears the course's dosing gate for this screen; "hold" and "higher care" keep it
+    blocked until a later "proceed" reassessment (`urgent_task_reassess`)."""
     now = now or timezone.now()
+    task = _task_for_assessment(actor, task_id)
+    licence, assessment = _check_assessment(
+        actor, task, decision=decision, note=note, risk_level=risk_level,
+        protective_factors_reviewed=protective_factors_reviewed,
+        safety_plan_reviewed=safety_plan_reviewed,
+        means_restriction_discussed=means_restriction_discussed,
+        downgrade_rationale=downgrade_rationale, now=now,
+    )  # fmt: skip
+    if task.resolved_at is not None:
+        raise DomainError("This task was already resolved.", code="urgent_task.resolved")
+    _sign_assessment(
+        actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
+    )
+    audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
+    return task
+
+
+@transaction.atomic
+def urgent_task_reassess(
+    *,
+    actor: Membership,
+    task_id: int,
+    decision: str,
+    note: str,
+    risk_level: str = "",
+    protective_factors_reviewed: bool = False,
+    safety_plan_reviewed: bool = False,
+    means_restriction_discussed: bool = False,
+    downgrade_rationale: str = "",
+    now: datetime | None = None,
+) -> UrgentTask:
+    """A new structured risk assessment after a task was resolved "hold" or "higher care":
+    the only way such a decision is lifted (decision 0029; a screen typed or scored since
+    never clears it). It is a new task row, already resolved, that names the one it
+    reassesses, so the first decision stays as it was signed. The same rules apply, with the
+    original task's level and the clinical date it was raised."""
+    now = now or timezone.now()
+    first = _task_for_assessment(actor, task_id)
+    while first.reassesses_id is not None:
+        first = first.reassesses
+    latest = (
+        UrgentTask.objects.select_for_update()
+        .filter(Q(pk=first.pk) | Q(reassesses=first))
+        .order_by("-resolved_at", "-pk")
+        .first()
+    )
+    licence, assessment = _check_assessment(
+        actor, first, decision=decision, note=note, risk_level=risk_level,
+        protective_factors_reviewed=protective_factors_reviewed,
+        safety_plan_reviewed=safety_plan_reviewed,
+        means_restriction_discussed=means_restriction_discussed,
+        downgrade_rationale=downgrade_rationale, now=now,
+    )  # fmt: skip
+    if latest.resolved_at is None:
+        raise DomainError(
+            "This task is still open: record the risk assessment on it.", code="urgent_task.open"
+        )
+    if latest.decision == ovr.RiskDecision.PROCEED:
+        raise DomainError(
+            "The latest assessment of this screen already cleared it.",
+            code="urgent_task.resolved",
+        )
+    task = UrgentTask(
+        organisation_id=first.organisation_id, client_id=first.client_id,
+        course_id=first.course_id, response_id=first.response_id,
+        screen_event_id=first.screen_event_id, reassesses=first, codes=first.codes,
+        level=first.level, created_at=now,
+    )  # fmt: skip
+    _sign_assessment(
+        actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
+    )
+    audit_record(actor=actor, action="urgent_task.reassess", target=task, client_id=task.client_id)
+    return task
+
+
+def _task_for_assessment(actor: Membership, task_id: int) -> UrgentTask:
     task = (
         UrgentTask.objects.select_for_update()
         .filter(pk=task_id, client__in=policy.clients_queryset(actor))
@@ -435,6 +541,16 @@ def urgent_task_resolve(
     )
     if task is None or not policy.can_see_clinical(actor):
         raise NotFound()
+    return task
+
+
+def _check_assessment(
+    actor: Membership, task: UrgentTask, *, decision, note, risk_level,
+    protective_factors_reviewed, safety_plan_reviewed, means_restriction_discussed,
+    downgrade_rationale, now: datetime,
+):  # fmt: skip
+    """The actor's licence and the structured assessment, or every problem named: the
+    assessment's own rules and the task's (its level, the clinical date it was raised)."""
     client = (
         Client.objects.select_related("organisation")
         .prefetch_related("care_team")
@@ -442,12 +558,10 @@ def urgent_task_resolve(
     )
     if not policy.can_assess(actor, client):
         raise PermissionDenied("Only the client's clinicians record a risk assessment.")
+    today = clock.clinical_date(client.organisation, now)
     licence = (
         ClinicianLicence.objects.filter(user_id=actor.user_id, state=client.state)
-        .filter(
-            Q(expires_on__isnull=True)
-            | Q(expires_on__gte=clock.clinical_date(client.organisation, now))
-        )
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
         .order_by("pk")
         .first()
     )
@@ -460,16 +574,26 @@ def urgent_task_resolve(
     problems = ovr.risk_assessment_problems(assessment, licensed=licence is not None)
     if "licence" in problems:
         raise PermissionDenied(problems.pop("licence"))
+    for field, problem in ovr.task_assessment_problems(
+        assessment, task_level=task.level, downgrade_rationale=downgrade_rationale,
+        same_clinical_day=clock.clinical_date(client.organisation, task.created_at) >= today,
+    ).items():  # fmt: skip
+        problems.setdefault(field, problem)
     if problems:
         raise ValidationError({("note" if k == "rationale" else k): v for k, v in problems.items()})
-    if task.resolved_at is not None:
-        raise DomainError("This task was already resolved.", code="urgent_task.resolved")
+    return licence, assessment
+
+
+def _sign_assessment(
+    actor: Membership, task: UrgentTask, assessment, licence, *, downgrade_rationale: str, now
+) -> None:
     task.resolved_at, task.resolved_by = now, actor
-    task.decision, task.assessment_note = decision, assessment.rationale
+    task.decision, task.assessment_note = assessment.decision, assessment.rationale
     task.risk_level = assessment.risk_level
     task.protective_factors_reviewed = assessment.protective_factors_reviewed
     task.safety_plan_reviewed = assessment.safety_plan_reviewed
     task.means_restriction_discussed = assessment.means_restriction_discussed
+    task.downgrade_rationale = (downgrade_rationale or "").strip()
     task.licence_type, task.licence_state = licence.licence_type, licence.state
     task.licence_number = licence.number
     task.full_clean()
@@ -483,8 +607,6 @@ def urgent_task_resolve(
             data={"urgent_task_id": task.pk, "risk_level": assessment.risk_level,
                   "licence": f"{licence.licence_type} {licence.state} {licence.number}"},
         )  # fmt: skip
-    audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
-    return task
 
 
 @transaction.atomic

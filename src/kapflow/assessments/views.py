@@ -121,7 +121,7 @@ def urgent_task(request, task_id: int):
         if done is not None:
             messages.success(request, "Risk assessment and decision recorded.")
             return redirect("patients:detail", client_id=task.client_id)
-    inst = _instrument_or_404(task.response.instrument)
+    inst = _instrument_or_404(task.response.instrument) if task.response_id else None
     return render(
         request, "assessments/urgent.html", {"task": task, "form": form, "instrument": inst}
     )

@@ -19,7 +19,9 @@ table names an owner: the gate fails closed.
 `screen.suicide_risk_positive` is never overridden: it clears only through a recorded risk
 assessment (`risk_assessment_problems`) whose decision is "proceed", and a "high" risk level
 can never proceed (DOMAIN.md sections 1 and 2: C-SSRS Q4/Q5/recent Q6 mean same-day clinician
-evaluation and no dosing).
+evaluation and no dosing). A task raised at a high level never proceeds on the clinical date
+it was raised, and is assessed at a lower level only with a written rationale for it
+(`task_assessment_problems`).
 """
 
 from collections.abc import Iterable, Mapping
@@ -395,6 +397,51 @@ def risk_assessment_problems(assessment: RiskAssessment, *, licensed: bool) -> d
     return problems
 
 
+RISK_RANK = {RiskLevel.LOW: 0, RiskLevel.MODERATE: 1, RiskLevel.HIGH: 2}
+
+
+def task_assessment_problems(
+    assessment: RiskAssessment,
+    *,
+    task_level: str,
+    same_clinical_day: bool,
+    downgrade_rationale: str = "",
+) -> dict[str, str]:
+    """What the screen's own level adds to `risk_assessment_problems` (decision 0029).
+
+    - A task raised at a "high" level (C-SSRS Q4/Q5/recent Q6: same-day evaluation and no
+      dosing; a positive screen typed on the course page, whose answers nobody scored) never
+      proceeds on the clinical date it was raised, whatever level the assessor chooses.
+    - Such a task is assessed at a lower level only with a written rationale for the lower
+      level (at least `RATIONALE_MIN` characters, apart from the assessment's own rationale).
+      A "moderate" task (PHQ-9 item 9) assessed "low" needs only the assessment's rationale.
+    An unknown task level counts as high (fail closed).
+    """
+    problems: dict[str, str] = {}
+    task_rank = RISK_RANK.get(task_level, RISK_RANK[RiskLevel.HIGH])
+    assessed_rank = RISK_RANK.get(assessment.risk_level)
+    if (
+        task_rank >= RISK_RANK[RiskLevel.HIGH]
+        and assessed_rank is not None
+        and assessed_rank < task_rank
+        and len((downgrade_rationale or "").strip()) < RATIONALE_MIN
+    ):
+        problems["downgrade_rationale"] = (
+            "The screen was high risk: explain in writing why the assessed level is lower "
+            f"(at least {RATIONALE_MIN} characters)."
+        )
+    if (
+        assessment.decision == RiskDecision.PROCEED
+        and task_rank >= RISK_RANK[RiskLevel.HIGH]
+        and same_clinical_day
+    ):
+        problems["decision"] = (
+            "A high-risk screen is never cleared for dosing on the day it was raised: hold, or "
+            "refer to a higher level of care, and reassess on a later day."
+        )
+    return problems
+
+
 def risk_assessment_clears_gate(assessment: RiskAssessment, *, licensed: bool) -> bool:
     """Only a complete "proceed" assessment clears `screen.suicide_risk_positive`."""
     return assessment.decision == RiskDecision.PROCEED and not risk_assessment_problems(
@@ -405,6 +452,7 @@ def risk_assessment_clears_gate(assessment: RiskAssessment, *, licensed: bool) -
 __all__ = [
     "CATEGORY_LABELS",
     "DEFAULT_RULES",
+    "RISK_RANK",
     "TIGHTENABLE",
     "Authority",
     "Category",
@@ -426,5 +474,6 @@ __all__ = [
     "rule_for",
     "stamp",
     "standing_covers",
+    "task_assessment_problems",
     "why_not",
 ]

@@ -15,6 +15,7 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -128,6 +129,40 @@ def _licensed_until(member_field: str):
     )
 
 
+def _unanswered_urgent_task():
+    """A safety-screen task on the course with no "proceed" in its chain of assessments (the
+    task itself or a reassessment of it): open, or held, or referred to higher care."""
+    proceeded = UrgentTask.objects.filter(
+        Q(pk=OuterRef("pk")) | Q(reassesses=OuterRef("pk")), decision="proceed"
+    )
+    return Exists(
+        UrgentTask.objects.filter(course=OuterRef("pk"), reassesses__isnull=True).exclude(
+            Exists(proceeded)
+        )
+    )
+
+
+def _last_screen_id(condition: Q):
+    """The latest recorded risk screen matching `condition` (by id: the order of recording,
+    so a screen typed later with an earlier time still comes after the assessment)."""
+    return Subquery(
+        CourseEvent.objects.filter(condition, course=OuterRef("pk"), kind="risk_screen")
+        .order_by("-id")
+        .values("id")[:1]
+    )
+
+
+def screen_unanswered(course: Course) -> bool:
+    """Whether the course's screen reads positive for the gate (annotated by with_facts)."""
+    return bool(course.open_urgent_task) or (
+        course.last_positive_screen_id is not None
+        and (
+            course.last_risk_assessment_id is None
+            or course.last_risk_assessment_id < course.last_positive_screen_id
+        )
+    )
+
+
 def with_facts(qs: QuerySet) -> QuerySet:
     """Annotate every fact kapflow.clinical.course needs (see course_facts)."""
     anchor = Subquery(
@@ -161,10 +196,14 @@ def with_facts(qs: QuerySet) -> QuerySet:
         ),
         last_screen_at=_last("risk_screen"),
         last_screen_positive=_last("risk_screen", "positive"),
-        # An open urgent task (a positive safety screen not yet answered by a risk assessment)
-        # keeps the screen positive whatever was screened since (decisions 0016, 0029).
-        open_urgent_task=Exists(
-            UrgentTask.objects.filter(course=OuterRef("pk"), resolved_at__isnull=True)
+        # A positive screen stays positive, whatever was screened since (typed or scored),
+        # until a structured risk assessment decides "proceed" (decisions 0016, 0029): while
+        # its urgent task is open or was resolved "hold" / "higher care" with no "proceed"
+        # reassessment, and while no "proceed" assessment was recorded after it.
+        open_urgent_task=_unanswered_urgent_task(),
+        last_positive_screen_id=_last_screen_id(Q(positive=True)),
+        last_risk_assessment_id=_last_screen_id(
+            Q(positive=False, data__clinician_risk_assessment=True)
         ),
         # A correlated "first id" rather than EXISTS: PostgreSQL turns an uncorrelated-looking
         # EXISTS into a hashed subplan over every active prescription of every practice.
@@ -249,7 +288,7 @@ def course_facts(course: Course, *, now: datetime | None = None) -> rules.Course
         **consent_facts(course),
         preparation_done=course.preparation_done,
         last_screen_at=course.last_screen_at,
-        last_screen_positive=True if course.open_urgent_task else course.last_screen_positive,
+        last_screen_positive=True if screen_unanswered(course) else course.last_screen_positive,
         companion_confirmed=course.companion_confirmed,
         therapist_licensed=_current(course.therapist_licensed_until, today),
         prescriber_licensed=_current(course.prescriber_licensed_until, today),
