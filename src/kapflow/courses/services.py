@@ -359,6 +359,8 @@ def course_record(
     data = dict(data or {})
     if kind is EventKind.RISK_SCREEN and positive is None:
         raise ValidationError({"positive": "Say whether the screen was positive."})
+    # Only a structured risk assessment (kapflow.assessments) marks a screen as one.
+    data.pop("clinician_risk_assessment", None)
     if kind is EventKind.PREPARATION and facts.stage not in {
         rules.Stage.CONSENTED,
         rules.Stage.PREPARATION,
@@ -380,6 +382,12 @@ def course_record(
         actor=actor, action=f"course.record_{kind.value}", target=event,
         client_id=course.client_id,
     )  # fmt: skip
+    if kind is EventKind.RISK_SCREEN and positive:
+        # A typed positive screen raises the same urgent task a scored one does; a typed
+        # negative screen never clears a positive one (decision 0029).
+        from kapflow.assessments.services import urgent_task_raise_for_screen
+
+        urgent_task_raise_for_screen(actor=actor, event=event)
     return event
 
 
