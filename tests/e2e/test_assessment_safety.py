@@ -125,6 +125,11 @@ def test_positive_phq9_item_9_blocks_dosing_until_a_risk_assessment(browser, liv
     t.goto(f"{base}/courses/")
     t.get_by_test_id("urgent-tasks").get_by_role("link", name=re.compile("Brightwater")).click()
     expect(t.get_by_role("heading", name="Urgent safety review")).to_be_visible()
+    # A structured assessment (decision 0029): level, the three reviews, the decision.
+    t.get_by_label("Low", exact=True).check()
+    t.get_by_label("Protective factors reviewed").check()
+    t.get_by_label("Safety plan reviewed with the client").check()
+    t.get_by_label("Means restriction discussed").check()
     t.get_by_label("Risk assessed: safe to continue the course").check()
     t.locator("textarea[name=note]").fill(
         "Passive thoughts only, no plan or intent; safety plan reviewed with the client."
