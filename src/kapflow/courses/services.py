@@ -391,19 +391,46 @@ def course_record(
     return event
 
 
+def actor_licence(actor: Membership, course: Course, now: datetime) -> ClinicianLicence | None:
+    """The actor's licence covering the client's state on the course's clinical date (None:
+    they hold no current licence there)."""
+    today = clock.clinical_date(course.organisation, now)
+    return (
+        ClinicianLicence.objects.filter(user_id=actor.user_id, state=course.client.state)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .order_by("pk")
+        .first()
+    )
+
+
+def _actor_licence_reasons(
+    actor: Membership, course: Course, now: datetime, reasons: list[rules.Reason]
+) -> list[rules.Reason]:
+    """Hard: whoever starts a dosing (quick record, session start) or gives its first dose
+    must hold a current licence in the client's state on the clinical date; the course's
+    own therapist being licensed does not cover a colleague acting for them. (The course's
+    therapist without one is already refused by `licence.state_mismatch` in `reasons`.)"""
+    if actor.pk == course.therapist_id and any(r.code == "licence.state_mismatch" for r in reasons):
+        return []
+    if actor_licence(actor, course, now) is not None:
+        return []
+    state = course.client.state or "the client's state"
+    return [
+        rules.Reason(
+            "licence.actor_state_mismatch",
+            f"You hold no current licence in {state}, where the client is, so you cannot run "
+            "this dosing; a clinician licensed there must.",
+        )
+    ]
+
+
 def override_signer(
     actor: Membership, course: Course, now: datetime
 ) -> tuple[ovr.Signer, ClinicianLicence | None]:
     """The actor as the override table sees them on this course (course.client.care_team
     prefetched), and their licence covering the client's state on the course's clinical
     date (None: they cannot sign)."""
-    today = clock.clinical_date(course.organisation, now)
-    licence = (
-        ClinicianLicence.objects.filter(user_id=actor.user_id, state=course.client.state)
-        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
-        .order_by("pk")
-        .first()
-    )
+    licence = actor_licence(actor, course, now)
     signer = ovr.Signer(
         treating_clinician=policy.is_treating_clinician(actor, course),
         prescriber=policy.can_act_on_course(actor, course, "prescriber"),
@@ -525,6 +552,7 @@ def _dosing_gate(
     _require_side(actor, course, rules.Side.THERAPIST)
     facts = course_facts(course)
     reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
+    reasons += _actor_licence_reasons(actor, course, now, reasons)
     if not reasons:
         return []
     table = _override_table(course)
@@ -653,6 +681,37 @@ def dosing_gate_check(
     return [r.code for r in soft]
 
 
+def _start_overrides_holding(
+    course: Course, overridden, day: rules.DoseDay, started_at: datetime
+) -> set[str]:
+    """The codes overridden at the start that still hold for the day's facts at the first
+    dose. Blood pressure holds only while the day's reading is no higher than the one a
+    decision covering the start saw (ovr.standing_covers, judged at the start's time): a
+    standing decision signed within STANDING_DECISION_HOURS before the start, or the
+    decision signed at the start itself."""
+    held = set(overridden)
+    if "vitals.bp_high" not in held:
+        return held
+    since = started_at - timedelta(hours=ovr.STANDING_DECISION_HOURS)
+    decisions = OverrideDecision.objects.filter(
+        course=course, signed_at__gte=since, signed_at__lte=started_at
+    ).filter(Q(standing=True) | Q(signed_at=started_at))
+    covering = [
+        ovr.StandingDecision("vitals.bp_high", d.signed_at, d.bp_systolic, d.bp_diastolic)
+        for d in decisions
+        if "vitals.bp_high" in (d.codes or [])
+    ]
+    if not any(
+        ovr.standing_covers(
+            s, code="vitals.bp_high", now=started_at, bp_systolic=day.bp_systolic,
+            bp_diastolic=day.bp_diastolic,
+        )
+        for s in covering
+    ):  # fmt: skip
+        held.discard("vitals.bp_high")
+    return held
+
+
 def dose_given_record(
     *,
     actor: Membership,
@@ -663,6 +722,8 @@ def dose_given_record(
     data: dict | None = None,
     amount_mg: Decimal | None = None,
     unit: str = "mg",
+    occurred_at: datetime | None = None,
+    started_at: datetime | None = None,
 ):
     """The first dose of a session given: the dosing goes on the course timeline (what the
     gate's dosing count, integration and follow-up deadlines read) and one dose is used from
@@ -671,23 +732,54 @@ def dose_given_record(
     session as `day.session_id` so that its own open session does not block it. Returns
     (event, dose use).
 
-    The whole gate is checked again with the start's day facts: something may have changed
-    since the start (consent withdrawn, a positive screen, the last dose used elsewhere).
-    Hard reasons refuse; soft ones pass only if they were overridden at the start."""
+    `now` is when the dose is recorded (the gate runs then); `occurred_at` is the clinical
+    time of the dose (default `now`), which dates the dosing event and the dose used, and
+    the minimum interval since the last dose is checked at it too. `started_at` is the
+    session's start, whose overrides are re-checked against the day's facts.
+
+    The whole gate is checked again with the day's facts (the caller passes the latest blood
+    pressure read before the dose): something may have changed since the start (consent
+    withdrawn, a positive screen, the last dose used elsewhere, a higher reading). Hard
+    reasons refuse, and so does an actor without a current licence in the client's state;
+    soft ones pass only if they were overridden at the start and, for blood pressure, the
+    reading is no higher than the signed decision saw."""
+    occurred_at = occurred_at or now
     facts = course_facts(course)
-    reasons = rules.dosing_reasons(facts, now=now, policy=gate_policy(course), day=day)
+    policy_ = gate_policy(course)
+    reasons = rules.dosing_reasons(facts, now=now, policy=policy_, day=day)
+    if occurred_at < now and "dosing.too_soon" not in {r.code for r in reasons}:
+        reasons += [
+            r
+            for r in rules.one_at_a_time_reasons(facts, now=occurred_at, policy=policy_, day=day)
+            if r.code == "dosing.too_soon"
+        ]
+    reasons += _actor_licence_reasons(actor, course, now, reasons)
     hard, soft = rules.split_hard(reasons)
-    if hard or any(r.code not in overridden for r in soft):
-        raise GateBlocked(reasons)
+    held = _start_overrides_holding(course, overridden, day, started_at or now)
+    if hard or any(r.code not in held for r in soft):
+        table = _override_table(course)
+        lapsed = set(overridden) - held
+        explanations = {
+            i: (
+                ovr.rule_for(r.code, table).authority.value,
+                "The decision signed for the start covered a reading no higher than the one "
+                "its signer saw; this one is higher. End this session and start again with "
+                "the new reading.",
+            )
+            for i, r in enumerate(reasons)
+            if r.code in lapsed
+        }
+        raise GateBlocked(reasons, explanations=explanations)
     event = _event(
-        actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
+        actor=actor, course=course, kind=EventKind.DOSING, occurred_at=occurred_at,
         overridden=list(overridden), data=_day_data(day) | (data or {}),
     )  # fmt: skip
     from kapflow.prescriptions.services import dose_use_for_session
 
     use = dose_use_for_session(
-        actor=actor, course=course, event=event, now=now, amount_mg=amount_mg, unit=unit
-    )
+        actor=actor, course=course, event=event, now=occurred_at, amount_mg=amount_mg,
+        unit=unit,
+    )  # fmt: skip
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )

@@ -157,7 +157,7 @@ class EntryFields(Schema):
 
     occurred_at: AwareDatetime | None = None
     route: RouteName | None = None
-    amount: Decimal | None = Field(None, gt=0, le=2000, max_digits=8, decimal_places=3)
+    amount: Decimal | None = Field(None, gt=0, le=2000, max_digits=7, decimal_places=2)
     unit: UnitName = "mg"
     bp_systolic: int | None = Field(None, ge=40, le=300)
     bp_diastolic: int | None = Field(None, ge=20, le=200)

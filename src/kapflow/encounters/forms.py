@@ -98,7 +98,7 @@ class VitalsForm(VitalsFields):
 class DoseForm(forms.Form):
     route = forms.ChoiceField(choices=Route.choices, initial=Route.SUBLINGUAL)
     amount = forms.DecimalField(
-        min_value=0, max_value=2000, decimal_places=3, max_digits=8, label="Amount",
+        min_value=0, max_value=2000, decimal_places=2, max_digits=7, label="Amount",
         widget=forms.NumberInput(attrs={"autofocus": True, "inputmode": "decimal", "step": "any"}),
     )  # fmt: skip
     unit = forms.ChoiceField(choices=DoseUnit.choices, initial=DoseUnit.MG)
@@ -140,8 +140,8 @@ class CorrectForm(forms.Form):
     heart_rate = _number("Heart rate (bpm)", 20, 250)
     spo2 = _number("SpO2 (%)", 50, 100)
     route = forms.ChoiceField(choices=[("", "—"), *Route.choices], required=False)
-    amount = forms.DecimalField(required=False, min_value=0, max_value=2000, max_digits=8,
-                                decimal_places=3)  # fmt: skip
+    amount = forms.DecimalField(required=False, min_value=0, max_value=2000, max_digits=7,
+                                decimal_places=2)  # fmt: skip
     unit = forms.ChoiceField(choices=DoseUnit.choices, required=False)
     event_type = forms.ChoiceField(choices=[("", "—"), *EventType.choices], required=False)
     intervention = forms.CharField(required=False, max_length=2000)

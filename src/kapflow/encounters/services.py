@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kapflow import policy
@@ -68,6 +69,7 @@ VITAL_RANGES = {
     "spo2": (50, 100),
 }
 AMOUNT_MAX = Decimal("2000")
+AMOUNT_PLACES = 2
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -181,6 +183,9 @@ def _entry_data(kind: str, fields: dict) -> dict:
         except (InvalidOperation, ValueError, TypeError):
             errors["amount"] = f"Enter the amount given, more than 0 and at most {AMOUNT_MAX}."
             amount = None
+        if amount is not None and amount.normalize().as_tuple().exponent < -AMOUNT_PLACES:
+            # The dose used from the fill stores the amount to the hundredth.
+            errors["amount"] = f"Enter the amount with at most {AMOUNT_PLACES} decimal places."
         if errors:
             raise ValidationError(errors)
         return {"route": route, "amount": format(amount.normalize(), "f"), "unit": unit}
@@ -233,11 +238,30 @@ def _session_amount_check(*, actor: Membership, session: DosingSession) -> None:
     session_amount_check(actor=actor, dose_use_id=use_id, total_mg=total, unit=unit)
 
 
-def _check_start_valid(session: DosingSession, dose_at: datetime) -> None:
-    """The gate was checked at the start; the first dose must follow within the practice's
-    `start_valid_minutes`, else the clinician abandons and starts again (a new gate check)."""
+def _day_blood_pressure(session: DosingSession, dose_at: datetime) -> tuple[int | None, int | None]:
+    """The day's blood pressure for the first dose: the latest reading taken at or before the
+    dose (the start's pre-dose vitals, or any taken since), corrections applied and struck
+    readings left out. (None, None) when there is none."""
+    superseded = TimelineEntry.objects.filter(session=session, corrects__isnull=False)
+    readings = (
+        TimelineEntry.objects.filter(session=session, kind=EntryKind.VITALS, struck=False)
+        .filter(Q(occurred_at__lte=dose_at) | Q(data__phase="pre_dose"))
+        .exclude(pk__in=superseded.values("corrects_id"))
+        .order_by("-occurred_at", "-recorded_at", "-pk")
+    )
+    for reading in readings:
+        if reading.data.get("bp_systolic") is not None:
+            return reading.data["bp_systolic"], reading.data.get("bp_diastolic")
+    return None, None
+
+
+def _check_start_valid(session: DosingSession, now: datetime) -> None:
+    """The gate was checked at the start; the first dose must be recorded within the
+    practice's `start_valid_minutes` of it (measured by the clock when the dose is recorded,
+    whatever time is typed for the dose), else the clinician abandons and starts again (a
+    new gate check)."""
     limit = selectors.session_policy(session.organisation_id).start_valid_minutes
-    if session.started_at and dose_at - session.started_at > timedelta(minutes=limit):
+    if session.started_at and now - session.started_at > timedelta(minutes=limit):
         raise GateBlocked(
             [
                 course_rules.Reason(
@@ -535,15 +559,22 @@ def entry_add(
     if kind == EntryKind.DOSE:
         data["booster"] = _has_first_dose(session)
         if not data["booster"]:
-            _check_start_valid(session, occurred_at)
+            # The start's check expires by the clock, not by the dose's typed time, and the
+            # gate runs now; occurred_at is only the dose's clinical time.
+            _check_start_valid(session, now)
             # The dosing (gate, amount, dose used) is recorded before the entry, so the
             # gate's last dose is the one before this session's (decision 0030).
             course = course_services.course_for_update(actor, session.course_id)
+            bp_systolic, bp_diastolic = _day_blood_pressure(session, occurred_at)
+            day = course_rules.DoseDay(
+                **{**session.start_day, "session_id": session.pk,
+                   "bp_systolic": bp_systolic, "bp_diastolic": bp_diastolic}
+            )  # fmt: skip
             event, use = course_services.dose_given_record(
-                actor=actor, course=course, now=occurred_at,
-                day=course_rules.DoseDay(**{**session.start_day, "session_id": session.pk}),
-                overridden=session.overridden, data={"session_id": session.pk},
-                amount_mg=Decimal(data["amount"]), unit=data["unit"],
+                actor=actor, course=course, now=now, occurred_at=occurred_at,
+                started_at=session.started_at, day=day, overridden=session.overridden,
+                data={"session_id": session.pk}, amount_mg=Decimal(data["amount"]),
+                unit=data["unit"],
             )  # fmt: skip
             data["dose_use_id"] = use.pk
             session.dose_event = event
