@@ -112,6 +112,8 @@ DEFAULT_RULES: dict[str, OverrideRule] = {
         _rule("companion.unconfirmed", A.TREATING_CLINICIAN,
               "the companion confirms in the portal", C.VERIFIED_OTHER_MEANS),
         _rule("licence.state_mismatch", A.NOBODY, "a current licence in the client's state"),
+        _rule("licence.actor_state_mismatch", A.NOBODY,
+              "a clinician licensed in the client's state runs the session"),
         _rule("referral.no_prescriber", A.NOBODY, "assign the prescriber"),
         _rule("integration.overdue", A.NOBODY, "record an integration session"),
         _rule("followup.overdue", A.NOBODY, "the prescriber's follow-up"),
