@@ -258,3 +258,10 @@ def test_a_high_level_task_never_proceeds_on_its_day_and_a_lower_level_needs_a_r
     assert (
         ovr.task_assessment_problems(COMPLETE, task_level="moderate", same_clinical_day=True) == {}
     )
+
+
+def test_every_reason_someone_may_override_has_words_for_people():
+    from kapflow.clinical import overrides
+
+    assert set(overrides.TIGHTENABLE) <= set(overrides.REASON_LABELS)
+    assert all("." not in label for label in overrides.REASON_LABELS.values())

@@ -136,6 +136,20 @@ DEFAULT_RULES: dict[str, OverrideRule] = {
 # Codes a practice may tighten: those someone may override by default.
 TIGHTENABLE = tuple(code for code, r in DEFAULT_RULES.items() if r.authority is not A.NOBODY)
 
+# What a person reads for each reason someone may override (forms, reports, messages).
+REASON_LABELS = {
+    "clearance.expired": "Medical clearance expired",
+    "preparation.none": "No preparation session completed",
+    "companion.unconfirmed": "Companion has not confirmed",
+    "driver.unconfirmed": "No one confirmed to drive the client home",
+    "vitals.bp_missing": "No pre-dose blood pressure",
+    "vitals.bp_high": "Pre-dose blood pressure at or above the limit",
+}
+
+
+def reason_label(code: str) -> str:
+    return REASON_LABELS.get(code, code)
+
 
 class LoosenedRule(ValueError):
     """A practice setting that would let more people override than the default allows."""

@@ -118,7 +118,7 @@ class DosingStartForm(forms.Form):
         label="Someone will drive the client home (in-person sessions)", required=False
     )
     override_codes = forms.MultipleChoiceField(
-        label="Override (only reasons you own: decision 0029)",
+        label="Reasons to override (each reason above says who may)",
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
@@ -143,7 +143,7 @@ class DosingStartForm(forms.Form):
 
 def override_fields(form) -> None:
     """The structured override fields' choices (kapflow.clinical.overrides)."""
-    form.fields["override_codes"].choices = [(c, c) for c in ovr.TIGHTENABLE]
+    form.fields["override_codes"].choices = [(c, ovr.reason_label(c)) for c in ovr.TIGHTENABLE]
     form.fields["override_category"].choices = [("", "—")] + [
         (c.value, ovr.CATEGORY_LABELS[c]) for c in ovr.Category
     ]
@@ -210,7 +210,7 @@ class GateSettingsForm(forms.ModelForm):
             default = ovr.DEFAULT_RULES[code].authority
             stricter = [a for a in ovr.Authority if ovr.STRICTNESS[a] >= ovr.STRICTNESS[default]]
             self.fields[_authority_field(code)] = forms.ChoiceField(
-                label=f"Who may override “{code}”",
+                label=f"Who may override “{ovr.reason_label(code)}”",
                 choices=[(a.value, ovr.AUTHORITY_LABELS[a]) for a in stricter],
                 initial=current.get(code, default.value),
                 required=False,  # left out: the default owner

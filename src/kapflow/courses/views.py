@@ -338,7 +338,8 @@ def override_sign(request, course_id: int):
             form.add_error(None, exc.message)
         else:
             messages.success(
-                request, f"Override signed for {', '.join(decision.codes)}; it covers a start "
+                request, f"Override signed for {', '.join(map(ovr.reason_label, decision.codes))}; "
+                f"it covers a start "
                 f"within {ovr.STANDING_DECISION_HOURS} hours."
             )  # fmt: skip
             return redirect("courses:detail", course_id=course.pk)
