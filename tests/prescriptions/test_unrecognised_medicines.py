@@ -189,7 +189,9 @@ URL = "/api/v1/prescribing"
 
 @pytest.fixture
 def api(client, world):
-    _, raw = account_services.api_token_create(actor=world.prescriber, name="tests", mfa_verified=True)
+    _, raw = account_services.api_token_create(
+        actor=world.prescriber, name="tests", mfa_verified=True
+    )
     headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
     class Api:
