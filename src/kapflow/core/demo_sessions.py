@@ -9,7 +9,7 @@ once the practice has sessions.
 
 All people are fictional."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -20,19 +20,26 @@ from kapflow.core.errors import DomainError
 GOOD_VITALS = {"bp_systolic": 124, "bp_diastolic": 80, "heart_rate": 74, "spo2": 98}
 START = {**GOOD_VITALS, "alcohol_free_24h": True, "driver_confirmed": True}
 
-DOSING_NOTE = {
-    "subjective": "Arrived on time, slept well, fasted since breakfast. Intention for the "
-    "session: to stay with the feeling of grief rather than push it away.",
-    "objective": "Sublingual 200 mg at 10:05. BP 124/80 before the dose, 138/86 at 40 "
-    "minutes, 126/80 at 120 minutes; SpO2 97-98 %. Mild nausea at 25 minutes, settled with "
-    "slow breathing. Eyes closed, music, little speech in the first hour.",
-    "assessment": "Tolerated the dose well; emotional material around the loss surfaced and "
-    "was held with support. No safety concerns.",
-    "plan": "Integration session within 72 hours (booked). Journal prompts given. Continue "
-    "the planned series.",
-    "discharge": "Alert and oriented at 12:40, walked steadily, vitals back in range; "
-    "partner drove them home.",
-}
+
+def _dosing_note(*, amount_mg, started: datetime, discharged: datetime, zone) -> dict:
+    """The signed dosing note, written from what the session recorded: the amount and the
+    times in the practice's zone (a note that disagrees with its session misleads)."""
+    dose_at = (started + timedelta(minutes=5)).astimezone(zone)
+    amount = format(amount_mg.normalize(), "f")
+    return {
+        "subjective": "Arrived on time, slept well, fasted since breakfast. Intention for the "
+        "session: to stay with the feeling of grief rather than push it away.",
+        "objective": f"Sublingual {amount} mg at {dose_at:%H:%M}. BP 124/80 before the dose, "
+        "138/86 at 40 minutes, 126/80 at 120 minutes; SpO2 97-98 %. Mild nausea at 20 "
+        "minutes, settled with slow breathing. Eyes closed, music, little speech in the first "
+        "hour.",
+        "assessment": "Tolerated the dose well; emotional material around the loss surfaced "
+        "and was held with support. No safety concerns.",
+        "plan": "Integration session within 72 hours (booked). Journal prompts given. "
+        "Continue the planned series.",
+        "discharge": f"Alert and oriented at {discharged.astimezone(zone):%H:%M}, walked "
+        "steadily, vitals back in range; partner drove them home.",
+    }
 
 
 def _candidates(practice, therapist, *, at: datetime, exclude: tuple[int, ...] = ()):
@@ -105,7 +112,10 @@ def load_demo_sessions(*, practice, therapist) -> dict:
     therapist = type(therapist).objects.select_related("user", "organisation").get(pk=therapist.pk)
     now = timezone.now()
     made = {"sessions": 0, "notes": 0}
-    yesterday = (now - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    # Yesterday at 10:00 in the practice's zone: a daytime session, whatever hour it loads.
+    zone = clock.clinical_zone(practice)
+    day_before = clock.clinical_date(practice, now) - timedelta(days=1)
+    yesterday = datetime.combine(day_before, time(10, 0), tzinfo=zone).astimezone(UTC)
     live_start = now - timedelta(minutes=55)
     try:
         done_course = next(_candidates(practice, therapist, at=yesterday))
@@ -122,8 +132,12 @@ def load_demo_sessions(*, practice, therapist) -> dict:
             now=yesterday,
         )  # fmt: skip
         note = notes.note_autosave(
-            actor=therapist, note_id=note.pk, version=note.version, sections=DOSING_NOTE
-        )
+            actor=therapist, note_id=note.pk, version=note.version,
+            sections=_dosing_note(
+                amount_mg=done_course.dose_uses.order_by("-id").first().amount_mg,
+                started=yesterday, discharged=yesterday + timedelta(minutes=150), zone=zone,
+            ),
+        )  # fmt: skip
         notes.note_sign(
             actor=therapist, note_id=note.pk, signature_name=therapist.user.full_name,
             version=note.version,
