@@ -2,14 +2,20 @@
 ready-to-dose; the client signs the consent in their portal; the checklist shrinks as facts
 arrive; a refusal lists every reason."""
 
+import datetime
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from kapflow.accounts.models import Role
 from kapflow.consents.models import ConsentSignature
 from kapflow.core import clock
+from kapflow.core.timezones import viewer_zone
+from kapflow.patients.models import Client
+from kapflow.scheduling.models import Appointment
 from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
 from tests.consents.factories import publish
 from tests.e2e.flows import (
@@ -154,6 +160,24 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     expect(t.get_by_test_id("stage")).to_have_text("Active: dosing and integration")
     expect(t.get_by_test_id("dosing-gate")).to_contain_text("Nothing blocks this.")
 
+    # The client will spend a week in California, where the therapist holds no licence: a
+    # telehealth session for that week is refused with the reason (decision 0031).
+    Client.objects.filter(pk=client.pk).update(state="CA")
+    course_id = course_url.rstrip("/").rsplit("/", 1)[-1]
+    next_week = (timezone.now() + datetime.timedelta(days=7)).astimezone(
+        ZoneInfo(viewer_zone(therapist.user, therapist))
+    )
+    t.goto(f"{base}/schedule/book/?course={course_id}&kind=therapy")
+    t.locator("[name=starts_at]").fill(next_week.strftime("%Y-%m-%dT10:00"))
+    t.get_by_label("Telehealth (video)").check()
+    t.get_by_role("button", name=re.compile("^Book")).click()
+    refusal = t.locator("#id_therapist_error")
+    expect(refusal).to_contain_text("California")
+    expect(refusal).to_be_focused()
+    assert not Appointment.objects.filter(course_id=int(course_id)).exists()
+    Client.objects.filter(pk=client.pk).update(state="OR")
+    t.goto(course_url)
+
     # On the day, missing vitals and confirmations refuse the session with every reason (the
     # quick record here; the session screen has its own journey, test_session_journey).
     t.get_by_role("link", name="Record a session held without the session screen").click()
@@ -165,7 +189,7 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     t.get_by_label("Pre-dose systolic (mmHg)").fill("128")
     t.get_by_label("Pre-dose diastolic (mmHg)").fill("84")
     t.get_by_label(re.compile("no alcohol")).check()
-    t.get_by_label(re.compile("drive the client home")).check()
+    t.locator("[name=driver_confirmed]").check()
     t.get_by_role("button", name="Start the session").click()
     expect(t.get_by_text("1 left (1 used of 2 dispensed)")).to_be_visible()
     expect(t.get_by_test_id("timeline")).to_contain_text("Dosing session")
