@@ -36,7 +36,7 @@ class SymptomOut(Schema):
     severity: SeverityName
 
 
-class AnswersIn(Schema):
+class AlertAnswersIn(Schema):
     symptoms: list[SymptomCode] = Field(default_factory=list, max_length=len(SYMPTOMS))
     bp_systolic: StrictInt | None = Field(None, description="mmHg, if measured.")
     bp_diastolic: StrictInt | None = Field(None, description="mmHg, if measured.")
@@ -50,7 +50,7 @@ class AlertIn(Schema):
         description="The client reported for: required for a companion; a client may omit it.",
     )
     kind: KindName = Field(description="reaction: a reaction report; help_now: need help now.")
-    answers: AnswersIn | None = Field(None, description="The checklist (reaction only).")
+    answers: AlertAnswersIn | None = Field(None, description="The checklist (reaction only).")
     note: str = Field("", max_length=NOTE_MAX, description="In the reporter's own words.")
 
 

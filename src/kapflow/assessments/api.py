@@ -69,7 +69,7 @@ class ItemOut(Schema):
     loinc: str | None
 
 
-class BandOut(Schema):
+class InstrumentBandOut(Schema):
     low: int
     high: int
     label: str
@@ -86,7 +86,7 @@ class InstrumentOut(Schema):
     )
     min_total: int
     max_total: int
-    bands: list[BandOut]
+    bands: list[InstrumentBandOut]
     loinc_panel: str | None
     loinc_total: str | None
     licence: str
@@ -186,7 +186,7 @@ class ResponseEnterIn(Schema):
     )
 
 
-class AnswersIn(Schema):
+class AssessmentAnswersIn(Schema):
     answers: Answers
     submit: bool = Field(
         description="false keeps a draft (partial answers allowed); true scores and submits."
@@ -434,7 +434,7 @@ def response_enter(request, payload: ResponseEnterIn):
     response={200: ResponseDetailOut, **ERRORS},
     summary="Answer my questionnaire",
 )
-def assignment_answer(request, assignment_id: int, payload: AnswersIn):
+def assignment_answer(request, assignment_id: int, payload: AssessmentAnswersIn):
     """The signed-in client answers one of their own assignments: `submit` false keeps a
     draft, true scores and submits it (422 naming every missing or out-of-range item; 409 if
     it was already done). Anyone else, staff included, gets 404."""

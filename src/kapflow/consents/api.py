@@ -101,7 +101,7 @@ class ConsentsOut(Schema):
     signatures: list[SignatureOut] = Field(description="Newest first.")
 
 
-class SignIn(Schema):
+class ConsentSignIn(Schema):
     document_id: int = Field(ge=1, description="The current version of the document.")
     typed_name: str = Field(max_length=200, description="The client's full name.")
     signed_on: date = Field(description="Today's date.")
@@ -247,7 +247,7 @@ def mine_document(request, document_id: int):
 
 
 @router.post("/mine/signatures", response={201: SignatureOut, **ERRORS}, summary="Sign")
-def mine_sign(request, payload: SignIn):
+def mine_sign(request, payload: ConsentSignIn):
     """Sign the current version of a document: 422 naming each field at fault (the typed
     name must be the client's name, the date today's), 409 `consent.not_current` for an
     earlier version, `consent.already_signed` when it is signed already."""

@@ -38,7 +38,7 @@ CategoryName = Literal[tuple(c.value for c in ovr.Category)]  # type: ignore[val
 # ---- schemas ------------------------------------------------------------------------------
 
 
-class ReasonOut(Schema):
+class CourseReasonOut(Schema):
     code: str
     message: str
     overridable: bool
@@ -66,7 +66,7 @@ class CourseSummaryOut(Schema):
     opened_at: datetime
     stage_changed_at: datetime
     next_step: str
-    blockers: list[ReasonOut]
+    blockers: list[CourseReasonOut]
     deadlines: list[DeadlineOut]
 
 
@@ -128,16 +128,16 @@ class CourseOut(CourseSummaryOut):
 
 
 class GatesOut(Schema):
-    dosing: list[ReasonOut] = Field(
+    dosing: list[CourseReasonOut] = Field(
         description="What blocks a dosing session now, before the day's vitals and attestations."
     )
-    transitions: dict[str, list[ReasonOut]] = Field(
+    transitions: dict[str, list[CourseReasonOut]] = Field(
         description="For each step possible from the current stage, what blocks it now."
     )
     deadlines: list[DeadlineOut]
 
 
-class ListParams(Schema):
+class CourseListParams(Schema):
     stage: StageName | None = None
     pathway: PathwayName | None = None
     delivery: DeliveryName | None = None
@@ -356,7 +356,7 @@ def _reload(actor, course_id: int) -> dict:
     response={200: CoursePage, 404: ErrorsOut, 422: ErrorsOut},
     summary="List courses",
 )
-def course_list(request, params: Query[ListParams]):
+def course_list(request, params: Query[CourseListParams]):
     """One page (25) of the actor's caseload; admins see every course of the practice.
     `status=overdue` lists courses with an open overdue task from the deadline scan."""
     actor = staff_actor(request)

@@ -41,7 +41,7 @@ EventName = Literal[tuple(EventType.values)]  # type: ignore[valid-type]
 # ---- schemas ------------------------------------------------------------------------------
 
 
-class ReasonOut(Schema):
+class SessionReasonOut(Schema):
     code: str
     message: str
     overridable: bool
@@ -53,7 +53,7 @@ class FlagOut(Schema):
     rule: str = Field(description="The threshold that fired, with the practice's number.")
 
 
-class EntryOut(Schema):
+class SessionEntryOut(Schema):
     id: int
     kind: str
     occurred_at: datetime
@@ -115,11 +115,11 @@ class SessionOut(Schema):
     rechecks: list[RecheckOut]
     vitals_overdue: bool
     companion_check_due_at: datetime | None
-    discharge_reasons: list[ReasonOut] = Field(
+    discharge_reasons: list[SessionReasonOut] = Field(
         description="What the timeline still lacks for discharge (vitals, observation time, "
         "the dose); the clinician also attests alert, walking and the escort."
     )
-    timeline: list[EntryOut]
+    timeline: list[SessionEntryOut]
 
 
 class OpenIn(Schema):
@@ -168,7 +168,7 @@ class EntryFields(Schema):
     text: str = Field("", max_length=2000)
 
 
-class EntryIn(EntryFields):
+class SessionEntryIn(EntryFields):
     kind: EntryKindName
     source: SourceName = "clinician"
     version: int | None = Field(None, ge=1, le=MAX_ID)
@@ -232,7 +232,7 @@ class GroupCloseIn(Schema):
     note: str = Field("", max_length=2000)
 
 
-class GroupOut(Schema):
+class GroupSessionOut(Schema):
     id: int
     kind: str
     state: str
@@ -390,9 +390,9 @@ def session_start(request, session_id: int, payload: StartIn):
 
 
 @router.post(
-    "/{int:session_id}/entries", response={201: EntryOut, **ERRORS}, summary="Add an entry"
+    "/{int:session_id}/entries", response={201: SessionEntryOut, **ERRORS}, summary="Add an entry"
 )
-def entry_add(request, session_id: int, payload: EntryIn):
+def entry_add(request, session_id: int, payload: SessionEntryIn):
     """A dose (the first uses one dose from the fill; later ones are boosters), vitals
     (flagged at once with the rule that fired), an observation, an event with its
     intervention, or a note."""
@@ -403,7 +403,7 @@ def entry_add(request, session_id: int, payload: EntryIn):
 
 @router.post(
     "/{int:session_id}/entries/{int:entry_id}/correct",
-    response={201: EntryOut, **ERRORS},
+    response={201: SessionEntryOut, **ERRORS},
     summary="Correct or strike an entry",
 )
 def entry_correct(request, session_id: int, entry_id: int, payload: CorrectIn):
@@ -491,7 +491,7 @@ def _group_out(actor, group) -> dict:
     }
 
 
-@router.post("/groups", response={201: GroupOut, **ERRORS}, summary="Create a group session")
+@router.post("/groups", response={201: GroupSessionOut, **ERRORS}, summary="Create a group session")
 def group_create(request, payload: GroupIn):
     """A group dosing session led by the actor (and optionally a second clinician), with a
     session opened for each course; at most the practice's group size."""
@@ -502,7 +502,7 @@ def group_create(request, payload: GroupIn):
 
 
 @router.get(
-    "/groups/{int:group_id}", response={200: GroupOut, 404: ErrorsOut}, summary="Get a group"
+    "/groups/{int:group_id}", response={200: GroupSessionOut, 404: ErrorsOut}, summary="Get a group"
 )
 def group_get(request, group_id: int):
     """Everyone's state at a glance: checklist, started, last vitals, vitals due, flagged,
@@ -514,7 +514,7 @@ def group_get(request, group_id: int):
 
 @router.post(
     "/groups/{int:group_id}/clients",
-    response={201: GroupOut, **ERRORS},
+    response={201: GroupSessionOut, **ERRORS},
     summary="Add a client to a group",
 )
 def group_add(request, group_id: int, payload: GroupAddIn):
@@ -528,7 +528,7 @@ def group_add(request, group_id: int, payload: GroupAddIn):
 
 @router.post(
     "/groups/{int:group_id}/close",
-    response={200: GroupOut, **ERRORS},
+    response={200: GroupSessionOut, **ERRORS},
     summary="Close a group integration session",
 )
 def group_close(request, group_id: int, payload: GroupCloseIn):

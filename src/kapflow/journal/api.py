@@ -22,7 +22,7 @@ router = Router(tags=["journal"])
 KindName = Literal[tuple(EntryKind.values)]  # type: ignore[valid-type]
 
 
-class EntryIn(Schema):
+class JournalEntryIn(Schema):
     kind: KindName = Field(
         description="intention: before a dosing session; integration: after one; reflection."
     )
@@ -37,7 +37,7 @@ class EntryIn(Schema):
     )
 
 
-class EntryOut(Schema):
+class JournalEntryOut(Schema):
     id: int
     kind: KindName
     course_id: int | None
@@ -50,7 +50,7 @@ class EntryOut(Schema):
     shared_at: datetime | None
 
 
-class SharedEntryOut(EntryOut):
+class SharedEntryOut(JournalEntryOut):
     client_id: int
 
 
@@ -75,7 +75,9 @@ def _entry_out(entry) -> dict:
     }
 
 
-@router.get("/entries", response={200: list[EntryOut], 404: ErrorsOut}, summary="List my journal")
+@router.get(
+    "/entries", response={200: list[JournalEntryOut], 404: ErrorsOut}, summary="List my journal"
+)
 def entry_list(request):
     """The signed-in client's entries, newest first, private and shared. Anyone else: 404."""
     return [_entry_out(e) for e in selectors.entries_for_client(actor=request.actor)]
@@ -96,8 +98,8 @@ def dosing_sessions(request):
     ]
 
 
-@router.post("/entries", response={201: EntryOut, **ERRORS}, summary="Write a journal entry")
-def entry_create(request, payload: EntryIn):
+@router.post("/entries", response={201: JournalEntryOut, **ERRORS}, summary="Write a journal entry")
+def entry_create(request, payload: JournalEntryIn):
     """The signed-in client writes an entry, private unless `shared` is true. 422 names the
     field at fault (an empty body, a dosing session that is not the client's)."""
     entry = services.entry_create(
@@ -108,15 +110,19 @@ def entry_create(request, payload: EntryIn):
 
 
 @router.get(
-    "/entries/{int:entry_id}", response={200: EntryOut, 404: ErrorsOut}, summary="Read my entry"
+    "/entries/{int:entry_id}",
+    response={200: JournalEntryOut, 404: ErrorsOut},
+    summary="Read my entry",
 )
 def entry_get(request, entry_id: int):
     """One of the signed-in client's own entries; anyone else's is 404."""
     return _entry_out(selectors.entry_get_for_client(actor=request.actor, entry_id=entry_id))
 
 
-@router.put("/entries/{int:entry_id}", response={200: EntryOut, **ERRORS}, summary="Edit my entry")
-def entry_update(request, entry_id: int, payload: EntryIn):
+@router.put(
+    "/entries/{int:entry_id}", response={200: JournalEntryOut, **ERRORS}, summary="Edit my entry"
+)
+def entry_update(request, entry_id: int, payload: JournalEntryIn):
     """Replace the entry's kind, text, dosing session and sharing. A shared entry stays
     shared when edited (`updated_at` changes); `shared` false hides it from staff again."""
     entry = services.entry_update(

@@ -32,7 +32,7 @@ def messaging_actor(request):
 # ---- schemas ------------------------------------------------------------------------------
 
 
-class ParticipantOut(Schema):
+class ThreadParticipantOut(Schema):
     user_id: int
     name: str
     organisation: str
@@ -48,7 +48,7 @@ class ThreadSummaryOut(Schema):
     created_at: datetime
     last_message_at: datetime
     unread: int
-    participants: list[ParticipantOut]
+    participants: list[ThreadParticipantOut]
 
 
 class ThreadPage(Schema):

@@ -84,7 +84,7 @@ class AutosaveIn(Schema):
     )
 
 
-class SignIn(Schema):
+class NoteSignIn(Schema):
     signature_name: str = Field(description="The author's full name, typed.")
     version: int | None = Field(None, ge=1, le=MAX_ID)
 
@@ -246,7 +246,7 @@ def note_delete(request, note_id: int):
 
 @router.post("/{int:note_id}/sign", response={200: NoteOut, **ERRORS}, summary="Sign a note")
 @_section_fields
-def note_sign(request, note_id: int, payload: SignIn):
+def note_sign(request, note_id: int, payload: NoteSignIn):
     """The author signs: required sections filled, typed name matching. Locks the note."""
     actor = staff_actor(request)
     services.note_sign(

@@ -26,7 +26,7 @@ GroupBy = Literal[selectors.GROUPINGS]  # type: ignore[valid-type]
 # ---- schemas ------------------------------------------------------------------------------
 
 
-class BandOut(Schema):
+class OutcomeBandOut(Schema):
     low: int
     high: int
     label: str
@@ -48,7 +48,7 @@ class SeriesOut(Schema):
     min_total: int
     max_total: int
     higher_is_worse: bool
-    bands: list[BandOut]
+    bands: list[OutcomeBandOut]
     scores: list[ScoreOut] = Field(description="Current scores, oldest first.")
     baseline: ScoreOut
     baseline_rule: Literal["before_first_dosing", "first_score"]
@@ -86,7 +86,7 @@ class ProportionOut(Schema):
     ci_high: float
 
 
-class GroupOut(Schema):
+class OutcomeGroupOut(Schema):
     key: str
     label: str
     suppressed: bool
@@ -103,7 +103,7 @@ class PracticeOut(Schema):
     instrument: str
     group_by: str
     minimum_cell: int
-    groups: list[GroupOut]
+    groups: list[OutcomeGroupOut]
 
 
 class PracticeParams(Schema):

@@ -104,13 +104,13 @@ class ClientPatch(Schema):
     emergency_contact_phone: str | None = Field(None, max_length=30)
 
 
-class ListParams(Schema):
+class ClientListParams(Schema):
     state: StateCode | None = None
     sort: SortKey = "name"
     page: int = Field(1, ge=1, le=1_000_000)
 
 
-class SearchIn(ListParams):
+class ClientSearchIn(ClientListParams):
     q: str = Field("", max_length=100)
 
 
@@ -167,12 +167,12 @@ def _page(actor, params: dict) -> dict:
 
 
 @router.get("", response=ClientPage)
-def client_list(request, params: Query[ListParams]):
+def client_list(request, params: Query[ClientListParams]):
     return _page(staff_actor(request), params.dict())
 
 
 @router.post("/search", response=ClientPage)
-def client_search(request, payload: SearchIn):
+def client_search(request, payload: ClientSearchIn):
     return _page(staff_actor(request), payload.dict())
 
 

@@ -82,7 +82,7 @@ class ReferralPage(Schema):
     results: list[ReferralOut]
 
 
-class ListParams(Schema):
+class ReferralListParams(Schema):
     status: ReferralFilter = "open"
     page: int = Field(1, ge=1, le=100000)
 
@@ -264,7 +264,7 @@ class FollowupIn(Schema):
     occurred_at: AwareDatetime | None = None
 
 
-class SearchIn(Schema):
+class DiagnosisSearchIn(Schema):
     q: str = Field(min_length=2, max_length=80)
 
 
@@ -387,7 +387,7 @@ def _prescription_out(view) -> dict:
 
 
 @router.get("/referrals", response={200: ReferralPage, 404: ErrorsOut}, summary="List referrals")
-def referral_list(request, params: Query[ListParams]):
+def referral_list(request, params: Query[ReferralListParams]):
     """The practice's sent referrals, or the prescriber's received ones, newest first."""
     actor = staff_actor(request)
     page = selectors.referral_list(actor=actor, status=params.status, page=params.page)
@@ -600,7 +600,7 @@ def followup_record(request, course_id: int, payload: FollowupIn):
 
 
 @router.post("/diagnoses/search", response={200: list[DiagnosisOut], 404: ErrorsOut})
-def diagnoses_search(request, payload: SearchIn):
+def diagnoses_search(request, payload: DiagnosisSearchIn):
     """ICD-10-CM codes by code prefix or words (release bundled with simple-icd-10-cm)."""
     staff_actor(request)
     return [

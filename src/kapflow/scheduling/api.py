@@ -26,7 +26,7 @@ KindName = Literal[tuple(AppointmentKind.values)]  # type: ignore[valid-type]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-class ParticipantOut(Schema):
+class AppointmentParticipantOut(Schema):
     role: str
     membership_id: int | None
     client_id: int | None
@@ -52,7 +52,7 @@ class AppointmentOut(Schema):
     follows_id: int | None
     rescheduled_from_id: int | None
     version: int
-    participants: list[ParticipantOut]
+    participants: list[AppointmentParticipantOut]
 
 
 class WarningOut(Schema):
