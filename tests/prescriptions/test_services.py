@@ -139,7 +139,9 @@ def test_referral_send_snapshots_scores_only_when_shared(world, intake):
 
     assert [(s["instrument"], s["score"]) for s in referral.scores] == [("gad7", 6), ("phq9", 9)]
     assert referral.scores[1]["label"] == "PHQ-9"
-    assert referral.scores[1]["on"] == (timezone.now() - DAY).date().isoformat()
+    # Dated by the practice's day, not the UTC one (decision 0027).
+    yesterday = clock.clinical_date(intake.organisation, timezone.now() - DAY)
+    assert referral.scores[1]["on"] == yesterday.isoformat()
 
 
 def test_referral_send_without_sharing_stores_no_scores(world, intake):
