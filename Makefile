@@ -28,10 +28,11 @@ install: $(STAMP) assets
 
 # Front-end assets come from npm (package-lock.json) and are served as our own static files.
 $(VENDOR)/.stamp: package-lock.json
-	npm ci --no-audit --no-fund --silent
-	mkdir -p $(VENDOR)/htmx $(VENDOR)/pico
+	npm ci --no-audit --no-fund --silent --ignore-scripts
+	mkdir -p $(VENDOR)/htmx $(VENDOR)/pico $(VENDOR)/swagger-ui
 	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
 	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico/
+	cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png,LICENSE,NOTICE} $(VENDOR)/swagger-ui/
 	touch $@
 
 assets: $(VENDOR)/.stamp

@@ -21,6 +21,7 @@ from kapflow.accounts.middleware import mfa_required
 from kapflow.accounts.models import ApiToken, ApiTokenScope, Membership, hash_secret
 from kapflow.accounts.services import api_token_refusal
 from kapflow.core import clock
+from kapflow.core.api_docs import LocalSwagger
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.timezones import viewer_zone, zone
 
@@ -127,6 +128,7 @@ api = NinjaAPI(
     description="Ketamine-assisted psychotherapy programmes: practice, prescriber, client.",
     auth=[TokenAuth(), SessionAuth(csrf=True)],
     urls_namespace="api",
+    docs=LocalSwagger(),
 )
 
 
