@@ -2,8 +2,8 @@
 does, never the screen's own polling; the absolute cap runs from sign-in; the first request
 after sign-in is checked like any other.
 
-These drive the Django test client with the header the polling elements send; a browser
-test that leaves a polling page open is still to be written (decision 0032).
+These drive the Django test client with the header the polling elements send;
+tests/e2e/test_idle_logoff.py leaves a polling page open in Chromium (decision 0039).
 """
 
 import datetime
