@@ -20,7 +20,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 from kapflow.accounts.middleware import mfa_required
 from kapflow.accounts.models import ApiToken, ApiTokenScope, Membership, hash_secret
 from kapflow.accounts.services import api_token_refusal
-from kapflow.core import clock
+from kapflow.core import clock, idempotency
 from kapflow.core.api_docs import LocalSwagger
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.timezones import viewer_zone, zone
@@ -121,15 +121,32 @@ def _nul_path(value, path: tuple):
     return None
 
 
-api = NinjaAPI(
+class KapflowAPI(NinjaAPI):
+    """Ninja's API, with the Idempotency-Key header documented on every write."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        errors = "ErrorsOut" in schema.get("components", {}).get("schemas", {})
+        return idempotency.document(
+            schema, errors_ref="#/components/schemas/ErrorsOut" if errors else None
+        )
+
+
+api = KapflowAPI(
     parser=JsonParser(),
     title="kapflow API",
     version="1",
-    description="Ketamine-assisted psychotherapy programmes: practice, prescriber, client.",
+    description="Ketamine-assisted psychotherapy programmes: practice, prescriber, client."
+    + idempotency.OPENAPI_DESCRIPTION,
     auth=[TokenAuth(), SessionAuth(csrf=True)],
     urls_namespace="api",
     docs=LocalSwagger(),
 )
+# Idempotency-Key on every write (decision 0038): the key's format is checked and the
+# response kept around the whole operation; the key is claimed after authentication, when the
+# principal is known.
+api.add_decorator(idempotency.api_key_check, mode="view")
+api.add_decorator(idempotency.api_key_claim, mode="operation")
 
 
 def _errors(request, status, errors):
@@ -245,6 +262,7 @@ def on_unexpected(request, exc):
 
 from kapflow.accounts.api import router as accounts_router  # noqa: E402
 from kapflow.alerts.api import router as alerts_router  # noqa: E402
+from kapflow.amendments.api import router as amendments_router  # noqa: E402
 from kapflow.assessments.api import router as assessments_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
 from kapflow.consents.api import router as consents_router  # noqa: E402
@@ -272,3 +290,4 @@ api.add_router("/messages", messaging_router)
 api.add_router("/schedule", scheduling_router)
 api.add_router("/sessions", encounters_router)
 api.add_router("/notes", notes_router)
+api.add_router("/amendments", amendments_router)
