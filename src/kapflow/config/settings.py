@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "kapflow.scheduling",
     "kapflow.encounters",
     "kapflow.notes",
+    "kapflow.outbox",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "kapflow.accounts.context_processors.actor",
+                "kapflow.outbox.context_processors.demo",
             ]
         },
     }
@@ -237,7 +239,18 @@ PASSWORD_RESET_TIMEOUT = env_int("KAPFLOW_PASSWORD_RESET_MINUTES", 60) * 60
 KAPFLOW_PASSWORD_RESET_PER_EMAIL = env_int("KAPFLOW_PASSWORD_RESET_PER_EMAIL", 3)
 KAPFLOW_PASSWORD_RESET_PER_IP = env_int("KAPFLOW_PASSWORD_RESET_PER_IP", 20)
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# E-mail (decision 0039). Demo, debug and test runs keep every message in the local outbox
+# (kapflow.outbox; the /outbox/ page in demo mode), and nothing is printed; pytest itself uses
+# Django's locmem backend. Elsewhere the default is SMTP to EMAIL_HOST; the console backend is
+# refused there (check outbox.E001).
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "kapflow.outbox.backend.OutboxBackend"
+    if DEBUG or KAPFLOW_DEMO_MODE or TESTING
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+# Outbox messages hold live links: each is deleted this many days after it was stored.
+KAPFLOW_OUTBOX_DAYS = env_int("KAPFLOW_OUTBOX_DAYS", 7)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

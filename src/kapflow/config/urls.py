@@ -28,6 +28,7 @@ urlpatterns = [
     path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),
+    path("outbox/", include("kapflow.outbox.urls")),
     path("api/v1/", api.urls),
     path("platform-admin/", admin.site.urls),
 ]
