@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "django_tasks",
+    "django_tasks_db",
     "kapflow.core",
     "kapflow.accounts",
     "kapflow.patients",
@@ -84,12 +85,16 @@ INSTALLED_APPS = [
     "kapflow.encounters",
     "kapflow.notes",
     "kapflow.outbox",
+    "kapflow.runtime",
 ]
 
 MIDDLEWARE = [
+    # First: load-balancer probes skip sessions, auth, audit and the HTTPS redirect.
+    "kapflow.runtime.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "kapflow.core.middleware.RequestIdMiddleware",
+    "kapflow.runtime.middleware.RequestLogMiddleware",
     "kapflow.core.middleware.BodySizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,10 +142,28 @@ DATABASES = {
         env_str("DATABASE_URL", _default_db) or _default_db, conn_max_age=60
     )
 }
+# PostgreSQL connections per process (decision 0041): a psycopg pool of at most
+# KAPFLOW_DB_POOL_MAX, shared by the threads of runserver, gunicorn and uvicorn alike (a
+# persistent connection per thread leaked one connection per thread ever started). 0 turns
+# the pool off: one connection per request (CONN_MAX_AGE 0), e.g. behind PgBouncer. Test
+# runs keep Django's default handling unless KAPFLOW_DB_POOL_MAX is set.
+KAPFLOW_DB_POOL_MAX = env_int("KAPFLOW_DB_POOL_MAX", 0 if TESTING else 4)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries: PostgreSQL's JIT would spend ~60 ms compiling the caseload's
     # correlated subqueries (their cost estimate crosses jit_above_cost) to save microseconds.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    if KAPFLOW_DB_POOL_MAX > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": KAPFLOW_DB_POOL_MAX,
+            # A request waits this long for a free connection before failing.
+            "timeout": env_int("KAPFLOW_DB_POOL_TIMEOUT", 20),
+            "max_idle": 300,
+        }
+    elif not TESTING:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -148,19 +171,35 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    # Shared by every process (decision 0041): the cache, sessions, sign-in lockouts and
+    # rate limits (password reset counts), and the task queue.
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("KAPFLOW_CACHE_PREFIX", "kapflow"),
+        }
     }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+    INSTALLED_APPS.append("django_rq")
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600}}
 else:
+    # One process's memory: fine for the demo; with several processes set REDIS_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-TASKS = {
-    "default": {
-        "BACKEND": env_str(
-            "KAPFLOW_TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend"
-        )
-    }
-}
+# Background tasks (decision 0041): the database queue by default, run by `kapflow worker`;
+# RQ on Redis when REDIS_URL is set; in the request itself for tests (and `make demo`, a
+# single process). KAPFLOW_TASKS_BACKEND names another backend explicitly.
+if TESTING:
+    _tasks_backend = "django_tasks.backends.immediate.ImmediateBackend"
+elif REDIS_URL:
+    _tasks_backend = "kapflow.runtime.backends.RQBackend"
+else:
+    _tasks_backend = "django_tasks_db.DatabaseBackend"
+TASKS = {"default": {"BACKEND": env_str("KAPFLOW_TASKS_BACKEND", _tasks_backend)}}
+# /health/ready fails when no worker has beaten for this long (workers beat every 5 s).
+KAPFLOW_WORKER_STALE_SECONDS = env_int("KAPFLOW_WORKER_STALE_SECONDS", 60)
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -277,26 +316,47 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+if STATIC_ROOT and not TESTING:
+    # Served (`make serve`, production): collected, compressed, names carry a content hash so
+    # WhiteNoise can let browsers cache them for good. A file missing from the manifest is
+    # served under its plain name rather than failing the page.
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    WHITENOISE_USE_FINDERS = False
+    WHITENOISE_MANIFEST_STRICT = False
 # Uploads (message attachments) live under MEDIA_ROOT/private/ with random names and are never
 # served by URL (no MEDIA_URL route): a view checks access and streams each file.
 MEDIA_ROOT = Path(env_str("KAPFLOW_MEDIA_ROOT", str(DATA_DIR / "media")))
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
+# KAPFLOW_LOG_FORMAT=json: one JSON object per line on stdout, with the request id and the
+# `extra=` fields, and one `http.request` line per request (decision 0041).
+KAPFLOW_LOG_FORMAT = env_str("KAPFLOW_LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"phi_scrub": {"()": "kapflow.core.logging.PhiScrubFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "phi_scrub": {"()": "kapflow.core.logging.PhiScrubFilter"},
+        "request_context": {"()": "kapflow.core.logging.RequestContextFilter"},
+    },
+    "formatters": {
+        "plain": {
+            "()": "kapflow.core.logging.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "kapflow.core.logging.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "filters": ["phi_scrub"],
-            "formatter": "plain",
+            "stream": "ext://sys.stdout" if KAPFLOW_LOG_FORMAT == "json" else "ext://sys.stderr",
+            "filters": ["request_context", "phi_scrub"],
+            "formatter": "json" if KAPFLOW_LOG_FORMAT == "json" else "plain",
         }
     },
     "root": {"handlers": ["console"], "level": env_str("KAPFLOW_LOG_LEVEL", "INFO")},
     "loggers": {
+        "kapflow.request": {"level": "INFO" if KAPFLOW_LOG_FORMAT == "json" else "WARNING"},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},  # PDF font subsetting logs every glyph at INFO

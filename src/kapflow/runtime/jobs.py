@@ -1,0 +1,88 @@
+"""The periodic jobs the scheduler (`kapflow scheduler`) runs: the one registry.
+
+Each job is a function that enqueues tasks (ids only) and returns their results, registered
+with its period. Add a job here, next to the others, when an app needs periodic work (a purge,
+an export expiry); its task must be safe to run again, since a period may be retried after a
+crash. Cron users can keep running the matching commands instead (`kapflow scan_deadlines`,
+`kapflow send_reminders`, `kapflow audit_verify --enqueue`).
+"""
+
+from datetime import timedelta
+
+from kapflow.runtime.schedule import scheduled
+
+
+@scheduled("deadlines", every=timedelta(minutes=15))
+def deadlines() -> list:
+    """Deadline scan and measurement schedule, per practice (as `kapflow scan_deadlines`)."""
+    from kapflow.accounts.models import Organisation, OrganisationKind
+    from kapflow.assessments.tasks import measurement_scan_task
+    from kapflow.courses.tasks import deadline_scan_task
+
+    results = []
+    practices = Organisation.objects.filter(kind=OrganisationKind.PRACTICE).order_by("pk")
+    for org_id in practices.values_list("pk", flat=True):
+        results.append(deadline_scan_task.enqueue(org_id))
+        results.append(measurement_scan_task.enqueue(org_id))
+    return results
+
+
+@scheduled("reminders", every=timedelta(minutes=5))
+def reminders() -> list:
+    """Appointment reminders that are due (as `kapflow send_reminders`)."""
+    from kapflow.scheduling.tasks import reminders_send_task
+
+    return [reminders_send_task.enqueue()]
+
+
+# Nightly at 10:00 UTC: 02:00 or 03:00 on the US Pacific coast, before any US practice opens.
+@scheduled("audit_verify", every=timedelta(days=1), offset=timedelta(hours=10))
+def audit_verify() -> list:
+    """Walk the audit trail's hash chain (as `kapflow audit_verify --enqueue`)."""
+    from kapflow.audit.tasks import audit_verify_task
+
+    return [audit_verify_task.enqueue()]
+
+
+@scheduled("runtime_purge", every=timedelta(days=1), offset=timedelta(hours=11))
+def runtime_purge() -> list:
+    """Delete old finished task results, job runs and dead heartbeats."""
+    from kapflow.runtime.tasks import runtime_purge_task
+
+    return [runtime_purge_task.enqueue()]
+
+
+# Purges that other apps own, each a task with no arguments, run daily. An entry whose module
+# is not installed is skipped, so an app can be listed here before it lands.
+PURGE_TASKS = {
+    # API Idempotency-Key responses and spent form tokens, older than 24 hours (may hold PHI).
+    "idempotency_purge": "kapflow.core.tasks.idempotency_purge_task",
+    # Sent and dead outbox messages past their keeping time.
+    "outbox_purge": "kapflow.outbox.tasks.outbox_purge_task",
+}
+
+
+def _purge_job(path: str):
+    def enqueue() -> list:
+        from django.utils.module_loading import import_string
+
+        return [import_string(path).enqueue()]
+
+    enqueue.__doc__ = f"Daily purge: {path}."
+    return enqueue
+
+
+def _register_purges() -> None:
+    from importlib.util import find_spec
+
+    for hour, (name, path) in enumerate(sorted(PURGE_TASKS.items()), start=12):
+        module = path.rsplit(".", 1)[0]
+        try:
+            found = find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            scheduled(name, every=timedelta(days=1), offset=timedelta(hours=hour))(_purge_job(path))
+
+
+_register_purges()

@@ -1,0 +1,11 @@
+import pytest
+from django.test import override_settings
+
+DB_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+@pytest.fixture
+def db_tasks():
+    """Tasks go to the database queue, as in production, instead of running at once."""
+    with override_settings(TASKS=DB_BACKEND):
+        yield
