@@ -19,6 +19,7 @@ URL = re.compile(r"https?://[^\s<>\"']+")
 @register.filter
 def outbox_body(body: str) -> str:
     base = settings.KAPFLOW_BASE_URL.rstrip("/") + "/"
+    body = body.rstrip()
     parts, last = [], 0
     for match in URL.finditer(body):
         url = match.group(0).rstrip(".,;:)")
