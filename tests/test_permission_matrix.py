@@ -55,6 +55,10 @@ MATRIX = [
     ("api care team add", "post", "/api/v1/clients/{id}/care-team", {"membership_id": 999999, "role": "therapist"}, "client", _status_row(422, 422, 404, 403, 403, 404, 404, 404, 404)),
     ("api members", "get", "/api/v1/members", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
     ("api audit", "get", "/api/v1/audit", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
+    # Emergency access (decision 0036): a practice's own clinicians open it, its admins review it.
+    ("page emergency access", "get", "/clients/emergency-access/", None, None, _status_row(404, 200, 200, 404, 404, 404, 404, 404, 200)),
+    ("page emergency open", "post", "/clients/emergency-access/", {}, None, _status_row(404, 422, 422, 404, 404, 404, 404, 404, 422)),
+    ("page emergency report", "get", "/clients/emergency-access/report/", None, None, _status_row(200, 404, 404, 404, 404, 404, 404, 200, 404)),
 ]  # fmt: skip
 
 CASES = [pytest.param(row, role, id=f"{row[0]}-{role}") for row in MATRIX for role in ROLES]

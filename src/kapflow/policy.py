@@ -10,7 +10,9 @@ The rules, in short:
 - therapists and prescribers see the clients whose care team they are on, in any organisation
   (for a partner prescriber that care-team row is the referral grant);
 - clients see only their own record, companions see nothing clinical;
-- nobody sees another organisation's data: such rows are simply "not found".
+- nobody sees another organisation's data: such rows are simply "not found";
+- in an emergency a practice's own clinician not on the team may open time-limited access to
+  one of its clients (decision 0036): they read what the care team reads and write notes.
 """
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -42,13 +44,14 @@ def clients_queryset(actor) -> QuerySet:
         # partners with. This also lets PostgreSQL walk the (organisation, name) index.
         if _is_practice(actor):
             scoped = Client.objects.for_org(actor.organisation)
-        else:
-            from kapflow.accounts.models import Partnership
+            # Or an open emergency grant of the same practice (decision 0036).
+            return scoped.filter(Q(Exists(on_team)) | Q(Exists(_emergency_grant(actor, "pk"))))
+        from kapflow.accounts.models import Partnership
 
-            practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
-                "practice_id"
-            )
-            scoped = Client.objects.filter(organisation_id__in=practices)
+        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
+            "practice_id"
+        )
+        scoped = Client.objects.filter(organisation_id__in=practices)
         return scoped.filter(Exists(on_team))
     return Client.objects.none()
 
@@ -83,6 +86,72 @@ def can_manage_care_team(actor, client) -> bool:
 def is_on_care_team(actor, client) -> bool:
     # Uses the prefetched care team when the selector loaded it.
     return any(m.membership_id == actor.pk and m.ended_at is None for m in client.care_team.all())
+
+
+# ---- emergency access ("break glass", decision 0036) --------------------------------------
+# A therapist or prescriber of the practice that holds the record, who is not on the client's
+# care team, may open time-limited access in an emergency with a reason code and a written
+# explanation (the service also asks for a current licence on file). While the grant is open
+# they read what the care team reads and write clinical notes and addenda; every other write
+# still needs the care team. Never a partner organisation, an admin (who sees every client
+# already), a biller, a client or a companion; never another organisation's client.
+
+
+def _emergency_grant(actor, client_ref: str) -> QuerySet:
+    """The actor's open, unexpired grants for the client at OuterRef(client_ref)."""
+    from kapflow.core import clock
+    from kapflow.patients.models import EmergencyAccess
+
+    return EmergencyAccess.objects.filter(
+        client_id=OuterRef(client_ref),
+        membership=actor,
+        organisation_id=actor.organisation_id,
+        ended_at__isnull=True,
+        expires_at__gt=clock.now(),
+    )
+
+
+def can_open_emergency_access(actor) -> bool:
+    """The emergency access page: a practice's own therapists and prescribers (not its
+    admins, who see every client of the practice already)."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(*CLINICIAN_ROLES)
+        and not actor.has_role(Role.PRACTICE_ADMIN)
+    )
+
+
+def has_emergency_access(actor, client) -> bool:
+    """An open, unexpired grant of the actor's own practice for this client (one query)."""
+    return _has_emergency_grant(actor, client.organisation_id, client.pk)
+
+
+def _has_emergency_grant(actor, organisation_id: int, client_id: int) -> bool:
+    from kapflow.core import clock
+    from kapflow.patients.models import EmergencyAccess
+
+    if not can_open_emergency_access(actor) or organisation_id != actor.organisation_id:
+        return False
+    return EmergencyAccess.objects.filter(
+        client_id=client_id,
+        membership=actor,
+        organisation_id=actor.organisation_id,
+        ended_at__isnull=True,
+        expires_at__gt=clock.now(),
+    ).exists()
+
+
+def can_review_emergency_access(actor) -> bool:
+    """The report of emergency access, its review and revocation: the practice's admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_end_emergency_access(actor, grant) -> bool:
+    """Ending a grant early: the clinician who holds it, or an admin of its practice."""
+    if actor is None or grant.organisation_id != actor.organisation_id:
+        return False
+    return grant.membership_id == actor.pk or can_review_emergency_access(actor)
 
 
 # ---- organisation administration ----------------------------------------------------------
@@ -329,7 +398,8 @@ def _on_team_now(actor, client_id: int) -> bool:
 
 def can_read_shared_journal(actor, course) -> bool:
     """Journal entries a client shared are therapy content: the client's practice's admins
-    and that practice's clinicians on the client's care team. Never a partner organisation's
+    and that practice's clinicians on the client's care team (or holding an open emergency
+    grant, decision 0036). Never a partner organisation's
     prescriber (even on the team), billers, companions or other organisations."""
     if actor is None or not _is_practice(actor):
         return False
@@ -337,7 +407,11 @@ def can_read_shared_journal(actor, course) -> bool:
         return False
     if actor.has_role(Role.PRACTICE_ADMIN):
         return True
-    return actor.has_role(*CLINICIAN_ROLES) and _on_team_now(actor, course.client_id)
+    if not actor.has_role(*CLINICIAN_ROLES):
+        return False
+    return _on_team_now(actor, course.client_id) or _has_emergency_grant(
+        actor, course.organisation_id, course.client_id
+    )
 
 
 def alerts_queryset(actor) -> QuerySet:
@@ -775,7 +849,8 @@ def notes_queryset(actor) -> QuerySet:
             client_id=OuterRef("client_id"), membership=actor, ended_at__isnull=True
         )
         if _is_practice(actor):
-            allowed |= signed_progress & Q(Exists(on_team))
+            grant = _emergency_grant(actor, "client_id")
+            allowed |= signed_progress & (Q(Exists(on_team)) | Q(Exists(grant)))
         elif actor.has_role(Role.PRESCRIBER):
             allowed |= (
                 signed_progress
@@ -796,23 +871,26 @@ def notes_queryset(actor) -> QuerySet:
 
 def can_list_notes(actor, client) -> bool:
     """The notes page of a client: its practice's admins, and clinicians on the client's care
-    team (client.care_team prefetched). Billers never."""
+    team (client.care_team prefetched) or holding an open emergency grant. Billers never."""
     if actor is None:
         return False
     if actor.has_role(Role.PRACTICE_ADMIN) and client.organisation_id == actor.organisation_id:
         return True
-    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+    if not actor.has_role(*CLINICIAN_ROLES):
+        return False
+    return is_on_care_team(actor, client) or has_emergency_access(actor, client)
 
 
 def can_write_note(actor, client, session_type: str, kind: str) -> bool:
-    """Writing a note: a clinician on the client's care team (client.care_team prefetched).
-    A partner prescriber writes progress notes of medical sessions only; psychotherapy notes
+    """Writing a note: a clinician on the client's care team (client.care_team prefetched),
+    or a practice clinician holding an open emergency grant (decision 0036). A partner
+    prescriber writes progress notes of medical sessions only; psychotherapy notes
     are written by therapists only."""
     from kapflow.clinical.notes import MEDICAL_SESSION_TYPES
 
     if actor is None or not actor.has_role(*CLINICIAN_ROLES):
         return False
-    if not is_on_care_team(actor, client):
+    if not (is_on_care_team(actor, client) or has_emergency_access(actor, client)):
         return False
     if kind == "psychotherapy" and not actor.has_role(Role.THERAPIST):
         return False
@@ -832,14 +910,17 @@ def can_edit_note(actor, note) -> bool:
 
 def can_add_addendum(actor, note) -> bool:
     """An addendum to a signed note: its author, or (progress notes) another clinician on the
-    client's care team who may read the note. A psychotherapy note: its author only."""
+    client's care team (or holding an open emergency grant) who may read the note. A
+    psychotherapy note: its author only."""
     if actor is None or note.status != "signed":
         return False
     if note.author_id == actor.pk:
         return True
     if note.kind != "progress" or not actor.has_role(*CLINICIAN_ROLES):
         return False
-    return _on_team_now(actor, note.client_id)
+    return _on_team_now(actor, note.client_id) or _has_emergency_grant(
+        actor, note.organisation_id, note.client_id
+    )
 
 
 def can_cosign_note(actor, note) -> bool:
@@ -867,31 +948,3 @@ def can_manage_supervision(actor) -> bool:
     """Who supervises whom: the practice's admins."""
     return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
 
-
-# ---- the local outbox (decision 0039) ------------------------------------------------------
-# In demo mode mail is kept in the database instead of sent. Each person reads the mail
-# addressed to them; invitation mail also goes to whoever may act on the invitation, so a demo
-# visitor can follow the link they caused to be sent. No one reads another person's password
-# reset or reminder.
-
-
-def can_view_outbox(user) -> bool:
-    """The outbox page exists in demo mode only; any signed-in person may open it."""
-    from django.conf import settings
-
-    return bool(settings.KAPFLOW_DEMO_MODE) and user.is_authenticated
-
-
-def outbox_invitations_queryset(actor) -> QuerySet | None:
-    """The invitations whose mail `actor` may read in the outbox, besides their own mail: a
-    practice admin every invitation of their organisation, anyone else those they sent; None
-    without an acting membership. An invitation link to an existing account works only for
-    that account, so reading it gives nothing the actor could not do by inviting again."""
-    from kapflow.accounts.models import Invitation
-
-    if actor is None:
-        return None
-    invitations = Invitation.objects.for_org(actor.organisation)
-    if can_manage_members(actor):
-        return invitations
-    return invitations.filter(invited_by_id=actor.user_id)

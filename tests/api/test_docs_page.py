@@ -66,3 +66,17 @@ def test_the_docs_page_points_swagger_at_our_openapi_document(client, db):
     assert page.settings["url"] == "/api/v1/openapi.json"
     assert page.settings["validatorUrl"] is None
     assert client.get(page.settings["url"]).status_code == 200
+
+
+def test_the_openapi_document_names_no_key_twice(client, db):
+    """Swagger UI parses the document as YAML and refuses a repeated key ("duplicated mapping
+    key"): e.g. a response status added as "409" beside Ninja's 409."""
+    repeated = []
+
+    def no_repeats(pairs):
+        keys = [key for key, _ in pairs]
+        repeated.extend(key for key in set(keys) if keys.count(key) > 1)
+        return dict(pairs)
+
+    json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=no_repeats)
+    assert repeated == []

@@ -14,8 +14,8 @@ router = Router(tags=["audit"])
 
 class AuditFilter(Schema):
     actor: int | None = Field(None, ge=1)
-    kind: Literal["auth.", "mfa.", "access.denied"] | None = Field(
-        None, description="Sign-in events, MFA events or denied access."
+    kind: Literal["auth.", "mfa.", "access.denied", "breakglass."] | None = Field(
+        None, description="Sign-in events, MFA events, denied access or emergency access."
     )
     action: str | None = Field(None, max_length=60)
     client: int | None = Field(None, ge=1)

@@ -24,6 +24,13 @@ ACTION_LABELS = {
     "care_team.remove": "Left your care team",
     "care_team.view": "Looked at your care team",
     "portal.record_view": "Viewed your record in the portal",
+    "breakglass.opened": "Opened emergency access to your record",
+    "breakglass.use": "Used emergency access to your record",
+    "breakglass.ended": "Ended emergency access to your record",
+    "breakglass.revoked": "Revoked emergency access to your record",
+    "breakglass.expired": "Emergency access to your record expired",
+    "breakglass.reviewed": "Reviewed an emergency access to your record",
+    "breakglass.report": "Looked at an emergency access to your record",
 }
 
 # Sign-in and access events the practice reports on (the audit page's "Kind" filter).
@@ -31,6 +38,7 @@ EVENT_KINDS = {
     "auth.": "Sign-in, sign-out, failures and lockouts",
     "mfa.": "Multi-factor authentication",
     "access.denied": "Denied access to a record",
+    "breakglass.": "Emergency access: opened, used, ended, expired, revoked, reviewed",
 }
 
 

@@ -58,3 +58,34 @@ def client_access_report(*, client_id: int) -> QuerySet[AuditEvent]:
         .select_related("actor", "organisation")
         .order_by("-at", "-id")
     )
+
+
+def clients_touched_in_request(*, actor, request_id: str, since, client_ids) -> set[int]:
+    """Which of `client_ids` had a row written by the actor in this request (emergency
+    access marks each as used, decision 0036). Served by the (actor, at) index."""
+    if not request_id or not client_ids:
+        return set()
+    return set(
+        AuditEvent.objects.filter(
+            actor_id=actor.user_id,
+            organisation_id=actor.organisation_id,
+            at__gte=since,
+            request_id=request_id,
+            client_id__in=list(client_ids),
+        )
+        .exclude(action=DENIED)
+        .exclude(action__startswith="breakglass.")
+        .values_list("client_id", flat=True)
+    )
+
+
+def emergency_access_trail(*, grant, until) -> QuerySet[AuditEvent]:
+    """What the holder of an emergency grant did on its client between the grant's start and
+    `until` (its end, or now), oldest first: the records read under it (decision 0036)."""
+    return AuditEvent.objects.filter(
+        client_id=grant.client_id,
+        actor_id=grant.membership.user_id,
+        organisation_id=grant.organisation_id,
+        at__gte=grant.started_at,
+        at__lte=until,
+    ).order_by("at", "id")

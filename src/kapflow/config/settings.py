@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "kapflow.accounts.middleware.ActorMiddleware",
     "kapflow.audit.middleware.DeniedAccessMiddleware",
     "kapflow.accounts.middleware.MfaRequiredMiddleware",
+    "kapflow.patients.middleware.EmergencyAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "kapflow.core.middleware.ContentSecurityPolicyMiddleware",

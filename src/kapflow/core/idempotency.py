@@ -341,11 +341,12 @@ def document(schema: dict, *, errors_ref: str | None) -> dict:
                 continue
             responses = operation.setdefault("responses", {})
             for status, description in ERROR_RESPONSES.items():
-                responses.setdefault(
-                    status,
-                    {
-                        "description": description,
-                        "content": {"application/json": {"schema": {"$ref": errors_ref}}},
-                    },
-                )
+                # Ninja keys responses by int: a str key beside an int one is the same key
+                # twice in the JSON, and Swagger UI refuses such a document.
+                if status in responses or int(status) in responses:
+                    continue
+                responses[int(status)] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": errors_ref}}},
+                }
     return schema

@@ -3,7 +3,13 @@
 from django import forms
 
 from kapflow.accounts.models import STATE_CHOICES
-from kapflow.patients.models import CareTeamRole, Client
+from kapflow.patients.models import (
+    EMERGENCY_DEFAULT_MINUTES,
+    EMERGENCY_EXPLANATION_MAX,
+    CareTeamRole,
+    Client,
+    EmergencyReason,
+)
 from kapflow.patients.services import CLIENT_FIELDS
 
 
@@ -67,3 +73,44 @@ class CareTeamAddForm(forms.Form):
 class CareTeamRemoveForm(forms.Form):
     member_id = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(label="Reason", max_length=500)
+
+
+class EmergencyAccessForm(forms.Form):
+    """Who (an exact identity, never a partial search) and why. Required fields are checked
+    by the service, so the page and the rules give the same messages."""
+
+    date_of_birth = forms.DateField(
+        label="Date of birth", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    last_name = forms.CharField(
+        label="Legal last name", required=False, max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )  # fmt: skip
+    first_name = forms.CharField(
+        label="First name (legal or preferred)", required=False, max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )  # fmt: skip
+    client_number = forms.IntegerField(
+        label="Or the client number", required=False, min_value=1, max_value=2**62
+    )
+    reason_code = forms.ChoiceField(
+        label="Reason", required=False, choices=EmergencyReason.choices, widget=forms.RadioSelect
+    )
+    explanation = forms.CharField(
+        label="What is happening", required=False, max_length=EMERGENCY_EXPLANATION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )  # fmt: skip
+    minutes = forms.TypedChoiceField(
+        label="For how long",
+        coerce=int,
+        initial=EMERGENCY_DEFAULT_MINUTES,
+        choices=[(30, "30 minutes"), (60, "1 hour"), (120, "2 hours"), (240, "4 hours")],
+    )
+
+
+class EmergencyNoteForm(forms.Form):
+    """The admin's note when reviewing or revoking an emergency access."""
+
+    note = forms.CharField(
+        label="Note", max_length=EMERGENCY_EXPLANATION_MAX, widget=forms.Textarea(attrs={"rows": 2})
+    )

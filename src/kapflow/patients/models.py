@@ -205,3 +205,107 @@ class CompanionCheckin(models.Model):
 
     def __str__(self):
         return f"Companion check-in #{self.pk}"
+
+
+# ---- emergency access ("break glass", decision 0036) ---------------------------------------
+
+# A grant lasts an hour unless the clinician asks for less or more, never above four hours
+# (ONC 170.315(d)(6); HIPAA 164.312(a)(2)(ii)). Long enough to handle the emergency, short
+# enough that continuing care goes through the care team.
+EMERGENCY_DEFAULT_MINUTES = 60
+EMERGENCY_MAX_MINUTES = 240
+EMERGENCY_EXPLANATION_MAX = 2000
+
+
+class EmergencyReason(models.TextChoices):
+    IMMINENT_RISK = "imminent_risk", "Imminent risk to the client's safety"
+    MEDICAL_EMERGENCY = "medical_emergency", "Medical emergency during or after a session"
+    COVERING = "covering_clinician", "Covering for a clinician who cannot be reached"
+
+
+class EmergencyEnd(models.TextChoices):
+    ENDED = "ended", "Ended by the clinician"
+    REVOKED = "revoked", "Revoked by a practice admin"
+    EXPIRED = "expired", "Expired"
+
+
+class EmergencyAccess(models.Model):
+    """A licensed clinician of the practice, not on the client's care team, reading the
+    client's record in an emergency. Access lasts while `ended_at` is empty and `expires_at`
+    is in the future (kapflow.policy); the practice's admins are told at once and review
+    every grant. Rows are never deleted."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="+", help_text="The client's practice."
+    )
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="emergency_accesses")
+    membership = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="emergency_accesses"
+    )
+    reason_code = models.CharField("Reason", max_length=30, choices=EmergencyReason.choices)
+    explanation = models.TextField(
+        max_length=EMERGENCY_EXPLANATION_MAX,
+        help_text="What is happening, in the clinician's words.",
+    )
+    licence_warning = models.CharField(
+        max_length=300, blank=True, help_text="The licensure finding for the client's state."
+    )
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_kind = models.CharField(max_length=20, choices=EmergencyEnd.choices, blank=True)
+    ended_by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    end_note = models.CharField(max_length=500, blank=True, help_text="Why an admin revoked it.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    review_note = models.TextField(max_length=EMERGENCY_EXPLANATION_MAX, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reason_code__in=EmergencyReason.values),
+                name="emergency_access_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(explanation=""), name="emergency_access_explained"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("started_at")),
+                name="emergency_access_expires_after_start",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(ended_at__isnull=True, end_kind="")
+                    | models.Q(ended_at__isnull=False, end_kind__in=EmergencyEnd.values)
+                ),
+                name="emergency_access_end_has_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reviewed_at__isnull=True) | ~models.Q(review_note=""),
+                name="emergency_access_review_has_note",
+            ),
+            # One open grant per clinician and client: a double submit finds the first.
+            models.UniqueConstraint(
+                fields=["client", "membership"],
+                condition=models.Q(ended_at__isnull=True),
+                name="emergency_access_open_unique",
+            ),
+        ]
+        indexes = [
+            # The policy's subquery and the per-request check: the actor's open grants.
+            models.Index(fields=["membership", "ended_at", "client"]),
+            # The admin's report and home: unreviewed first, newest first.
+            models.Index(fields=["organisation", "reviewed_at", "-started_at"]),
+        ]
+
+    def __str__(self):
+        return f"Emergency access #{self.pk} to client #{self.client_id}"
+
+    def is_active(self, at) -> bool:
+        return self.ended_at is None and self.expires_at > at

@@ -7,7 +7,7 @@ reach is simply not found. Reads of client data are audited here, where they hap
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from kapflow import policy
 from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
@@ -160,3 +160,103 @@ def companion_checkins_for_course(*, actor, course, limit: int = 20):
             client_id=course.client_id,
         )  # fmt: skip
     return rows
+
+
+# ---- emergency access (decision 0036) -------------------------------------------------------
+
+
+def emergency_client_matches(
+    *, actor, date_of_birth, last_name: str = "", first_name: str = "", client_number=None
+) -> list[Client]:
+    """The clients of the actor's own practice matching an exact identity: the date of birth
+    with the client number, or with the legal last name and the legal or preferred first
+    name (case ignored). Never a search: no partial names, so the page cannot list the
+    practice's clients. At most two rows (two means "ask for the number")."""
+    qs = Client.objects.for_org(actor.organisation).filter(date_of_birth=date_of_birth)
+    if client_number:
+        qs = qs.filter(pk=client_number)
+    else:
+        qs = qs.filter(legal_last_name__iexact=last_name.strip()).filter(
+            Q(legal_first_name__iexact=first_name.strip())
+            | Q(preferred_name__iexact=first_name.strip())
+        )
+    return list(qs.select_related("organisation").order_by("id")[:2])
+
+
+def emergency_grants_open(*, actor) -> list:
+    """The actor's grants not yet closed (live or lapsed but not yet marked expired), with
+    their clients: the banner and the per-request check. One query."""
+    from kapflow.patients.models import EmergencyAccess
+
+    if not policy.can_open_emergency_access(actor):
+        return []
+    return list(
+        EmergencyAccess.objects.for_org(actor.organisation)
+        .filter(membership=actor, ended_at__isnull=True)
+        .select_related("client")
+        .order_by("expires_at", "id")
+    )
+
+
+def emergency_grants_for_request(request) -> list:
+    """emergency_grants_open for the request's actor, read once per request (the banner and
+    EmergencyAccessMiddleware share it). Views that open or end a grant redirect, so the
+    page that renders after them reads afresh."""
+    cached = getattr(request, "_kapflow_emergency_grants", None)
+    if cached is None:
+        cached = emergency_grants_open(actor=getattr(request, "actor", None))
+        request._kapflow_emergency_grants = cached
+    return cached
+
+
+def _grants_for_admin(actor) -> QuerySet:
+    from kapflow.patients.models import EmergencyAccess
+
+    if not policy.can_review_emergency_access(actor):
+        raise NotFound()
+    return EmergencyAccess.objects.for_org(actor.organisation).select_related(
+        "client", "membership__user", "ended_by__user", "reviewed_by__user"
+    )
+
+
+def emergency_access_list(*, actor, unreviewed: bool = False, page: int | str = 1) -> Page:
+    """The practice's emergency grants for its admins: not yet reviewed first, then newest.
+    Audited once per client shown."""
+    qs = _grants_for_admin(actor)
+    if unreviewed:
+        qs = qs.filter(reviewed_at__isnull=True)
+    qs = qs.order_by(F("reviewed_at").asc(nulls_first=True), "-started_at", "-id")
+    result = Paginator(qs, PAGE_SIZE).get_page(page)
+    audit_record_many(
+        actor=actor, action="breakglass.report", targets=result.object_list,
+        client_attr="client_id",
+    )  # fmt: skip
+    return result
+
+
+def emergency_access_detail(*, actor, grant_id: int):
+    """One grant for the practice's admins, with what its holder did under it (the audit rows
+    of the holder on that client between its start and its end). Audited."""
+    from kapflow.audit.selectors import emergency_access_trail
+    from kapflow.core import clock
+    from kapflow.patients.models import EmergencyAccess
+
+    grant = _grants_for_admin(actor).filter(pk=grant_id).first()
+    if grant is None:
+        audit_access_denied(actor=actor, model=EmergencyAccess, object_id=grant_id)
+        raise NotFound("Emergency access not found.")
+    audit_record(actor=actor, action="breakglass.report", target=grant, client_id=grant.client_id)
+    until = grant.ended_at or min(grant.expires_at, clock.now())
+    trail = list(emergency_access_trail(grant=grant, until=until).select_related("actor"))
+    return grant, trail
+
+
+def emergency_unreviewed_count(*, actor) -> int:
+    """Grants of the practice its admins have not yet reviewed (their home shows it)."""
+    from kapflow.patients.models import EmergencyAccess
+
+    if not policy.can_review_emergency_access(actor):
+        return 0
+    return (
+        EmergencyAccess.objects.for_org(actor.organisation).filter(reviewed_at__isnull=True).count()
+    )

@@ -4,6 +4,7 @@ Permissions come from kapflow.policy, the licensure rule from kapflow.clinical.l
 Each function is one transaction with its audit row; nothing here knows HTTP.
 """
 
+import logging
 import secrets
 
 from django.core.exceptions import ValidationError
@@ -19,13 +20,19 @@ from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.patients.models import (
+    EMERGENCY_DEFAULT_MINUTES,
     CareTeamMember,
     CareTeamRole,
     Client,
     Companion,
     CompanionCheckin,
+    EmergencyAccess,
+    EmergencyEnd,
+    EmergencyReason,
 )
 from kapflow.patients.selectors import client_get_for_update
+
+logger = logging.getLogger(__name__)
 
 CLIENT_FIELDS = (
     "legal_first_name",
@@ -422,3 +429,271 @@ def companion_checkin_record(
             answers={}, note="Check-in: hard to rouse or not responding.",
         )  # fmt: skip
     return checkin
+
+
+# ---- emergency access ("break glass", decision 0036) ---------------------------------------
+
+
+def _emergency_reason(reason_code: str, explanation: str, minutes) -> tuple[str, str, int]:
+    """The reason code is required; a written explanation alone never suffices."""
+    from kapflow.patients.models import EMERGENCY_EXPLANATION_MAX, EMERGENCY_MAX_MINUTES
+
+    errors = {}
+    if reason_code not in EmergencyReason.values:
+        errors["reason_code"] = "Choose the reason for emergency access."
+    explanation = (explanation or "").strip()
+    if not explanation:
+        errors["explanation"] = "Say what is happening and why you need the record now."
+    elif len(explanation) > EMERGENCY_EXPLANATION_MAX:
+        errors["explanation"] = f"Keep it under {EMERGENCY_EXPLANATION_MAX} characters."
+    try:
+        minutes = int(minutes)
+    except (TypeError, ValueError):
+        minutes = 0
+    if not 1 <= minutes <= EMERGENCY_MAX_MINUTES:
+        errors["minutes"] = (
+            f"Emergency access lasts from 1 minute to {EMERGENCY_MAX_MINUTES // 60} hours."
+        )
+    if errors:
+        raise ValidationError(errors)
+    return reason_code, explanation, minutes
+
+
+def _holds_current_licence(actor: Membership) -> bool:
+    today = clock.clinical_date(actor.organisation)
+    return any(
+        lic.expires_on is None or lic.expires_on >= today for lic in licences_of(actor.user_id)
+    )
+
+
+def emergency_access_open(
+    *,
+    actor: Membership,
+    date_of_birth,
+    reason_code: str,
+    explanation: str,
+    last_name: str = "",
+    first_name: str = "",
+    client_number: int | None = None,
+    minutes: int = EMERGENCY_DEFAULT_MINUTES,
+) -> EmergencyAccess:
+    """A practice clinician not on the client's care team opens time-limited access to one
+    client of their own practice, named exactly (date of birth, and the client number or the
+    full name). The practice's admins are e-mailed after commit. A lookup that matches no
+    one is audited (`breakglass.no_match`, no client) and refused."""
+    from kapflow.patients.selectors import emergency_client_matches
+
+    if not policy.can_open_emergency_access(actor):
+        raise NotFound()
+    reason_code, explanation, minutes = _emergency_reason(reason_code, explanation, minutes)
+    if not _holds_current_licence(actor):
+        raise DomainError(
+            "Emergency access needs a current licence on file. Ask a practice admin to add "
+            "yours under Members.",
+            code="emergency.no_licence",
+        )
+    if not date_of_birth:
+        raise ValidationError({"date_of_birth": "Enter the client's date of birth."})
+    if not client_number and not ((last_name or "").strip() and (first_name or "").strip()):
+        raise ValidationError(
+            {"last_name": "Enter the client's last and first name, or their client number."}
+        )
+    matches = emergency_client_matches(
+        actor=actor, date_of_birth=date_of_birth, last_name=last_name or "",
+        first_name=first_name or "", client_number=client_number,
+    )  # fmt: skip
+    if not matches:
+        # Outside any transaction, so the refused attempt stays in the trail.
+        audit_record(actor=actor, action="breakglass.no_match")
+        raise ValidationError(
+            f"No client of {actor.organisation.name} matches these details. Check the "
+            "spelling and the date of birth, or use the client number."
+        )
+    if len(matches) > 1:
+        raise ValidationError(
+            {"client_number": "More than one client matches; enter the client number too."}
+        )
+    return _emergency_access_create(
+        actor=actor, client_id=matches[0].pk, reason_code=reason_code,
+        explanation=explanation, minutes=minutes,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def _emergency_access_create(
+    *, actor: Membership, client_id: int, reason_code: str, explanation: str, minutes: int
+) -> EmergencyAccess:
+    from datetime import timedelta
+
+    # Lock the client: a double submit waits here and then finds the first grant.
+    client = (
+        Client.objects.for_org(actor.organisation)
+        .select_for_update()
+        .select_related("organisation")
+        .get(pk=client_id)
+    )
+    if CareTeamMember.objects.filter(
+        client=client, membership=actor, ended_at__isnull=True
+    ).exists():
+        raise DomainError(
+            "You are on this client's care team already: open their record from your client list.",
+            code="emergency.on_team",
+        )
+    now = clock.now()
+    _close_lapsed(
+        EmergencyAccess.objects.filter(client=client, membership=actor, ended_at__isnull=True),
+        now=now,
+    )
+    current = EmergencyAccess.objects.filter(
+        client=client, membership=actor, ended_at__isnull=True
+    ).first()
+    if current is not None:
+        return current
+    findings = care_team_licence_findings(membership=actor, client=client)
+    grant = EmergencyAccess(
+        organisation=client.organisation, client=client, membership=actor,
+        reason_code=reason_code, explanation=explanation,
+        licence_warning=" ".join(f.message for f in findings)[:300],
+        started_at=now, expires_at=now + timedelta(minutes=minutes),
+    )  # fmt: skip
+    grant.full_clean()
+    grant.save()
+    audit_record(actor=actor, action="breakglass.opened", target=grant, client_id=client.pk)
+    logger.warning("breakglass.opened", extra={"grant_id": grant.pk, "reason_code": reason_code})
+    from kapflow.patients.tasks import emergency_access_notify
+
+    grant_id = grant.pk
+    transaction.on_commit(lambda: emergency_access_notify.enqueue(grant_id))
+    return grant
+
+
+def _close_lapsed(queryset, *, now) -> int:
+    """Mark grants past their expiry as expired (inside the caller's transaction). Access
+    already stopped at `expires_at` (policy reads it); this records the end and its event."""
+    closed = 0
+    for grant in queryset.select_for_update().filter(ended_at__isnull=True, expires_at__lte=now):
+        grant.ended_at, grant.end_kind = grant.expires_at, EmergencyEnd.EXPIRED
+        grant.save(update_fields=["ended_at", "end_kind"])
+        audit_record(
+            actor=None, action="breakglass.expired", target=grant, client_id=grant.client_id
+        )
+        closed += 1
+    return closed
+
+
+@transaction.atomic
+def emergency_access_close_lapsed(*, organisation_id: int | None = None, membership=None) -> int:
+    """Record the expiry of every lapsed grant (of one practice, or one clinician)."""
+    qs = EmergencyAccess.objects.all()
+    if organisation_id is not None:
+        qs = qs.filter(organisation_id=organisation_id)
+    if membership is not None:
+        qs = qs.filter(membership=membership)
+    return _close_lapsed(qs, now=clock.now())
+
+
+def _grant_for_update(actor: Membership, grant_id: int) -> EmergencyAccess:
+    grant = (
+        EmergencyAccess.objects.for_org(actor.organisation)
+        .select_for_update()
+        .filter(pk=grant_id)
+        .first()
+    )
+    if grant is None or not policy.can_end_emergency_access(actor, grant):
+        raise NotFound("Emergency access not found.")
+    return grant
+
+
+@transaction.atomic
+def emergency_access_end(*, actor: Membership, grant_id: int) -> EmergencyAccess:
+    """The clinician ends their own grant early. Ending one already over changes nothing."""
+    grant = _grant_for_update(actor, grant_id)
+    if grant.membership_id != actor.pk:
+        raise NotFound("Emergency access not found.")
+    now = clock.now()
+    if grant.ended_at is None and grant.expires_at <= now:
+        _close_lapsed(EmergencyAccess.objects.filter(pk=grant.pk), now=now)
+        grant.refresh_from_db()
+    if grant.ended_at is not None:
+        return grant
+    grant.ended_at, grant.end_kind, grant.ended_by = now, EmergencyEnd.ENDED, actor
+    grant.full_clean()
+    grant.save(update_fields=["ended_at", "end_kind", "ended_by"])
+    audit_record(actor=actor, action="breakglass.ended", target=grant, client_id=grant.client_id)
+    return grant
+
+
+@transaction.atomic
+def emergency_access_revoke(*, actor: Membership, grant_id: int, note: str) -> EmergencyAccess:
+    """A practice admin ends a clinician's open grant, saying why."""
+    if not policy.can_review_emergency_access(actor):
+        raise NotFound()
+    grant = _grant_for_update(actor, grant_id)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say why you are revoking this access."})
+    now = clock.now()
+    _close_lapsed(EmergencyAccess.objects.filter(pk=grant.pk), now=now)
+    grant.refresh_from_db()
+    if grant.ended_at is not None:
+        raise DomainError("This emergency access has already ended.", code="emergency.ended")
+    grant.ended_at, grant.end_kind, grant.ended_by = now, EmergencyEnd.REVOKED, actor
+    grant.end_note = note[:500]
+    grant.full_clean()
+    grant.save(update_fields=["ended_at", "end_kind", "ended_by", "end_note"])
+    audit_record(actor=actor, action="breakglass.revoked", target=grant, client_id=grant.client_id)
+    return grant
+
+
+@transaction.atomic
+def emergency_access_review(*, actor: Membership, grant_id: int, note: str) -> EmergencyAccess:
+    """A practice admin marks a grant reviewed, with a note, once it has ended (a review of
+    an open grant would miss what is read after it)."""
+    from kapflow.patients.models import EMERGENCY_EXPLANATION_MAX
+
+    if not policy.can_review_emergency_access(actor):
+        raise NotFound()
+    grant = _grant_for_update(actor, grant_id)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Write what you found, e.g. appropriate, discussed."})
+    if len(note) > EMERGENCY_EXPLANATION_MAX:
+        raise ValidationError({"note": f"Keep it under {EMERGENCY_EXPLANATION_MAX} characters."})
+    now = clock.now()
+    _close_lapsed(EmergencyAccess.objects.filter(pk=grant.pk), now=now)
+    grant.refresh_from_db()
+    if grant.ended_at is None:
+        raise DomainError(
+            "This emergency access is still open. Revoke it, or review it once it has ended.",
+            code="emergency.open",
+        )
+    if grant.reviewed_at is not None:
+        raise DomainError("This emergency access was already reviewed.", code="emergency.reviewed")
+    grant.reviewed_at, grant.reviewed_by, grant.review_note = now, actor, note
+    grant.full_clean()
+    grant.save(update_fields=["reviewed_at", "reviewed_by", "review_note"])
+    audit_record(actor=actor, action="breakglass.reviewed", target=grant, client_id=grant.client_id)
+    return grant
+
+
+def emergency_access_record_use(*, actor: Membership, grants, since, request_id: str) -> int:
+    """After a request of a clinician holding grants: one `breakglass.use` row, whose target
+    is the grant, for each granted client the request read or wrote (the request's own audit
+    rows say which), and the expiry of grants that have lapsed. Returns the rows written."""
+    from kapflow.audit.selectors import clients_touched_in_request
+    from kapflow.audit.services import audit_record_many
+
+    now = clock.now()
+    if any(g.expires_at <= now for g in grants):
+        emergency_access_close_lapsed(organisation_id=actor.organisation_id, membership=actor)
+    # A grant open when the request began covers what the request read.
+    covering = {g.client_id: g for g in grants if g.expires_at > since}
+    touched = clients_touched_in_request(
+        actor=actor, request_id=request_id, since=since, client_ids=covering
+    )
+    used = [covering[client_id] for client_id in sorted(touched)]
+    if used:
+        audit_record_many(
+            actor=actor, action="breakglass.use", targets=used, client_attr="client_id"
+        )
+    return len(used)

@@ -11,4 +11,14 @@ urlpatterns = [
     path("<int:client_id>/care-team/add/", views.care_team_add, name="care_team_add"),
     path("<int:client_id>/care-team/remove/", views.care_team_remove, name="care_team_remove"),
     path("<int:client_id>/portal-invite/", views.portal_invite, name="portal_invite"),
+    path("emergency-access/", views.emergency_access, name="emergency_access"),
+    path("emergency-access/report/", views.emergency_report, name="emergency_report"),
+    path("emergency-access/<int:grant_id>/", views.emergency_detail, name="emergency_detail"),
+    path("emergency-access/<int:grant_id>/end/", views.emergency_access_end, name="emergency_end"),
+    path(
+        "emergency-access/<int:grant_id>/review/", views.emergency_review, name="emergency_review"
+    ),
+    path(
+        "emergency-access/<int:grant_id>/revoke/", views.emergency_revoke, name="emergency_revoke"
+    ),
 ]

@@ -1,4 +1,5 @@
-"""Client pages: list (search, filters, paging), create, edit, detail with the care team.
+"""Client pages: list (search, filters, paging), create, edit, detail with the care team,
+and emergency access (open, end; the admins' report, review and revocation).
 
 Searches are POSTed so that names never appear in URLs, browser history or access logs.
 """
@@ -13,9 +14,16 @@ from django.views.decorators.http import require_POST
 from kapflow import policy
 from kapflow.core import clock, errors
 from kapflow.core.errors import DomainError
-from kapflow.core.views import add_errors, staff_actor
+from kapflow.core.views import add_errors, call_for_form, staff_actor
 from kapflow.patients import selectors, services
-from kapflow.patients.forms import CareTeamAddForm, CareTeamRemoveForm, ClientForm, ClientSearchForm
+from kapflow.patients.forms import (
+    CareTeamAddForm,
+    CareTeamRemoveForm,
+    ClientForm,
+    ClientSearchForm,
+    EmergencyAccessForm,
+    EmergencyNoteForm,
+)
 
 
 @login_required
@@ -35,6 +43,7 @@ def client_list(request):
         "form": form,
         "query": query,
         "can_create": policy.can_create_client(actor),
+        "can_open_emergency": policy.can_open_emergency_access(actor),
     }
     if request.htmx and request.htmx.target == "client-results":
         return render(request, "patients/_client_results.html", context)
@@ -204,3 +213,118 @@ def portal_invite(request, client_id: int):
     else:
         messages.success(request, "Portal invitation sent to the client's e-mail address.")
     return redirect("patients:detail", client_id=client_id)
+
+
+# ---- emergency access (decision 0036) -------------------------------------------------------
+
+
+@login_required
+def emergency_access(request):
+    """Open emergency access to one client of the practice: an exact identity, a reason code
+    and an explanation. Posted, so names never enter the URL."""
+    actor = staff_actor(request)
+    if not policy.can_open_emergency_access(actor):
+        raise Http404()
+    form = EmergencyAccessForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        grant = None
+        if form.is_valid():
+            grant = call_for_form(
+                form, services.emergency_access_open, actor=actor, **form.cleaned_data
+            )
+        if grant is not None:
+            messages.warning(
+                request,
+                "Emergency access is open. Everything you open in this record is listed for "
+                "your practice admins' review.",
+            )
+            return redirect("patients:detail", client_id=grant.client_id)
+        status = 422
+    return render(
+        request,
+        "patients/emergency_access.html",
+        {"form": form, "grants": _live_grants(request)},
+        status=status,
+    )
+
+
+def _live_grants(request) -> list:
+    now = clock.now()
+    return [g for g in selectors.emergency_grants_for_request(request) if g.is_active(now)]
+
+
+@login_required
+@require_POST
+def emergency_access_end(request, grant_id: int):
+    """The clinician ends their own emergency access."""
+    actor = staff_actor(request)
+    services.emergency_access_end(actor=actor, grant_id=grant_id)
+    messages.success(request, "Emergency access ended.")
+    return redirect("home")
+
+
+@login_required
+def emergency_report(request):
+    """The practice admins' report of every emergency access, not yet reviewed first."""
+    actor = staff_actor(request)
+    if policy.can_review_emergency_access(actor):
+        services.emergency_access_close_lapsed(organisation_id=actor.organisation_id)
+    unreviewed = request.GET.get("show") == "unreviewed"
+    page = selectors.emergency_access_list(
+        actor=actor, unreviewed=unreviewed, page=request.GET.get("page") or 1
+    )
+    return render(
+        request,
+        "patients/emergency_report.html",
+        {"page": page, "unreviewed": unreviewed, "now": clock.now()},
+    )
+
+
+def _emergency_detail(request, actor, grant_id, *, review_form=None, revoke_form=None, status=200):
+    grant, trail = selectors.emergency_access_detail(actor=actor, grant_id=grant_id)
+    context = {
+        "grant": grant,
+        "trail": trail,
+        "active": grant.is_active(clock.now()),
+        "review_form": review_form or EmergencyNoteForm(prefix="review"),
+        "revoke_form": revoke_form or EmergencyNoteForm(prefix="revoke"),
+    }
+    return render(request, "patients/emergency_detail.html", context, status=status)
+
+
+@login_required
+def emergency_detail(request, grant_id: int):
+    """One emergency access: who, which client, why, when, and what was read under it."""
+    actor = staff_actor(request)
+    if policy.can_review_emergency_access(actor):
+        services.emergency_access_close_lapsed(organisation_id=actor.organisation_id)
+    return _emergency_detail(request, actor, grant_id)
+
+
+@login_required
+@require_POST
+def emergency_review(request, grant_id: int):
+    actor = staff_actor(request)
+    form = EmergencyNoteForm(request.POST, prefix="review")
+    if form.is_valid() and call_for_form(
+        form, services.emergency_access_review, actor=actor, grant_id=grant_id,
+        note=form.cleaned_data["note"],
+    ):  # fmt: skip
+        messages.success(request, "Marked reviewed.")
+        return redirect("patients:emergency_detail", grant_id=grant_id)
+    return _emergency_detail(request, actor, grant_id, review_form=form, status=422)
+
+
+@login_required
+@require_POST
+def emergency_revoke(request, grant_id: int):
+    actor = staff_actor(request)
+    form = EmergencyNoteForm(request.POST, prefix="revoke")
+    if form.is_valid() and call_for_form(
+        form, services.emergency_access_revoke, actor=actor, grant_id=grant_id,
+        note=form.cleaned_data["note"],
+    ):  # fmt: skip
+        messages.success(request, "Emergency access revoked.")
+        return redirect("patients:emergency_detail", grant_id=grant_id)
+    return _emergency_detail(request, actor, grant_id, revoke_form=form, status=422)
