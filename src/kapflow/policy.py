@@ -948,3 +948,31 @@ def can_manage_supervision(actor) -> bool:
     """Who supervises whom: the practice's admins."""
     return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
 
+
+# ---- the local outbox (decision 0039) ------------------------------------------------------
+# In demo mode mail is kept in the database instead of sent. Each person reads the mail
+# addressed to them; invitation mail also goes to whoever may act on the invitation, so a demo
+# visitor can follow the link they caused to be sent. No one reads another person's password
+# reset or reminder.
+
+
+def can_view_outbox(user) -> bool:
+    """The outbox page exists in demo mode only; any signed-in person may open it."""
+    from django.conf import settings
+
+    return bool(settings.KAPFLOW_DEMO_MODE) and user.is_authenticated
+
+
+def outbox_invitations_queryset(actor) -> QuerySet | None:
+    """The invitations whose mail `actor` may read in the outbox, besides their own mail: a
+    practice admin every invitation of their organisation, anyone else those they sent; None
+    without an acting membership. An invitation link to an existing account works only for
+    that account, so reading it gives nothing the actor could not do by inviting again."""
+    from kapflow.accounts.models import Invitation
+
+    if actor is None:
+        return None
+    invitations = Invitation.objects.for_org(actor.organisation)
+    if can_manage_members(actor):
+        return invitations
+    return invitations.filter(invited_by_id=actor.user_id)
