@@ -3,6 +3,7 @@
 error shapes; who gets 404; pinned queries; no 5xx for any body."""
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -162,6 +163,23 @@ def test_availability_endpoints(client, world):
     got = client.get(f"{URL}/availability/{world.therapist.pk}", **h).json()
     assert len(got["rules"]) == 1 and len(got["exceptions"]) == 1
     assert client.get(f"{URL}/availability/{world.therapist2.pk}", **h).status_code == 404
+
+
+def test_availability_times_are_clock_times_without_an_offset(client, world):
+    # The contract run (issue 13) found an offset accepted and then refused by SQLite with a
+    # 500; the document promised "time", which requires one. Now: partial-time, 422 otherwise.
+    h = _token(world.admin)
+    for start in ("09:00:00Z", "09:00:00+02:00"):
+        response = _post(client, f"/availability/{world.therapist.pk}/rules",
+                         {"weekday": 0, "start_time": start, "end_time": "17:00"}, h)  # fmt: skip
+        assert response.status_code == 422, response.content
+        assert [e["field"] for e in response.json()["errors"]] == ["start_time"]
+    document = client.get("/api/v1/openapi.json").json()
+    for name in ("RuleIn", "RuleOut"):
+        documented = document["components"]["schemas"][name]["properties"]["end_time"]
+        assert documented["format"] == "partial-time"
+        assert re.fullmatch(documented["pattern"], "17:00:00")
+        assert not re.fullmatch(documented["pattern"], "17:00:00Z")
 
 
 def test_feed_create_and_revoke(client, world):

@@ -12,7 +12,7 @@ from datetime import datetime, time
 from typing import Annotated, Literal
 
 from ninja import Query, Router, Schema, Status
-from pydantic import Field, StrictBool
+from pydantic import AfterValidator, Field, StrictBool, WithJsonSchema
 
 from kapflow.clinical import scheduling as rules
 from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
@@ -24,6 +24,29 @@ router = Router(tags=["scheduling"])
 
 KindName = Literal[tuple(AppointmentKind.values)]  # type: ignore[valid-type]
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _wall_clock(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("Give the time on the clock of the rule's zone, without an offset.")
+    return value
+
+
+# A time of day on the clock of the rule's own zone (`time_zone`): "09:00" or "09:00:00",
+# never with an offset (the column has none; SQLite refused one with a 500). JSON Schema's
+# "time" format is RFC 3339's full-time, which requires an offset, so the document says
+# partial-time (RFC 3339's name for a time without one) and gives its pattern.
+WallTime = Annotated[
+    time,
+    AfterValidator(_wall_clock),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "partial-time",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+        }
+    ),
+]
 
 
 class AppointmentParticipantOut(Schema):
@@ -113,8 +136,8 @@ class MarkIn(Schema):
 class RuleOut(Schema):
     id: int
     weekday: int
-    start_time: time
-    end_time: time
+    start_time: WallTime
+    end_time: WallTime
     time_zone: str
 
 
@@ -134,8 +157,8 @@ class AvailabilityOut(Schema):
 
 class RuleIn(Schema):
     weekday: int = Field(ge=0, le=6)
-    start_time: time
-    end_time: time
+    start_time: WallTime
+    end_time: WallTime
     time_zone: str = Field("", max_length=64)
 
 
