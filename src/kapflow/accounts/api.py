@@ -63,7 +63,7 @@ class MemberOut(Schema):
     licences: list[dict]
 
 
-@router.get("/members", response=list[MemberOut])
+@router.get("/members", response={200: list[MemberOut], 404: ErrorsOut})
 def members(request):
     actor = staff_actor(request)
     return [

@@ -182,7 +182,7 @@ def _thread(actor, thread_id: int, *, audit_action: str = "message_thread.view")
 # ---- endpoints ----------------------------------------------------------------------------
 
 
-@router.get("", response={200: ThreadPage, 404: ErrorsOut})
+@router.get("", response={200: ThreadPage, 404: ErrorsOut, 422: ErrorsOut})
 def list_threads(request, params: Query[ListQuery]):
     """The threads you take part in, unread first (25 a page)."""
     actor = messaging_actor(request)

@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from kapflow.clinical.geography import US_STATES
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
 from kapflow.patients import selectors, services
 
 router = Router(tags=["clients"])
@@ -166,17 +166,17 @@ def _page(actor, params: dict) -> dict:
     }
 
 
-@router.get("", response=ClientPage)
+@router.get("", response={200: ClientPage, 404: ErrorsOut, 422: ErrorsOut})
 def client_list(request, params: Query[ClientListParams]):
     return _page(staff_actor(request), params.dict())
 
 
-@router.post("/search", response=ClientPage)
+@router.post("/search", response={200: ClientPage, **ERRORS})
 def client_search(request, payload: ClientSearchIn):
     return _page(staff_actor(request), payload.dict())
 
 
-@router.post("", response={201: ClientOut})
+@router.post("", response={201: ClientOut, **ERRORS})
 def client_create(request, payload: ClientIn):
     actor = staff_actor(request)
     client = services.client_create(actor=actor, data=payload.dict())
@@ -184,13 +184,13 @@ def client_create(request, payload: ClientIn):
     return Status(201, _client_out(client))
 
 
-@router.get("/{int:client_id}", response=ClientOut)
+@router.get("/{int:client_id}", response={200: ClientOut, 404: ErrorsOut})
 def client_get(request, client_id: int):
     actor = staff_actor(request)
     return _client_out(selectors.client_get_for_actor(actor=actor, client_id=client_id))
 
 
-@router.patch("/{int:client_id}", response=ClientOut)
+@router.patch("/{int:client_id}", response={200: ClientOut, **ERRORS})
 def client_patch(request, client_id: int, payload: ClientPatch):
     actor = staff_actor(request)
     data = payload.dict(exclude_unset=True)
@@ -204,7 +204,7 @@ def client_patch(request, client_id: int, payload: ClientPatch):
     return _client_out(client)
 
 
-@router.get("/{int:client_id}/care-team", response=list[CareTeamMemberOut])
+@router.get("/{int:client_id}/care-team", response={200: list[CareTeamMemberOut], 404: ErrorsOut})
 def care_team_list(request, client_id: int):
     actor = staff_actor(request)
     client = selectors.client_get_for_actor(
@@ -213,7 +213,7 @@ def care_team_list(request, client_id: int):
     return [_member_out(m) for m in client.care_team.all()]
 
 
-@router.post("/{int:client_id}/care-team", response={201: CareTeamMemberOut})
+@router.post("/{int:client_id}/care-team", response={201: CareTeamMemberOut, **ERRORS})
 def care_team_add(request, client_id: int, payload: CareTeamIn):
     actor = staff_actor(request)
     member, _ = services.care_team_add(actor=actor, client_id=client_id, **payload.dict())
@@ -222,7 +222,7 @@ def care_team_add(request, client_id: int, payload: CareTeamIn):
     return Status(201, _member_out(member))
 
 
-@router.post("/{int:client_id}/care-team/{int:member_id}/end", response={204: None})
+@router.post("/{int:client_id}/care-team/{int:member_id}/end", response={204: None, **ERRORS})
 def care_team_end(request, client_id: int, member_id: int, payload: CareTeamEndIn):
     actor = staff_actor(request)
     services.care_team_remove(

@@ -386,7 +386,11 @@ def _prescription_out(view) -> dict:
 # ---- endpoints -----------------------------------------------------------------------------
 
 
-@router.get("/referrals", response={200: ReferralPage, 404: ErrorsOut}, summary="List referrals")
+@router.get(
+    "/referrals",
+    response={200: ReferralPage, 404: ErrorsOut, 422: ErrorsOut},
+    summary="List referrals",
+)
 def referral_list(request, params: Query[ReferralListParams]):
     """The practice's sent referrals, or the prescriber's received ones, newest first."""
     actor = staff_actor(request)
@@ -609,7 +613,7 @@ def diagnoses_search(request, payload: DiagnosisSearchIn):
     ]
 
 
-@router.get("/medications", response={200: list[MedicationOut], 404: ErrorsOut})
+@router.get("/medications", response={200: list[MedicationOut], 404: ErrorsOut, 422: ErrorsOut})
 def medications_search(request, params: Query[MedicationParams]):
     """The RxNorm-coded medication list the interaction screen knows."""
     staff_actor(request)
