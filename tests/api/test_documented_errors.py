@@ -24,6 +24,8 @@ ROWS = [
     ("therapist", "post", "/clients/{client_id}/care-team/{member_id}/end", "",
      {"reason": "moved"}, 404),
     ("therapist", "get", "/members", "", None, 404),
+    ("therapist", "get", "/audit", "", None, 404),
+    ("admin", "get", "/audit", "?since=yesterday", None, 422),
     ("therapist", "get", "/messages", "?page=first", None, 422),
     ("therapist", "get", "/prescribing/medications", "", None, 422),
     ("therapist", "get", "/prescribing/referrals", "?status=lost", None, 422),

@@ -7,7 +7,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from kapflow.audit import selectors
-from kapflow.core.api import staff_actor
+from kapflow.core.api import ErrorsOut, staff_actor
 
 router = Router(tags=["audit"])
 
@@ -49,7 +49,7 @@ class AuditPage(Schema):
 PAGE = 100
 
 
-@router.get("", response=AuditPage)
+@router.get("", response={200: AuditPage, 404: ErrorsOut, 422: ErrorsOut})
 def audit_list(request, filters: Query[AuditFilter]):
     actor = staff_actor(request)
     data = filters.dict()
