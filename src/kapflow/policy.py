@@ -944,9 +944,50 @@ def can_export_records(actor, client) -> bool:
     return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
 
 
+def can_keep_disclosures(actor, client) -> bool:
+    """The client's accounting of disclosures (HIPAA 164.528; decision 0037): reading it,
+    printing it and recording a disclosure made outside kapflow. The practice that holds the
+    record accounts for it: its admins and billers (payment disclosures), and its clinicians
+    on the care team (client.care_team prefetched). A partner keeps its own accounting."""
+    if actor is None or not _is_practice(actor) or client.organisation_id != actor.organisation_id:
+        return False
+    if actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER):
+        return True
+    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
+
+
 def can_manage_supervision(actor) -> bool:
     """Who supervises whom: the practice's admins."""
     return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+# ---- amendments (HIPAA 164.526; decision 0035) --------------------------------------------
+# A client asks to amend their own record in the portal. The practice that holds the record
+# decides: its admins and its clinicians who see the client read the requests (selectors);
+# only a licensed clinician decides.
+
+
+def can_decide_amendment(actor, client) -> bool:
+    """Accepting or denying a request to amend the client's record, extending its deadline
+    and writing a rebuttal: a therapist or prescriber of the practice that holds the record,
+    on the client's care team (client.care_team prefetched), holding a current licence in the
+    client's state on the practice's day. A partner's prescriber, an admin or a biller never
+    decides; neither does an unlicensed clinician."""
+    from kapflow.clinical.licensure import Licence, current_licence_in_state
+    from kapflow.core import clock
+
+    if actor is None or not _is_practice(actor):
+        return False
+    if client.organisation_id != actor.organisation_id:
+        return False
+    if not actor.has_role(*CLINICIAN_ROLES) or not is_on_care_team(actor, client):
+        return False
+    licences = [
+        Licence(lic.licence_type, lic.state, lic.number, lic.expires_on)
+        for lic in actor.user.licences.all()
+    ]
+    today = clock.clinical_date(client.organisation)
+    return current_licence_in_state(licences, state=client.state, today=today) is not None
 
 
 # ---- the local outbox (decision 0039) ------------------------------------------------------

@@ -104,8 +104,15 @@ def response_detail(request, response_id: int):
         request,
         "assessments/response.html",
         {"response": response, "instrument": inst, "items": items, "form": form,
-         "correction": correction},
+         "correction": correction, "part_amendments": _amendments(response)},
     )  # fmt: skip
+
+
+def _amendments(response) -> list:
+    # What the client asked to amend in this response, and what was decided (decision 0035).
+    from kapflow.amendments.selectors import amendments_for_response
+
+    return amendments_for_response(response=response)
 
 
 @login_required

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "kapflow.encounters",
     "kapflow.notes",
     "kapflow.outbox",
+    "kapflow.amendments",
     "kapflow.runtime",
 ]
 

@@ -90,6 +90,39 @@ def _note(pdf: FPDF, note) -> None:
             )
             _body(pdf, addendum.text)
             pdf.ln(2)
+    _amendments(pdf, getattr(note, "record_amendments", []))
+
+
+def _amendments(pdf: FPDF, rows) -> None:
+    """What the client asked to amend and what was decided, with the note it concerns
+    (45 CFR 164.526(c)(1), (d)(4), (d)(5)): an accepted amendment, or the denial with the
+    request, the client's statement of disagreement and the rebuttal."""
+    if not rows:
+        return
+    pdf.set_font(BODY, style="B", size=11)
+    pdf.multi_cell(0, 7, "Amendments (45 CFR 164.526)", new_x="LMARGIN", new_y="NEXT")
+    for row in rows:
+        pdf.set_font(BODY, style="I", size=9)
+        verdict = "Accepted" if row.status == "accepted" else "Denied"
+        pdf.multi_cell(
+            0, 5, f"{verdict} {_when(row.decided_at)}, {isolate(row.decided_by_name)}",
+            new_x="LMARGIN", new_y="NEXT",
+        )  # fmt: skip
+        if row.status == "accepted":
+            _body(pdf, row.amendment_text)
+        else:
+            _line(pdf, "Request", f"Filed by the client, {_when(row.requested_at)}")
+            _body(pdf, f"What is wrong: {row.what_is_wrong}\nWhat it should say: {row.should_say}")
+            _line(pdf, "Ground", f"{row.get_denial_basis_display()} ({row.denial_basis_source})")
+            _body(pdf, row.explanation)
+            if row.disagreement_at:
+                _line(pdf, "Disagreement", f"Filed by the client, {_when(row.disagreement_at)}")
+                _body(pdf, row.disagreement)
+            if row.rebuttal_at:
+                rebutted = f"{isolate(row.rebuttal_by_name)}, {_when(row.rebuttal_at)}"
+                _line(pdf, "Rebuttal", rebutted)
+                _body(pdf, row.rebuttal)
+        pdf.ln(2)
 
 
 def _cover(pdf: FPDF, client, notes, generated_at, generated_by: str) -> None:

@@ -48,13 +48,20 @@ def _addenda():
     )
 
 
+def _amendments():
+    # Decided requests to amend the note go wherever the note goes (HIPAA 164.526(c), (d)).
+    from kapflow.amendments.selectors import note_amendments_prefetch
+
+    return note_amendments_prefetch()
+
+
 def note_get_for_actor(*, actor, note_id: int, audit: bool = True) -> Note:
     """One note the actor may read, with client, addenda and people, or NotFound. Audited as
     `note.view` (the content is PHI)."""
     note = (
         _with_people(policy.notes_queryset(actor).filter(pk=note_id))
         .select_related("client__organisation", "course")
-        .prefetch_related(_addenda())
+        .prefetch_related(_addenda(), _amendments())
         .first()
     )
     if note is None:
@@ -102,7 +109,7 @@ def records_bundle_notes(*, actor, client: Client) -> list[Note]:
                 client_id=client.pk, status=NoteStatus.SIGNED, kind=NoteKind.PROGRESS
             )
         )
-        .prefetch_related(_addenda())
+        .prefetch_related(_addenda(), _amendments())
         .order_by("session_date", "id")
     )
     audit_record_many(actor=actor, action="note.export", targets=notes, client_attr="client_id")

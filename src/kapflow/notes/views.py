@@ -139,6 +139,7 @@ def _detail_context(actor, note, **forms) -> dict:
         "shown_sections": _shown_sections(note),
         "will_need_cosign": editing and selectors.is_supervised(membership=actor),
         "content_intact": selectors.content_intact(note),
+        "part_amendments": getattr(note, "record_amendments", []),
     }
 
 

@@ -124,6 +124,20 @@ def _detail_context(actor, client, add_form=None, remove_form=None, warning=None
         "remove_form": remove_form or CareTeamRemoveForm(),
         "licence_warning": warning,
         "clinicians": clinicians,
+        **_amendments_context(actor, client),
+    }
+
+
+def _amendments_context(actor, client) -> dict:
+    """The client's requests to amend their record (decision 0035): every one in a table,
+    those about the client's details in full beside them."""
+    from kapflow.amendments import selectors as amendments
+
+    rows = amendments.amendments_for_client(actor=actor, client=client)
+    return {
+        "can_read_amendments": amendments.can_read_client_amendments(actor, client),
+        "amendments": rows,
+        "part_amendments": [r for r in rows if r.part == "demographics" and not r.is_open],
     }
 
 

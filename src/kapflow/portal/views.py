@@ -91,6 +91,7 @@ def client_home(request):
     companions = list(Companion.objects.filter(client=client).select_related("user"))
     from django.utils import timezone
 
+    from kapflow.amendments.selectors import amendments_for_details
     from kapflow.consents.selectors import own_consents
     from kapflow.scheduling.selectors import upcoming_for_client
 
@@ -115,6 +116,8 @@ def client_home(request):
             "mfa_offer": not _has_device(request.user),
             "appointments": upcoming_for_client(actor=request.actor),
             "zone_name": timezone.get_current_timezone_name(),
+            "part_amendments": amendments_for_details(client=client),
+            "for_client": True,
         },
     )
 
