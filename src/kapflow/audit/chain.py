@@ -3,8 +3,10 @@ own content and the digest of the event before it, so a changed, removed, insert
 reordered row breaks the chain at a place `audit_verify` can name.
 
 digest = HMAC-SHA256(key, prev_digest + "\\n" + canonical(event)), hex. The first event's
-prev_digest is GENESIS. The key comes from KAPFLOW_AUDIT_KEY; without it, a key derived
-from SECRET_KEY (system check audit.W001 says so), which changes if SECRET_KEY does.
+prev_digest is GENESIS. An export's event also covers the SHA-256 of the file it produced
+(`content_digest`, decision 0037) under VERSION_2; every other event keeps VERSION. The key
+comes from KAPFLOW_AUDIT_KEY; without it, a key derived from SECRET_KEY (system check
+audit.W001 says so), which changes if SECRET_KEY does.
 
 Appends are serialised so the chain cannot fork: on PostgreSQL a transaction-level advisory
 lock is taken before the head is read and held until the transaction commits or rolls back;
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 VERSION = b"kapflow-audit-v1"
+# v2: v1's fields plus the export's content digest, for rows that have one. Rows without one
+# (every row written before v2, and all but exports after) digest exactly as under v1.
+VERSION_2 = b"kapflow-audit-v2"
 # pg_advisory_xact_lock key: the first 8 bytes of sha256("kapflow.audit.chain"), signed.
 ADVISORY_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"kapflow.audit.chain").digest()[:8], "big", signed=True
@@ -71,15 +76,20 @@ def subject_hash(value: str) -> str:
     return hmac.new(key, value.encode(), "sha256").hexdigest()
 
 
-def canonical(values: Sequence) -> bytes:
-    """The chained fields (in CHAINED_FIELDS order, as stored) as deterministic bytes."""
+def canonical(values: Sequence, content_digest: str = "") -> bytes:
+    """The chained fields (in CHAINED_FIELDS order, as stored) as deterministic bytes; an
+    export's content digest, when there is one, last under VERSION_2."""
     at, *rest = values
     stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if content_digest:
+        fields = [stamp, *rest, content_digest]
+        return VERSION_2 + b"\n" + json.dumps(fields, separators=(",", ":")).encode()
     return VERSION + b"\n" + json.dumps([stamp, *rest], separators=(",", ":")).encode()
 
 
-def digest(key: bytes, prev: str, values: Sequence) -> str:
-    return hmac.new(key, prev.encode() + b"\n" + canonical(values), "sha256").hexdigest()
+def digest(key: bytes, prev: str, values: Sequence, content_digest: str = "") -> str:
+    message = prev.encode() + b"\n" + canonical(values, content_digest)
+    return hmac.new(key, message, "sha256").hexdigest()
 
 
 def _stored_values(event: AuditEvent) -> list:
@@ -133,7 +143,7 @@ def append(events: list[AuditEvent]) -> list[AuditEvent]:
         head = _lock_and_read_head()
         for event in events:
             event.prev_digest = head
-            event.digest = digest(key, head, _stored_values(event))
+            event.digest = digest(key, head, _stored_values(event), event.content_digest)
             head = event.digest
         if len(events) == 1:
             events[0].save(force_insert=True)
@@ -154,7 +164,7 @@ class VerifyResult:
 
 def _rows(batch_size: int, start_after: int = 0) -> Iterator[tuple]:
     """Every event in id order, fetched in batches by id (keyset), values only."""
-    fields = ("id", "prev_digest", "digest", *CHAINED_FIELDS)
+    fields = ("id", "prev_digest", "digest", "content_digest", *CHAINED_FIELDS)
     last = start_after
     while True:
         batch = list(
@@ -177,7 +187,7 @@ def verify(*, batch_size: int = 5000, checkpoint: tuple[int, str] | None = None)
     count = 0
     checkpoint_seen = checkpoint is None
     for row in _rows(batch_size):
-        event_id, stored_prev, stored, values = row[0], row[1], row[2], row[3:]
+        event_id, stored_prev, stored, content_digest, values = (*row[:4], row[4:])
         if stored_prev != prev:
             where = f"event {prev_id}" if prev_id is not None else "the start of the trail"
             return VerifyResult(
@@ -189,7 +199,7 @@ def verify(*, batch_size: int = 5000, checkpoint: tuple[int, str] | None = None)
                 f"link broken: its previous digest is not that of {where}; events between "
                 "them were removed, added or reordered",
             )
-        if not hmac.compare_digest(stored, digest(key, prev, values)):
+        if not hmac.compare_digest(stored, digest(key, prev, values, content_digest)):
             return VerifyResult(
                 False,
                 count,
@@ -216,3 +226,12 @@ def verify(*, batch_size: int = 5000, checkpoint: tuple[int, str] | None = None)
             "missing: the last event verified before is gone, so the trail was cut back",
         )
     return VerifyResult(True, count, prev_id, prev)
+
+
+def event_intact(event: AuditEvent) -> bool:
+    """Whether one stored event still carries the digest of its own content and link (its
+    content_digest included): the export check uses it to say the event that vouches for a
+    file was not changed. Whether the chain around it is whole is audit_verify's question."""
+    values = _stored_values(event)
+    expected = digest(chain_key(), event.prev_digest, values, event.content_digest)
+    return hmac.compare_digest(event.digest, expected)

@@ -13,7 +13,7 @@ migrate; it is idempotent.
 
 import re
 
-APPEND_ONLY_TABLES = ("audit_auditevent", "audit_auditcheck")
+APPEND_ONLY_TABLES = ("audit_auditevent", "audit_auditcheck", "audit_disclosure")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

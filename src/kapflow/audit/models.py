@@ -14,24 +14,8 @@ from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
-# Plain words for the client's own access report; unknown actions show their code.
-ACTION_LABELS = {
-    "client.list": "Saw your name in a client list",
-    "client.view": "Opened your record",
-    "client.create": "Created your record",
-    "client.update": "Changed your details",
-    "care_team.add": "Joined your care team",
-    "care_team.remove": "Left your care team",
-    "care_team.view": "Looked at your care team",
-    "portal.record_view": "Viewed your record in the portal",
-    "breakglass.opened": "Opened emergency access to your record",
-    "breakglass.use": "Used emergency access to your record",
-    "breakglass.ended": "Ended emergency access to your record",
-    "breakglass.revoked": "Revoked emergency access to your record",
-    "breakglass.expired": "Emergency access to your record expired",
-    "breakglass.reviewed": "Reviewed an emergency access to your record",
-    "breakglass.report": "Looked at an emergency access to your record",
-}
+from kapflow.audit.actions import action_words
+from kapflow.core.models import TenantQuerySet
 
 # Sign-in and access events the practice reports on (the audit page's "Kind" filter).
 EVENT_KINDS = {
@@ -100,6 +84,13 @@ class AuditEvent(models.Model):
     digest = models.CharField(
         max_length=64, blank=True, help_text="HMAC-SHA256 over the event and prev_digest."
     )
+    content_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",  # rows inserted by SQL (the runtime-role check) need no value
+        help_text="SHA-256 (hex) of the file an export produced, so a copy can be verified.",
+    )
 
     class Meta:
         indexes = [
@@ -110,6 +101,11 @@ class AuditEvent(models.Model):
                 fields=["record_organisation", "-at"],
                 condition=models.Q(record_organisation__isnull=False),
                 name="audit_event_record_org_idx",
+            ),
+            models.Index(
+                fields=["content_digest"],
+                condition=~models.Q(content_digest=""),
+                name="audit_event_content_digest_idx",
             ),
         ]
         constraints = [
@@ -125,7 +121,7 @@ class AuditEvent(models.Model):
 
     @property
     def action_label(self) -> str:
-        return ACTION_LABELS.get(self.action, self.action)
+        return action_words(self.action).words
 
 
 class AuditCheck(models.Model):
@@ -146,3 +142,70 @@ class AuditCheck(models.Model):
 
     def __str__(self):
         return f"audit check {self.at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'broken'}"
+
+
+class DisclosurePurpose(models.TextChoices):
+    TREATMENT = "treatment", "Treatment"
+    PAYMENT = "payment", "Payment"
+    OPERATIONS = "operations", "Health care operations"
+    OTHER = "other", "Another purpose (say which)"
+
+
+class Disclosure(models.Model):
+    """A disclosure of a client's information that staff made outside kapflow (to an
+    insurer, a court, public health, another provider), kept for the client's accounting of
+    disclosures (HIPAA 164.528, ONC 170.315(d)(11)). Disclosures kapflow itself makes (the
+    referral, the partner's reads, copies released, the companion's page) come from the
+    audit trail instead (kapflow.audit.accounting).
+
+    Written only by kapflow.audit.services.disclosure_record, with an audit event; never
+    changed or deleted (164.528(j): kept six years)."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    client = models.ForeignKey("patients.Client", on_delete=models.PROTECT, related_name="+")
+    disclosed_on = models.DateField("Date disclosed")
+    recipient = models.CharField(
+        "Recipient", max_length=200, help_text="The person or organisation that received it."
+    )
+    recipient_address = models.CharField(
+        "Recipient's address", max_length=300, blank=True, help_text="If known."
+    )
+    purpose = models.CharField("Purpose", max_length=20, choices=DisclosurePurpose.choices)
+    purpose_detail = models.CharField(
+        "Statement of purpose",
+        max_length=300,
+        blank=True,
+        help_text="Required for another purpose; optional otherwise.",
+    )
+    what = models.CharField(
+        "What was disclosed", max_length=500, help_text="In words, e.g. 'visit dates, diagnoses'."
+    )
+    legal_basis = models.CharField(
+        "Legal basis",
+        max_length=300,
+        help_text="e.g. the client's signed authorisation, a court order, a reporting law.",
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organisation", "client", "-disclosed_on"], name="audit_disclosure_idx"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(purpose="other") | ~models.Q(purpose_detail=""),
+                name="audit_disclosure_other_purpose_stated",
+            ),
+        ]
+
+    def __str__(self):
+        return f"disclosure #{self.pk} on {self.disclosed_on}"

@@ -8,9 +8,13 @@ denied-access events are written here too (receivers in kapflow.audit.signals).
 
 from collections.abc import Iterable
 from contextvars import ContextVar
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from kapflow.audit import chain
-from kapflow.audit.models import AuditEvent
+from kapflow.audit.models import AuditEvent, Disclosure, DisclosurePurpose
 from kapflow.core import clock
 from kapflow.core.context import RequestMeta, current_request_meta
 
@@ -45,22 +49,38 @@ def _event(
 
 
 def audit_record(
-    *, actor, action: str, target=None, client_id: int | None = None, changed_fields=None
+    *,
+    actor,
+    action: str,
+    target=None,
+    client_id: int | None = None,
+    changed_fields=None,
+    content_digest: str = "",
 ) -> AuditEvent:
-    """One row: `actor` is the acting Membership (None for system tasks)."""
+    """One row: `actor` is the acting Membership (None for system tasks). An export passes
+    the SHA-256 (hex) of the file it produced as `content_digest` (kapflow.audit.exports)."""
     event = _event(
         actor=actor,
         action=action,
         target=target,
         client_id=client_id,
         changed_fields=changed_fields,
+        content_digest=content_digest,
     )
     chain.append([event])
     return event
 
 
-def audit_record_many(*, actor, action: str, targets: Iterable, client_attr: str = "pk") -> None:
-    """One row per target in a single INSERT, e.g. every client shown on a list page."""
+def audit_record_many(
+    *,
+    actor,
+    action: str,
+    targets: Iterable,
+    client_attr: str = "pk",
+    content_digest: str = "",
+) -> None:
+    """One row per target in a single INSERT, e.g. every client shown on a list page, or
+    every note in one exported file (each row then carries the file's `content_digest`)."""
     chain.append(
         [
             _event(
@@ -69,10 +89,63 @@ def audit_record_many(*, actor, action: str, targets: Iterable, client_attr: str
                 target=target,
                 client_id=getattr(target, client_attr),
                 changed_fields=None,
+                content_digest=content_digest,
             )
             for target in targets
         ]
     )
+
+
+@transaction.atomic
+def disclosure_record(*, actor, client_id: int, data: dict) -> Disclosure:
+    """Staff record a disclosure of the client's information made outside kapflow (to an
+    insurer, a court, public health, another provider) for the client's accounting (HIPAA
+    164.528). `data` holds the form's fields: disclosed_on, recipient, recipient_address,
+    purpose, purpose_detail, what, legal_basis. Field problems are a ValidationError naming
+    each field; a client the actor may not keep disclosures for is NotFound."""
+    from kapflow import policy
+    from kapflow.core.errors import NotFound
+    from kapflow.patients.selectors import client_get_for_actor
+
+    client = client_get_for_actor(actor=actor, client_id=client_id, audit_action="")
+    if not policy.can_keep_disclosures(actor, client):
+        raise NotFound("Client not found.")
+    text = {
+        name: " ".join(str(data.get(name) or "").split())
+        for name in (
+            "recipient",
+            "recipient_address",
+            "purpose",
+            "purpose_detail",
+            "what",
+            "legal_basis",
+        )
+    }
+    errors = {}
+    disclosed_on = data.get("disclosed_on")
+    if not isinstance(disclosed_on, date):
+        errors["disclosed_on"] = ["Enter the date of the disclosure."]
+    elif disclosed_on > clock.clinical_date(client.organisation):
+        errors["disclosed_on"] = ["The date of the disclosure cannot be in the future."]
+    if text["purpose"] == DisclosurePurpose.OTHER and not text["purpose_detail"]:
+        errors["purpose_detail"] = ["Say what the purpose was (for example: a court order)."]
+    disclosure = Disclosure(
+        organisation=client.organisation,
+        client=client,
+        disclosed_on=disclosed_on if isinstance(disclosed_on, date) else None,
+        recorded_by=actor.user,
+        recorded_at=clock.now(),
+        **text,
+    )
+    try:
+        disclosure.full_clean(exclude=list(errors))
+    except ValidationError as exc:
+        errors = {**exc.message_dict, **errors}
+    if errors:
+        raise ValidationError(errors)
+    disclosure.save()
+    audit_record(actor=actor, action="disclosure.record", target=disclosure, client_id=client.pk)
+    return disclosure
 
 
 def audit_record_account(

@@ -100,7 +100,8 @@ def cosign_queue(*, actor) -> list[Note]:
 def records_bundle_notes(*, actor, client: Client) -> list[Note]:
     """Every signed progress note of the client, oldest first, with addenda: what a records
     request (HIPAA 164.524) releases. Psychotherapy notes and drafts are never included,
-    whoever asks. Audited as `note.export`, one row per note, in one INSERT."""
+    whoever asks. Not audited here: the view audits `note.export`, one row per note in one
+    INSERT, each with the PDF's SHA-256, once the file exists (kapflow.audit.exports)."""
     if not policy.can_export_records(actor, client):
         raise NotFound("Client not found.")
     notes = list(
@@ -112,7 +113,6 @@ def records_bundle_notes(*, actor, client: Client) -> list[Note]:
         .prefetch_related(_addenda(), _amendments())
         .order_by("session_date", "id")
     )
-    audit_record_many(actor=actor, action="note.export", targets=notes, client_attr="client_id")
     return notes
 
 
@@ -128,14 +128,13 @@ def supervision_list(*, actor) -> list[Supervision]:
 
 
 def note_for_export(*, actor, note_id: int) -> Note:
-    """A signed note the actor may read, for its PDF; a draft is refused (409). Audited as
-    `note.export` instead of `note.view`."""
+    """A signed note the actor may read, for its PDF; a draft is refused (409). Not audited
+    here: the view audits `note.export` (instead of `note.view`) with the PDF's SHA-256."""
     from kapflow.core.errors import DomainError
 
     note = note_get_for_actor(actor=actor, note_id=note_id, audit=False)
     if note.status != NoteStatus.SIGNED:
         raise DomainError("Only signed notes can be exported.", code="note.draft")
-    audit_record(actor=actor, action="note.export", target=note, client_id=note.client_id)
     return note
 
 

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
+from kapflow.audit.exports import export_response
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.views import add_errors, call_for_form, staff_actor
 from kapflow.notes import selectors, services
@@ -49,10 +50,12 @@ def _call(form, service, /, **kwargs) -> tuple[object, int]:
         return None, 409
 
 
-def _pdf_response(content: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+def _pdf_response(content: bytes, filename: str, **audit) -> HttpResponse:
+    """The PDF with its SHA-256 sent (Repr-Digest) and audited as `note.export` (audit)."""
+    return export_response(
+        body=content, content_type="application/pdf", filename=filename, action="note.export",
+        **audit,
+    )  # fmt: skip
 
 
 @login_required
@@ -346,7 +349,10 @@ def note_pdf(request, note_id: int):
         raise
     except DomainError as exc:  # a draft: only signed notes are exported
         return HttpResponse(exc.message, status=409, content_type="text/plain")
-    return _pdf_response(render_notes([note], title=f"Note #{note.pk}"), f"note-{note.pk}.pdf")
+    return _pdf_response(
+        render_notes([note], title=f"Note #{note.pk}"), f"note-{note.pk}.pdf",
+        actor=actor, target=note, client_id=note.client_id,
+    )  # fmt: skip
 
 
 @login_required
@@ -360,7 +366,10 @@ def records_pdf(request, client_id: int):
     content = render_records_bundle(
         client, notes, generated_by=actor.user.full_name or actor.user.email
     )
-    return _pdf_response(content, f"client-{client.pk}-notes.pdf")
+    return _pdf_response(
+        content, f"client-{client.pk}-notes.pdf",
+        actor=actor, targets=notes, target=client, client_id=client.pk,
+    )  # fmt: skip
 
 
 @login_required

@@ -379,15 +379,17 @@ def practice_outcomes(
     means and rates only, with small cells suppressed (stats.suppressed_cells). Each client
     counts once, with the earliest and latest of at least two current scores; the group comes
     from the client's most recent course. NotFound for anyone but the practice's admins and
-    therapists. Audited as `audit_action` (the page, the CSV export and the API each name
-    theirs), with no client id: nothing in it identifies one."""
+    therapists. Audited as `audit_action` (the page and the API each name theirs), with no
+    client id: nothing in it identifies one. An empty `audit_action` skips it: the CSV export
+    audits `outcomes.practice_export` with the file's SHA-256 once the file exists."""
     if not policy.can_view_practice_outcomes(actor):
         raise NotFound()
     if instrument not in PRACTICE_INSTRUMENTS or group_by not in GROUPINGS:
         raise NotFound()
     inst = instruments.get(instrument)
     sums = practice_sums(organisation_id=actor.organisation_id, instrument=inst, group_by=group_by)
-    audit_record(actor=actor, action=audit_action)
+    if audit_action:
+        audit_record(actor=actor, action=audit_action)
     return PracticeReport(instrument=inst, group_by=group_by, rows=build_rows(inst, group_by, sums))
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from kapflow import policy
+from kapflow.audit.exports import export_response
 from kapflow.core.views import staff_actor
 from kapflow.outcomes import charts, selectors
 from kapflow.outcomes.forms import PracticeReportForm
@@ -140,7 +141,7 @@ def csv_rows(report: selectors.PracticeReport) -> list[list[str]]:
 
 @login_required
 def practice_outcomes_csv(request):
-    _form, report = _report(request, "outcomes.practice_export")
+    _form, report = _report(request, "")
     if report is None:
         return HttpResponse(
             "Choose a questionnaire and a grouping from the lists.",
@@ -150,9 +151,10 @@ def practice_outcomes_csv(request):
     buffer = StringIO()
     csv.writer(buffer).writerows(csv_rows(report))
     stamp = timezone.now().strftime("%Y%m%d")
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="kapflow-outcomes-{report.instrument.code}-'
-        f'{report.group_by}-{stamp}.csv"'
+    return export_response(
+        actor=staff_actor(request),
+        action="outcomes.practice_export",
+        body=buffer.getvalue().encode(),
+        content_type="text/csv; charset=utf-8",
+        filename=f"kapflow-outcomes-{report.instrument.code}-{report.group_by}-{stamp}.csv",
     )
-    return response

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 
 from kapflow import policy
+from kapflow.audit.accounting import client_accounting
 from kapflow.audit.selectors import client_access_report
 from kapflow.audit.services import audit_record
 from kapflow.core.views import add_errors
@@ -242,14 +243,55 @@ def companion_detail(request, companion_id: int):
     )
 
 
-@login_required
-def access_report(request):
-    """'Who looked at my record': the client's own accounting of access."""
+def _own_record_for_report(request):
     if not policy.is_client_actor(request.actor):
         raise Http404()
     client = own_client_record(user=request.user)
     if client is None:
         raise Http404()
+    return client
+
+
+@login_required
+def access_report(request):
+    """'Who saw my information': the client's accounting of disclosures (HIPAA 164.528,
+    decision 0037), then every access to the record, in words. A fixed number of queries
+    whatever the number of lines."""
+    from django.utils import timezone
+
+    client = _own_record_for_report(request)
+    accounting = client_accounting(client=client, zone_name=timezone.get_current_timezone_name())
     events = client_access_report(client_id=client.pk)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "portal/access_report.html", {"page": page, "client": client})
+    return render(
+        request,
+        "portal/access_report.html",
+        {"page": page, "client": client, "accounting": accounting},
+    )
+
+
+@login_required
+def access_report_pdf(request):
+    """The client's own accounting of disclosures as a PDF (digest sent and audited)."""
+    from django.utils import timezone
+
+    from kapflow.audit.exports import export_response
+    from kapflow.audit.pdf import render_accounting
+    from kapflow.core import clock
+
+    client = _own_record_for_report(request)
+    accounting = client_accounting(client=client, zone_name=timezone.get_current_timezone_name())
+    content = render_accounting(
+        accounting,
+        generated_by=request.user.full_name or request.user.email,
+        generated_at=timezone.localtime(clock.now()),
+    )
+    return export_response(
+        actor=request.actor,
+        action="disclosure.accounting_export",
+        body=content,
+        content_type="application/pdf",
+        filename="my-disclosures.pdf",
+        target=client,
+        client_id=client.pk,
+    )
