@@ -22,6 +22,7 @@ PARAMS = {"action", "audit_action"}
 
 
 def _families() -> dict[str, list[str]]:
+    from kapflow.amendments.services import DECISIONS
     from kapflow.clinical.course import Action
     from kapflow.courses.services import RECORDABLE
     from kapflow.encounters.models import EntryKind
@@ -29,6 +30,7 @@ def _families() -> dict[str, list[str]]:
     from kapflow.scheduling.models import AppointmentStatus
 
     return {
+        "amendment.": list(DECISIONS),
         "appointment.": [AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW],
         "course.": [a.value for a in Action],
         "course.record_": [k.value for k in RECORDABLE],
@@ -86,8 +88,9 @@ def written_codes() -> tuple[dict[str, str], dict[str, str]]:
             for index, arg in enumerate(args):
                 if arg.arg in PARAMS:
                     positions.setdefault(node.name, set()).add(index)
-            defaults = list(zip(args[len(args) - len(node.args.defaults) :], node.args.defaults))
-            defaults += list(zip(node.args.kwonlyargs, node.args.kw_defaults))
+            positional = args[len(args) - len(node.args.defaults) :]
+            defaults = list(zip(positional, node.args.defaults, strict=True))
+            defaults += list(zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True))
             for arg, default in defaults:
                 if arg.arg in PARAMS and default is not None:
                     found(_values(default), f"{path.relative_to(SRC)}:{default.lineno}")
@@ -113,13 +116,13 @@ def test_the_scan_finds_the_codes_it_should():
 
 
 def test_every_action_code_written_has_words():
-    codes, families = written_codes()
+    codes, _families_found = written_codes()
     missing = {code: where for code, where in codes.items() if code not in ACTIONS}
     assert not missing, f"add words to kapflow.audit.actions.ACTIONS for {missing}"
 
 
 def test_every_family_of_codes_has_words_for_each_value():
-    codes, families = written_codes()
+    _codes, families = written_codes()
     known = _families()
     unknown = {prefix: where for prefix, where in families.items() if prefix not in known}
     assert not unknown, f"list the values of these f-string codes in FAMILIES: {unknown}"

@@ -204,9 +204,7 @@ def test_staff_record_a_disclosure_made_outside_kapflow(world):
         ({"recipient": "x" * 201}, "recipient"),
     ],
 )
-def test_a_bad_disclosure_is_refused_naming_the_field_and_nothing_is_saved(
-    world, changes, field
-):
+def test_a_bad_disclosure_is_refused_naming_the_field_and_nothing_is_saved(world, changes, field):
     events = AuditEvent.objects.count()
     with pytest.raises(ValidationError) as refused:
         disclosure_record(actor=world.admin, client_id=world.client.pk, data=valid(**changes))

@@ -251,6 +251,15 @@ ACTIONS: dict[str, ActionWords] = {
         "who opened your record in an emergency, when and why",
     ),
     "breakglass.no_match": _o("An emergency access matched no client"),
+    # Amendments (HIPAA 164.526; decision 0035)
+    "amendment.request": _w("Asked to correct your record"),
+    "amendment.list": _r("Looked at requests to correct your record", "your requests"),
+    "amendment.view": _r("Opened a request to correct your record", "a request and its answer"),
+    "amendment.extend": _w("Extended the time to decide a request to correct your record"),
+    "amendment.accept": _w("Accepted a request to correct your record"),
+    "amendment.deny": _w("Denied a request to correct your record, with the reason"),
+    "amendment.disagree": _w("Filed a statement of disagreement"),
+    "amendment.rebut": _w("Wrote a rebuttal to a statement of disagreement"),
     # The accounting of disclosures (this app)
     "disclosure.record": _w("Recorded a disclosure of your information made outside kapflow"),
     "disclosure.list": _r("Looked at the accounting of disclosures", "this accounting"),
