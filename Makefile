@@ -13,7 +13,7 @@ PORT ?= 8000
 # Where the demo is served: printed with the sign-ins and used for every link in e-mails.
 KAPFLOW_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: demo test lint check assets install lock bench serve clean
+.PHONY: demo test lint check assets install lock bench serve worker scheduler clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,37 @@ lock: | $(UV)
 	$(UV) pip compile --quiet pyproject.toml --generate-hashes -o requirements/base.lock
 	$(UV) pip compile --quiet pyproject.toml --extra dev --generate-hashes -o requirements/dev.lock
 
+# The demo is one process: its background tasks run in the request (no worker to start).
+DEMO_TASKS := KAPFLOW_TASKS_BACKEND=django_tasks.backends.immediate.ImmediateBackend
+
 demo: install
 	mkdir -p var
-	KAPFLOW_DEMO_MODE=1 $(PY) manage.py migrate --no-input -v0
-	KAPFLOW_DEMO_MODE=1 KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py demo
-	KAPFLOW_DEMO_MODE=1 KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py runserver $(HOST):$(PORT)
+	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) $(PY) manage.py migrate --no-input -v0
+	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py demo
+	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# The shipped runtime (decision 0041): gunicorn with uvicorn workers, the task worker and the
+# scheduler, as in the Procfile. Settings come from the environment; secrets a machine does
+# not set are made once in var/kapflow.env. KAPFLOW_WEB_WORKERS, DATABASE_URL, REDIS_URL, ... pass
+# through (README, "Run it").
+SERVE_ENV := set -a && . ./var/kapflow.env && set +a && \
+	KAPFLOW_BIND=$${KAPFLOW_BIND:-$(HOST):$(PORT)} KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) \
+	KAPFLOW_STATIC_ROOT=$${KAPFLOW_STATIC_ROOT:-$(CURDIR)/var/static}
+
+var/kapflow.env:
+	mkdir -p var
+	umask 077 && $(PY) -m kapflow.runtime.envfile > $@
+
+serve: install var/kapflow.env
+	$(SERVE_ENV) $(BIN)/kapflow migrate --no-input -v0
+	$(SERVE_ENV) $(BIN)/kapflow collectstatic --no-input -v0
+	$(SERVE_ENV) exec $(BIN)/kapflow serve
+
+worker: install var/kapflow.env
+	$(SERVE_ENV) exec $(BIN)/kapflow worker
+
+scheduler: install var/kapflow.env
+	$(SERVE_ENV) exec $(BIN)/kapflow scheduler
 
 lint: install
 	$(BIN)/ruff check .

@@ -319,12 +319,11 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 if STATIC_ROOT and not TESTING:
-    # Served (`make serve`, production): collected, compressed, names carry a content hash so
-    # WhiteNoise can let browsers cache them for good. A file missing from the manifest is
-    # served under its plain name rather than failing the page.
-    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    # Served (`make serve`, production): collected once and compressed (gzip, brotli), read
+    # from STATIC_ROOT. Not the manifest storage: vendored CSS points at source maps that npm
+    # packages do not ship, which fails its post-processing.
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"}
     WHITENOISE_USE_FINDERS = False
-    WHITENOISE_MANIFEST_STRICT = False
 # Uploads (message attachments) live under MEDIA_ROOT/private/ with random names and are never
 # served by URL (no MEDIA_URL route): a view checks access and streams each file.
 MEDIA_ROOT = Path(env_str("KAPFLOW_MEDIA_ROOT", str(DATA_DIR / "media")))

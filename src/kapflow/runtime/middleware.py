@@ -44,10 +44,13 @@ class HealthCheckMiddleware:
             if not ready:
                 failed = sorted(name for name, value in checks.items() if value != "ok")
                 logger.warning("health.not_ready", extra={"failed": ",".join(failed)})
-            return _health_response(
+            response = _health_response(
                 {"status": "ok" if ready else "unavailable", "checks": checks},
                 status=200 if ready else 503,
             )
+            # Logged above as health.not_ready; Django would add an ERROR line per probe.
+            response._has_been_logged = True
+            return response
         return self.get_response(request)
 
 

@@ -15,5 +15,13 @@ with warnings.catch_warnings():
     from uvicorn.workers import UvicornWorker as _UvicornWorker
 
 
+# WhiteNoise hands Django a file iterator that is not async; under ASGI Django reads it in a
+# thread and warns on every static file. That is the cost of serving /static/ from the app
+# (a TLS proxy or CDN in front can cache them; docs/deploy.md), not a fault to log each time.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
+
+
 class UvicornWorker(_UvicornWorker):
     CONFIG_KWARGS = {"loop": "auto", "http": "auto", "lifespan": "off", "access_log": False}

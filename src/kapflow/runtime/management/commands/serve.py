@@ -29,6 +29,7 @@ def argv(name: str) -> list[str]:
 
 class Command(BaseCommand):
     help = "Run the web server, the task worker and the scheduler (what the Procfile lists)."
+    requires_system_checks = []  # each child checks as it starts
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -1,0 +1,127 @@
+"""Two web processes that share no memory, only Redis (and the database): a session made on
+one is valid on the other, a sign-in lockout counted on one holds on the other, sessions
+never touch the database, and a task a page puts on the RQ queue is done by `kapflow worker`.
+
+Each run uses its own key prefix in Redis database 13, so parallel runs do not meet.
+"""
+
+import http.cookiejar
+import re
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.sessions.models import Session
+
+from kapflow.outbox.models import OutboxMessage
+from tests.runtime.processes import free_port, needs_postgresql, wait_http, wait_until
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = [
+    needs_postgresql(),
+    pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379"),
+    pytest.mark.process,
+    pytest.mark.django_db(transaction=True),
+]
+PASSWORD = "correct horse battery staple"
+
+
+def set_password(user) -> None:
+    # The processes run production's hashers; the test run's MD5 is not among them.
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, "runtimesalt", iterations=1000)
+    user.save(update_fields=["password"])
+
+
+class Browser:
+    """One cookie jar for both servers (as behind a load balancer); no redirects followed."""
+
+    def __init__(self):
+        self.jar = http.cookiejar.CookieJar()
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect
+        )
+
+    def request(self, url, data=None):
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        try:
+            with self.opener.open(urllib.request.Request(url, data=body), timeout=60) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read().decode()
+
+    def sign_in(self, base, email, password):
+        _, _, page = self.request(base + "/sign-in/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        return self.request(
+            base + "/sign-in/",
+            {"csrfmiddlewaretoken": token, "username": email, "password": password},
+        )
+
+
+def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes):
+    redis = {
+        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "KAPFLOW_CACHE_PREFIX": f"kapflow-test-{uuid.uuid4().hex[:12]}",
+    }
+    ports = free_port(), free_port()
+    servers = [processes.gunicorn(port, workers=1, **redis) for port in ports]
+    a, b = (f"http://127.0.0.1:{port}" for port in ports)
+    for base, server in zip((a, b), servers, strict=True):
+        wait_http(base, server)
+
+    # A client (no MFA) signs in on A and is signed in on B.
+    client_user = world.client_member.user
+    set_password(client_user)
+    browser = Browser()
+    status, headers, _ = browser.sign_in(a, client_user.email, PASSWORD)
+    assert status == 302, status
+    status, _, page = browser.request(b + "/")
+    assert status == 200
+    assert "sign-in" not in urllib.parse.urlparse(headers.get("Location", "")).path
+    assert Browser().request(b + "/")[0] == 302  # a stranger is sent to sign in
+    assert not Session.objects.exists()  # sessions live in Redis only
+
+    # Five wrong passwords on A lock the person out on B too (axes counts in the cache).
+    target = world.therapist.user
+    set_password(target)
+    for _ in range(5):
+        assert Browser().sign_in(a, target.email, "wrong password, wrong")[0] in (200, 429)
+    status, _, page = Browser().sign_in(b, target.email, PASSWORD)
+    assert status == 429, status
+
+    # A page on A puts a task on the RQ queue; the worker takes it from Redis.
+    reset = Browser().request(b + "/sign-in/")  # any page: proves B still serves
+    assert reset[0] == 200
+    browser = Browser()
+    _, _, page = browser.request(a + "/password-reset/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    status, _, _ = browser.request(
+        a + "/password-reset/", {"csrfmiddlewaretoken": token, "email": client_user.email}
+    )
+    assert status == 302
+    assert not OutboxMessage.objects.exists()  # queued, not done
+    worker = processes.kapflow("worker", "--batch", **redis)
+    assert worker.wait(timeout=120) == 0
+    wait_until(
+        lambda: OutboxMessage.objects.filter(
+            recipient=client_user.email, subject="Reset your kapflow password"
+        ).exists(),
+        what="the reset e-mail",
+    )
