@@ -26,6 +26,7 @@ ROWS = [
     ("therapist", "get", "/members", "", None, 404),
     ("therapist", "get", "/audit", "", None, 404),
     ("admin", "get", "/audit", "?since=yesterday", None, 422),
+    ("admin", "get", "/amendments", "?show=mine", None, 422),
     ("therapist", "get", "/messages", "?page=first", None, 422),
     ("therapist", "get", "/prescribing/medications", "", None, 422),
     ("therapist", "get", "/prescribing/referrals", "?status=lost", None, 422),

@@ -209,7 +209,11 @@ def mine_disagree(request, amendment_id: int, payload: AmendmentDisagreementIn):
 # ---- the practice ----------------------------------------------------------------------------
 
 
-@router.get("", response={200: list[AmendmentOut], 404: ErrorsOut}, summary="The request queue")
+@router.get(
+    "",
+    response={200: list[AmendmentOut], 404: ErrorsOut, 422: ErrorsOut},
+    summary="The request queue",
+)
 def queue(request, show: Literal["open", "all"] = "open"):
     """The practice's requests the actor may read: open ones by due date (`show=open`), or
     every one (`show=all`). Practice admins and clinicians on the client's care team."""
