@@ -57,6 +57,17 @@ def test_the_audit_csv_export(client, world):
     assert body_of(got).decode().startswith("at,actor_id,actor_email")
 
 
+def test_the_trail_shows_each_exports_digest(client, world, notes):
+    sign_in(client, world.therapist.user)
+    hex_digest = check_digest(client.get(f"/notes/{notes[0].pk}.pdf"), "note.export")
+    sign_in(client, world.admin.user)
+    csv_body = body_of(client.get("/audit/export.csv", {"action": "note.export"})).decode()
+    assert csv_body.splitlines()[0].endswith(",content_digest")
+    assert csv_body.splitlines()[1].endswith(f",{hex_digest}")
+    api = client.get("/api/v1/audit", {"action": "note.export"}).json()
+    assert api["results"][0]["content_digest"] == hex_digest
+
+
 def test_the_outcomes_csv_export(client, world):
     sign_in(client, world.admin.user)
     got = client.get("/outcomes/practice.csv", {"instrument": "phq9", "group_by": "all"})

@@ -38,6 +38,9 @@ class AuditOut(Schema):
     route: str
     request_id: str
     client_request_id: str
+    content_digest: str = Field(
+        "", description="SHA-256 (hex) of the file an export event produced, else empty."
+    )
 
 
 class AuditPage(Schema):

@@ -46,6 +46,7 @@ CSV_COLUMNS = [
     "request_id",
     "client_request_id",
     "record_organisation_id",
+    "content_digest",
 ]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -104,6 +105,7 @@ def audit_export(request):
                     e.request_id,
                     e.client_request_id,
                     e.record_organisation_id or "",
+                    e.content_digest,
                 ]
             ).encode()
 
