@@ -16,9 +16,13 @@ import uuid
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.sessions.models import Session
+from django.test import override_settings
+from redis import Redis
+from rq.job import Job, JobStatus
 
 from kapflow.outbox.models import OutboxMessage
-from tests.runtime.processes import free_port, needs_postgresql, wait_http, wait_until
+from tests.runtime import tasks
+from tests.runtime.processes import free_port, log_of, needs_postgresql, wait_http, wait_until
 
 
 def redis_up() -> bool:
@@ -75,9 +79,24 @@ class Browser:
         )
 
 
-def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes):
+@pytest.fixture
+def redis_url():
+    """An empty Redis database of our own (15 down to 9), emptied again afterwards: the RQ
+    queue's keys carry no prefix, so parallel runs must not share a database."""
+    import redis
+
+    for number in range(15, 8, -1):
+        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
+        if client.dbsize() == 0 and client.set("kapflow-test-claim", "1", nx=True):
+            yield f"redis://127.0.0.1:6379/{number}"
+            client.flushdb()
+            return
+    pytest.skip("no empty Redis database between 9 and 15")
+
+
+def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes, redis_url):
     redis = {
-        "REDIS_URL": "redis://127.0.0.1:6379/13",
+        "REDIS_URL": redis_url,
         "KAPFLOW_CACHE_PREFIX": f"kapflow-test-{uuid.uuid4().hex[:12]}",
     }
     ports = free_port(), free_port()
@@ -117,11 +136,28 @@ def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes):
     )
     assert status == 302
     assert not OutboxMessage.objects.exists()  # queued, not done
+
+    # Two failing tasks through the same backend: a transient error is retried with the
+    # backoff, any other fails at once.
+    rq_settings = {
+        "RQ_QUEUES": {"default": {"URL": redis_url}},
+        "TASKS": {"default": {"BACKEND": "kapflow.runtime.backends.RQBackend"}},
+    }
+    with override_settings(**rq_settings):
+        transient = tasks.transient_failure.enqueue("t")
+        permanent = tasks.permanent_failure.enqueue("p")
+
     worker = processes.kapflow("worker", "--batch", **redis)
-    assert worker.wait(timeout=120) == 0
+    assert worker.wait(timeout=120) == 0, log_of(worker)
     wait_until(
         lambda: OutboxMessage.objects.filter(
             recipient=client_user.email, subject="Reset your kapflow password"
         ).exists(),
         what="the reset e-mail",
     )
+    connection = Redis.from_url(redis_url)
+    retried = Job.fetch(transient.id, connection=connection)
+    assert retried.get_status() == JobStatus.SCHEDULED
+    assert retried.retries_left == 3
+    assert retried.retry_intervals == [30, 120, 480, 1920]
+    assert Job.fetch(permanent.id, connection=connection).get_status() == JobStatus.FAILED

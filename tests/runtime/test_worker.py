@@ -169,3 +169,20 @@ def test_a_task_that_kills_every_worker_fails_when_its_attempts_are_used(db_task
     row.refresh_from_db()
     assert row.status == "FAILED"
     assert row.exception_class_path == "kapflow.runtime.worker.WorkerLost"
+
+
+def test_platform_staff_see_failed_tasks_in_the_admin(client, db_tasks):
+    from tests.accounts.factories import UserFactory
+    from tests.conftest import sign_in
+
+    result = tasks.permanent_failure.enqueue("seen")
+    make_worker().run_task(claim(result))
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    sign_in(client, staff)
+    listing = client.get("/platform-admin/django_tasks_database/dbtaskresult/?status__exact=FAILED")
+    assert listing.status_code == 200
+    assert "permanent_failure" in listing.content.decode()
+    detail = client.get(f"/platform-admin/django_tasks_database/dbtaskresult/{result.id}/change/")
+    assert detail.status_code == 200
+    assert "builtins.ValueError" in detail.content.decode()
+    assert "someone@example.org" not in detail.content.decode()

@@ -32,7 +32,8 @@ class Job(rq_backend.Job):
             return super()._execute()
         except BaseException as exc:
             self._kapflow_permanent = not is_transient(exc)
-            logger.error(
+            logger.log(
+                logging.ERROR if self._kapflow_permanent else logging.WARNING,
                 "task.failed" if self._kapflow_permanent else "task.retry",
                 extra={
                     "task_id": self.id,
