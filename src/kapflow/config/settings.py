@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "kapflow.patients.middleware.EmergencyAccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After CSRF, authentication and messages: a form sent twice is done once (decision 0038).
+    "kapflow.core.form_tokens.FormTokenMiddleware",
     "kapflow.core.middleware.ContentSecurityPolicyMiddleware",
     "kapflow.core.middleware.NotFoundMiddleware",
     # Axes last: it reads the outcome of authentication.
@@ -132,7 +134,9 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "kapflow.accounts.context_processors.actor",
                 "kapflow.outbox.context_processors.demo",
-            ]
+            ],
+            # Replaces {% csrf_token %}: every POST form also carries a one-time form token.
+            "builtins": ["kapflow.core.templatetags.form_tokens"],
         },
     }
 ]

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from kapflow import policy
 from kapflow.core.errors import PermissionDenied
+from kapflow.core.form_tokens import form_token_guard
 from kapflow.core.views import call_for_form
 from kapflow.messaging import files, safety, selectors, services
 from kapflow.messaging.forms import AddParticipantForm, MessageForm, NewThreadForm
@@ -29,8 +30,9 @@ URGENT_SESSION_KEY = "messaging_urgent_notice"
 def limit_uploads(view):
     """Cap attachment bytes while the body is read (files.AttachmentLimitHandler). Upload
     handlers must be set before anything reads request.POST, and the CSRF middleware does, so
-    the check moves inside: Django's documented csrf_exempt + csrf_protect pattern."""
-    protected = csrf_protect(view)
+    the check moves inside: Django's documented csrf_exempt + csrf_protect pattern. The form
+    token check (decision 0038) reads request.POST too, so it moves inside with it."""
+    protected = csrf_protect(form_token_guard(view))
 
     @csrf_exempt
     @wraps(view)

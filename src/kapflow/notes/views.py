@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from kapflow import policy
 from kapflow.audit.exports import export_response
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.core.form_tokens import form_token_exempt
 from kapflow.core.views import add_errors, call_for_form, staff_actor
 from kapflow.notes import selectors, services
 from kapflow.notes.forms import (
@@ -184,6 +185,7 @@ def _save_sections(actor, note, form) -> tuple[object, int]:
     return saved, 200
 
 
+@form_token_exempt  # saved again on every pause in typing; the version guards it
 @login_required
 @require_POST
 def note_autosave(request, note_id: int):

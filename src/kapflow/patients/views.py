@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from kapflow import policy
 from kapflow.core import clock, errors
 from kapflow.core.errors import DomainError
+from kapflow.core.form_tokens import form_token_exempt
 from kapflow.core.views import add_errors, call_for_form, staff_actor
 from kapflow.patients import selectors, services
 from kapflow.patients.forms import (
@@ -26,6 +27,7 @@ from kapflow.patients.forms import (
 )
 
 
+@form_token_exempt  # the search, posted on every keystroke (decision 0038)
 @login_required
 def client_list(request):
     actor = staff_actor(request)

@@ -18,6 +18,7 @@ from kapflow.clinical.icd10 import diagnosis_search
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, GateBlocked, NotFound
 from kapflow.core.errors import PermissionDenied as ServicePermissionDenied
+from kapflow.core.form_tokens import form_token_exempt
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.courses import selectors as course_selectors
 from kapflow.prescriptions import selectors, services
@@ -119,6 +120,7 @@ def _diagnosis(code):
     return diagnosis_get(code)
 
 
+@form_token_exempt  # a search inside the referral form: it must not spend its token
 @login_required
 @require_POST
 def icd_search(request):

@@ -44,3 +44,81 @@ document.addEventListener("htmx:afterSwap", (event) => {
   const elt = (config && config.elt) || event.detail.elt;
   if (elt && elt.closest && elt.closest("form")) focusRefusal();
 });
+
+// One submit at a time (decision 0038). A page form, once sent, ignores further submits
+// (double clicks, a second Enter) and shows its buttons busy; they come back if the page is
+// still here after a while (a download, a slow network) or is shown again from the
+// back-forward cache. The server refuses a repeat of the form's one-time token anyway.
+const RESUBMIT_AFTER_MS = 10000;
+
+function submitButtons(form) {
+  return form.querySelectorAll("button:not([type=button]):not([type=reset]), input[type=submit]");
+}
+
+function formReady(form) {
+  delete form.dataset.sending;
+  submitButtons(form).forEach((button) => {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  });
+}
+
+function formSending(form) {
+  form.dataset.sending = "1";
+  submitButtons(form).forEach((button) => button.setAttribute("aria-busy", "true"));
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
+  if (form.dataset.sending) {
+    event.preventDefault();
+    return;
+  }
+  // htmx sends this one itself (it cancelled the page submit); see the htmx handlers below.
+  if (event.defaultPrevented) return;
+  formSending(form);
+  // Disabled only after this event: a button disabled now would drop its name and value
+  // from what the browser is about to send.
+  setTimeout(() => submitButtons(form).forEach((button) => { button.disabled = true; }), 0);
+  setTimeout(() => formReady(form), RESUBMIT_AFTER_MS);
+});
+
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) document.querySelectorAll("form[data-sending]").forEach(formReady);
+});
+
+// htmx forms: the same as hx-disabled-elt on every form that htmx posts when it is submitted.
+// While one such request is out its buttons are disabled and a second submit is dropped
+// (htmx would queue it and send it after the first). Requests a form sends as it is typed in
+// (the notes autosave) disable nothing.
+function htmxForm(event) {
+  const elt = event.detail.elt;
+  const config = event.detail.requestConfig || {};
+  const verb = (event.detail.verb || config.verb || "").toLowerCase();
+  const trigger = event.detail.triggeringEvent || config.triggeringEvent;
+  if (!(elt instanceof HTMLFormElement) || !verb || verb === "get") return null;
+  return trigger && trigger.type === "submit" ? elt : null;
+}
+
+document.addEventListener("htmx:confirm", (event) => {
+  const form = htmxForm(event);
+  if (form && form.dataset.sending) event.preventDefault();
+});
+
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const form = htmxForm(event);
+  if (!form) return;
+  formSending(form);
+  submitButtons(form).forEach((button) => { button.disabled = true; });
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  // A form that stays on the page gets a fresh one-time token for its next submit.
+  const elt = event.detail.elt;
+  const token = event.detail.xhr && event.detail.xhr.getResponseHeader("Kapflow-Form-Token");
+  const input = elt instanceof HTMLFormElement && elt.querySelector("input[name=kapflow_form_token]");
+  if (token && input) input.value = token;
+  const form = htmxForm(event);
+  if (form) formReady(form);
+});
