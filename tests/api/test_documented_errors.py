@@ -54,3 +54,18 @@ def test_the_answer_is_a_documented_status(
     assert str(status) in document["paths"][PREFIX + path][method]["responses"]
     errors = response.json()["errors"]
     assert errors and all(set(e) >= {"field", "code", "message"} for e in errors)
+
+
+def test_every_operation_that_takes_input_documents_422(document):
+    """Any query parameter or body can be invalid, and invalid input is a 422."""
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if (
+            "requestBody" in operation
+            or any(p["in"] == "query" for p in operation.get("parameters", []))
+        )
+        and "422" not in operation["responses"]
+    ]
+    assert missing == []
