@@ -3,7 +3,7 @@
 They run as production does: no KAPFLOW_TESTING, no DEBUG, the shipped gunicorn config,
 secrets passed in (the test process's own SECRET_KEY, so a session made here is valid there),
 and the test database by URL, so they see what a transactional test commits. Every process
-started is stopped (SIGTERM, then SIGKILL) by the `processes` fixture.
+started is killed with its process group by the `processes` fixture.
 """
 
 import json
@@ -109,8 +109,10 @@ class Processes:
                 process.wait()
 
     def stop_all(self) -> None:
+        """At the end of a test: SIGKILL to each process group (gunicorn's workers too).
+        Graceful stops are tested where they matter (test_serve)."""
         for process, _ in self.started:
-            self.stop(process)
+            self.stop(process, signal.SIGKILL)
 
 
 def log_of(process: subprocess.Popen) -> str:
