@@ -11,6 +11,7 @@ from kapflow.accounts.models import (
     TrainingCertificate,
     User,
 )
+from kapflow.audit.services import audit_not_found
 from kapflow.clinical.licensure import Licence
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
@@ -55,7 +56,7 @@ def member_get(*, actor, membership_id: int) -> Membership:
         .first()
     )
     if membership is None or not policy.can_edit_credentials(actor, membership):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Membership, object_id=membership_id)
     return membership
 
 

@@ -33,7 +33,7 @@ from kapflow.accounts.models import (
     User,
     hash_secret,
 )
-from kapflow.audit.services import audit_record, audit_record_account
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_account
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
 from kapflow.core.errors import DomainError, NotFound
@@ -85,13 +85,15 @@ def invitation_create(*, actor: Membership, email: str, roles: list[str]) -> Inv
 
 
 def _pending_invitation_for_update(*, actor: Membership, invitation_id: int, verb: str):
-    if not policy.can_manage_members(actor):
-        raise NotFound()
-    invitation = (
-        Invitation.objects.for_org(actor.organisation).select_for_update().filter(pk=invitation_id)
-    ).first()
+    invitation = None
+    if policy.can_manage_members(actor):
+        invitation = (
+            Invitation.objects.for_org(actor.organisation)
+            .select_for_update()
+            .filter(pk=invitation_id)
+        ).first()
     if invitation is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Invitation, object_id=invitation_id)
     if invitation.status != "pending":
         raise DomainError(
             f"Only a pending invitation can be {verb}.", code="invitation.not_pending"
@@ -183,15 +185,24 @@ def invitation_accept(
     return membership
 
 
+def _member_for_update(actor: Membership, membership_id: int) -> Membership:
+    """A member of the admin's organisation, locked; else NotFound (recorded as a denied
+    access for the organisation holding the id)."""
+    membership = None
+    if policy.can_manage_members(actor):
+        membership = (
+            Membership.objects.for_org(actor.organisation)
+            .select_for_update()
+            .filter(pk=membership_id)
+        ).first()
+    if membership is None:
+        raise audit_not_found(actor=actor, model=Membership, object_id=membership_id)
+    return membership
+
+
 @transaction.atomic
 def membership_set_roles(*, actor: Membership, membership_id: int, roles: list[str]) -> Membership:
-    if not policy.can_manage_members(actor):
-        raise NotFound()
-    membership = (
-        Membership.objects.for_org(actor.organisation).select_for_update().filter(pk=membership_id)
-    ).first()
-    if membership is None:
-        raise NotFound()
+    membership = _member_for_update(actor, membership_id)
     roles = _clean_roles(roles)
     if membership.pk == actor.pk and Role.PRACTICE_ADMIN not in roles:
         raise ValidationError(
@@ -208,13 +219,7 @@ def membership_set_roles(*, actor: Membership, membership_id: int, roles: list[s
 
 @transaction.atomic
 def membership_deactivate(*, actor: Membership, membership_id: int) -> Membership:
-    if not policy.can_manage_members(actor):
-        raise NotFound()
-    membership = (
-        Membership.objects.for_org(actor.organisation).select_for_update().filter(pk=membership_id)
-    ).first()
-    if membership is None:
-        raise NotFound()
+    membership = _member_for_update(actor, membership_id)
     if membership.pk == actor.pk:
         raise DomainError("You cannot deactivate yourself.", code="membership.self")
     membership.is_active = False
@@ -406,7 +411,7 @@ def api_token_refusal(token: ApiToken) -> str | None:
 def api_token_revoke(*, actor: Membership, token_id: int) -> ApiToken:
     token = ApiToken.objects.select_for_update().filter(pk=token_id, membership=actor).first()
     if token is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=ApiToken, object_id=token_id)
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action="api_token.revoke", target=token)

@@ -18,9 +18,9 @@ from pydantic import Field, StrictInt
 from kapflow import policy
 from kapflow.alerts import selectors, services
 from kapflow.alerts.models import NOTE_MAX, AlertKind, RaisedByRole, Severity
+from kapflow.audit.services import audit_route_not_found
 from kapflow.clinical.reactions import SYMPTOMS
 from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
-from kapflow.core.errors import NotFound
 
 router = Router(tags=["alerts"])
 
@@ -90,7 +90,7 @@ class AcknowledgeIn(Schema):
 def _clinical_actor(request):
     actor = staff_actor(request)
     if not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 
@@ -172,9 +172,7 @@ def open_alerts(request):
 def course_open_alerts(request, course_id: int):
     """Open alerts for the course's client (this course, or raised with no course open)."""
     actor = _clinical_actor(request)
-    course = policy.courses_queryset(actor).filter(pk=course_id).first()
-    if course is None:
-        raise NotFound("Course not found.")
+    course = selectors.course_for_alerts(actor=actor, course_id=course_id)
     return [_alert_out(a) for a in selectors.open_alerts_for_course(actor=actor, course=course)]
 
 

@@ -10,7 +10,7 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, 
 
 from kapflow import policy
 from kapflow.alerts.models import Alert, Severity
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical.reactions import SYMPTOM_BY_CODE
 from kapflow.core.errors import NotFound
 from kapflow.patients.models import CareTeamMember, Client
@@ -78,14 +78,25 @@ def open_alerts_for_course(*, actor, course, limit: int = 50) -> list[Alert]:
 
 def alert_get_for_actor(*, actor, alert_id: int) -> Alert:
     """One alert for staff who may see it, else NotFound; the read is audited."""
-    if actor is None:
-        raise NotFound()
-    alert = _for_staff(actor).filter(pk=alert_id).first()
+    alert = _for_staff(actor).filter(pk=alert_id).first() if actor is not None else None
     if alert is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Alert, object_id=alert_id)
     _with_permissions(actor, [alert])
     audit_record(actor=actor, action="alert.view", target=alert, client_id=alert.client_id)
     return alert
+
+
+def course_for_alerts(*, actor, course_id: int):
+    """The course whose open alerts the actor asks for (the banner the session screen
+    polls), or NotFound. One query; not audited here (open_alerts_for_course audits)."""
+    from kapflow.courses.models import Course
+
+    course = policy.courses_queryset(actor).filter(pk=course_id).first()
+    if course is None:
+        raise audit_not_found(
+            actor=actor, model=Course, object_id=course_id, message="Course not found."
+        )
+    return course
 
 
 def alert_get_for_reporter(*, actor, alert_id: int) -> Alert:
@@ -99,7 +110,7 @@ def alert_get_for_reporter(*, actor, alert_id: int) -> Alert:
         else None
     )
     if alert is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Alert, object_id=alert_id)
     return alert
 
 
@@ -115,7 +126,7 @@ def client_for_reporter(*, actor, client_id: int | None = None) -> tuple[Client,
         client = clients.filter(pk=client_id).first()
     role = policy.alert_raiser_role(actor, client) if client is not None else ""
     if not role:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Client, object_id=client_id)
     return client, role
 
 

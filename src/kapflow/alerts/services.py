@@ -18,9 +18,9 @@ from kapflow import policy
 from kapflow.accounts.models import Membership
 from kapflow.alerts.models import NOTE_MAX, Alert, AlertKind
 from kapflow.alerts.selectors import client_for_reporter
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import reactions
-from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.core.errors import DomainError, PermissionDenied
 from kapflow.patients.models import Client
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def alert_acknowledge(
     now = now or timezone.now()
     alert = policy.alerts_queryset(actor).select_for_update().filter(pk=alert_id).first()
     if alert is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Alert, object_id=alert_id)
     if not policy.can_acknowledge_alert(actor, alert):
         raise PermissionDenied("Only the client's clinicians acknowledge alerts.")
     note = _text(note, "note", required=True, message="Say what you did, e.g. called the client.")

@@ -130,9 +130,7 @@ def acknowledge(request, alert_id: int):
 def course_banner(request, course_id: int):
     """The open alerts of a course as the banner partial, for the session screen to poll."""
     actor = staff_actor(request)
-    course = policy.courses_queryset(actor).filter(pk=course_id).first()
-    if course is None:
-        raise NotFound()
+    course = selectors.course_for_alerts(actor=actor, course_id=course_id)
     alerts = selectors.open_alerts_for_course(actor=actor, course=course)
     # After acknowledging, go back to the course page, not to this fragment.
     return render(

@@ -21,9 +21,9 @@ from pydantic import AwareDatetime, Field, StrictInt, StringConstraints, WithJso
 from kapflow import policy
 from kapflow.assessments import selectors, services
 from kapflow.assessments.models import Decision, Schedule
+from kapflow.audit.services import audit_route_not_found
 from kapflow.clinical import instruments
 from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
-from kapflow.core.errors import NotFound
 
 router = Router(tags=["assessments"])
 
@@ -226,14 +226,14 @@ def _clinical_actor(request):
     tell them; the services still decide who may write."""
     actor = staff_actor(request)
     if not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 
 def _client_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.is_client_actor(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 

@@ -4,8 +4,8 @@ from django.db.models import QuerySet
 
 from kapflow import policy
 from kapflow.assessments.models import Assignment, Response, UrgentTask
-from kapflow.audit.services import audit_record
-from kapflow.core.errors import NotFound
+from kapflow.audit.services import audit_not_found, audit_record
+from kapflow.patients.models import Client
 
 
 def current_responses(qs: QuerySet) -> QuerySet:
@@ -16,7 +16,7 @@ def current_responses(qs: QuerySet) -> QuerySet:
 def client_assessments(*, actor, client_id: int) -> dict:
     client = policy.clients_queryset(actor).filter(pk=client_id).first()
     if client is None or not policy.can_see_scores(actor, client):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Client, object_id=client_id)
     audit_record(actor=actor, action="assessment.list", target=client, client_id=client.pk)
     return {
         "client": client,
@@ -47,7 +47,7 @@ def response_get_for_actor(*, actor, response_id: int) -> Response:
         .first()
     )
     if response is None or not policy.can_see_scores(actor, response.client):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Response, object_id=response_id)
     audit_record(
         actor=actor, action="assessment.view", target=response, client_id=response.client_id
     )
@@ -61,7 +61,7 @@ def urgent_task_get_for_actor(*, actor, task_id: int) -> UrgentTask:
         .first()
     )
     if task is None or not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=UrgentTask, object_id=task_id)
     audit_record(actor=actor, action="urgent_task.view", target=task, client_id=task.client_id)
     return task
 
@@ -87,10 +87,12 @@ def portal_assignments(*, user) -> list[Assignment]:
     )
 
 
-def portal_assignment(*, user, assignment_id: int) -> Assignment:
+def portal_assignment(*, user, assignment_id: int, actor=None) -> Assignment:
+    """The signed-in client's own assignment; anyone else's is "not found" (recorded for the
+    practice holding it)."""
     assignment = Assignment.objects.filter(pk=assignment_id, client__user=user).first()
     if assignment is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Assignment, object_id=assignment_id)
     return assignment
 
 

@@ -27,7 +27,7 @@ from kapflow.assessments.models import (
     Source,
     UrgentTask,
 )
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import instruments
 from kapflow.clinical import overrides as ovr
 from kapflow.core import clock
@@ -82,7 +82,9 @@ def _client_for_staff(actor, client_id: int) -> Client:
     )
     if client is None or not policy.can_see_scores(actor, client):
         # Billers see demographics, never questionnaires: not found, as for the reads.
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     return client
 
 
@@ -140,7 +142,7 @@ def link_send(*, actor: Membership, assignment_id: int) -> ResponseLink:
         .first()
     )
     if assignment is None or not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Assignment, object_id=assignment_id)
     if not assignment.is_open:
         raise DomainError("This questionnaire is already done.", code="assignment.closed")
     if not assignment.client.email:
@@ -204,13 +206,13 @@ def response_save(
     if source == Source.LINK:
         link, assignment = link_assignment(token=token or "")
         if assignment.pk != assignment_id:
-            raise NotFound()
+            raise audit_not_found(actor=actor, model=Assignment, object_id=assignment_id)
         assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
         link = ResponseLink.objects.select_for_update().get(pk=link.pk)
     else:
         assignment = Assignment.objects.select_for_update().filter(pk=assignment_id).first()
         if assignment is None or not policy.is_own_client_record(actor, assignment.client_id):
-            raise NotFound()
+            raise audit_not_found(actor=actor, model=Assignment, object_id=assignment_id)
     if not assignment.is_open:
         raise DomainError("This questionnaire is already done.", code="assignment.closed")
     inst = _instrument(assignment.instrument)
@@ -336,7 +338,7 @@ def response_correct(
         .first()
     )
     if old is None or not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Response, object_id=response_id)
     client = Client.objects.prefetch_related("care_team").get(pk=old.client_id)
     if not policy.can_assess(actor, client):
         raise PermissionDenied("Only the client's clinicians correct questionnaires.")
@@ -540,7 +542,7 @@ def _task_for_assessment(actor: Membership, task_id: int) -> UrgentTask:
         .first()
     )
     if task is None or not policy.can_see_clinical(actor):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=UrgentTask, object_id=task_id)
     return task
 
 

@@ -12,6 +12,7 @@ from kapflow import policy
 from kapflow.assessments import selectors, services
 from kapflow.assessments.forms import AssignForm, CorrectionForm, InstrumentForm, ResolveForm
 from kapflow.assessments.models import Source
+from kapflow.audit.services import audit_route_not_found
 from kapflow.clinical import instruments
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.core.views import add_errors, call_for_form, redirect_to_next, staff_actor
@@ -203,8 +204,10 @@ def _fill(request, assignment, *, source, token=None, template="assessments/fill
 @login_required
 def portal_fill(request, assignment_id: int):
     if not policy.is_client_actor(request.actor):
-        raise Http404()
-    assignment = selectors.portal_assignment(user=request.user, assignment_id=assignment_id)
+        raise audit_route_not_found(request)
+    assignment = selectors.portal_assignment(
+        user=request.user, assignment_id=assignment_id, actor=request.actor
+    )
     return _fill(request, assignment, source=Source.PORTAL)
 
 

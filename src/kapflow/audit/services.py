@@ -17,6 +17,7 @@ from kapflow.audit import chain
 from kapflow.audit.models import AuditEvent, Disclosure, DisclosurePurpose
 from kapflow.core import clock
 from kapflow.core.context import RequestMeta, current_request_meta
+from kapflow.core.errors import NotFound
 
 
 def _event(
@@ -183,22 +184,33 @@ def audit_record_account(
     return chain.append(rows)
 
 
+# The organisation holding a record of a model without its own `organisation` column.
+HOLDER_FIELDS = {"accounts.ApiToken": "membership__organisation_id"}
+
+
 def audit_access_denied(*, actor, model, object_id) -> AuditEvent | None:
     """A member asked for a record that exists but is not theirs to see (they get a 404).
 
     The row names the record's organisation in record_organisation, so the practice that
     holds the record sees the probe; the prober's own organisation does not (its admin would
     otherwise learn that the id exists). Ids only: no client, no name. Nothing is written
-    for an id that does not exist."""
+    for an id that does not exist, and one probe of one record writes one row per request."""
     try:
         object_id = int(object_id)
     except (TypeError, ValueError):
         return None
     # A deliberate unscoped read: the one question is which organisation holds this id.
-    holder = model._base_manager.filter(pk=object_id).values_list("organisation_id", flat=True)
+    holder_field = HOLDER_FIELDS.get(model._meta.label, "organisation_id")
+    holder = model._base_manager.filter(pk=object_id).values_list(holder_field, flat=True)
     holder_id = holder.first()
     if holder_id is None:
         return None
+    target_type = model._meta.model_name
+    pending = _pending_denied.get()
+    if pending is not None:
+        for earlier in pending:
+            if (earlier.target_type, earlier.target_id) == (target_type, object_id):
+                return earlier
     event = _event(
         actor=actor,
         action="access.denied",
@@ -207,8 +219,7 @@ def audit_access_denied(*, actor, model, object_id) -> AuditEvent | None:
         changed_fields=None,
         record_organisation_id=holder_id,
     )
-    event.target_type, event.target_id = model._meta.model_name, object_id
-    pending = _pending_denied.get()
+    event.target_type, event.target_id = target_type, object_id
     if pending is None:
         chain.append([event])
     else:
@@ -216,9 +227,73 @@ def audit_access_denied(*, actor, model, object_id) -> AuditEvent | None:
     return event
 
 
+def audit_not_found(*, actor, model, object_id, message: str = "Not found.") -> NotFound:
+    """The NotFound to raise when `object_id` of `model` is not the actor's to see, after
+    recording the probe for the organisation holding it (audit_access_denied; nothing for an
+    id that exists nowhere). Every selector, service and view that reaches a tenant record by
+    id raises this on its miss path, the same answer for "missing" and "not yours":
+
+        if appointment is None:
+            raise audit_not_found(actor=actor, model=Appointment, object_id=appointment_id)
+
+    The allowed path runs no extra query; the miss path runs one (which organisation holds
+    the id) whether or not it exists."""
+    audit_access_denied(actor=actor, model=model, object_id=object_id)
+    return NotFound(message)
+
+
+# The record a page or an endpoint names by its first id (`<int:…>` in its path). A gate that
+# turns the actor away before any lookup (a client on a staff page, staff on a client's page,
+# a biller on a clinical one) records that record as probed: audit_route_not_found.
+ROUTE_SUBJECTS = {
+    "alert_id": "alerts.Alert",
+    "amendment_id": "amendments.AmendmentRequest",
+    "appointment_id": "scheduling.Appointment",
+    "assignment_id": "assessments.Assignment",
+    "attachment_id": "messaging.Attachment",
+    "client_id": "patients.Client",
+    "companion_id": "patients.Companion",
+    "course_id": "courses.Course",
+    "document_id": "consents.ConsentDocument",
+    # Only journal routes start with an entry id (a session's entries follow its id).
+    "entry_id": "journal.JournalEntry",
+    "grant_id": "patients.EmergencyAccess",
+    "group_id": "encounters.GroupSession",
+    "invitation_id": "accounts.Invitation",
+    "membership_id": "accounts.Membership",
+    "note_id": "notes.Note",
+    "prescription_id": "prescriptions.Prescription",
+    "referral_id": "prescriptions.Referral",
+    "response_id": "assessments.Response",
+    "session_id": "encounters.DosingSession",
+    "signature_id": "consents.ConsentSignature",
+    "task_id": "assessments.UrgentTask",
+    "thread_id": "messaging.Thread",
+    "token_id": "accounts.ApiToken",
+}
+
+
+def audit_route_not_found(request, message: str = "Not found.") -> NotFound:
+    """The NotFound for a gate that refuses the actor before looking anything up: the route's
+    first id, when it names a record that exists, is recorded as a denied access for the
+    organisation holding it (ROUTE_SUBJECTS). A route without an id records nothing. Never
+    for a refusal after a lookup: the selector knows the record and raises audit_not_found."""
+    from django.apps import apps
+
+    match = getattr(request, "resolver_match", None)
+    first = next(iter(match.kwargs.items()), None) if match is not None else None
+    label = ROUTE_SUBJECTS.get(first[0]) if first is not None else None
+    if label is not None:
+        audit_access_denied(
+            actor=getattr(request, "actor", None), model=apps.get_model(label), object_id=first[1]
+        )
+    return NotFound(message)
+
+
 # A 404 usually ends the service's transaction in a rollback, which would take a row written
 # inside it along. During a request the denied events wait here and DeniedAccessMiddleware
-# writes them after the view, outside any transaction; elsewhere they are written at once.
+# writes them once the response has been sent, outside any transaction; elsewhere they are
+# written at once.
 _pending_denied: ContextVar[list | None] = ContextVar("kapflow_audit_denied", default=None)
 
 
@@ -226,11 +301,16 @@ def denied_scope_open():
     return _pending_denied.set([])
 
 
-def denied_scope_flush(token) -> None:
+def denied_scope_close(token) -> list[AuditEvent]:
+    """End the request's scope; the events it collected, still to be written."""
     pending = _pending_denied.get()
     _pending_denied.reset(token)
-    if pending:
-        chain.append(pending)
+    return pending or []
+
+
+def denied_write(events: list[AuditEvent]) -> None:
+    if events:
+        chain.append(events)
 
 
 def audit_chain_check(*, batch_size: int = 5000):

@@ -13,10 +13,10 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from kapflow import policy
+from kapflow.audit.services import audit_route_not_found
 from kapflow.consents import selectors, services
 from kapflow.consents.models import ConsentKind
 from kapflow.core.api import ERRORS, ErrorsOut, staff_actor
-from kapflow.core.errors import NotFound
 
 router = Router(tags=["consents"])
 
@@ -178,7 +178,7 @@ def _consents(c: selectors.ClientConsents) -> dict:
 def _client_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.is_client_actor(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 

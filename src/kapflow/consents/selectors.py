@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from kapflow import policy
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.consents.models import ConsentDocument, ConsentKind, ConsentSignature
 from kapflow.core.errors import NotFound
 from kapflow.patients.models import Client
@@ -181,16 +181,19 @@ def document_list(*, actor, now: datetime | None = None) -> list[DocumentKindRow
 
 
 def document_get(*, actor, document_id: int) -> ConsentDocument:
-    if not policy.can_read_consent_documents(actor):
-        raise NotFound()
     document = (
         ConsentDocument.objects.for_org(actor.organisation)
         .select_related("published_by")
         .filter(pk=document_id)
         .first()
+        if policy.can_read_consent_documents(actor)
+        else None
     )
     if document is None:
-        raise NotFound("Document not found.")
+        raise audit_not_found(
+            actor=actor, model=ConsentDocument, object_id=document_id,
+            message="Document not found.",
+        )  # fmt: skip
     return document
 
 
@@ -222,17 +225,19 @@ def client_consents(*, actor, client, now: datetime | None = None) -> ClientCons
 
 def client_consents_get(*, actor, client_id: int) -> ClientConsents:
     """A client's consents by id: 404 unless the actor may read the client's signatures."""
-    if not policy.can_see_clinical(actor):
-        raise NotFound()
     client = (
         policy.clients_queryset(actor)
         .select_related("organisation")
         .prefetch_related("care_team")
         .filter(pk=client_id)
         .first()
+        if policy.can_see_clinical(actor)
+        else None
     )
     if client is None:
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     return client_consents(actor=actor, client=client)
 
 
@@ -248,7 +253,7 @@ def signature_get_for_actor(
         .first()
     )
     if signature is None:
-        raise NotFound("Signature not found.")
+        raise _signature_not_found(actor, signature_id)
     if audit_action:
         audit_record(
             actor=actor, action=audit_action, target=signature, client_id=signature.client_id
@@ -259,9 +264,18 @@ def signature_get_for_actor(
 # ---- the client's own consents (portal) -----------------------------------------------------
 
 
-def own_client(*, actor) -> Client:
-    """The signed-in client's own record in the organisation they act for, or 404."""
+def _signature_not_found(actor, signature_id):
+    return audit_not_found(
+        actor=actor, model=ConsentSignature, object_id=signature_id, message="Signature not found."
+    )
+
+
+def own_client(*, actor, probed=None) -> Client:
+    """The signed-in client's own record in the organisation they act for, or 404. Anyone
+    else asking for a record by id (`probed`: model and id) is recorded as a denied access."""
     if not policy.is_client_actor(actor):
+        if probed is not None:
+            raise audit_not_found(actor=actor, model=probed[0], object_id=probed[1])
         raise NotFound()
     client = (
         Client.objects.for_org(actor.organisation)
@@ -290,23 +304,26 @@ def own_consents(*, actor, now: datetime | None = None) -> ClientConsents:
 
 def own_document(*, actor, document_id: int) -> tuple[Client, ConsentDocument]:
     """A document of the client's own practice (any version; signing checks it is current)."""
-    client = own_client(actor=actor)
+    client = own_client(actor=actor, probed=(ConsentDocument, document_id))
     document = (
         ConsentDocument.objects.for_org(client.organisation_id).filter(pk=document_id).first()
     )
     if document is None:
-        raise NotFound("Document not found.")
+        raise audit_not_found(
+            actor=actor, model=ConsentDocument, object_id=document_id,
+            message="Document not found.",
+        )  # fmt: skip
     return client, document
 
 
 def own_signature(*, actor, signature_id: int) -> ConsentSignature:
     """One of the client's own signatures, with the exact text signed."""
-    client = own_client(actor=actor)
+    client = own_client(actor=actor, probed=(ConsentSignature, signature_id))
     signature = (
         _signatures(ConsentSignature.objects.for_org(client.organisation_id))
         .filter(client=client, pk=signature_id)
         .first()
     )
     if signature is None:
-        raise NotFound("Signature not found.")
+        raise _signature_not_found(actor, signature_id)
     return signature

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Organisation
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.consents.models import (
     DRAWN_SIGNATURE_MAX_CHARS,
     DRAWN_SIGNATURE_PREFIX,
@@ -133,8 +133,10 @@ def drawn_signature_errors(value: str) -> str | None:
     return None
 
 
-def _own_client_for_update(actor: Membership) -> Client:
+def _own_client_for_update(actor: Membership, probed=None) -> Client:
     if not policy.is_client_actor(actor):
+        if probed is not None:
+            raise audit_not_found(actor=actor, model=probed[0], object_id=probed[1])
         raise NotFound()
     client = (
         Client.objects.for_org(actor.organisation)
@@ -145,6 +147,12 @@ def _own_client_for_update(actor: Membership) -> Client:
     if client is None:
         raise NotFound()
     return client
+
+
+def _signature_not_found(actor, signature_id):
+    return audit_not_found(
+        actor=actor, model=ConsentSignature, object_id=signature_id, message="Signature not found."
+    )
 
 
 def _active_signatures(client: Client, document: ConsentDocument):
@@ -169,12 +177,15 @@ def consent_sign(
     The client row is locked, so a double submit signs once (the second is refused as
     already signed)."""
     now = now or timezone.now()
-    client = _own_client_for_update(actor)
+    client = _own_client_for_update(actor, probed=(ConsentDocument, document_id))
     document = (
         ConsentDocument.objects.for_org(client.organisation_id).filter(pk=document_id).first()
     )
     if document is None:
-        raise NotFound("Document not found.")
+        raise audit_not_found(
+            actor=actor, model=ConsentDocument, object_id=document_id,
+            message="Document not found.",
+        )  # fmt: skip
     current = current_documents(organisation=client.organisation_id, now=now).get(document.kind)
     if current is None or current.pk != document.pk:
         raise DomainError(
@@ -248,7 +259,7 @@ def consent_withdraw(
         visible = policy.consent_signatures_queryset(actor).filter(pk=signature_id)
         client_id = visible.values_list("client_id", flat=True).first()
         if client_id is None:
-            raise NotFound("Signature not found.")
+            raise _signature_not_found(actor, signature_id)
         client = (
             Client.objects.select_for_update().filter(pk=client_id).prefetch_related("care_team")
         ).get()
@@ -269,7 +280,7 @@ def consent_withdraw(
         .first()
     )
     if signature is None:
-        raise NotFound("Signature not found.")
+        raise _signature_not_found(actor, signature_id)
     if ConsentWithdrawal.objects.filter(signature=signature).exists():
         raise DomainError("This consent is already withdrawn.", code="consent.already_withdrawn")
     latest = (

@@ -4,13 +4,16 @@ from ninja import Schema
 from pydantic import Field
 
 from kapflow import policy
-from kapflow.core.errors import NotFound
 
 
 def staff_actor(request):
+    """The acting staff membership, or 404 (a record the path names by id is recorded as
+    probed, audit_route_not_found)."""
+    from kapflow.audit.services import audit_route_not_found
+
     actor = getattr(request, "actor", None)
     if not policy.is_staff_actor(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 

@@ -1,7 +1,6 @@
 """Helpers shared by page views."""
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -9,10 +8,13 @@ from kapflow import policy
 
 
 def staff_actor(request):
-    """The acting staff membership, or 404: clients and companions never reach staff pages."""
+    """The acting staff membership, or 404: clients and companions never reach staff pages
+    (a record the page names by id is recorded as probed, audit_route_not_found)."""
+    from kapflow.audit.services import audit_route_not_found
+
     actor = getattr(request, "actor", None)
     if not policy.is_staff_actor(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence, Membership, Role
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import course as rules
 from kapflow.clinical import overrides as ovr
 from kapflow.core import clock
@@ -45,7 +45,9 @@ def course_for_update(actor: Membership, course_id: int) -> Course:
         policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
     )
     if locked is None:
-        raise NotFound("Course not found.")
+        raise audit_not_found(
+            actor=actor, model=Course, object_id=course_id, message="Course not found."
+        )
     return (
         with_facts(Course.objects.filter(pk=locked.pk)).prefetch_related("client__care_team").get()
     )

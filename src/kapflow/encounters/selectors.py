@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db.models import Prefetch
 
 from kapflow import policy
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical import session as rules
 from kapflow.clinical.reasons import Reason
 from kapflow.core.errors import NotFound
@@ -86,7 +86,7 @@ def session_get_for_actor(
         .first()
     )
     if session is None:
-        raise NotFound("Session not found.")
+        raise _session_not_found(actor, session_id)
     _share_client(session)
     if audit_action:
         audit_record(actor=actor, action=audit_action, target=session, client_id=session.client_id)
@@ -103,8 +103,14 @@ def session_for_update(*, actor, session_id: int) -> DosingSession:
         .first()
     )
     if locked is None:
-        raise NotFound("Session not found.")
+        raise _session_not_found(actor, session_id)
     return _share_client(_session_qs().get(pk=locked))
+
+
+def _session_not_found(actor, session_id):
+    return audit_not_found(
+        actor=actor, model=DosingSession, object_id=session_id, message="Session not found."
+    )
 
 
 def _share_client(session: DosingSession) -> DosingSession:
@@ -127,12 +133,12 @@ def session_for_party_update(*, actor, session_id: int) -> DosingSession:
         .first()
     )
     if locked is None:
-        raise NotFound("Session not found.")
+        raise _session_not_found(actor, session_id)
     session = DosingSession.objects.select_related("client", "course").get(pk=locked)
     if not (
         policy.is_session_client(actor, session) or policy.is_session_companion(actor, session)
     ):
-        raise NotFound("Session not found.")
+        raise _session_not_found(actor, session_id)
     return session
 
 
@@ -151,7 +157,7 @@ def session_for_party(*, actor, session_id: int) -> tuple[DosingSession, str]:
             return session, Respondent.CLIENT
         if policy.is_session_companion(actor, session):
             return session, Respondent.COMPANION
-    raise NotFound("Session not found.")
+    raise _session_not_found(actor, session_id)
 
 
 def open_sessions_for_party(*, actor) -> list[DosingSession]:
@@ -341,7 +347,9 @@ def group_get_for_actor(
         .first()
     )
     if group is None:
-        raise NotFound("Group session not found.")
+        raise audit_not_found(
+            actor=actor, model=GroupSession, object_id=group_id, message="Group session not found."
+        )
     if audit_action:
         audit_record(actor=actor, action=audit_action, target=group)
     return group

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import course as course_rules
 from kapflow.clinical import session as rules
 from kapflow.clinical.overrides import Justification
@@ -617,7 +617,9 @@ def entry_correct(
     _require_state(session, SessionState.IN_PROGRESS)
     old = TimelineEntry.objects.filter(session=session, pk=entry_id).first()
     if old is None:
-        raise NotFound("Entry not found.")
+        raise audit_not_found(
+            actor=actor, model=TimelineEntry, object_id=entry_id, message="Entry not found."
+        )
     if old.struck or TimelineEntry.objects.filter(corrects=old).exists():
         raise DomainError(
             "This entry was already corrected; correct the latest version.",
@@ -690,7 +692,9 @@ def companion_reading_add(
     now = now or timezone.now()
     session = selectors.session_for_party_update(actor=actor, session_id=session_id)
     if not policy.is_session_companion(actor, session):
-        raise NotFound("Session not found.")
+        raise audit_not_found(
+            actor=actor, model=DosingSession, object_id=session_id, message="Session not found."
+        )
     if session.state != SessionState.IN_PROGRESS:
         raise DomainError("The session is not in progress.", code="session.not_in_progress")
     if kind == "vitals":
@@ -938,7 +942,9 @@ def group_add_client(
         .first()
     )
     if group is None:
-        raise NotFound("Group session not found.")
+        raise audit_not_found(
+            actor=actor, model=GroupSession, object_id=group_id, message="Group session not found."
+        )
     group = GroupSession.objects.select_for_update().get(pk=group)
     if group.state != GroupState.OPEN:
         raise DomainError("This group session is closed.", code="group.closed")
@@ -988,7 +994,9 @@ def group_integration_close(
     now = now or timezone.now()
     found = policy.group_sessions_queryset(actor).filter(pk=group_id).values_list("pk", flat=True)
     if not found:
-        raise NotFound("Group session not found.")
+        raise audit_not_found(
+            actor=actor, model=GroupSession, object_id=group_id, message="Group session not found."
+        )
     group = GroupSession.objects.select_for_update().get(pk=found[0])
     if group.kind != GroupKind.INTEGRATION:
         raise DomainError("Dosing groups close client by client.", code="group.not_integration")

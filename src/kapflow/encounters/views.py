@@ -17,11 +17,22 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import (
+    audit_not_found,
+    audit_record,
+    audit_record_many,
+    audit_route_not_found,
+)
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.encounters import forms, selectors, services
-from kapflow.encounters.models import OPEN_STATES, EntryKind, SessionSettings, SessionState
+from kapflow.encounters.models import (
+    OPEN_STATES,
+    EntryKind,
+    SessionSettings,
+    SessionState,
+    TimelineEntry,
+)
 
 PARTIAL = "encounters/_live_response.html"
 
@@ -263,7 +274,7 @@ def entry_correct(request, session_id: int, entry_id: int):
     session = selectors.session_get_for_actor(actor=actor, session_id=session_id)
     entry = session.entries.filter(pk=entry_id).select_related("recorded_by").first()
     if entry is None:
-        raise Http404()
+        raise audit_not_found(actor=actor, model=TimelineEntry, object_id=entry_id)
     initial = {"version": session.version, **dict(entry.data.items())}
     if entry.kind == EntryKind.EVENT:
         initial["event_type"] = entry.data.get("type")
@@ -327,9 +338,10 @@ def session_abandon(request, session_id: int):
 
 
 def _party(request):
+    """The client or companion; anyone else is told "not found"."""
     actor = getattr(request, "actor", None)
     if not (policy.is_client_actor(actor) or policy.is_companion_actor(actor)):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 
@@ -380,7 +392,7 @@ def readout(request, session_id: int):
     home monitor. Shown to the therapist's screen at once."""
     actor = getattr(request, "actor", None)
     if not policy.is_companion_actor(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     session, _ = selectors.session_for_party(actor=actor, session_id=session_id)
     check_form = forms.CheckForm(request.POST if request.POST.get("kind") == "check" else None)
     vitals_form = forms.ReadoutForm(request.POST if request.POST.get("kind") == "vitals" else None)

@@ -7,15 +7,20 @@ allows; everyone else, a partner prescriber included, is told "not found".
 """
 
 from kapflow import policy
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.core.errors import NotFound
+from kapflow.courses.models import Course
 from kapflow.journal.models import JournalEntry
 from kapflow.patients.models import Client
 
 
-def own_client(*, actor) -> Client:
-    """The signed-in client's own record, or NotFound for anyone else (companions, staff)."""
+def own_client(*, actor, probed=None) -> Client:
+    """The signed-in client's own record, or NotFound for anyone else (companions, staff);
+    when they asked for an entry by id (`probed`: model and id), a denied access is recorded
+    for the organisation holding it."""
     if not policy.is_client_actor(actor):
+        if probed is not None:
+            raise audit_not_found(actor=actor, model=probed[0], object_id=probed[1])
         raise NotFound()
     client = (
         Client.objects.for_org(actor.organisation)
@@ -52,7 +57,7 @@ def entries_for_client(*, actor) -> list[JournalEntry]:
 
 def entry_get_for_client(*, actor, entry_id: int) -> JournalEntry:
     """One of the signed-in client's own entries; anyone else's is "not found"."""
-    client = own_client(actor=actor)
+    client = own_client(actor=actor, probed=(JournalEntry, entry_id))
     entry = (
         JournalEntry.objects.for_org(client.organisation_id)
         .filter(pk=entry_id, client=client)
@@ -60,7 +65,7 @@ def entry_get_for_client(*, actor, entry_id: int) -> JournalEntry:
         .first()
     )
     if entry is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=JournalEntry, object_id=entry_id)
     return entry
 
 
@@ -68,7 +73,9 @@ def course_for_journal(*, actor, course_id: int):
     """The course whose shared entries the actor may read, or NotFound."""
     course = policy.courses_queryset(actor).filter(pk=course_id).select_related("client").first()
     if course is None or not policy.can_read_shared_journal(actor, course):
-        raise NotFound("Course not found.")
+        raise audit_not_found(
+            actor=actor, model=Course, object_id=course_id, message="Course not found."
+        )
     return course
 
 

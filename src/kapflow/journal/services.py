@@ -13,8 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_record
-from kapflow.core.errors import NotFound
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.journal.models import BODY_MAX, EntryKind, JournalEntry
 from kapflow.journal.selectors import own_client
 from kapflow.patients.models import Client
@@ -101,7 +100,7 @@ def entry_create(
 
 
 def _locked_own(actor: Membership, entry_id: int) -> tuple[Client, JournalEntry]:
-    client = own_client(actor=actor)
+    client = own_client(actor=actor, probed=(JournalEntry, entry_id))
     entry = (
         JournalEntry.objects.for_org(client.organisation_id)
         .select_for_update()
@@ -109,7 +108,7 @@ def _locked_own(actor: Membership, entry_id: int) -> tuple[Client, JournalEntry]
         .first()
     )
     if entry is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=JournalEntry, object_id=entry_id)
     return client, entry
 
 

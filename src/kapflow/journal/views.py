@@ -7,11 +7,11 @@ client's pages; the staff page answers 404 to anyone policy.can_read_shared_jour
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from kapflow import policy
+from kapflow.audit.services import audit_route_not_found
 from kapflow.core.views import call_for_form, staff_actor
 from kapflow.journal import selectors, services
 from kapflow.journal.forms import EntryForm
@@ -21,7 +21,7 @@ from kapflow.journal.models import EntryKind
 def _client_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.is_client_actor(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 

@@ -12,6 +12,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from kapflow import policy
+from kapflow.audit.services import audit_route_not_found
 from kapflow.core.api import MAX_ID, ErrorsOut
 from kapflow.core.errors import NotFound
 from kapflow.messaging import selectors, services
@@ -25,7 +26,7 @@ KindName = Literal[tuple(ThreadKind.values)]  # type: ignore[valid-type]
 def messaging_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.can_use_messaging(actor):
-        raise NotFound()
+        raise audit_route_not_found(request)
     return actor
 
 

@@ -26,7 +26,7 @@ from django.db.models.functions import Coalesce
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.core.errors import NotFound
 from kapflow.messaging.models import (
     Attachment,
@@ -129,7 +129,9 @@ def thread_get_for_actor(
         .first()
     )
     if thread is None:
-        raise NotFound("Conversation not found.")
+        raise audit_not_found(
+            actor=actor, model=Thread, object_id=thread_id, message="Conversation not found."
+        )
     if audit_action:
         audit_record(actor=actor, action=audit_action, target=thread, client_id=thread.client_id)
     return thread
@@ -184,7 +186,9 @@ def attachment_get_for_actor(*, actor: Membership, attachment_id: int) -> Attach
         .first()
     )
     if attachment is None:
-        raise NotFound("Attachment not found.")
+        raise audit_not_found(
+            actor=actor, model=Attachment, object_id=attachment_id, message="Attachment not found."
+        )
     audit_record(
         actor=actor,
         action="message_attachment.download",

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_record
-from kapflow.core.errors import NotFound, PermissionDenied
+from kapflow.audit.services import audit_not_found, audit_record
+from kapflow.core.errors import PermissionDenied
 from kapflow.messaging import files, safety
 from kapflow.messaging.models import (
     Attachment,
@@ -46,7 +46,9 @@ def _client_for_new_thread(actor: Membership, client_id: int | None) -> Client:
         qs = policy.messageable_clients_queryset(actor).filter(pk=client_id)
     client = qs.prefetch_related("care_team").first()
     if client is None:
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     return client
 
 
@@ -60,7 +62,9 @@ def _thread_for_update(actor: Membership, thread_id: int) -> Thread:
         .first()
     )
     if thread is None:
-        raise NotFound("Conversation not found.")
+        raise audit_not_found(
+            actor=actor, model=Thread, object_id=thread_id, message="Conversation not found."
+        )
     return thread
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from kapflow import policy
+from kapflow.audit.services import audit_route_not_found
 from kapflow.core.errors import PermissionDenied
 from kapflow.core.form_tokens import form_token_guard
 from kapflow.core.views import call_for_form
@@ -47,7 +48,7 @@ def limit_uploads(view):
 def messaging_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.can_use_messaging(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 

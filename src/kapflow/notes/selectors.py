@@ -6,7 +6,7 @@ actor may not read is "not found"; reads of note content are audited.
 from django.db.models import F, Prefetch
 
 from kapflow import policy
-from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.core.errors import NotFound
 from kapflow.notes.models import Addendum, Note, NoteKind, NoteStatus, Supervision
 from kapflow.patients.models import Client
@@ -22,7 +22,9 @@ def client_for_notes(*, actor, client_id: int) -> Client:
         .first()
     )
     if client is None or not policy.can_list_notes(actor, client):
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     return client
 
 
@@ -65,8 +67,7 @@ def note_get_for_actor(*, actor, note_id: int, audit: bool = True) -> Note:
         .first()
     )
     if note is None:
-        audit_access_denied(actor=actor, model=Note, object_id=note_id)
-        raise NotFound("Note not found.")
+        raise audit_not_found(actor=actor, model=Note, object_id=note_id, message="Note not found.")
     if audit:
         audit_record(actor=actor, action="note.view", target=note, client_id=note.client_id)
     return note

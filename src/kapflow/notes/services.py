@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import notes as rules
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date, start_of
@@ -44,7 +44,9 @@ def _client_for_write(actor, client_id: int):
         policy.clients_queryset(actor).select_for_update(of=("self",)).filter(pk=client_id).first()
     )
     if client is None:
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     # The care team, for the policy question (a second query; the lock is on the client).
     return Client.objects.prefetch_related("care_team").get(pk=client.pk)
 
@@ -131,7 +133,9 @@ def note_create(
         raise ValidationError(errors)
     if not policy.can_write_note(actor, client, session_type, kind):
         if not policy.can_list_notes(actor, client):
-            raise NotFound("Client not found.")
+            raise audit_not_found(
+                actor=actor, model=type(client), object_id=client.pk, message="Client not found."
+            )
         raise PermissionDenied(
             "You may not write this kind of note for this client.", code="note.not_allowed"
         )
@@ -183,7 +187,7 @@ def _locked(actor, note_id: int) -> Note:
         .first()
     )
     if note is None:
-        raise NotFound("Note not found.")
+        raise audit_not_found(actor=actor, model=Note, object_id=note_id, message="Note not found.")
     return note
 
 
@@ -431,7 +435,7 @@ def supervision_end(
         .first()
     )
     if supervision is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Supervision, object_id=supervision_id)
     if supervision.ended_at is not None:
         raise DomainError("This supervision has already ended.", code="supervision.ended")
     supervision.ended_at = now

@@ -22,7 +22,7 @@ from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Va
 from kapflow import policy
 from kapflow.accounts.models import Membership
 from kapflow.assessments.models import Response
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import instruments
 from kapflow.clinical.instruments import Instrument
 from kapflow.core.errors import NotFound
@@ -188,7 +188,9 @@ def client_outcomes(*, actor, client_id: int, instrument: str | None = None) -> 
     other organisation's client, gets NotFound. Audited as "outcomes.client_view"."""
     client = policy.clients_queryset(actor).filter(pk=client_id).first()
     if client is None or not policy.can_see_scores(actor, client):
-        raise NotFound("Client not found.")
+        raise audit_not_found(
+            actor=actor, model=Client, object_id=client_id, message="Client not found."
+        )
     audit_record(actor=actor, action="outcomes.client_view", target=client, client_id=client.pk)
     return _client_outcomes(client, instrument)
 

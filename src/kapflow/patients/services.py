@@ -14,7 +14,7 @@ from django.utils import timezone
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.accounts.selectors import licences_of
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical.licensure import LicenceFinding, licence_findings
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date
@@ -202,12 +202,10 @@ def care_team_remove(*, actor: Membership, client_id: int, member_id: int, reaso
         raise PermissionDenied("You may view this client but not change their care team.")
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why this clinician leaves the care team."})
-    member = (
-        CareTeamMember.objects.select_for_update()
-        .filter(pk=member_id, client=client, ended_at__isnull=True)
-        .first()
-    )
+    member = CareTeamMember.objects.select_for_update().filter(pk=member_id, client=client).first()
     if member is None:
+        raise audit_not_found(actor=actor, model=CareTeamMember, object_id=member_id)
+    if member.ended_at is not None:
         raise NotFound()
     member.ended_at = timezone.now()
     member.ended_reason = reason.strip()[:500]
@@ -375,7 +373,7 @@ def _companion_for(actor: Membership, companion_id: int) -> Companion:
         else None
     )
     if companion is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Companion, object_id=companion_id)
     return companion
 
 

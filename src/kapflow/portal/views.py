@@ -155,17 +155,18 @@ def companion_new(request):
 
 
 def _companion(request, companion_id: int):
+    from kapflow.audit.services import audit_not_found
     from kapflow.patients.models import Companion
 
-    if not policy.is_companion_actor(request.actor):
-        raise Http404()
     companion = (
         Companion.objects.filter(pk=companion_id, user=request.user)
         .select_related("organisation", "client")
         .first()
+        if policy.is_companion_actor(request.actor)
+        else None
     )
     if companion is None:
-        raise Http404()
+        raise audit_not_found(actor=request.actor, model=Companion, object_id=companion_id)
     return companion
 
 

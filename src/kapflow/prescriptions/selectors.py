@@ -23,7 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from kapflow import policy
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
 from kapflow.core import clock
@@ -174,12 +174,18 @@ def referral_get_for_actor(*, actor, referral_id: int, audit_action="referral.vi
         .first()
     )  # fmt: skip
     if referral is None:
-        raise NotFound("Referral not found.")
+        raise _referral_not_found(actor, referral_id)
     if audit_action:
         audit_record(
             actor=actor, action=audit_action, target=referral, client_id=referral.client_id
         )
     return referral
+
+
+def _referral_not_found(actor, referral_id):
+    return audit_not_found(
+        actor=actor, model=Referral, object_id=referral_id, message="Referral not found."
+    )
 
 
 @dataclass
@@ -201,7 +207,7 @@ def evaluation_get_for_actor(*, actor, referral_id: int, today: date | None = No
         actor, referral
     ):
         # The withdrawal ended the prescriber's access, with the care-team grant.
-        raise NotFound("Referral not found.")
+        raise _referral_not_found(actor, referral_id)
     evaluation = (
         MedicalEvaluation.objects.filter(referral=referral)
         .select_related("prescriber__user")
@@ -251,7 +257,10 @@ def prescription_get_for_actor(*, actor, prescription_id: int, today: date | Non
         .first()
     )
     if prescription is None:
-        raise NotFound("Prescription not found.")
+        raise audit_not_found(
+            actor=actor, model=Prescription, object_id=prescription_id,
+            message="Prescription not found.",
+        )  # fmt: skip
     audit_record(
         actor=actor, action="prescription.view", target=prescription,
         client_id=prescription.course.client_id,

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import course as course_rules
 from kapflow.clinical import eligibility as screen
 from kapflow.clinical import prescribing as rx
@@ -29,7 +29,7 @@ from kapflow.clinical.icd10 import diagnosis_get
 from kapflow.clinical.medications import medication_by_rxcui, medication_exact
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, Start, check_date, check_instant, start_of
-from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
+from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.courses import services as course_services
 from kapflow.courses.models import Course, CourseEvent, EventKind, GateSettings
 from kapflow.courses.selectors import course_facts, with_facts
@@ -71,7 +71,9 @@ def _referral_for(actor: Membership, referral_id: int) -> Referral:
         .first()
     )
     if referral is None:
-        raise NotFound("Referral not found.")
+        raise audit_not_found(
+            actor=actor, model=Referral, object_id=referral_id, message="Referral not found."
+        )
     return referral
 
 
@@ -326,7 +328,10 @@ def _evaluation_for(actor: Membership, evaluation_id: int) -> MedicalEvaluation:
         .first()
     )
     if evaluation is None:
-        raise NotFound("Evaluation not found.")
+        raise audit_not_found(
+            actor=actor, model=MedicalEvaluation, object_id=evaluation_id,
+            message="Evaluation not found.",
+        )  # fmt: skip
     return evaluation
 
 
@@ -635,7 +640,10 @@ def _prescription_for(actor: Membership, prescription_id: int) -> Prescription:
         .first()
     )
     if prescription is None:
-        raise NotFound("Prescription not found.")
+        raise audit_not_found(
+            actor=actor, model=Prescription, object_id=prescription_id,
+            message="Prescription not found.",
+        )  # fmt: skip
     return prescription
 
 
@@ -912,7 +920,9 @@ def dispense_ship(
         .first()
     )
     if dispense is None:
-        raise NotFound("Fill not found.")
+        raise audit_not_found(
+            actor=actor, model=Dispense, object_id=dispense_id, message="Fill not found."
+        )
     course = _prescribing_course(
         actor, dispense.prescription.course_id, "Shipping is recorded by the course's prescriber."
     )
@@ -1173,7 +1183,9 @@ def dose_log(
         else None
     )
     if course is None:
-        raise NotFound("Course not found.")
+        raise audit_not_found(
+            actor=actor, model=Course, object_id=course_id, message="Course not found."
+        )
     reasons = []
     if course.pathway != "low_dose":
         reasons.append(
@@ -1220,7 +1232,10 @@ def refill_request_decline(
         .first()
     )
     if request is None:
-        raise NotFound("Refill request not found.")
+        raise audit_not_found(
+            actor=actor, model=RefillRequest, object_id=request_id,
+            message="Refill request not found.",
+        )  # fmt: skip
     course = _prescribing_course(
         actor, request.course_id, "Refill requests are for the course's prescriber."
     )

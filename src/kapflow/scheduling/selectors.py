@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import CLINICIAN_ROLES, Membership, Role
-from kapflow.audit.services import audit_record, audit_record_many
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical import scheduling as rules
 from kapflow.core.errors import NotFound
 from kapflow.scheduling.models import (
@@ -150,7 +150,7 @@ def schedule_member(*, actor, membership_id: int | None) -> Membership:
         .first()
     )
     if membership is None or not policy.can_see_schedule_of(actor, membership):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Membership, object_id=membership_id)
     return membership
 
 
@@ -234,7 +234,10 @@ def appointment_get_for_actor(*, actor, appointment_id: int) -> Appointment:
         .first()
     )
     if appt is None:
-        raise NotFound("Appointment not found.")
+        raise audit_not_found(
+            actor=actor, model=Appointment, object_id=appointment_id,
+            message="Appointment not found.",
+        )  # fmt: skip
     mark_shown(actor, [appt])
     shown = [p.client_id for p in appt.participants.all() if p.client_id and p.shown]
     if shown:
@@ -435,7 +438,9 @@ def availability_for(*, actor, membership_id: int | None = None, now=None) -> Av
     now = now or timezone.now()
     membership = schedule_member(actor=actor, membership_id=membership_id)
     if not policy.can_manage_availability(actor, membership):
-        raise NotFound()
+        if membership.pk == actor.pk:
+            raise NotFound()
+        raise audit_not_found(actor=actor, model=Membership, object_id=membership.pk)
     return Availability(
         membership,
         list(

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Partnership, Role, hash_secret
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_access_denied, audit_not_found, audit_record
 from kapflow.clinical import scheduling as rules
 from kapflow.clinical.reasons import Reason
 from kapflow.core import clock
@@ -257,6 +257,10 @@ def _resolve(
             .select_related("client", "organisation")
         }
         if len(found) != len(set(course_ids)):
+            from kapflow.courses.models import Course
+
+            for missing in sorted(set(course_ids) - found.keys()):
+                audit_access_denied(actor=actor, model=Course, object_id=missing)
             raise NotFound("Course not found.")
         courses = [found[i] for i in dict.fromkeys(course_ids)]
     clients = [(c.client, c) for c in courses]
@@ -270,6 +274,10 @@ def _resolve(
             .select_related("organisation")
         }
         if len(found) != len(extra):
+            from kapflow.patients.models import Client
+
+            for missing in sorted(set(extra) - found.keys()):
+                audit_access_denied(actor=actor, model=Client, object_id=missing)
             raise NotFound("Client not found.")
         # A client named without a course: their open course, when they have one (the
         # gate, the group session's per-client course and the course page read it).
@@ -823,7 +831,7 @@ def _zone(party: _Party) -> str:
 
 def _locked(actor, appointment_id: int, version: int | None) -> Appointment:
     if not policy.can_schedule(actor):
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Appointment, object_id=appointment_id)
     appt = (
         policy.appointments_queryset(actor)
         .select_for_update(of=("self",))
@@ -832,7 +840,10 @@ def _locked(actor, appointment_id: int, version: int | None) -> Appointment:
         .first()
     )
     if appt is None:
-        raise NotFound("Appointment not found.")
+        raise audit_not_found(
+            actor=actor, model=Appointment, object_id=appointment_id,
+            message="Appointment not found.",
+        )  # fmt: skip
     if not policy.can_change_appointment(actor, appt):
         # Seen (their client's appointment) but not theirs to change: 403 (decision 0004).
         raise PermissionDenied(
@@ -1061,14 +1072,17 @@ def _record_integration(actor, appt: Appointment, now: datetime) -> list[str]:
 # ---- availability ---------------------------------------------------------------------------
 
 
-def _availability_member(actor, membership_id: int) -> Membership:
+def _availability_member(actor, membership_id: int, *, probed=None) -> Membership:
+    """The member whose hours the actor may change; else NotFound, recorded as a denied
+    access to `probed` (model, id) when given (a rule or an exception), else to the member."""
     membership = (
         Membership.objects.filter(pk=membership_id, is_active=True)
         .select_related("organisation", "user")
         .first()
     )
     if membership is None or not policy.can_manage_availability(actor, membership):
-        raise NotFound()
+        model, object_id = probed or (Membership, membership_id)
+        raise audit_not_found(actor=actor, model=model, object_id=object_id)
     return membership
 
 
@@ -1103,7 +1117,7 @@ def availability_rule_remove(*, actor: Membership, rule_id: int) -> None:
     rule = AvailabilityRule.objects.filter(pk=rule_id).select_related("membership").first()
     if rule is None:
         raise NotFound()
-    _availability_member(actor, rule.membership_id)
+    _availability_member(actor, rule.membership_id, probed=(AvailabilityRule, rule_id))
     audit_record(actor=actor, action="availability.rule_remove", target=rule)
     rule.delete()
 
@@ -1133,7 +1147,9 @@ def availability_exception_remove(*, actor: Membership, exception_id: int) -> No
     exception = AvailabilityException.objects.filter(pk=exception_id).first()
     if exception is None:
         raise NotFound()
-    _availability_member(actor, exception.membership_id)
+    _availability_member(
+        actor, exception.membership_id, probed=(AvailabilityException, exception_id)
+    )
     audit_record(actor=actor, action="availability.exception_remove", target=exception)
     exception.delete()
 
@@ -1166,7 +1182,7 @@ def room_update(
         raise NotFound()
     room = Room.objects.for_org(actor.organisation).select_for_update().filter(pk=room_id).first()
     if room is None:
-        raise NotFound()
+        raise audit_not_found(actor=actor, model=Room, object_id=room_id)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the room."})

@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
+from kapflow.audit.services import audit_route_not_found
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.views import add_errors, staff_actor
@@ -36,7 +37,7 @@ def _int(value) -> int | None:
 def _scheduler(request):
     actor = staff_actor(request)
     if not policy.can_schedule(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 
