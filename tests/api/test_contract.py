@@ -250,7 +250,7 @@ def _to_send(case, number: int, valid: bool, pools: dict, own_token_id: int | No
         body = {k: real_id(k, v) for k, v in body.items()}
     headers = case.headers.copy()
     if valid and "Idempotency-Key" in headers:
-        headers["Idempotency-Key"] = f"contract-{number}-{case.id}"
+        headers["Idempotency-Key"] = f"contract {number} {case.method} {case.path}"
     return case.operation.Case(
         method=case.method,
         path_parameters=path_parameters,
