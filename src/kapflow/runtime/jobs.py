@@ -53,12 +53,11 @@ def runtime_purge() -> list:
 
 
 # Purges that other apps own, each a task with no arguments, run daily. An entry whose module
-# is not installed is skipped, so an app can be listed here before it lands.
+# is not installed is skipped, so an app can be listed here before it lands. (The outbox
+# purges old messages each time it stores one: kapflow.outbox.services.outbox_purge.)
 PURGE_TASKS = {
     # API Idempotency-Key responses and spent form tokens, older than 24 hours (may hold PHI).
     "idempotency_purge": "kapflow.core.tasks.idempotency_purge_task",
-    # Sent and dead outbox messages past their keeping time.
-    "outbox_purge": "kapflow.outbox.tasks.outbox_purge_task",
 }
 
 
