@@ -37,3 +37,24 @@ accesslog = None
 errorlog = "-"
 loglevel = env_str("KAPFLOW_LOG_LEVEL", "info").lower()
 proc_name = "kapflow-web"
+
+if env_str("KAPFLOW_LOG_FORMAT", "plain") == "json":
+    # gunicorn's and uvicorn's own lines (start, stop, worker restarts) as JSON too.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "kapflow.core.logging.JsonFormatter"}},
+        # gunicorn merges this into its own defaults, whose root logger uses "console".
+        "handlers": {
+            name: {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+            for name in ("console", "error_console")
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False}
+        },
+    }

@@ -71,7 +71,12 @@ class RequestContextFilter(logging.Filter):
 
 
 # LogRecord attributes that are not `extra=` fields.
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colours
+}
 
 
 class PlainFormatter(logging.Formatter):
