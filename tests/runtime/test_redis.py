@@ -22,7 +22,14 @@ from rq.job import Job, JobStatus
 
 from kapflow.outbox.models import OutboxMessage
 from tests.runtime import tasks
-from tests.runtime.processes import free_port, log_of, needs_postgresql, wait_http, wait_until
+from tests.runtime.processes import (
+    free_port,
+    log_of,
+    needs_postgresql,
+    ready,
+    wait_http,
+    wait_until,
+)
 
 
 def redis_up() -> bool:
@@ -153,6 +160,8 @@ def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes, r
         ).exists(),
         what=f"the reset e-mail\n{log_of(worker)[-2000:]}",
     )
+    # /health/ready counts RQ's own worker registrations in Redis as heartbeats.
+    wait_until(lambda: ready(a)[0] == 200, what="an RQ worker seen by /health/ready")
     connection = Redis.from_url(redis_url)
     wait_until(
         lambda: Job.fetch(permanent.id, connection=connection).get_status() == JobStatus.FAILED,
