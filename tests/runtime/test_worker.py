@@ -2,6 +2,7 @@
 for the admin with PHI masked, and recovery of tasks whose worker died."""
 
 import os
+import sys
 from datetime import timedelta
 
 import pytest
@@ -186,3 +187,21 @@ def test_platform_staff_see_failed_tasks_in_the_admin(client, db_tasks):
     assert detail.status_code == 200
     assert "builtins.ValueError" in detail.content.decode()
     assert "someone@example.org" not in detail.content.decode()
+
+
+def test_recovery_follows_the_tasks_own_policy(db_tasks):
+    """A task allowed one attempt is not run again after its worker died."""
+    from kapflow.runtime import retry
+
+    result = tasks.no_retries.enqueue("once")
+    claim(result, "gone")
+    path = "tests.runtime.tasks.no_retries"
+    # As in a worker that has not imported the task's module yet.
+    saved = retry._POLICIES.pop(path), sys.modules.pop("tests.runtime.tasks")
+    try:
+        recover_abandoned(stale_after=STALE)
+    finally:
+        retry._POLICIES[path], sys.modules["tests.runtime.tasks"] = saved
+    row = DBTaskResult.objects.get(pk=result.id)
+    assert row.status == "FAILED"
+    assert row.exception_class_path == "kapflow.runtime.worker.WorkerLost"

@@ -118,10 +118,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-# KAPFLOW_BENCH_VIEWS adds the benchmark's baseline view (bench_urls.py, decision 0044): set
-# by bench/run.py and `make bench-http`, never in production.
-KAPFLOW_BENCH_VIEWS = env_bool("KAPFLOW_BENCH_VIEWS", False)
-ROOT_URLCONF = "kapflow.config.bench_urls" if KAPFLOW_BENCH_VIEWS else "kapflow.config.urls"
+ROOT_URLCONF = "kapflow.config.urls"
 WSGI_APPLICATION = "kapflow.config.wsgi.application"
 ASGI_APPLICATION = "kapflow.config.asgi.application"
 

@@ -14,6 +14,7 @@ and tells it not to retry permanent errors. Tasks take ids only and are written 
 again (decision 0041), which is what makes a retry, or a rerun after a crash, safe.
 """
 
+import contextlib
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,6 +62,12 @@ def retry_policy(*, attempts: int, first_delay: timedelta | None = None, factor:
 
 
 def policy_for(task_path: str) -> RetryPolicy:
+    if task_path not in _POLICIES:
+        # A policy is registered when its task's module is imported; recovery may look before.
+        from django.utils.module_loading import import_string
+
+        with contextlib.suppress(ImportError):
+            import_string(task_path)
     return _POLICIES.get(task_path, DEFAULT_POLICY)
 
 
