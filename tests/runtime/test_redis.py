@@ -101,7 +101,8 @@ def redis_url():
     pytest.skip("no empty Redis database between 9 and 15")
 
 
-def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes, redis_url):
+# redis_url first: its teardown (emptying the database) then runs after the processes are gone.
+def test_two_processes_share_sessions_lockouts_and_the_queue(redis_url, world, processes):
     redis = {
         "REDIS_URL": redis_url,
         "KAPFLOW_CACHE_PREFIX": f"kapflow-test-{uuid.uuid4().hex[:12]}",
@@ -171,3 +172,4 @@ def test_two_processes_share_sessions_lockouts_and_the_queue(world, processes, r
     assert retried.get_status() == JobStatus.SCHEDULED  # again in 30 s
     assert retried.retries_left == 3
     assert retried.retry_intervals == [30, 120, 480, 1920]
+    processes.stop_all()  # before the database is emptied: a live worker writes to it
