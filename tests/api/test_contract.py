@@ -267,10 +267,18 @@ def _to_send(case, number: int, valid: bool, pools: dict, own_token_id: int | No
 REQUEST_ARGS = ("method", "url", "headers", "files", "data", "params", "cookies", "json")
 
 
-def send(http: DjangoClient, case, auth: dict) -> Response:
-    """Send the case through Django's test client and wrap the answer for schemathesis."""
+def prepare(case) -> requests.PreparedRequest | None:
+    """The case as an HTTP client would send it; None when no HTTP client could (a header
+    value with a line break, say)."""
     kwargs = case.as_transport_kwargs(base_url=BASE_URL)
-    prepared = requests.Request(**{k: v for k, v in kwargs.items() if k in REQUEST_ARGS}).prepare()
+    try:
+        return requests.Request(**{k: v for k, v in kwargs.items() if k in REQUEST_ARGS}).prepare()
+    except (ValueError, requests.exceptions.RequestException):
+        return None
+
+
+def send(http: DjangoClient, prepared: requests.PreparedRequest, auth: dict) -> Response:
+    """Send the request through Django's test client and wrap the answer for schemathesis."""
     headers = {
         name: value
         for name, value in prepared.headers.items()
@@ -361,8 +369,11 @@ def test_every_operation_answers_as_documented(contract, db, role):
             picked.append((invalid[ROLES.index(role) % len(invalid)], False))
         for number, (generated_case, is_valid) in enumerate(picked):
             case = _to_send(generated_case, number, is_valid, pools, token_id)
+            prepared = prepare(case)
+            if prepared is None:
+                continue
             try:
-                response = send(http, case, auth)
+                response = send(http, prepared, auth)
             except Exception as exc:  # escaped every handler: Django would answer 500
                 failures.setdefault((operation.label, "exception"), f"{case!r}: {exc!r}")
                 continue
@@ -386,7 +397,7 @@ def test_every_operation_answers_as_documented(contract, db, role):
     assert not failures, f"{len(failures)} contract failures as {role}:\n" + "\n".join(
         f"- {label}: {title}\n    {detail}" for (label, title), detail in sorted(failures.items())
     )
-    assert len(answered) == len(operations)
+    assert {op.label for op, _, _ in operations} - answered == set()
     assert any(200 <= status < 300 for status in statuses), "the role reached nothing"
 
 
