@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from kapflow import policy
 from kapflow.audit.models import EVENT_KINDS, AuditCheck, AuditEvent
 from kapflow.core.errors import NotFound
+from kapflow.core.replica import report_db
 
 
 def audit_list(*, actor, filters: dict | None = None) -> QuerySet[AuditEvent]:
@@ -38,7 +39,12 @@ def audit_list(*, actor, filters: dict | None = None) -> QuerySet[AuditEvent]:
         qs = qs.filter(at__date__gte=filters["since"])
     if filters.get("until"):
         qs = qs.filter(at__date__lte=filters["until"])
-    return qs.select_related("actor", "organisation").order_by("-at", "-id")
+    # A report (the page, its CSV export, the API): the replica when there is one.
+    return (
+        qs.select_related("actor", "organisation")
+        .order_by("-at", "-id")
+        .using(report_db(AuditEvent))
+    )
 
 
 DENIED = "access.denied"
@@ -51,9 +57,11 @@ def audit_check_latest() -> AuditCheck | None:
 
 def client_access_report(*, client_id: int) -> QuerySet[AuditEvent]:
     """Who looked at or changed this client's record (accounting of access, 164.528 spirit).
-    Callers have already established that the viewer is this client."""
+    Callers have already established that the viewer is this client. A report: read from
+    the replica when there is one."""
     return (
-        AuditEvent.objects.filter(client_id=client_id)
+        AuditEvent.objects.using(report_db(AuditEvent))
+        .filter(client_id=client_id)
         .exclude(action=DENIED)
         .select_related("actor", "organisation")
         .order_by("-at", "-id")

@@ -118,7 +118,10 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "kapflow.config.urls"
+# KAPFLOW_BENCH_VIEWS adds the benchmark's baseline view (bench_urls.py, decision 0044): set
+# by bench/run.py and `make bench-http`, never in production.
+KAPFLOW_BENCH_VIEWS = env_bool("KAPFLOW_BENCH_VIEWS", False)
+ROOT_URLCONF = "kapflow.config.bench_urls" if KAPFLOW_BENCH_VIEWS else "kapflow.config.urls"
 WSGI_APPLICATION = "kapflow.config.wsgi.application"
 ASGI_APPLICATION = "kapflow.config.asgi.application"
 
@@ -173,6 +176,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A streaming replica for reports and exports (decision 0044): DATABASE_REPLICA_URL adds the
+# alias "replica", read only by the report selectors that ask for it (kapflow.core.replica);
+# writes and every other read stay on "default". Same pool and options as the primary. A test
+# run never creates it: it mirrors the test database, so on a real standby it reads the copy
+# streamed from the primary (tests/runtime/test_replica.py, bench/replica.sh).
+_replica_url = env_str("DATABASE_REPLICA_URL")
+if _replica_url:
+    import copy
+
+    _replica = dj_database_url.parse(_replica_url, conn_max_age=60)
+    for _key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS"):
+        if _key in DATABASES["default"]:
+            _replica[_key] = copy.deepcopy(DATABASES["default"][_key])
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["kapflow.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
