@@ -58,12 +58,15 @@ def process_env(**extra: str) -> dict[str, str]:
             "DATABASE_URL": database_url(),
             "SECRET_KEY": settings.SECRET_KEY,
             "KAPFLOW_FIELD_KEYS": ",".join(settings.KAPFLOW_FIELD_KEYS),
-            "KAPFLOW_AUDIT_KEY": settings.KAPFLOW_AUDIT_KEY or "runtime-tests-audit-key",
             "EMAIL_BACKEND": "kapflow.outbox.backend.OutboxBackend",
             "KAPFLOW_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.KAPFLOW_AUDIT_KEY:
+        # Else the process derives the chain's key from the same SECRET_KEY, as this one does,
+        # so the trail both write verifies as one chain.
+        env["KAPFLOW_AUDIT_KEY"] = settings.KAPFLOW_AUDIT_KEY
     env.update(extra)
     return env
 
