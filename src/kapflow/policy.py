@@ -956,18 +956,6 @@ def can_keep_disclosures(actor, client) -> bool:
     return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
 
 
-def can_keep_disclosures(actor, client) -> bool:
-    """The client's accounting of disclosures (HIPAA 164.528; decision 0037): reading it,
-    printing it and recording a disclosure made outside kapflow. The practice that holds the
-    record accounts for it: its admins and billers (payment disclosures), and its clinicians
-    on the care team (client.care_team prefetched). A partner keeps its own accounting."""
-    if actor is None or not _is_practice(actor) or client.organisation_id != actor.organisation_id:
-        return False
-    if actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER):
-        return True
-    return actor.has_role(*CLINICIAN_ROLES) and is_on_care_team(actor, client)
-
-
 def can_manage_supervision(actor) -> bool:
     """Who supervises whom: the practice's admins."""
     return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
