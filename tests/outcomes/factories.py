@@ -1,12 +1,16 @@
 """Outcome test data: submitted responses created directly (the scoring and safety paths are
-tested in tests/assessments), with the band the instrument gives their total."""
+tested in tests/assessments), with the band the instrument gives their total. Each score
+refreshes the client's stored outcome summaries, as the assessment services do; a test that
+changes a course by hand calls `summarise(client)` itself, as course_open would."""
 
 import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from kapflow.assessments.models import Response
 from kapflow.clinical import instruments
+from kapflow.outcomes.services import outcome_summary_refresh
 from tests.courses.factories import make_course
 from tests.patients.factories import ClientFactory, on_team
 
@@ -19,7 +23,7 @@ def score(client, total, *, at=None, instrument="phq9", course=None, corrects=No
     inst = instruments.get(instrument)
     band = inst.band_for(total)
     at = at or timezone.now()
-    return Response.objects.create(
+    response = Response.objects.create(
         organisation=client.organisation, client=client, course=course,
         instrument=instrument, total=total if submitted else None,
         band=band.label if submitted else "", severity=band.severity if submitted else None,
@@ -28,6 +32,14 @@ def score(client, total, *, at=None, instrument="phq9", course=None, corrects=No
         safety_flags=[{"code": code, "message": "A safety rule fired.", "level": "moderate"}
                       for code in flags],
     )  # fmt: skip
+    summarise(client)
+    return response
+
+
+def summarise(client) -> None:
+    """Refresh the client's stored outcome summaries (outcomes.services)."""
+    with transaction.atomic():
+        outcome_summary_refresh(client_id=client.pk)
 
 
 def history(client, totals, *, start=START, every_days=7, instrument="phq9", course=None):

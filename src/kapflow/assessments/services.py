@@ -243,6 +243,7 @@ def response_save(
     audit_record(
         actor=actor, action="assessment.submit", target=response, client_id=response.client_id
     )
+    _outcomes_refresh(response)
     _after_submit(response, actor=actor)
     return response
 
@@ -302,6 +303,7 @@ def response_enter(
         assignment.completed_at = now
         assignment.save(update_fields=["completed_at"])
     audit_record(actor=actor, action="assessment.enter", target=response, client_id=client.pk)
+    _outcomes_refresh(response)
     _after_submit(response, actor=actor)
     return response
 
@@ -359,8 +361,18 @@ def response_correct(
     new.submitted_at = old.submitted_at  # the correction stands for the same administration
     new.save()
     audit_record(actor=actor, action="assessment.correct", target=new, client_id=client.pk)
+    _outcomes_refresh(new)
     _after_submit(new, actor=actor, correcting=old)
     return new
+
+
+def _outcomes_refresh(response: Response) -> None:
+    """The client's outcome summaries follow the submitted score in the same transaction
+    (decision 0043), so the practice report never reads a stale one. Before _after_submit:
+    the refresh locks the client row, and elsewhere the client is locked before its course."""
+    from kapflow.outcomes.services import outcome_summary_refresh
+
+    outcome_summary_refresh(client_id=response.client_id)
 
 
 def _after_submit(

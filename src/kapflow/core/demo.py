@@ -279,6 +279,7 @@ def _load_demo(*, clients: int, seed: int) -> dict:
         TrainingCertificate,
         User,
     )
+    from kapflow.outcomes.services import outcome_summaries_rebuild
     from kapflow.patients.models import CareTeamMember, Client, Companion
 
     rng = random.Random(seed)
@@ -394,6 +395,8 @@ def _load_demo(*, clients: int, seed: int) -> dict:
         companion=companion, documents=documents, seed=seed,
     )  # fmt: skip
     scores = _load_outcomes(practice=practice, own=own, seed=seed)
+    # Loaded row by row above, not through the services: summarise them as the services would.
+    outcome_summaries_rebuild(organisation_id=practice.pk)
     portal = _load_portal_records(
         practice=practice, own=own, companion=companion, therapist=therapists[0],
         prescriber=prescriber,

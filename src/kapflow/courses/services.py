@@ -132,6 +132,10 @@ def course_open(
         actor=actor, course=course, kind=EventKind.TRANSITION, to_stage=course.stage,
         action="open", reason="Course opened.",
     )  # fmt: skip
+    # The practice outcomes report groups a client by their most recent course (decision 0043).
+    from kapflow.outcomes.services import outcome_summary_refresh
+
+    outcome_summary_refresh(client_id=client.pk)
     audit_record(actor=actor, action="course.open", target=course, client_id=client.pk)
     return course
 

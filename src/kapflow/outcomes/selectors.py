@@ -1,23 +1,26 @@
 """Read paths for outcomes: a client's score series (staff page, portal, API) and the
 practice's de-identified aggregate report (page, CSV, API).
 
-Outcomes stores nothing of its own. It reads the current responses of kapflow.assessments
-(submitted and not replaced by a correction, as `assessments.selectors.current_responses`) and
-the dosing sessions on the course timeline, and writes only audit rows. Change rules (response,
-remission) come from kapflow.clinical.instruments; interval arithmetic from outcomes.stats.
+A client's series reads the current responses of kapflow.assessments (submitted and not
+replaced by a correction, as `assessments.selectors.current_responses`) and the dosing
+sessions on the course timeline. The practice report reads the stored OutcomeSummary rows
+(decision 0043), which `computed_summaries` here defines and outcomes.services keeps current;
+it writes only audit rows. Change rules (response, remission) come from
+kapflow.clinical.instruments; interval arithmetic from outcomes.stats.
 
 Query counts are fixed: a client's series is one query for the client (through the policy's
 queryset), one for the responses, one for the dosing dates and the audit INSERT, whatever the
-number of scores; the practice report is one aggregate query (plus one for therapists' names
-when grouped by therapist) and the audit INSERT, whatever the size of the practice.
+number of scores; the practice report is one aggregate query over the summaries (plus one for
+therapists' names when grouped by therapist) and the audit INSERT, whatever the size of the
+practice.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 
-from django.db import connection
-from django.db.models import CharField, Exists, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Cast
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
@@ -35,6 +38,7 @@ from kapflow.courses.models import (
     EventKind,
 )
 from kapflow.outcomes import stats
+from kapflow.outcomes.models import OutcomeSummary
 from kapflow.patients.models import Client
 from kapflow.patients.selectors import own_client_record
 
@@ -49,7 +53,7 @@ GROUPING_LABELS = {
     "therapist": "Therapist",
     "all": "All clients",
 }
-# The course field each grouping reads (from the client's most recent course).
+# The summary column each grouping reads (a copy of the client's most recent course's field).
 GROUP_FIELDS = {
     "pathway": "pathway",
     "delivery": "delivery",
@@ -63,6 +67,7 @@ GROUP_CHOICES = {
 }
 NO_COURSE = "none"
 NO_COURSE_LABEL = "No course recorded"
+BATCH = 2000  # clients per step when a whole practice's summaries are computed
 
 
 def current_scores(qs: QuerySet) -> QuerySet:
@@ -251,60 +256,109 @@ class PracticeReport:
         return GROUPING_LABELS[self.group_by]
 
 
-def per_client_outcomes(*, organisation_id: int, instrument: str, group_by: str) -> QuerySet:
-    """One row per client of the organisation with at least two current scores of the
-    instrument: `baseline` (the earliest score), `latest` (the most recent) and `group_key`
-    (the grouping's field on the client's most recent course; NULL without a course).
+# ---- the stored summaries ---------------------------------------------------------------------
 
-    Correlated subqueries ordered and limited to one row, so PostgreSQL walks the
-    (client, instrument, submitted_at) index once per client for each end of the series."""
-    scores = current_scores(Response.objects.for_org(organisation_id)).filter(
-        client_id=OuterRef("pk"), instrument=instrument
+
+def computed_summaries(client_organisations: dict[int, int]) -> list[OutcomeSummary]:
+    """The summaries, unsaved, of the clients given as {client id: organisation id}, computed
+    from their rows: one per client and instrument with at least one current score. Two
+    queries whatever the number of clients (their current scores, their courses)."""
+    if not client_organisations:
+        return []
+    ids = list(client_organisations)
+    scores = (
+        current_scores(Response.objects.filter(client_id__in=ids))
+        .order_by("client_id", "instrument", "submitted_at", "id")
+        .values_list("client_id", "organisation_id", "instrument", "id", "submitted_at", "total")
     )
-    first = scores.order_by("submitted_at", "id")
-    last = scores.order_by("-submitted_at", "-id")
-    if group_by == "all":
-        group_key = Value("all", output_field=CharField())
-    else:
-        latest_course = (
-            Course.objects.for_org(organisation_id)
-            .filter(client_id=OuterRef("pk"))
-            .order_by("-opened_at", "-id")
+    series: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for client_id, org_id, code, pk, at, total in scores:
+        # The report reads a practice's own rows only: a response is the client's organisation's.
+        if org_id == client_organisations[client_id]:
+            series[(client_id, code)].append((pk, at, total))
+    latest_course: dict[int, tuple] = {}
+    courses = (
+        Course.objects.filter(client_id__in=ids)
+        .order_by("client_id", "opened_at", "id")
+        .values_list("client_id", "organisation_id", "pathway", "delivery", "condition",
+                     "therapist_id")
+    )  # fmt: skip
+    for client_id, org_id, *course in courses:
+        if org_id == client_organisations[client_id]:
+            latest_course[client_id] = tuple(course)  # ascending: the last one wins
+    summaries = []
+    for (client_id, code), rows in series.items():
+        instrument = instruments.REGISTRY.get(code)
+        if instrument is None:
+            continue
+        (first_id, first_at, first), (last_id, last_at, last) = rows[0], rows[-1]
+        followed_up = len(rows) >= 2
+        pathway, delivery, condition, therapist_id = latest_course.get(client_id, (None,) * 4)
+        summaries.append(
+            OutcomeSummary(
+                organisation_id=client_organisations[client_id],
+                client_id=client_id,
+                instrument=code,
+                scores=len(rows),
+                baseline_response_id=first_id,
+                baseline_at=first_at,
+                baseline_total=first,
+                latest_response_id=last_id,
+                latest_at=last_at,
+                latest_total=last,
+                change=instruments.change_from_baseline(first, last) if followed_up else None,
+                response=instruments.is_response(instrument, first, last) if followed_up else None,
+                remission=instruments.is_remission(instrument, last) if followed_up else None,
+                pathway=pathway,
+                delivery=delivery,
+                condition=condition,
+                therapist_id=therapist_id,
+            )
         )
-        group_key = Subquery(latest_course.values(GROUP_FIELDS[group_by])[:1])
-    return (
-        Client.objects.for_org(organisation_id)
-        # A second score exists: EXISTS (... LIMIT 1 OFFSET 1), no count needed.
-        .filter(Exists(first[1:2]))
-        .annotate(
-            baseline=Subquery(first.values("total")[:1]),
-            latest=Subquery(last.values("total")[:1]),
-            group_key=group_key,
-        )
-        .values("baseline", "latest", "group_key")
-    )
+    return summaries
 
 
-# Per group: the count, sums (exact integers; means and SDs are derived in Python) and the
-# response and remission counts. Django cannot GROUP BY over a derived table, so the
-# per-client query is compiled and wrapped. MATERIALIZED matters: inlined, the planner would
-# copy each per-client subquery into every aggregate that reads its column and run it that
-# many times (6 s instead of 1.7 s for 100,000 clients). Portable to SQLite 3.35+ (the demo).
-AGGREGATE_SQL = """
-WITH per_client AS MATERIALIZED ({per_client})
-SELECT per_client.group_key,
-       COUNT(*),
-       SUM(per_client.baseline),
-       SUM(per_client.latest),
-       SUM(per_client.latest - per_client.baseline),
-       SUM((per_client.latest - per_client.baseline) * (per_client.latest - per_client.baseline)),
-       SUM(CASE WHEN per_client.baseline > 0 THEN 1 ELSE 0 END),
-       SUM(CASE WHEN per_client.baseline > 0
-                 AND {improvement} * %s >= %s * per_client.baseline THEN 1 ELSE 0 END),
-       SUM(CASE WHEN per_client.latest <= %s THEN 1 ELSE 0 END)
-FROM per_client
-GROUP BY per_client.group_key
-"""
+SUMMARY_FIELDS = [
+    "organisation_id", "scores", "baseline_response_id", "baseline_at", "baseline_total",
+    "latest_response_id", "latest_at", "latest_total", "change", "response", "remission",
+    "pathway", "delivery", "condition", "therapist_id",
+]  # fmt: skip
+
+
+def outcome_summaries_drift(*, organisation_id: int) -> dict[tuple[int, str], list[str]]:
+    """Where the organisation's stored summaries differ from what its rows give now:
+    {(client id, instrument): [the differing fields, or "missing" / "extra"]}. Empty when
+    every stored row is exact. For `kapflow refresh_outcomes --check` and the tests; reads the
+    whole practice in BATCH-client steps."""
+    drift: dict[tuple[int, str], list[str]] = {}
+    clients = Client.objects.filter(organisation_id=organisation_id).order_by("pk")
+    last = 0
+    while True:
+        batch = dict(clients.filter(pk__gt=last).values_list("pk", "organisation_id")[:BATCH])
+        if not batch:
+            break
+        fresh = {(s.client_id, s.instrument): s for s in computed_summaries(batch)}
+        stored = {
+            (s.client_id, s.instrument): s
+            for s in OutcomeSummary.objects.filter(client_id__in=list(batch))
+        }
+        for key in fresh.keys() | stored.keys():
+            if key not in stored:
+                drift[key] = ["missing"]
+            elif key not in fresh:
+                drift[key] = ["extra"]
+            else:
+                differ = [
+                    f for f in SUMMARY_FIELDS
+                    if getattr(stored[key], f) != getattr(fresh[key], f)
+                ]  # fmt: skip
+                if differ:
+                    drift[key] = differ
+        last = max(batch)
+    return drift
+
+
+# ---- the practice report ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -323,30 +377,35 @@ class GroupSums:
 
 
 def practice_sums(*, organisation_id: int, instrument: Instrument, group_by: str):
-    """The per-group sums, in one query."""
-    per_client, params = per_client_outcomes(
-        organisation_id=organisation_id, instrument=instrument.code, group_by=group_by
-    ).query.sql_with_params()
-    improvement = (
-        "(per_client.baseline - per_client.latest)"
-        if instrument.higher_is_worse
-        else "(per_client.latest - per_client.baseline)"
+    """The per-group sums, in one query over the stored summaries (decision 0043): clients
+    with two or more current scores of the instrument, grouped by the summary's copy of their
+    most recent course's field. The same numbers the report once computed from every response
+    on each view (tests/outcomes/oracle.py keeps that computation and a test holds the two
+    equal). Response and remission are counted from the stored flags, which
+    clinical.instruments set; the response denominator is the baseline above 0."""
+    rows = OutcomeSummary.objects.for_org(organisation_id).filter(
+        instrument=instrument.code, scores__gte=2
     )
-    # Response: improvement >= response_drop x baseline, in whole numbers (0.5 = 1/2, so
-    # improvement x 2 >= 1 x baseline), exactly as clinical.instruments.is_response decides.
-    # Where the instrument has no rule the conditions can never hold (improvement x 0 is not
-    # >= a baseline above 0; no total is <= -1) and the report shows no rate.
-    if instrument.response_drop is None:
-        numerator, denominator = 1, 0
+    sums = {
+        "n": Count("pk"),
+        "sum_baseline": Sum("baseline_total"),
+        "sum_latest": Sum("latest_total"),
+        "sum_change": Sum("change"),
+        # Cast: on PostgreSQL smallint x smallint is a smallint, which a wide scale overflows.
+        "sum_change_sq": Sum(Cast("change", IntegerField()) * Cast("change", IntegerField())),
+        "response_n": Count("pk", filter=Q(baseline_total__gt=0)),
+        "responders": Count("pk", filter=Q(response=True)),
+        "remitters": Count("pk", filter=Q(remission=True)),
+    }
+    if group_by == "all":
+        totals = rows.aggregate(**sums)
+        # As GROUP BY gave: no group at all when no client counts.
+        found = [("all", totals)] if totals["n"] else []
     else:
-        drop = Fraction(str(instrument.response_drop))
-        numerator, denominator = drop.numerator, drop.denominator
-    remission_max = -1 if instrument.remission_max is None else instrument.remission_max
-    sql = AGGREGATE_SQL.format(improvement=improvement, per_client=per_client)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, denominator, numerator, remission_max])
-        rows = cursor.fetchall()
-    return [GroupSums(key, *(int(v or 0) for v in values)) for key, *values in rows]
+        field = GROUP_FIELDS[group_by]
+        grouped = rows.order_by().values(field).annotate(**sums)
+        found = [(row.pop(field), row) for row in grouped]
+    return [GroupSums(key, *(int(values[name] or 0) for name in sums)) for key, values in found]
 
 
 def _labels(group_by: str, keys: list) -> dict:
