@@ -52,6 +52,17 @@ def runtime_purge() -> list:
     return [runtime_purge_task.enqueue()]
 
 
+# Nightly at 09:00 UTC, before the audit walk: on SQLite the query planner has statistics
+# only if ANALYZE runs (decision 0043); PostgreSQL's autovacuum does this itself.
+@scheduled("sqlite_optimize", every=timedelta(days=1), offset=timedelta(hours=9))
+def sqlite_optimize() -> list:
+    """Refresh SQLite's planner statistics (ANALYZE, PRAGMA optimize); none on PostgreSQL."""
+    from kapflow.core.sqlite import is_sqlite
+    from kapflow.core.tasks import sqlite_optimize_task
+
+    return [sqlite_optimize_task.enqueue()] if is_sqlite() else []
+
+
 # Purges that other apps own, each a task with no arguments, run daily. An entry whose module
 # is not installed is skipped, so an app can be listed here before it lands. (The outbox
 # purges old messages each time it stores one: kapflow.outbox.services.outbox_purge.)
