@@ -158,3 +158,27 @@ def test_writes_and_reads_in_a_transaction_use_the_primary(world):
         events = audit_list(actor=world.admin)
         assert events.db == DEFAULT_DB_ALIAS
         assert events.filter(client_id=patient.pk).exists()
+
+
+@needs_replica
+@on_both
+def test_the_practice_outcomes_report_and_export_read_the_replica(client, world):
+    from tests.outcomes.factories import treated_client
+
+    treated_client(world, [20, 14, 8])
+    sign_in(client, world.admin.user)
+    caught_up()
+    with (
+        CaptureQueriesContext(connections[REPLICA]) as on_replica,
+        CaptureQueriesContext(connection) as on_primary,
+    ):
+        page = client.get("/outcomes/practice/?group_by=condition")
+        export = client.get("/outcomes/practice.csv?group_by=condition")
+        body = b"".join(export.streaming_content) if export.streaming else export.content
+    assert page.status_code == 200 and export.status_code == 200 and body
+    assert touches(on_replica, "outcomes_outcomesummary")
+    assert not touches(on_primary, "outcomes_outcomesummary")
+    audited = AuditEvent.objects.using(DEFAULT_DB_ALIAS).filter(action__startswith="outcomes.")
+    assert {"outcomes.practice_view", "outcomes.practice_export"} <= set(
+        audited.values_list("action", flat=True)
+    )

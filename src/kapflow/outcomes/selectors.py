@@ -29,6 +29,7 @@ from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import instruments
 from kapflow.clinical.instruments import Instrument
 from kapflow.core.errors import NotFound
+from kapflow.core.replica import report_db
 from kapflow.courses.models import (
     CONDITION_CHOICES,
     DELIVERY_CHOICES,
@@ -382,9 +383,12 @@ def practice_sums(*, organisation_id: int, instrument: Instrument, group_by: str
     most recent course's field. The same numbers the report once computed from every response
     on each view (tests/outcomes/oracle.py keeps that computation and a test holds the two
     equal). Response and remission are counted from the stored flags, which
-    clinical.instruments set; the response denominator is the baseline above 0."""
-    rows = OutcomeSummary.objects.for_org(organisation_id).filter(
-        instrument=instrument.code, scores__gte=2
+    clinical.instruments set; the response denominator is the baseline above 0. A report:
+    read from the replica when there is one (decision 0044)."""
+    rows = (
+        OutcomeSummary.objects.using(report_db(OutcomeSummary))
+        .for_org(organisation_id)
+        .filter(instrument=instrument.code, scores__gte=2)
     )
     sums = {
         "n": Count("pk"),
