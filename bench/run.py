@@ -706,6 +706,7 @@ def _delete_responses(practice) -> None:
     from django.db import connection, transaction
 
     deletes = [
+        ("outcomes_outcomesummary", "organisation_id = %s"),
         ("assessments_urgenttask", "organisation_id = %s"),
         (
             "assessments_responselink",
@@ -786,7 +787,8 @@ def build_outcomes(data: dict, n: int, rebuild: bool) -> dict:
         scored = responses.values("client_id").distinct().count()
         if scored == sum(1 for c in counts if c):
             log(f"reusing responses: {have} of {scored} clients")
-            return {"reused": True, "build_seconds": 0.0, "responses": have}
+            seconds = build_outcome_summaries(practice, scored=scored, force=bool(changed))
+            return {"reused": True, "build_seconds": seconds, "responses": have}
 
     started = time.perf_counter()
     if have:
@@ -878,11 +880,35 @@ def build_outcomes(data: dict, n: int, rebuild: bool) -> dict:
             "SELECT setval(pg_get_serial_sequence('assessments_response', 'id'), %s)",
             [next_id - 1],
         )
+    build_outcome_summaries(practice, scored=sum(1 for c in counts if c), force=True)
     log("VACUUM ANALYZE responses")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE assessments_response")
         cursor.execute("VACUUM ANALYZE courses_course")
     return {"reused": False, "build_seconds": time.perf_counter() - started, "responses": made}
+
+
+def build_outcome_summaries(practice, *, scored: int, force: bool) -> float:
+    """The stored outcome summaries (decision 0043), one per client with a PHQ-9 score, as
+    the write paths keep them: recomputed by outcomes.services when forced (new responses,
+    conditions changed) or when their count differs from `scored`. Returns the seconds."""
+    from kapflow.outcomes.models import OutcomeSummary
+    from kapflow.outcomes.services import outcome_summaries_rebuild
+
+    have = OutcomeSummary.objects.filter(organisation=practice).count()
+    if not force and have == scored:
+        log(f"reusing outcome summaries: {have}")
+        return 0.0
+    from django.db import connection
+
+    started = time.perf_counter()
+    log(f"summarising the outcomes of {scored} clients")
+    written = outcome_summaries_rebuild(organisation_id=practice.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE outcomes_outcomesummary")  # allowed inside a transaction
+    seconds = time.perf_counter() - started
+    log(f"  {written} outcome summaries in {seconds:.1f} s")
+    return seconds
 
 
 # ---- prescribing data set -------------------------------------------------------------------
@@ -1955,6 +1981,35 @@ def raw_practice_outcomes(org_id: int, group_by: str, instrument: str = OUTCOMES
         return cursor.fetchall()
 
 
+def raw_practice_summaries(org_id: int, group_by: str, instrument: str = OUTCOMES_INSTRUMENT):
+    """The same sums by hand from the stored summaries (decision 0043), what the selector now
+    reads: one GROUP BY over the practice's rows of clients with two or more scores (for the
+    therapist also joined to the user's name). The baseline the selectors are timed against;
+    raw_practice_outcomes (from every response) is what both are checked against."""
+    from django.db import connection
+
+    key = {"all": "'all'", "therapist": "s.therapist_id"}.get(group_by, f"s.{group_by}")
+    names = ", u.full_name" if group_by == "therapist" else ""
+    join_names = (
+        " LEFT JOIN accounts_membership m ON m.id = s.therapist_id"
+        " LEFT JOIN accounts_user u ON u.id = m.user_id"
+        if group_by == "therapist"
+        else ""
+    )
+    sql = f"""
+        SELECT {key}, COUNT(*), SUM(s.baseline_total), SUM(s.latest_total), SUM(s.change),
+               SUM(s.change::int * s.change::int),
+               COUNT(*) FILTER (WHERE s.baseline_total > 0),
+               COUNT(*) FILTER (WHERE s.response), COUNT(*) FILTER (WHERE s.remission){names}
+        FROM outcomes_outcomesummary s{join_names}
+        WHERE s.organisation_id = %(org)s AND s.instrument = %(instrument)s AND s.scores >= 2
+        {"" if group_by == "all" else f"GROUP BY {key}{names}"}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"org": org_id, "instrument": instrument})
+        return cursor.fetchall()
+
+
 def raw_client_outcomes(org_id: int, client_id: int):
     """A client's series by hand: the client row, its current scores, its dosing dates."""
     from django.db import connection
@@ -2001,7 +2056,8 @@ def outcome_scenarios(data: dict, repeat: int):
     org_id = data["practice"].pk
     phq9 = instruments.get(OUTCOMES_INSTRUMENT)
 
-    # The selector and the raw SQL must agree to the last count before either is timed.
+    # The selector (stored summaries), the raw SQL over the summaries and the raw SQL over
+    # every response must agree to the last count before anything is timed.
     for group_by in OUTCOME_GROUPINGS:
         mine = {
             (s.key, s.n, s.sum_baseline, s.sum_latest, s.sum_change, s.sum_change_sq,
@@ -2012,7 +2068,9 @@ def outcome_scenarios(data: dict, repeat: int):
         }  # fmt: skip
         theirs = {tuple(v if v is None or isinstance(v, str) else int(v) for v in row[:9])
                   for row in raw_practice_outcomes(org_id, group_by)}  # fmt: skip
-        if mine != theirs:
+        stored = {tuple(v if v is None or isinstance(v, str) else int(v) for v in row[:9])
+                  for row in raw_practice_summaries(org_id, group_by)}  # fmt: skip
+        if not mine == theirs == stored:
             raise SystemExit(f"outcomes selector and raw SQL disagree for {group_by}")
 
     def report(group_by: str):
@@ -2055,7 +2113,7 @@ def outcome_scenarios(data: dict, repeat: int):
         return ok(web_admin.get(f"/outcomes/clients/{client_ids[i % len(client_ids)]}/"))
 
     def raw_report(group_by: str):
-        return lambda _i: raw_practice_outcomes(org_id, group_by)
+        return lambda _i: raw_practice_summaries(org_id, group_by)
 
     raw = {f"outcomes.{g}": raw_report(g) for g in OUTCOME_GROUPINGS}
     raw["outcomes.client"] = lambda i: raw_client_outcomes(org_id, client_ids[i % len(client_ids)])
@@ -2489,10 +2547,12 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
             f"({extra['responses_corrected']:,} corrections, {extra['responses_draft']:,} "
             f"drafts); {extra['outcome_clients']:,} clients have two or more current scores "
             f"({extra['outcome_responders']:,} responders, {extra['outcome_remitters']:,} "
-            "remitters). Raw outcomes SQL: per client the first and latest current score by "
-            "LATERAL ... ORDER BY ... LIMIT 1 and the most recent course, grouped, with the "
-            "same sums; the selector's sums are checked equal to it before timing. The client "
-            "scenarios vary the client (40 scores each); the HTTP one renders the SVG charts.",
+            "remitters). Raw outcomes SQL: the same sums by one GROUP BY over the stored "
+            "outcome summaries (decision 0043); before timing, the selector's sums are checked "
+            "equal to it and to the sums computed from every response (per client the first "
+            "and latest current score by LATERAL ... ORDER BY ... LIMIT 1 and the most recent "
+            "course). The client scenarios vary the client (40 scores each); the HTTP one "
+            "renders the SVG charts.",
         ]
     built = []
     for name, key in (
