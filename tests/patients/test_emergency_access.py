@@ -358,7 +358,7 @@ def test_the_report_lists_each_grant_and_what_was_read(client, world, clock):
     assert "To review" in body
     detail = client.get(f"/clients/emergency-access/{grant.pk}/").content.decode()
     assert WHY.split(";")[0] in detail
-    assert "client.view" in detail
+    assert "Opened the client&#x27;s record" in detail
     assert "patients:detail" in detail
     assert "breakglass.report" in actions(actor_id=world.admin.user_id)
 

@@ -302,3 +302,10 @@ def action_words(code: str) -> ActionWords:
 
 def codes_of_kind(*kinds: Kind) -> list[str]:
     return sorted(code for code, words in ACTIONS.items() if words.kind in kinds)
+
+
+def staff_words(code: str) -> str:
+    """The same words for the practice's staff, who read about a client rather than to one:
+    "Opened your record" becomes "Opened the client's record"."""
+    words = ACTIONS[code].words if code in ACTIONS else "Other activity"
+    return words.replace("your ", "the client's ").replace("you ", "the client ")
