@@ -96,7 +96,7 @@ def test_client_sees_own_record_and_companion_sees_nothing_clinical(page, live_s
     _sign_in(page, live_server.url, client_member.user.email)
     expect(page.get_by_role("heading", name="Hello, Ode")).to_be_visible()
     page.get_by_role("link", name="See who has looked at your record").click()
-    expect(page.get_by_text("Viewed your record in the portal").first).to_be_visible()
+    expect(page.get_by_text("Opened your portal home page").first).to_be_visible()
     response = page.goto(f"{live_server.url}/clients/{record.pk}/")
     assert response.status == 404
     page.get_by_role("button", name="Sign out").click()
