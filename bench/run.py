@@ -195,6 +195,8 @@ def setup_django() -> None:
     ensure_database(os.environ["DATABASE_URL"])
     # Before settings load: unenrolled staff pass the MFA gate (see accounts.middleware).
     os.environ["KAPFLOW_DEMO_MODE"] = "1"
+    # The baseline view /bench/baseline/<pk> (kapflow.config.bench_urls).
+    os.environ["KAPFLOW_BENCH_VIEWS"] = "1"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapflow.config.settings")
     src = str(ROOT / "src")
     if src not in sys.path:
@@ -278,11 +280,10 @@ def _expected_team_rows(n: int) -> int:
 
 def build_data(n: int, rebuild: bool) -> dict:
     """Create (or reuse) N clients and their care teams. Returns facts about the data set."""
-    from django.db import connection
     from django.utils import timezone
 
     from kapflow.clinical.geography import US_STATES
-    from kapflow.patients.models import CareTeamMember, Client, Companion
+    from kapflow.patients.models import CareTeamMember, Client
 
     actors = _actors()
     practice = actors["practice"]
@@ -299,13 +300,7 @@ def build_data(n: int, rebuild: bool) -> dict:
     started = time.perf_counter()
     if have_clients or have_team:
         log(f"removing old data set ({have_clients} clients, {have_team} care-team rows)")
-        _delete_courses(practice)
-        with connection.cursor() as cursor:
-            for table in (CareTeamMember, Companion, Client):
-                cursor.execute(
-                    f"DELETE FROM {table._meta.db_table} WHERE organisation_id = %s",
-                    [practice.pk],
-                )
+        delete_rows(practice, [*_course_roots(), (Client, "organisation_id = %(org)s")])
 
     rng = random.Random(SEED)
     states = sorted(US_STATES)
@@ -372,11 +367,7 @@ def build_data(n: int, rebuild: bool) -> dict:
         position += size
         log(f"  {position}/{n}")
 
-    log("VACUUM ANALYZE")
-    with connection.cursor() as cursor:
-        for model in (Client, CareTeamMember):
-            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
-        cursor.execute("ANALYZE")
+    vacuum_later(Client._meta.db_table, CareTeamMember._meta.db_table, "")
     return {"reused": False, "build_seconds": time.perf_counter() - started, **actors}
 
 
@@ -391,19 +382,152 @@ def _expected_events(n: int) -> int:
     return sum(1 + len(STAGE_EVENTS.get(cycle[i % len(cycle)], ())) for i in range(n))
 
 
-def _delete_courses(practice) -> None:
+# ---- replacing a data set ---------------------------------------------------------------
+#
+# A rebuild runs in one transaction (build_all): the old rows are deleted and the new ones made
+# together, so a failure leaves the previous data set as it was. VACUUM cannot run inside a
+# transaction, so the builders name their tables (vacuum_later) and main vacuums after COMMIT.
+
+_VACUUM: list[tuple[str, bool]] = []
+
+
+def vacuum_later(*tables: str, full: bool = False) -> None:
+    """VACUUM (FULL) ANALYZE these tables after the rebuild commits; "" is a plain ANALYZE of
+    the whole database."""
+    for table in tables:
+        if (table, full) not in _VACUUM:
+            _VACUUM.append((table, full))
+
+
+def run_vacuums() -> None:
     from django.db import connection
 
-    from kapflow.courses.models import Course, CourseEvent, DueItem
-
-    _delete_prescribing(practice)
-    _delete_responses(practice)
-    _delete_consent_signatures(practice)
     with connection.cursor() as cursor:
-        for model in (CourseEvent, DueItem, Course):
+        for table, full in _VACUUM:
+            if not table:
+                cursor.execute("ANALYZE")
+                continue
+            log(f"VACUUM {'FULL ' if full else ''}ANALYZE {table}")
+            cursor.execute(f"VACUUM {'FULL ' if full else ''}ANALYZE {table}")
+    _VACUUM.clear()
+
+
+def _doomed_models(roots: list) -> tuple[list, dict]:
+    """The root models and every model whose rows reference theirs through a database
+    foreign key, transitively: (models with each one before the models that reference it,
+    {model: [(column, parent model, parent column)]})."""
+    from django.apps import apps
+
+    every = [
+        m for m in apps.get_models(include_auto_created=True)
+        if m._meta.managed and not m._meta.proxy
+    ]  # fmt: skip
+    edges: dict = {model: [] for model, _where in roots}
+    queue = list(edges)
+    while queue:
+        parent = queue.pop(0)
+        for model in every:
+            for field in model._meta.concrete_fields:
+                if (
+                    field.is_relation
+                    and field.db_constraint
+                    and field.related_model is parent
+                    and model is not parent  # a table's references to itself go with it
+                ):
+                    if model not in edges:
+                        edges[model] = []
+                        queue.append(model)
+                    edges[model].append((field.column, parent, field.target_field.column))
+    # Parents before children (Kahn): a child's doomed rows are found through its parents'.
+    ordered, placed = [], set()
+    while len(ordered) < len(edges):
+        ready = [
+            m for m in edges
+            if m not in placed and all(p in placed for _c, p, _t in edges[m])
+        ]  # fmt: skip
+        if not ready:
+            left = sorted(m._meta.db_table for m in edges if m not in placed)
+            raise SystemExit(f"cannot order the bench delete, a cycle among {left}")
+        for model in ready:
+            ordered.append(model)
+            placed.add(model)
+    return ordered, edges
+
+
+def delete_rows(practice, roots: list[tuple]) -> dict[str, int]:
+    """Delete the bench practice's rows of the root models ((model, SQL condition with
+    %(org)s), ...) and every row that references them, in any table, through a foreign key
+    (kapflow's tables and any added later: the model graph is read, not a list kept here).
+
+    The doomed ids are collected parents first into temporary tables, then deleted children
+    first, so no reference is ever left dangling and nothing outside the closure is touched.
+    Tables that refuse DELETE by trigger (submitted responses, consent records, signed
+    notes, decisions: their migrations) have their own triggers switched off for this
+    transaction only, and back on before it commits. Must run inside the rebuild's
+    transaction. Returns {table: rows deleted}."""
+    from django.db import connection
+
+    ordered, edges = _doomed_models(roots)
+    conditions = {model: [where] for model, where in roots}
+    temp = {model: f"bench_doomed_{i}" for i, model in enumerate(ordered)}
+    deleted = {}
+    with connection.cursor() as cursor:
+        for model in ordered:
+            pk = model._meta.pk.column
+            where = [f"({c})" for c in conditions.get(model, [])]
+            for column, parent, target in edges[model]:
+                parent_pk = parent._meta.pk.column
+                if target == parent_pk:
+                    where.append(f"{column} IN (SELECT {parent_pk} FROM {temp[parent]})")
+                else:  # a reference to another unique column of the parent (rare)
+                    where.append(
+                        f"{column} IN (SELECT p.{target} FROM {parent._meta.db_table} p "
+                        f"JOIN {temp[parent]} d ON d.{parent_pk} = p.{parent_pk})"
+                    )
+            cursor.execute(f"DROP TABLE IF EXISTS {temp[model]}")
             cursor.execute(
-                f"DELETE FROM {model._meta.db_table} WHERE organisation_id = %s", [practice.pk]
+                f"CREATE TEMPORARY TABLE {temp[model]} ON COMMIT DROP AS "
+                f"SELECT {pk} FROM {model._meta.db_table} WHERE {' OR '.join(where)}",
+                {"org": practice.pk},
             )
+        for model in reversed(ordered):
+            table, pk = model._meta.db_table, model._meta.pk.column
+            cursor.execute(f"SELECT COUNT(*) FROM {temp[model]}")
+            if not cursor.fetchone()[0]:
+                continue
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass "
+                "AND NOT tgisinternal AND tgenabled <> 'D'",
+                [table],
+            )
+            guards = [row[0] for row in cursor.fetchall()]
+            for name in guards:
+                cursor.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{name}"')
+            cursor.execute(f"DELETE FROM {table} WHERE {pk} IN (SELECT {pk} FROM {temp[model]})")
+            deleted[table] = cursor.rowcount
+            for name in guards:
+                cursor.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{name}"')
+    if deleted:
+        log("  deleted " + ", ".join(f"{t} {n:,}" for t, n in deleted.items()))
+    return deleted
+
+
+def _course_roots() -> list[tuple]:
+    """A course rebuild replaces the courses (and with them everything that references
+    them: events, due items, stored facts, prescribing, ...), and the rows built from the
+    courses' stages: consent signatures, questionnaire responses and prescribing."""
+    from kapflow.courses.models import Course
+
+    return [
+        (Course, "organisation_id = %(org)s"),
+        *_consent_roots(),
+        *_response_roots(),
+        *_prescribing_roots(),
+    ]
+
+
+def _delete_courses(practice) -> None:
+    delete_rows(practice, _course_roots())
 
 
 # The latest stage change of a course at each stage: (action, from stage, prescriber's step).
@@ -429,7 +553,6 @@ CONSENTED_ON = {"consented", "preparation", "active", "maintenance", "completed"
 def build_courses(data: dict, n: int, rebuild: bool) -> dict:
     """One course per client (stages per STAGE_WEIGHTS) with its facts and timeline events,
     reused when the course and event counts match."""
-    from django.db import connection
     from django.utils import timezone
 
     from kapflow.courses.models import Course, CourseEvent, GateSettings
@@ -533,10 +656,7 @@ def build_courses(data: dict, n: int, rebuild: bool) -> dict:
         events_made += len(events)
         log(f"  {position + len(courses)}/{len(client_ids)} courses, {events_made} events")
 
-    log("VACUUM ANALYZE courses")
-    with connection.cursor() as cursor:
-        for model in (Course, CourseEvent):
-            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
+    vacuum_later(Course._meta.db_table, CourseEvent._meta.db_table)
     return {"reused": False, "build_seconds": time.perf_counter() - started, "events": events_made}
 
 
@@ -576,26 +696,15 @@ def _consent_documents(data: dict) -> dict:
     return documents
 
 
-def _delete_consent_signatures(practice) -> None:
-    """The practice's consent withdrawals and signatures (not its documents). The consent
-    tables refuse DELETE by trigger (consents migration 0002); the bench disables the trigger
-    for its own delete, in one transaction, so the trigger is back on at commit."""
-    from django.db import connection, transaction
+def _consent_roots() -> list[tuple]:
+    """The practice's consent signatures (and so their withdrawals), not its documents."""
+    from kapflow.consents.models import ConsentSignature
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        tables = []
-        for table in CONSENT_TABLES:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if cursor.fetchone()[0]:
-                tables.append(table)
-        for table in tables:
-            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_immutable")
-        for table in tables:
-            cursor.execute(f"DELETE FROM {table} WHERE organisation_id = %s", [practice.pk])
-        # Run the deferred foreign-key checks now: ALTER TABLE refuses pending trigger events.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for table in tables:
-            cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {table}_immutable")
+    return [(ConsentSignature, "organisation_id = %(org)s")]
+
+
+def _delete_consent_signatures(practice) -> None:
+    delete_rows(practice, _consent_roots())
 
 
 def _consent_plan(data: dict) -> list[tuple[int, str, datetime]]:
@@ -623,7 +732,6 @@ def build_consents(data: dict, rebuild: bool) -> dict:
     whose course is at consented stage or later (see _consent_plan), so that the consent
     facts with_facts annotates are realistic. Reused when the signature counts per kind
     match the plan (a course rebuild deletes the signatures, see _delete_courses)."""
-    from django.db import connection
     from django.db.models import Count
     from django.utils import timezone
 
@@ -675,9 +783,7 @@ def build_consents(data: dict, rebuild: bool) -> dict:
         ),
         batch_size=BATCH,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM ANALYZE {ConsentSignature._meta.db_table}")
-        cursor.execute("ANALYZE consents_consentdocument")
+    vacuum_later(ConsentSignature._meta.db_table, "consents_consentdocument")
     return {"reused": False, "build_seconds": time.perf_counter() - started, "signatures": expected}
 
 
@@ -697,41 +803,19 @@ def _response_counts(n: int) -> list[int]:
     return counts
 
 
-def _delete_responses(practice) -> None:
-    """The practice's questionnaire rows (urgent tasks, links, responses, assignments,
-    measurement plans), children first. Submitted responses are immutable (a trigger refuses
-    DELETE, assessments migration 0003); the benchmark's own rows are the exception, so the
-    trigger is switched off for this one transaction. Constraints are checked at once, so no
-    deferred foreign-key check is pending when the trigger is switched back on."""
-    from django.db import connection, transaction
+def _response_roots() -> list[tuple]:
+    """The practice's questionnaire rows: urgent tasks, responses, assignments (and so their
+    links), measurement plans, and whatever references them."""
+    from kapflow.assessments.models import Assignment, MeasurementPlan, Response, UrgentTask
 
-    deletes = [
-        ("outcomes_outcomesummary", "organisation_id = %s"),
-        ("assessments_urgenttask", "organisation_id = %s"),
-        (
-            "assessments_responselink",
-            "assignment_id IN (SELECT id FROM assessments_assignment WHERE organisation_id = %s)",
-        ),
-        ("assessments_response", "organisation_id = %s"),
-        ("assessments_assignment", "organisation_id = %s"),
-        ("assessments_measurementplan", "organisation_id = %s"),
+    return [
+        (model, "organisation_id = %(org)s")
+        for model in (UrgentTask, Response, Assignment, MeasurementPlan)
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SELECT 1 FROM pg_trigger WHERE tgname = 'assessments_response_immutable'")
-        guarded = cursor.fetchone() is not None
-        if guarded:
-            cursor.execute(
-                "ALTER TABLE assessments_response DISABLE TRIGGER assessments_response_immutable"
-            )
-        for table, where in deletes:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if cursor.fetchone()[0]:
-                cursor.execute(f"DELETE FROM {table} WHERE {where}", [practice.pk])
-        if guarded:
-            cursor.execute(
-                "ALTER TABLE assessments_response ENABLE TRIGGER assessments_response_immutable"
-            )
+
+
+def _delete_responses(practice) -> None:
+    delete_rows(practice, _response_roots())
 
 
 def _set_conditions(practice) -> int:
@@ -881,10 +965,7 @@ def build_outcomes(data: dict, n: int, rebuild: bool) -> dict:
             [next_id - 1],
         )
     build_outcome_summaries(practice, scored=sum(1 for c in counts if c), force=True)
-    log("VACUUM ANALYZE responses")
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE assessments_response")
-        cursor.execute("VACUUM ANALYZE courses_course")
+    vacuum_later("assessments_response", "courses_course")
     return {"reused": False, "build_seconds": time.perf_counter() - started, "responses": made}
 
 
@@ -965,32 +1046,37 @@ def _rx_shape(pathway: str, delivery: str) -> dict:
             "frequency": "per_session", "quantity": 6, "refills": 1}  # fmt: skip
 
 
-def _delete_prescribing(practice) -> None:
+def _prescribing_roots() -> list[tuple]:
     """The practice's prescribing rows (refill requests, dose uses, fills, prescriptions,
-    evaluations, referrals), its followup.due items and the referrals' care-team grants
-    (prescriber rows added by a bench therapist), children first."""
-    from django.db import connection
+    evaluations, referrals and what references them), its followup.due items and the
+    referrals' care-team grants (prescriber rows added by a bench therapist)."""
+    from kapflow.courses.models import DueItem
+    from kapflow.patients.models import CareTeamMember
+    from kapflow.prescriptions.models import (
+        Dispense,
+        DoseUse,
+        MedicalEvaluation,
+        Prescription,
+        Referral,
+        RefillRequest,
+    )
 
-    deletes = [
-        ("prescriptions_refillrequest", "organisation_id = %s"),
-        ("prescriptions_doseuse", "organisation_id = %s"),
-        ("prescriptions_dispense", "organisation_id = %s"),
-        ("prescriptions_prescription", "organisation_id = %s"),
-        ("prescriptions_medicalevaluation", "organisation_id = %s"),
-        ("prescriptions_referral", "organisation_id = %s"),
-        ("courses_dueitem", "organisation_id = %s AND code = 'followup.due'"),
+    org = "organisation_id = %(org)s"
+    return [
+        (model, org)
+        for model in (RefillRequest, DoseUse, Dispense, Prescription, MedicalEvaluation, Referral)
+    ] + [
+        (DueItem, f"{org} AND code = 'followup.due'"),
         (
-            "patients_careteammember",
-            "organisation_id = %s AND role = 'prescriber' AND added_by_id IN "
-            f"(SELECT id FROM accounts_user WHERE email IN ('{THERAPIST_EMAIL}', "
-            f"'{THERAPIST2_EMAIL}'))",
+            CareTeamMember,
+            f"{org} AND role = 'prescriber' AND added_by_id IN (SELECT id FROM accounts_user "
+            f"WHERE email IN ('{THERAPIST_EMAIL}', '{THERAPIST2_EMAIL}'))",
         ),
     ]
-    with connection.cursor() as cursor:
-        for table, where in deletes:
-            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [table])
-            if cursor.fetchone()[0]:
-                cursor.execute(f"DELETE FROM {table} WHERE {where}", [practice.pk])
+
+
+def _delete_prescribing(practice) -> None:
+    delete_rows(practice, _prescribing_roots())
 
 
 def _prescribing_plan(data: dict, referred: int) -> dict:
@@ -1396,19 +1482,16 @@ def build_prescribing(data: dict, referred: int, rebuild: bool) -> dict:
         ],
         batch_size=BATCH,
     )
-    log("VACUUM ANALYZE prescribing")
-    with connection.cursor() as cursor:
-        if reassigned:
-            # The first assignment rewrites most course rows: compact the table again, so
-            # that the course scenarios scan the same pages as on a freshly built data set.
-            log(f"VACUUM FULL courses ({reassigned} courses got another prescriber)")
-            cursor.execute("VACUUM FULL courses_course")
-        for table in (
-            "courses_course", "courses_courseevent", "courses_dueitem", "patients_careteammember",
-            "prescriptions_referral", "prescriptions_prescription", "prescriptions_dispense",
-            "prescriptions_doseuse", "prescriptions_refillrequest",
-        ):  # fmt: skip
-            cursor.execute(f"VACUUM ANALYZE {table}")
+    if reassigned:
+        # The first assignment rewrites most course rows: compact the table again, so that
+        # the course scenarios scan the same pages as on a freshly built data set.
+        log(f"{reassigned} courses got another prescriber: VACUUM FULL courses_course later")
+        vacuum_later("courses_course", full=True)
+    vacuum_later(
+        "courses_course", "courses_courseevent", "courses_dueitem", "patients_careteammember",
+        "prescriptions_referral", "prescriptions_prescription", "prescriptions_dispense",
+        "prescriptions_doseuse", "prescriptions_refillrequest",
+    )  # fmt: skip
     have = _db_counts(data)
     if have != expected:
         raise SystemExit(f"prescribing rows do not match the plan: {have} != {expected}")
@@ -1417,6 +1500,62 @@ def build_prescribing(data: dict, referred: int, rebuild: bool) -> dict:
         "build_seconds": time.perf_counter() - started,
         "referred": plan["referred"],
     }
+
+
+# ---- the whole data set --------------------------------------------------------------------
+
+
+def build_all(clients: int, referred: int, rebuild: bool, which: str) -> dict:
+    """Build or reuse every part of the data set the scenarios need, in one transaction:
+    a rebuild (asked for, or a different size) deletes the old rows and makes the new ones
+    together, so an error part-way leaves the previous data set whole. Constraints are
+    checked per statement (not deferred to COMMIT), so the deletes' order is checked as it
+    runs and no queue of deferred checks grows with the rows. VACUUM ANALYZE after COMMIT."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        data = build_data(clients, rebuild)
+        if which in ("all", "reads", "courses", "outcomes", "prescriber"):
+            data["courses"] = build_courses(data, clients, rebuild)
+            data["consents"] = build_consents(data, rebuild)
+            data["prescribing"] = build_prescribing(data, referred, rebuild)
+        if which in ("all", "outcomes"):
+            data["outcomes"] = build_outcomes(data, clients, rebuild)
+        if "courses" in data:
+            data["course_facts"] = build_course_facts(data)
+    if _VACUUM:
+        run_vacuums()
+    data["clients_n"] = clients
+    log(f"data set ready ({time.perf_counter() - started:.1f} s)")
+    return data
+
+
+def build_course_facts(data: dict) -> dict:
+    """The caseload reads each course's stored facts (courses.CourseFacts, decision 0042),
+    which the services keep as they write; bulk_create and COPY bypass them, so the bench
+    stores them the way `kapflow refresh_course_facts` does, whenever a part of the data
+    set they are read from was built, or the stored rows do not cover every course."""
+    try:
+        from kapflow.courses.models import Course, CourseFacts
+        from kapflow.courses.services import course_facts_refresh
+    except ImportError:  # a checkout before stored facts: the caseload computes them
+        return {"reused": True, "build_seconds": 0.0, "rows": 0}
+
+    practice = data["practice"]
+    built = any(not data[k]["reused"] for k in ("courses", "consents", "prescribing") if k in data)
+    stored = CourseFacts.objects.filter(organisation=practice).count()
+    courses = Course.objects.filter(organisation=practice).count()
+    if not built and stored == courses:
+        log(f"reusing stored course facts: {stored}")
+        return {"reused": True, "build_seconds": 0.0, "rows": stored}
+    started = time.perf_counter()
+    log(f"storing the facts of {courses} courses")
+    rows = course_facts_refresh(organisation_id=practice.pk)
+    vacuum_later(CourseFacts._meta.db_table)
+    return {"reused": False, "build_seconds": time.perf_counter() - started, "rows": rows}
 
 
 # ---- measuring ------------------------------------------------------------------------------
@@ -1428,16 +1567,47 @@ def p95(samples: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def measure(fn, repeat: int) -> list[float]:
-    """WARMUPS untimed calls, then `repeat` timed calls; fn receives the call number."""
-    for i in range(WARMUPS):
-        fn(i)
-    samples = []
-    for i in range(WARMUPS, WARMUPS + repeat):
+def measure_rounds(pairs: list[tuple], solo: dict, repeat: int) -> tuple[dict, dict, dict]:
+    """ABAB rounds: WARMUPS untimed rounds, then `repeat` timed ones. In a round each
+    scenario runs once right beside one call of its baseline (pairs of (name, fn, baseline
+    key, baseline fn)): the baseline first in even rounds and the scenario first in odd ones,
+    so neither always finds the caches the other just warmed, and the pairs in an order
+    rotated by one each round. Baselines no scenario uses (`solo`) run once a round too.
+    Every fn receives the round number. A busy moment on a shared machine so falls on a
+    scenario and its baseline alike, and each round gives a ratio of its own.
+
+    Returns (samples per scenario, samples per baseline, ratio per round per scenario)."""
+    items = [("pair", p) for p in pairs] + [("solo", (key, fn)) for key, fn in solo.items()]
+    scenario: dict = {name: [] for name, *_rest in pairs}
+    baseline: dict = {key: [] for _n, _f, key, _b in pairs} | {key: [] for key in solo}
+    ratios: dict = {name: [] for name, *_rest in pairs}
+
+    def timed(fn, i: int) -> float:
         started = time.perf_counter()
         fn(i)
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
+        return (time.perf_counter() - started) * 1000
+
+    for i in range(WARMUPS + repeat):
+        shift = i % max(1, len(items))
+        for kind, item in items[shift:] + items[:shift]:
+            if kind == "solo":
+                key, fn = item
+                ms = timed(fn, i)
+                if i >= WARMUPS:
+                    baseline[key].append(ms)
+                continue
+            name, fn, key, base_fn = item
+            if i % 2 == 0:
+                a = timed(base_fn, i)
+                b = timed(fn, i)
+            else:
+                b = timed(fn, i)
+                a = timed(base_fn, i)
+            if i >= WARMUPS:
+                scenario[name].append(b)
+                baseline[key].append(a)
+                ratios[name].append(b / a)
+    return scenario, baseline, ratios
 
 
 TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
@@ -1480,56 +1650,88 @@ TEAM_SQL = """
 """
 
 ORDER = "ORDER BY c.legal_last_name, c.legal_first_name, c.id"
-ON_TEAM = """
-    EXISTS (SELECT 1 FROM patients_careteammember t
-            WHERE t.client_id = c.id AND t.membership_id = %s AND t.ended_at IS NULL)
+# A clinician's clients, as policy.clients_queryset scopes them: the organisation first
+# (tenancy), then the care-team grant or an open emergency grant (decision 0036).
+CLINICIAN_SCOPE = """
+    c.organisation_id = %(org)s AND (
+        EXISTS (SELECT 1 FROM patients_careteammember t
+                WHERE t.client_id = c.id AND t.membership_id = %(member)s
+                  AND t.ended_at IS NULL)
+        OR EXISTS (SELECT 1 FROM patients_emergencyaccess g
+                   WHERE g.client_id = c.id AND g.membership_id = %(member)s
+                     AND g.organisation_id = %(org)s AND g.ended_at IS NULL
+                     AND g.expires_at > %(now)s))
 """
 # The predicate Django's icontains emits on PostgreSQL, so that the comparison is like for like.
 SEARCH = """
-    AND (UPPER(c.legal_last_name::text) LIKE UPPER(%s) OR UPPER(c.legal_first_name::text) LIKE
-         UPPER(%s) OR UPPER(c.preferred_name::text) LIKE UPPER(%s) OR UPPER(c.email::text) LIKE
-         UPPER(%s))
+    AND (UPPER(c.legal_last_name::text) LIKE UPPER(%(term)s)
+         OR UPPER(c.legal_first_name::text) LIKE UPPER(%(term)s)
+         OR UPPER(c.preferred_name::text) LIKE UPPER(%(term)s)
+         OR UPPER(c.email::text) LIKE UPPER(%(term)s))
 """
+
+# How the selectors page (set by the scenarios from a first call, see paging_of): Django's
+# Paginator counts every matching row and reads the page's rows; a bounded page
+# (kapflow.core.paging) counts at most cap + 1 and reads one row more than it shows.
+PAGING = {"clients": (False, 0), "courses": (False, 0)}
+
+
+def paging_of(page) -> tuple[bool, int]:
+    """(bounded, cap) of a page a selector returned."""
+    if hasattr(page.paginator, "count_exact"):
+        from kapflow.core.paging import COUNT_CAP
+
+        return True, COUNT_CAP
+    return False, 0
+
+
+def page_count(cursor, from_where: str, params, kind: str) -> int:
+    bounded, cap = PAGING[kind]
+    if bounded:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {from_where} LIMIT {cap + 1}) bounded", params
+        )
+    else:
+        cursor.execute(f"SELECT COUNT(*) FROM {from_where}", params)
+    return cursor.fetchone()[0]
+
+
+def page_limit(kind: str, per_page: int = 25) -> int:
+    return per_page + 1 if PAGING[kind][0] else per_page
+
+
+def _client_page(where: str, params: dict):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        count = page_count(cursor, f"patients_client c WHERE {where}", params, "clients")
+        cursor.execute(
+            f"SELECT {_client_columns()} FROM patients_client c WHERE {where} {ORDER} "
+            f"LIMIT {page_limit('clients')}",
+            params,
+        )
+        rows = cursor.fetchall()[:25]
+        cursor.execute(TEAM_SQL, [[r[0] for r in rows]])
+        team = cursor.fetchall()
+    return count, rows, team
 
 
 def raw_list_admin(org_id: int):
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*) FROM patients_client c WHERE c.organisation_id = %s", [org_id]
-        )
-        count = cursor.fetchone()[0]
-        cursor.execute(
-            f"SELECT {_client_columns()} FROM patients_client c "
-            f"WHERE c.organisation_id = %s {ORDER} LIMIT 25",
-            [org_id],
-        )
-        rows = cursor.fetchall()
-        cursor.execute(TEAM_SQL, [[r[0] for r in rows]])
-        team = cursor.fetchall()
-    return count, rows, team
+    """A practice admin's list page: every client of the practice."""
+    return _client_page("c.organisation_id = %(org)s", {"org": org_id})
 
 
-def raw_clinician_list(membership_id: int, term: str = ""):
-    """A clinician's list page: clients whose care team they are on, optionally searched."""
-    from django.db import connection
+def raw_clinician_list(org_id: int, membership_id: int, term: str = ""):
+    """A clinician's list page: the practice's clients whose care team they are on (or who
+    they hold an emergency grant for), optionally searched."""
+    from django.utils import timezone
 
-    where, params = ON_TEAM, [membership_id]
+    params = {"org": org_id, "member": membership_id, "now": timezone.now()}
+    where = CLINICIAN_SCOPE
     if term:
         where += SEARCH
-        params += [f"%{term}%"] * 4
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM patients_client c WHERE {where}", params)
-        count = cursor.fetchone()[0]
-        cursor.execute(
-            f"SELECT {_client_columns()} FROM patients_client c WHERE {where} {ORDER} LIMIT 25",
-            params,
-        )
-        rows = cursor.fetchall()
-        cursor.execute(TEAM_SQL, [[r[0] for r in rows]])
-        team = cursor.fetchall()
-    return count, rows, team
+        params["term"] = f"%{term}%"
+    return _client_page(where, params)
 
 
 def raw_detail(org_id: int, client_id: int):
@@ -1565,94 +1767,19 @@ def _columns(model, alias: str) -> str:
     return ", ".join(f"{alias}.{f.column}" for f in model._meta.concrete_fields)
 
 
-def _last_event(kind: str, column: str = "occurred_at", order: str = "DESC") -> str:
-    return (
-        f"(SELECT e.{column} FROM courses_courseevent e WHERE e.course_id = co.id "
-        f"AND e.kind = '{kind}' ORDER BY e.occurred_at {order}, e.id {order} LIMIT 1)"
-    )
-
-
-def _count_events(kind: str) -> str:
-    return (
-        "(SELECT COUNT(*) FROM courses_courseevent e "
-        f"WHERE e.course_id = co.id AND e.kind = '{kind}')"
-    )
-
-
-def _licensed(member_alias: str) -> str:
-    return (
-        "EXISTS (SELECT 1 FROM accounts_clinicianlicence l "
-        f"WHERE l.user_id = {member_alias}.user_id AND l.state = cl.state "
-        "AND (l.expires_on IS NULL OR l.expires_on >= %(today)s))"
-    )
-
-
-def _current_version(kind: str) -> str:
-    return (
-        "(SELECT d.version FROM consents_consentdocument d "
-        f"WHERE d.organisation_id = co.organisation_id AND d.kind = '{kind}' "
-        "AND d.published_at <= %(now)s ORDER BY d.version DESC LIMIT 1)"
-    )
-
-
-def _latest_signature(kind: str, column: str, withdrawal: bool = False) -> str:
-    join = " LEFT JOIN consents_consentwithdrawal w ON w.signature_id = s.id" if withdrawal else ""
-    return (
-        f"(SELECT {column} FROM consents_consentsignature s "
-        f"JOIN consents_consentdocument d ON d.id = s.document_id{join} "
-        f"WHERE s.client_id = co.client_id AND d.kind = '{kind}' "
-        "ORDER BY s.signed_at DESC, s.id DESC LIMIT 1)"
-    )
-
-
 def course_page_sql() -> str:
-    """The dashboard page by hand: the course with its client, clinicians, practice and gate
-    settings, and one correlated subquery per fact the gates read (as with_facts annotates)."""
+    """The caseload page by hand, as courses.selectors.course_list reads it (decision 0042):
+    each course with its client, clinicians, practice and gate settings, and its stored
+    facts (courses_coursefacts: every fact the rules read, kept by the services), joined."""
     from kapflow.accounts.models import Organisation, User
-    from kapflow.courses.models import Course, GateSettings
+    from kapflow.courses.models import FACT_FIELDS, Course, GateSettings
     from kapflow.patients.models import Client
 
-    facts = [
-        _count_events("preparation"),
-        _count_events("dosing"),
-        _last_event("dosing"),
-        "(SELECT e.occurred_at FROM courses_courseevent e WHERE e.course_id = co.id "
-        "AND e.kind = 'dosing' ORDER BY e.occurred_at, e.id LIMIT 1 OFFSET 1)",
-        _last_event("integration"),
-        _last_event("followup"),
-        _last_event("risk_screen"),
-        _last_event("risk_screen", "positive"),
-        "EXISTS (SELECT 1 FROM patients_companion p WHERE p.client_id = co.client_id "
-        "AND p.confirmed_at IS NOT NULL)",
-        # Supply under the active prescriptions (kapflow.prescriptions).
-        "EXISTS (SELECT 1 FROM prescriptions_prescription p WHERE p.course_id = co.id "
-        "AND p.status = 'active')",
-        "COALESCE((SELECT SUM(d.quantity) FROM prescriptions_dispense d "
-        "JOIN prescriptions_prescription p ON p.id = d.prescription_id "
-        "WHERE p.course_id = co.id AND p.status = 'active'), 0)",
-        "COALESCE((SELECT COUNT(*) FROM prescriptions_doseuse u "
-        "JOIN prescriptions_prescription p ON p.id = u.prescription_id "
-        "WHERE u.course_id = co.id AND p.status = 'active'), 0)",
-        _licensed("tm"),
-        _licensed("pm"),
-        # Consent (kapflow.consents.selectors.gate_annotations): the current KAP version, the
-        # client's latest KAP signature (version, time, withdrawal), current telehealth signed.
-        _current_version("kap"),
-        _latest_signature("kap", "d.version"),
-        _latest_signature("kap", "s.signed_at"),
-        _latest_signature("kap", "w.withdrawn_at", withdrawal=True),
-        "EXISTS (SELECT 1 FROM consents_consentsignature s "
-        "JOIN consents_consentdocument d ON d.id = s.document_id "
-        "WHERE s.client_id = co.client_id AND d.kind = 'telehealth' "
-        f"AND d.version = {_current_version('telehealth')} "
-        "AND NOT EXISTS (SELECT 1 FROM consents_consentwithdrawal w "
-        "WHERE w.signature_id = s.id))",
-    ]
     return (
-        f"SELECT {_columns(Course, 'co')}, {_columns(Client, 'cl')}, "
-        f"tm.id, tm.title, {_columns(User, 'tu')}, pm.id, pm.title, pu.id, pu.full_name, "
-        f"pu.email, {_columns(Organisation, 'o')}, {_columns(GateSettings, 'gs')}, "
-        + ", ".join(facts)
+        f"SELECT {_columns(Course, 'co')}, {_columns(Organisation, 'o')}, "
+        f"{_columns(GateSettings, 'gs')}, {_columns(Client, 'cl')}, tm.id, tm.title, "
+        f"{_columns(User, 'tu')}, pm.id, pm.title, {_columns(User, 'pu')}, "
+        + ", ".join(f"f.{name}" for name in FACT_FIELDS)
         + " FROM courses_course co"
         " JOIN patients_client cl ON cl.id = co.client_id"
         " JOIN accounts_membership tm ON tm.id = co.therapist_id"
@@ -1661,6 +1788,7 @@ def course_page_sql() -> str:
         " LEFT JOIN accounts_user pu ON pu.id = pm.user_id"
         " JOIN accounts_organisation o ON o.id = co.organisation_id"
         " LEFT JOIN courses_gatesettings gs ON gs.organisation_id = o.id"
+        " LEFT JOIN courses_coursefacts f ON f.course_id = co.id"
     )
 
 
@@ -1679,34 +1807,30 @@ COURSE_ORDER = (
     )
     + " ELSE NULL END, co.stage_changed_at, co.id"
 )  # fmt: skip
-COURSE_ON_TEAM = """
-    EXISTS (SELECT 1 FROM patients_careteammember t
-            WHERE t.client_id = co.client_id AND t.membership_id = %(member)s
-              AND t.ended_at IS NULL)
-"""
 
 
 def raw_course_list(org_id: int, *, member_id: int | None = None, stage: str = ""):
-    """COUNT(*) and the 25 rows of the dashboard's page 1: open courses of the practice (or
-    of the clinician's care teams), optionally one stage, sorted by stage."""
+    """The count and the rows of the caseload's page 1: open courses of the practice (or of
+    the clinician's clients, scoped as policy.courses_queryset scopes them), optionally one
+    stage, sorted by stage. Rows end with the stored facts, in FACT_FIELDS order."""
     from django.db import connection
     from django.utils import timezone
 
-    params = {"org": org_id, "member": member_id, "stage": stage,
-              "today": timezone.localdate(), "now": timezone.now()}  # fmt: skip
-    if member_id is None:
-        where = f"co.organisation_id = %(org)s AND {COURSE_OPEN}"
-        count_from = "courses_course co"
-    else:
-        where = f"cl.organisation_id = %(org)s AND {COURSE_ON_TEAM} AND {COURSE_OPEN}"
-        count_from = "courses_course co JOIN patients_client cl ON cl.id = co.client_id"
+    params = {"org": org_id, "member": member_id, "stage": stage, "now": timezone.now()}
+    where = f"co.organisation_id = %(org)s AND {COURSE_OPEN}"
+    if member_id is not None:
+        where += (
+            f" AND co.client_id IN (SELECT c.id FROM patients_client c WHERE {CLINICIAN_SCOPE})"
+        )
     if stage:
         where += " AND co.stage = %(stage)s"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {count_from} WHERE {where}", params)
-        count = cursor.fetchone()[0]
-        cursor.execute(f"{course_page_sql()} WHERE {where} {COURSE_ORDER} LIMIT 25", params)
-        rows = cursor.fetchall()
+        count = page_count(cursor, f"courses_course co WHERE {where}", params, "courses")
+        cursor.execute(
+            f"{course_page_sql()} WHERE {where} {COURSE_ORDER} LIMIT {page_limit('courses')}",
+            params,
+        )
+        rows = cursor.fetchall()[:25]
     return count, rows
 
 
@@ -1721,6 +1845,45 @@ def load_actor(membership_id: int):
         .prefetch_related("roles")
         .get(pk=membership_id)
     )
+
+
+def signed_in(user):
+    """A test client signed in as `user`, as the middleware expects after a real sign-in:
+    past MFA when the user has an enrolled device (`make bench-http` enrols the therapist;
+    demo mode lets the others through without one)."""
+    from django.test import Client as HttpClient
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from kapflow.accounts.models import AuthenticatorDevice
+
+    web = HttpClient()
+    web.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    # The id only: loading the device decrypts its seed, which needs that run's field keys.
+    device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).values("pk").first()
+    if device is not None:
+        session = web.session
+        session[DEVICE_ID_SESSION_KEY] = f"{AuthenticatorDevice._meta.label_lower}/{device['pk']}"
+        session.save()
+    return web
+
+
+def bearer(membership) -> dict:
+    """HTTP headers with a bearer token for the membership (made once, reused by later runs;
+    marked as made after MFA, so it works outside demo mode too)."""
+    from kapflow.accounts.models import ApiToken, ApiTokenMfa, hash_secret
+    from kapflow.core import clock
+
+    raw = "kf_bench_" + hashlib.sha256(f"bench-token-{membership.pk}".encode()).hexdigest()[:32]
+    now = clock.now()
+    ApiToken.objects.update_or_create(
+        token_hash=hash_secret(raw),
+        defaults={
+            "membership": membership, "name": "bench", "prefix": raw[3:11],
+            "mfa": ApiTokenMfa.VERIFIED, "created_at": now,
+            "expires_at": now + timedelta(days=300), "revoked_at": None,
+        },
+    )  # fmt: skip
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
 
 
 def _touch_page(page) -> int:
@@ -1762,6 +1925,19 @@ def client_scenarios(data: dict, repeat: int):
     list_query = selectors.ClientListQuery()
     search_query = selectors.ClientListQuery(search=SEARCH_TERM)
 
+    # The raw SQL pages the way the selector does, and returns the same rows and count.
+    PAGING["clients"] = paging_of(selectors.client_list(actor=admin, query=list_query))
+    for who, query, sql in (
+        (admin, list_query, lambda: raw_list_admin(org_id)),
+        (therapist, list_query, lambda: raw_clinician_list(org_id, therapist.pk)),
+        (therapist, search_query, lambda: raw_clinician_list(org_id, therapist.pk, SEARCH_TERM)),
+    ):
+        page = selectors.client_list(actor=who, query=query)
+        count, rows, _team = sql()
+        same_count = min(count, PAGING["clients"][1] or count) == page.paginator.count
+        if not same_count or [c.pk for c in page.object_list] != [r[0] for r in rows]:
+            raise SystemExit(f"client list: the raw SQL and the selector disagree ({who})")
+
     def sel_list(_i):
         return _touch_page(selectors.client_list(actor=admin, query=list_query))
 
@@ -1778,12 +1954,8 @@ def client_scenarios(data: dict, repeat: int):
         _ = [c.user.full_name for c in client.companions.all()]
         return client.organisation.name
 
-    web_admin = HttpClient()
-    web_admin.force_login(data["admin"].user, backend="django.contrib.auth.backends.ModelBackend")
-    web_therapist = HttpClient()
-    web_therapist.force_login(
-        data["therapist"].user, backend="django.contrib.auth.backends.ModelBackend"
-    )
+    web_admin = signed_in(data["admin"].user)
+    web_therapist = signed_in(data["therapist"].user)
 
     def ok(response):
         if response.status_code != 200:
@@ -1800,11 +1972,21 @@ def client_scenarios(data: dict, repeat: int):
     def http_search(_i):
         return ok(web_therapist.post("/clients/", {"q": SEARCH_TERM, "sort": "name"}))
 
+    api_web = HttpClient()
+    admin_token = bearer(data["admin"])
+
+    def api_detail(i):
+        return ok(api_web.get(f"/api/v1/clients/{detail_id(i)}", **admin_token))
+
+    def baseline_view(i):
+        return ok(api_web.get(f"/bench/baseline/{detail_id(i)}"))
+
     raw = {
         "list": lambda _i: raw_list_admin(org_id),
-        "list.therapist": lambda _i: raw_clinician_list(therapist.pk),
-        "search": lambda _i: raw_clinician_list(therapist.pk, SEARCH_TERM),
+        "list.therapist": lambda _i: raw_clinician_list(org_id, therapist.pk),
+        "search": lambda _i: raw_clinician_list(org_id, therapist.pk, SEARCH_TERM),
         "detail": lambda i: raw_detail(org_id, detail_id(i)),
+        "view": baseline_view,
     }
 
     plan = [
@@ -1825,12 +2007,18 @@ def client_scenarios(data: dict, repeat: int):
         ("http.list.admin", "GET /clients/ (admin)", http_list, "list"),
         ("http.detail.admin", "GET /clients/<id>/ (admin)", http_detail, "detail"),
         ("http.search.therapist", f"POST /clients/ q={SEARCH_TERM!r}", http_search, "search"),
+        (
+            "http.api.detail.admin",
+            "GET /api/v1/clients/<id> (admin's bearer token)",
+            api_detail,
+            "view",
+        ),
     ]
 
     def facts() -> dict:
         return {
             "search_term": SEARCH_TERM,
-            "search_matches_therapist": raw_clinician_list(therapist.pk, SEARCH_TERM)[0],
+            "search_matches_therapist": raw_clinician_list(org_id, therapist.pk, SEARCH_TERM)[0],
             "therapist_clients": therapist.care_of.filter(ended_at__isnull=True).count(),
             "prescriber_clients": data["prescriber"].care_of.filter(ended_at__isnull=True).count(),
         }
@@ -1862,6 +2050,22 @@ def course_scenarios(data: dict, repeat: int):
     everything = selectors.CourseFilters()
     one_stage = selectors.CourseFilters(stage=STAGE_FILTER)
 
+    # The raw SQL pages as the selector does and returns the same rows with the same facts.
+    from kapflow.courses.models import FACT_FIELDS
+
+    PAGING["courses"] = paging_of(selectors.course_list(actor=admin, filters=everything))
+    for who, filters, member in (
+        (admin, everything, None),
+        (therapist, everything, therapist.pk),
+        (admin, one_stage, None),
+    ):
+        page = selectors.course_list(actor=who, filters=filters)
+        count, rows = raw_course_list(org_id, member_id=member, stage=filters.stage)
+        mine = [(r.course.pk, *(getattr(r.course, f) for f in FACT_FIELDS)) for r in page]
+        theirs = [(r[0], *r[-len(FACT_FIELDS) :]) for r in rows]
+        if min(count, PAGING["courses"][1] or count) != page.paginator.count or mine != theirs:
+            raise SystemExit(f"caseload: the raw SQL and the selector disagree ({who})")
+
     def sel_admin(_i):
         return _touch_rows(selectors.course_list(actor=admin, filters=everything))
 
@@ -1892,8 +2096,7 @@ def course_scenarios(data: dict, repeat: int):
         ),
     ]
 
-    web_admin = HttpClient()
-    web_admin.force_login(data["admin"].user, backend="django.contrib.auth.backends.ModelBackend")
+    web_admin = signed_in(data["admin"].user)
     probe = web_admin.get("/courses/")
     http_note = ""
     if probe.status_code == 200:
@@ -1905,9 +2108,38 @@ def course_scenarios(data: dict, repeat: int):
             return len(response.content)
 
         plan.append(("http.courses.admin", "GET /courses/ (admin)", http_courses, "courses"))
+        web_therapist = signed_in(data["therapist"].user)
+
+        def http_courses_therapist(_i):
+            response = web_therapist.get("/courses/")
+            if response.status_code != 200:
+                raise SystemExit(f"GET /courses/ (therapist) answered {response.status_code}")
+            return len(response.content)
+
+        plan.append(
+            (
+                "http.courses.therapist",
+                "GET /courses/ (therapist)",
+                http_courses_therapist,
+                "courses.therapist",
+            )
+        )
     else:
         http_note = f"GET /courses/ answered {probe.status_code}: not measured"
         log(http_note)
+
+    api_web = HttpClient()
+    admin_token = bearer(data["admin"])
+
+    def api_courses(_i):
+        response = api_web.get("/api/v1/courses", **admin_token)
+        if response.status_code != 200:
+            raise SystemExit(f"GET /api/v1/courses answered {response.status_code}")
+        return len(response.content)
+
+    plan.append(
+        ("http.api.courses.admin", "GET /api/v1/courses (admin's token)", api_courses, "courses")
+    )
 
     def facts() -> dict:
         courses = Course.objects.filter(organisation_id=org_id)
@@ -2046,7 +2278,6 @@ OUTCOME_GROUPINGS = ("pathway", "therapist", "condition")
 
 def outcome_scenarios(data: dict, repeat: int):
     """The outcomes scenarios: (plan, raw baselines, facts)."""
-    from django.test import Client as HttpClient
 
     from kapflow.assessments.models import Response
     from kapflow.clinical import instruments
@@ -2098,8 +2329,7 @@ def outcome_scenarios(data: dict, repeat: int):
         result = selectors.client_outcomes(actor=admin, client_id=client_ids[i % len(client_ids)])
         return [len(s.scores) for s in result.series]
 
-    web_admin = HttpClient()
-    web_admin.force_login(data["admin"].user, backend="django.contrib.auth.backends.ModelBackend")
+    web_admin = signed_in(data["admin"].user)
 
     def ok(response):
         if response.status_code != 200:
@@ -2292,7 +2522,6 @@ def prescriber_scenarios(data: dict, repeat: int):
     the selector and of the page at the small prescriber's size (SMALL_REFERRED referrals)
     checked equal to those at the bench prescriber's."""
     from django.db.models import Count, Q
-    from django.test import Client as HttpClient
     from django.utils import timezone
 
     from kapflow.courses.models import Course
@@ -2315,8 +2544,7 @@ def prescriber_scenarios(data: dict, repeat: int):
         return lambda _i: _touch_queue(selectors.prescriber_queue(actor=actor))
 
     def web_for(membership):
-        web = HttpClient()
-        web.force_login(membership.user, backend="django.contrib.auth.backends.ModelBackend")
+        web = signed_in(membership.user)
         return web
 
     web_full, web_small = web_for(data["prescriber"]), web_for(data["prescriber_small"])
@@ -2416,7 +2644,7 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
               ("outcomes", outcome_scenarios), ("prescriber", prescriber_scenarios),
               ("schedule", schedule_scenarios))  # fmt: skip
     for name, make in makers:
-        if which in ("all", name):
+        if which in ("all", name) or (which == "reads" and name in ("clients", "courses")):
             part_plan, part_raw, part_facts = make(data, repeat)
             plan += part_plan
             raw.update(part_raw)
@@ -2433,39 +2661,50 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
         actor=admin, action="bench.audit_probe", target=page_rows[0], client_id=page_rows[0].pk
     )
 
+    # Each scenario is timed beside its own baseline, round after round (measure_rounds).
+    used = {baseline for _n, _l, _f, baseline in plan}
+    pairs = [(name, fn, baseline, raw[baseline]) for name, _label, fn, baseline in plan]
+    solo = {key: fn for key, fn in raw.items() if key not in used}
+    log(f"timing {len(plan)} scenarios beside their baselines, {repeat} ABAB rounds")
+    samples, base_samples, ratios = measure_rounds(pairs, solo, repeat)
+
     baselines = {}
     for key, fn in raw.items():
-        log(f"baseline: {key}")
-        samples = measure(fn, repeat)
         queries, tx = count_statements(capture(fn, 0))
+        runs = base_samples[key]
         baselines[key] = {
-            "median_ms": statistics.median(samples),
-            "p95_ms": p95(samples),
+            "median_ms": statistics.median(runs),
+            "p95_ms": p95(runs),
             "queries": queries,
             "transaction_statements": tx,
-            "samples_ms": samples,
+            "samples_ms": runs,
         }
 
     results = []
     for name, label, fn, baseline in plan:
-        log(f"scenario: {name}")
-        samples = measure(fn, repeat)
+        runs = samples[name]
         sql = capture(fn, WARMUPS + repeat)
         queries, tx = count_statements(sql)
-        median = statistics.median(samples)
+        median = statistics.median(runs)
         results.append(
             {
                 "name": name,
                 "label": label,
                 "median_ms": median,
-                "p95_ms": p95(samples),
-                "min_ms": min(samples),
+                "p95_ms": p95(runs),
+                "min_ms": min(runs),
                 "queries": queries,
                 "transaction_statements": tx,
                 "raw_baseline": baseline,
                 "raw_median_ms": baselines[baseline]["median_ms"],
-                "ratio_to_raw": median / baselines[baseline]["median_ms"],
-                "samples_ms": samples,
+                # The median of the rounds' own ratios (each round: this scenario's time over
+                # its baseline's, measured side by side), and their range.
+                "ratio_to_raw": statistics.median(ratios[name]),
+                "ratio_min": min(ratios[name]),
+                "ratio_max": max(ratios[name]),
+                "ratio_of_medians": median / baselines[baseline]["median_ms"],
+                "ratios": ratios[name],
+                "samples_ms": runs,
                 "sql": [q[:400] for q in sql],
             }
         )
@@ -2489,15 +2728,16 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
         f"## kapflow bench: {meta['clients']:,} clients{courses}, {meta['repeat']} runs "
         f"(+{WARMUPS} warm-ups), PostgreSQL {meta['postgres']}",
         "",
-        "| Scenario | What | Median ms | p95 ms | Queries | Raw SQL median ms | × raw |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| Scenario | What | Median ms | p95 ms | Queries | Raw SQL median ms | × raw "
+        "(rounds' median) | rounds' range |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['label']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} "
             f"| {r['queries']} (+{r['transaction_statements']} tx) "
             f"| {r['raw_median_ms']:.2f} ({r['raw_baseline']}) "
-            f"| {r['ratio_to_raw']:.1f} |"
+            f"| {r['ratio_to_raw']:.2f} | {r['ratio_min']:.2f}–{r['ratio_max']:.2f} |"
         )
     b = extra["baselines"]
     lines += [
@@ -2510,6 +2750,9 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
         ),
         "",
         "Notes:",
+        "- Timing: ABAB rounds. Each round runs every scenario once right beside one call of "
+        "its baseline (baseline first in even rounds, scenario first in odd ones), the pairs "
+        "rotated each round; '× raw' is the median of the rounds' own ratios, with their range.",
         "- Queries counts data statements of one call; '+N tx' are the BEGIN/COMMIT Django also "
         "logs around atomic blocks.",
         "- Every selector and page call also writes audit rows (one INSERT: 25 rows for a list "
@@ -2519,8 +2762,11 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     ]
     if "search_term" in extra:
         lines += [
-            "- Raw search uses the predicate Django's icontains emits on PostgreSQL: "
-            "UPPER(col::text) LIKE UPPER(%s).",
+            "- Raw client SQL is scoped as policy.clients_queryset scopes the selector: the "
+            "practice first, then (for a clinician) the care-team grant or an open emergency "
+            "grant; search uses the predicate Django's icontains emits on PostgreSQL, "
+            "UPPER(col::text) LIKE UPPER(%s); checked before timing to return the selector's "
+            "rows and count.",
             f"- Therapist is on {extra['therapist_clients']:,} care teams, the partner prescriber "
             f"on {extra['prescriber_clients']:,}; search {extra['search_term']!r} matches "
             f"{extra['search_matches_therapist']:,} of the therapist's clients.",
@@ -2531,13 +2777,14 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
             f"events; {extra['courses_open']:,} open, {extra['courses_therapist_open']:,} of "
             f"them on the therapist's care teams; {extra['courses_stage_count']:,} at stage "
             f"{extra['courses_stage_filter']!r}. Raw course SQL: the page's course rows joined "
-            "to client, clinicians, practice and gate settings, with one correlated subquery "
-            "per annotated fact, LIMIT 25, plus the COUNT(*).",
+            "to client, clinicians, practice, gate settings and the stored facts, scoped as "
+            "the selector scopes them, and the count the way the selector counts (bounded at "
+            f"{PAGING['courses'][1]:,} when it is); checked before timing to return the same "
+            "rows, facts and count as the selector.",
             "- Consent: the practice's current KAP and telehealth documents (version 1); "
             + ", ".join(f"{n:,} {k}" for k, n in extra["consent_signatures"].items())
             + " signatures (the clients of courses at consented stage or later; telehealth "
-            "when the course doses at home), no withdrawals. The raw SQL has the same five "
-            "consent subqueries as with_facts.",
+            "when the course doses at home), no withdrawals: the stored consent facts.",
         ]
         if extra.get("http_courses_note"):
             lines.append(f"- {extra['http_courses_note']}.")
@@ -2622,9 +2869,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        choices=["all", "clients", "courses", "outcomes", "prescriber", "schedule"],
+        choices=["all", "reads", "clients", "courses", "outcomes", "prescriber", "schedule"],
         default="all",
         help="which scenarios to run (default all)",
+    )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build (or reuse) the data set for --scenarios, then stop (bench/http_load.py)",
     )
     args = parser.parse_args(argv)
     if args.clients < 30 or args.repeat < 1 or args.referred < 0:
@@ -2639,14 +2891,10 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"database {connection.settings_dict['NAME']} on {connection.settings_dict['HOST']}")
     call_command("migrate", interactive=False, verbosity=0)
-    data = build_data(args.clients, args.rebuild)
-    if args.scenarios in ("all", "courses", "outcomes", "prescriber"):
-        data["courses"] = build_courses(data, args.clients, args.rebuild)
-        data["consents"] = build_consents(data, args.rebuild)
-        data["prescribing"] = build_prescribing(data, args.referred, args.rebuild)
-    if args.scenarios in ("all", "outcomes"):
-        data["outcomes"] = build_outcomes(data, args.clients, args.rebuild)
-    data["clients_n"] = args.clients
+    data = build_all(args.clients, args.referred, args.rebuild, args.scenarios)
+    if args.build_only:
+        log(f"data set ready in {time.perf_counter() - started:.1f} s (--build-only)")
+        return 0
     results, extra = scenarios(data, args.repeat, args.scenarios)
 
     with connection.cursor() as cursor:
