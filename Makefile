@@ -13,7 +13,7 @@ PORT ?= 8000
 # Where the demo is served: printed with the sign-ins and used for every link in e-mails.
 KAPFLOW_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: demo test lint check assets install lock bench serve worker scheduler clean
+.PHONY: demo test lint check assets install lock bench bench-http serve worker scheduler clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ test: lint
 
 bench: install
 	KAPFLOW_TESTING=1 $(PY) bench/run.py $(BENCH_ARGS)
+
+# The shipped runtime under load (decision 0044): `make serve` on two bench databases (1,000 and
+# 100,000 clients), wrk against the API, the caseload and a one-row baseline view in
+# interleaved rounds. Needs wrk and PostgreSQL; bench/README.md has the figures.
+bench-http: install var/kapflow.env
+	$(SERVE_ENV) $(PY) bench/http_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
