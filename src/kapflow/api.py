@@ -18,8 +18,9 @@ from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from kapflow.accounts.middleware import mfa_required
-from kapflow.accounts.models import ApiToken, ApiTokenScope, Membership, hash_secret
-from kapflow.accounts.services import api_token_refusal
+from kapflow.accounts.models import ApiTokenScope, hash_secret
+from kapflow.accounts.selectors import api_token_actor
+from kapflow.accounts.services import api_token_refusal, api_token_used
 from kapflow.core import clock, idempotency
 from kapflow.core.api_docs import LocalSwagger
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
@@ -40,12 +41,12 @@ class TokenAuth(HttpBearer):
     def authenticate(self, request, token):
         if not token or len(token) > 200:
             return None
-        row = (
-            ApiToken.objects.filter(token_hash=hash_secret(token), revoked_at__isnull=True)
-            .select_related("membership__organisation", "membership__user")
-            .first()
-        )
-        if row is None or not row.membership.is_active or not row.membership.user.is_active:
+        # One query: the token, its membership, organisation, user and roles.
+        row = api_token_actor(token_hash=hash_secret(token))
+        if row is None:
+            return None
+        membership = row.membership
+        if not membership.is_active or not membership.user.is_active:
             return None
         refusal = api_token_refusal(row)
         if refusal is not None:
@@ -53,12 +54,8 @@ class TokenAuth(HttpBearer):
             return None
         if row.scope == ApiTokenScope.READ and request.method not in SAFE_METHODS:
             raise PermissionDenied("This token is read-only.", code="token.read_only")
-        membership = (
-            Membership.objects.select_related("organisation", "user")
-            .prefetch_related("roles")
-            .get(pk=row.membership_id)
-        )
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=clock.now())
+        # Written at most every few minutes (decision 0042).
+        api_token_used(token=row, now=clock.now())
         request.api_token = row
         request.actor = membership
         request.user = membership.user

@@ -1,6 +1,6 @@
 """Read paths for people and organisations."""
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Aggregate, CharField, Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from kapflow import policy
 from kapflow.accounts.models import (
@@ -8,6 +8,7 @@ from kapflow.accounts.models import (
     ClinicianLicence,
     Invitation,
     Membership,
+    MembershipRole,
     TrainingCertificate,
     User,
 )
@@ -17,14 +18,71 @@ from kapflow.core import clock
 from kapflow.core.errors import NotFound
 
 
+class _RoleList(Aggregate):
+    """The role names of one membership joined by commas (role names hold no comma)."""
+
+    function = "STRING_AGG"
+    template = "%(function)s(%(expressions)s, ',')"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="GROUP_CONCAT", **extra_context)
+
+
+def _roles_and_grants(membership_ref: str) -> dict:
+    """Annotations that load an actor in the query that finds it: its roles, and whether it
+    holds an emergency grant not yet closed (EmergencyAccessMiddleware and the banner read
+    the grants only then). See prime_actor."""
+    from kapflow.patients.models import EmergencyAccess
+
+    return {
+        "actor_roles": Subquery(
+            MembershipRole.objects.filter(membership=OuterRef(membership_ref))
+            .order_by()
+            .values("membership")
+            .annotate(names=_RoleList("role"))
+            .values("names")[:1],
+            output_field=CharField(),
+        ),
+        "actor_holds_grant": Exists(
+            EmergencyAccess.objects.filter(
+                membership=OuterRef(membership_ref), ended_at__isnull=True
+            )
+        ),
+    }
+
+
+def prime_actor(membership: Membership, roles: str | None, holds_grant: bool) -> Membership:
+    """Fill what role_set and the emergency-access check would otherwise query for."""
+    membership._role_set = frozenset(name for name in (roles or "").split(",") if name)
+    membership.holds_emergency_grant = bool(holds_grant)
+    return membership
+
+
 def memberships_for_user(user: User) -> list[Membership]:
-    """The user's active memberships with organisation and roles: two queries."""
-    return list(
+    """The user's active memberships with organisation, user and roles: one query."""
+    rows = (
         Membership.objects.filter(user=user, is_active=True)
         .select_related("organisation", "user")
-        .prefetch_related("roles")
+        .annotate(**_roles_and_grants("pk"))
         .order_by("organisation__name", "id")
     )
+    return [prime_actor(m, m.actor_roles, m.actor_holds_grant) for m in rows]
+
+
+def api_token_actor(*, token_hash: str) -> ApiToken | None:
+    """The unrevoked token with that hash and its membership as an actor (organisation, user,
+    roles, whether it holds an emergency grant): one query. Expiry and MFA are the caller's
+    check (accounts.services.api_token_refusal)."""
+    token = (
+        ApiToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True)
+        .select_related("membership__organisation", "membership__user")
+        .annotate(**_roles_and_grants("membership_id"))
+        .first()
+    )
+    if token is not None:
+        prime_actor(token.membership, token.actor_roles, token.actor_holds_grant)
+    return token
 
 
 def member_list(*, actor) -> QuerySet[Membership]:

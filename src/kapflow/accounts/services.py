@@ -5,7 +5,7 @@ E-mails go out after commit, through a background task that receives ids only.
 """
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from kapflow import policy
@@ -405,6 +406,29 @@ def api_token_refusal(token: ApiToken) -> str | None:
     if token.mfa != ApiTokenMfa.VERIFIED and not settings.KAPFLOW_DEMO_MODE:
         return "made_without_mfa"
     return None
+
+
+# A token's last use is kept to within this interval, so a read writes no row of its own
+# beyond its audit event (decision 0042); the audit trail records every use.
+API_TOKEN_USE_INTERVAL = timedelta(minutes=5)
+
+
+def api_token_used(*, token: ApiToken, now: datetime) -> bool:
+    """Record a use of the token when the last one recorded (or, if none is, the token's
+    making) is API_TOKEN_USE_INTERVAL or more ago. So a token used only in the minutes
+    after it was made shows as not used yet until its next use; a read costs the same
+    statements whether or not it is the token's first. Returns whether it wrote. The UPDATE
+    repeats the test, so concurrent requests write once between them."""
+    since = now - API_TOKEN_USE_INTERVAL
+    if (token.last_used_at or token.created_at) > since:
+        return False
+    written = (
+        ApiToken.objects.filter(pk=token.pk)
+        .filter(Q(last_used_at__lte=since) | Q(last_used_at__isnull=True, created_at__lte=since))
+        .update(last_used_at=now)
+    )
+    token.last_used_at = now
+    return bool(written)
 
 
 @transaction.atomic

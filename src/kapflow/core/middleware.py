@@ -12,6 +12,10 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, resolve_url
 
 IDLE_KEY = "kapflow_last_seen"
+# The idle clock moves in steps of this many seconds: a request within a step of the stored
+# time leaves the session unchanged, so reads do not write the session (decision 0042). The
+# clock can only lag, so a session ends up to one step early, never late.
+IDLE_CLOCK_STEP_SECONDS = 60
 SIGNED_IN_KEY = "kapflow_signed_in_at"
 # Sent by the elements that refresh themselves (hx-trigger="every ..."), through
 # hx-headers='{"X-Kapflow-Poll": "1"}': such a request is not something a person did.
@@ -136,10 +140,11 @@ class IdleLogoutMiddleware:
     """Automatic logoff (HIPAA 164.312(a)(2)(iii)).
 
     Two clocks live in the signed-in session, both started at sign-in (session_clock_start):
-    the idle clock, moved only by what a person does (polls are checked but never move it),
-    and the sign-in time, which never moves: SESSION_COOKIE_AGE after it the session ends
-    however busy it was. A session without the clocks (made before they existed) is ended.
-    An ended session is ended server-side, not just hidden.
+    the idle clock, moved only by what a person does (polls are checked but never move it)
+    and at most once per IDLE_CLOCK_STEP_SECONDS, and the sign-in time, which never moves:
+    SESSION_COOKIE_AGE after it the session ends however busy it was. A session without the
+    clocks (made before they existed) is ended. An ended session is ended server-side, not
+    just hidden.
     """
 
     def __init__(self, get_response):
@@ -161,7 +166,7 @@ class IdleLogoutMiddleware:
                 reason = None
             if reason is not None:
                 return self._signed_out(request, reason)
-            if not is_poll(request):
+            if not is_poll(request) and now - last_seen >= IDLE_CLOCK_STEP_SECONDS:
                 request.session[IDLE_KEY] = now
         return self.get_response(request)
 

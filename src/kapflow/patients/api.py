@@ -4,6 +4,7 @@ Search terms go in a POST body (/clients/search), never in the URL, so names sta
 access logs.
 """
 
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Literal
 
@@ -62,9 +63,14 @@ class ClientSummaryOut(Schema):
 
 
 class ClientPage(Schema):
-    count: int
+    count: int = Field(
+        description="Matching clients, counted up to 1,000: when count_exact is false there "
+        "are more than this."
+    )
+    count_exact: bool = Field(True, description="Whether count is the exact number.")
     page: int
-    pages: int
+    pages: int = Field(description="Pages of `count` clients; more follow when has_next.")
+    has_next: bool = Field(False, description="Whether a next page has clients.")
     results: list[ClientSummaryOut]
 
 
@@ -160,8 +166,10 @@ def _page(actor, params: dict) -> dict:
     )
     return {
         "count": page.paginator.count,
+        "count_exact": page.paginator.count_exact,
         "page": page.number,
         "pages": page.paginator.num_pages,
+        "has_next": page.has_next(),
         "results": list(page.object_list),
     }
 
@@ -187,7 +195,14 @@ def client_create(request, payload: ClientIn):
 @router.get("/{int:client_id}", response={200: ClientOut, 404: ErrorsOut})
 def client_get(request, client_id: int):
     actor = staff_actor(request)
-    return _client_out(selectors.client_get_for_actor(actor=actor, client_id=client_id))
+    client = selectors.client_detail(actor=actor, client_id=client_id)
+    data = {f: getattr(client, f) for f in services.CLIENT_FIELDS}
+    data.update(
+        id=client.pk,
+        organisation_id=client.organisation_id,
+        care_team=[asdict(m) for m in client.team],
+    )
+    return data
 
 
 @router.patch("/{int:client_id}", response={200: ClientOut, **ERRORS})

@@ -5,13 +5,16 @@ reach is simply not found. Reads of client data are audited here, where they hap
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Aggregate, F, JSONField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 
 from kapflow import policy
 from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
 from kapflow.core.errors import NotFound
+from kapflow.core.paging import BoundedPage, bounded_page
 from kapflow.patients.models import CareTeamMember, Client
 
 PAGE_SIZE = 25
@@ -43,9 +46,10 @@ def _active_team_prefetch():
     )
 
 
-def client_list(*, actor, query: ClientListQuery) -> Page:
+def client_list(*, actor, query: ClientListQuery) -> BoundedPage:
     """One page of the clients the actor may see, searched and sorted. Fixed query count:
-    count, page rows, care teams; plus one insert for the audit rows."""
+    a count bounded at COUNT_CAP (never the whole practice, decision 0042), page rows, care
+    teams; plus one insert for the audit rows."""
     if not policy.can_list_clients(actor):
         raise NotFound()
     qs: QuerySet = policy.clients_queryset(actor)
@@ -67,8 +71,7 @@ def client_list(*, actor, query: ClientListQuery) -> Page:
     qs = qs.order_by(*SORTS.get(query.sort, SORTS["name"])).prefetch_related(
         _active_team_prefetch()
     )
-    paginator = Paginator(qs, PAGE_SIZE)
-    page = paginator.get_page(query.page)
+    page = bounded_page(qs, number=query.page, per_page=PAGE_SIZE)
     audit_record_many(actor=actor, action="client.list", targets=page.object_list)
     return page
 
@@ -81,6 +84,89 @@ def _client_qs(actor) -> QuerySet:
             _active_team_prefetch(), "care_team__membership__user__licences", "companions__user"
         )
     )
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """One active care-team member as the API's client detail shows it."""
+
+    id: int
+    membership_id: int
+    name: str
+    organisation: str
+    role: str
+    is_primary: bool
+    added_at: datetime
+    licence_warning: str
+
+
+class _JsonRows(Aggregate):
+    """A JSON array of the aggregated JSON objects (jsonb on PostgreSQL)."""
+
+    function = "JSONB_AGG"
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra_context)
+
+
+def _team_json() -> Subquery:
+    """The client's active care team as one JSON array, read in the client's own query."""
+    return Subquery(
+        CareTeamMember.objects.filter(client=OuterRef("pk"), ended_at__isnull=True)
+        .order_by()
+        .values("client")
+        .annotate(
+            rows=_JsonRows(
+                JSONObject(
+                    id="id",
+                    membership_id="membership_id",
+                    role="role",
+                    is_primary="is_primary",
+                    added_at="added_at",
+                    licence_warning="licence_warning",
+                    full_name="membership__user__full_name",
+                    email="membership__user__email",
+                    organisation="membership__organisation__name",
+                )
+            )
+        )
+        .values("rows")[:1],
+        output_field=JSONField(),
+    )
+
+
+def _team_member(row: dict) -> TeamMember:
+    added_at = datetime.fromisoformat(row["added_at"])
+    if added_at.tzinfo is None:  # SQLite keeps UTC without an offset
+        added_at = added_at.replace(tzinfo=UTC)
+    return TeamMember(
+        id=row["id"],
+        membership_id=row["membership_id"],
+        name=row["full_name"] or row["email"],
+        organisation=row["organisation"],
+        role=row["role"],
+        is_primary=bool(row["is_primary"]),
+        added_at=added_at,
+        licence_warning=row["licence_warning"],
+    )
+
+
+def client_detail(*, actor, client_id: int, audit_action: str = "client.view") -> Client:
+    """The client with its active care team as `client.team` (TeamMember rows, ordered as
+    the pages order them), if the actor may see it, else NotFound. One query, plus the
+    audit row: the API's detail read (the page also shows licences and companions, and
+    uses client_get_for_actor)."""
+    client = policy.clients_queryset(actor).annotate(team_json=_team_json()).filter(pk=client_id)
+    client = client.first()
+    if client is None:
+        audit_access_denied(actor=actor, model=Client, object_id=client_id)
+        raise NotFound("Client not found.")
+    team = [_team_member(row) for row in client.team_json or []]
+    client.team = sorted(team, key=lambda m: (m.role, not m.is_primary, m.id))
+    if audit_action:
+        audit_record(actor=actor, action=audit_action, target=client, client_id=client.pk)
+    return client
 
 
 @dataclass(frozen=True)
@@ -204,7 +290,14 @@ def emergency_grants_for_request(request) -> list:
     page that renders after them reads afresh."""
     cached = getattr(request, "_kapflow_emergency_grants", None)
     if cached is None:
-        cached = emergency_grants_open(actor=getattr(request, "actor", None))
+        actor = getattr(request, "actor", None)
+        # The query that loaded the actor said whether they hold any grant not yet closed
+        # (accounts.selectors.prime_actor; a grant opened since sets it): most clinicians hold
+        # none, and then no query is needed.
+        if getattr(actor, "holds_emergency_grant", None) is False:
+            cached = []
+        else:
+            cached = emergency_grants_open(actor=actor)
         request._kapflow_emergency_grants = cached
     return cached
 

@@ -556,6 +556,8 @@ def _emergency_access_create(
     )  # fmt: skip
     grant.full_clean()
     grant.save()
+    # The request's actor now holds a grant (patients.selectors.emergency_grants_for_request).
+    actor.holds_emergency_grant = True
     audit_record(actor=actor, action="breakglass.opened", target=grant, client_id=client.pk)
     logger.warning("breakglass.opened", extra={"grant_id": grant.pk, "reason_code": reason_code})
     from kapflow.patients.tasks import emergency_access_notify
