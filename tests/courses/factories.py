@@ -5,6 +5,7 @@ import datetime
 from django.utils import timezone
 
 from kapflow.courses.models import Course, CourseEvent
+from kapflow.courses.services import course_facts_refresh
 
 ORDER = [
     "inquiry", "intake", "referred", "medical_evaluation", "eligible", "consented",
@@ -46,12 +47,16 @@ def make_course(client, therapist, *, prescriber=None, stage="inquiry", delivery
         from tests.prescriptions.factories import prescribe
 
         prescribe(course, doses=doses)
+    # What the services' write paths store with every change (decision 0042).
+    course_facts_refresh(course_id=course.pk)
     return course
 
 
 def event(course, membership, kind, *, at=None, **fields) -> CourseEvent:
-    return CourseEvent.objects.create(
+    made = CourseEvent.objects.create(
         organisation=course.organisation, course=course, kind=kind,
         occurred_at=at or timezone.now(), actor=membership.user, actor_membership=membership,
         **fields,
     )  # fmt: skip
+    course_facts_refresh(course_id=course.pk)
+    return made

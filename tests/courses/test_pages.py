@@ -64,6 +64,9 @@ def test_dashboard_queries_are_the_same_for_10_and_1000_courses(client, world, r
     with CaptureQueriesContext(connection) as small:
         assert client.get("/courses/").status_code == 200
     _fill(world, 990)
+    # Filling takes minutes: the idle clock moves on this request, as it would have on any
+    # (it is written at most once a minute, decision 0042), so it is not counted below.
+    client.get("/courses/")
     with CaptureQueriesContext(connection) as large:
         response = client.get("/courses/")
     assert response.status_code == 200

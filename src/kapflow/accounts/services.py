@@ -245,6 +245,10 @@ def licence_add(*, actor: Membership, membership: Membership, data: dict) -> Cli
         kind=DateKind.PLANNED, horizon_years=CREDENTIAL_HORIZON_YEARS,
     )  # fmt: skip
     licence.save()
+    # Whether a course's clinicians are licensed where its client lives is a stored fact.
+    from kapflow.courses.services import course_facts_refresh
+
+    course_facts_refresh(user_id=licence.user_id)
     audit_record(actor=actor, action="licence.add", target=licence)
     return licence
 

@@ -414,6 +414,7 @@ def _after_submit(
 def _task_raise(task: UrgentTask, *, actor: Membership | None) -> UrgentTask:
     task.full_clean()
     task.save()
+    _course_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=task.client_id)
     logger.warning("assessment.safety_flag", extra={"urgent_task_id": task.pk})
     from kapflow.assessments.tasks import urgent_task_notify
@@ -485,6 +486,7 @@ def urgent_task_resolve(
     _sign_assessment(
         actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
     )
+    _course_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
     return task
 
@@ -543,8 +545,17 @@ def urgent_task_reassess(
     _sign_assessment(
         actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
     )
+    _course_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.reassess", target=task, client_id=task.client_id)
     return task
+
+
+def _course_facts_refresh(task: UrgentTask) -> None:
+    """An urgent task is a fact of its course's dosing gate (stored for the caseload)."""
+    if task.course_id is not None:
+        from kapflow.courses.services import course_facts_refresh
+
+        course_facts_refresh(course_id=task.course_id)
 
 
 def _task_for_assessment(actor: Membership, task_id: int) -> UrgentTask:

@@ -7,6 +7,7 @@ denied-access events are written here too (receivers in kapflow.audit.signals).
 """
 
 from collections.abc import Iterable
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
 
@@ -81,20 +82,41 @@ def audit_record_many(
     content_digest: str = "",
 ) -> None:
     """One row per target in a single INSERT, e.g. every client shown on a list page, or
-    every note in one exported file (each row then carries the file's `content_digest`)."""
-    chain.append(
-        [
-            _event(
-                actor=actor,
-                action=action,
-                target=target,
-                client_id=getattr(target, client_attr),
-                changed_fields=None,
-                content_digest=content_digest,
-            )
-            for target in targets
-        ]
-    )
+    every note in one exported file (each row then carries the file's `content_digest`).
+    Inside audit_batch the rows wait for the batch's one INSERT."""
+    events = [
+        _event(
+            actor=actor,
+            action=action,
+            target=target,
+            client_id=getattr(target, client_attr),
+            changed_fields=None,
+            content_digest=content_digest,
+        )
+        for target in targets
+    ]
+    pending = _batched.get()
+    if pending is not None:
+        pending.extend(events)
+    else:
+        chain.append(events)
+
+
+_batched: ContextVar[list | None] = ContextVar("kapflow_audit_batch", default=None)
+
+
+@contextmanager
+def audit_batch():
+    """The list reads inside (audit_record_many) write their rows in one chained INSERT when
+    the block ends, so a page showing several lists writes its trail once (decision 0042).
+    The rows are written even when the block raises: what was read stays recorded."""
+    token = _batched.set([])
+    try:
+        yield
+    finally:
+        events = _batched.get()
+        _batched.reset(token)
+        chain.append(events)
 
 
 @transaction.atomic

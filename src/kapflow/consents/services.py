@@ -33,7 +33,7 @@ from kapflow.consents.selectors import current_documents
 from kapflow.core import clock
 from kapflow.core.context import current_request_meta
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
-from kapflow.courses.services import consent_event_record
+from kapflow.courses.services import consent_event_record, course_facts_refresh
 from kapflow.patients.models import Client
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ def document_publish(
     )  # fmt: skip
     document.full_clean()
     document.save()
+    # Every course of the practice now reads the new current version (a stored fact).
+    course_facts_refresh(organisation_id=document.organisation_id)
     audit_record(actor=actor, action="consent_document.publish", target=document)
     logger.info("consent.document_published", extra={"document_id": document.pk})
     return document
@@ -231,6 +233,7 @@ def consent_sign(
         data={"signature_id": signature.pk, "document_kind": document.kind,
               "document_label": document.get_kind_display(), "version": document.version},
     )  # fmt: skip
+    course_facts_refresh(client_id=client.pk)
     audit_record(actor=actor, action="consent.sign", target=signature, client_id=client.pk)
     logger.info("consent.signed", extra={"signature_id": signature.pk})
     return signature
@@ -312,6 +315,7 @@ def consent_withdraw(
               "document_label": signature.document.get_kind_display(),
               "version": signature.document.version, "on_behalf": on_behalf},
     )  # fmt: skip
+    course_facts_refresh(client_id=client.pk)
     audit_record(actor=actor, action="consent.withdraw", target=withdrawal, client_id=client.pk)
     logger.info("consent.withdrawn", extra={"withdrawal_id": withdrawal.pk})
     return withdrawal

@@ -406,6 +406,11 @@ def _load_demo(*, clients: int, seed: int) -> dict:
 
     schedule = load_demo_schedule(practice=practice)
     sessions = load_demo_sessions(practice=practice, therapist=therapists[0])
+    # Courses, events and sessions were loaded row by row: store their facts as the services
+    # would have (decision 0042).
+    from kapflow.courses.services import course_facts_refresh
+
+    course_facts_refresh(organisation_id=practice.pk)
     return {
         "practice": practice,
         "partner": partner,

@@ -71,9 +71,14 @@ class CourseSummaryOut(Schema):
 
 
 class CoursePage(Schema):
-    count: int
+    count: int = Field(
+        description="Matching courses, counted up to 1,000: when count_exact is false there "
+        "are more than this."
+    )
+    count_exact: bool = Field(True, description="Whether count is the exact number.")
     page: int
-    pages: int
+    pages: int = Field(description="Pages of `count` courses; more follow when has_next.")
+    has_next: bool = Field(False, description="Whether a next page has courses.")
     results: list[CourseSummaryOut]
 
 
@@ -374,8 +379,10 @@ def course_list(request, params: Query[CourseListParams]):
     )
     return {
         "count": page.paginator.count,
+        "count_exact": page.paginator.count_exact,
         "page": page.number,
         "pages": page.paginator.num_pages,
+        "has_next": page.has_next(),
         "results": [_summary(row) for row in page.object_list],
     }
 

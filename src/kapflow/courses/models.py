@@ -248,6 +248,16 @@ class DueItem(models.Model):
                 condition=models.Q(resolved_at__isnull=True),
                 name="due_item_open_by_code",
             ),
+            # The caseload's due items: a practice's open items, overdue first, soonest
+            # first, read by walking this index until the page's few are found.
+            models.Index(
+                "organisation",
+                models.F("overdue").desc(),
+                "due_at",
+                "id",
+                condition=models.Q(resolved_at__isnull=True),
+                name="due_item_open_by_org",
+            ),
         ]
 
     def __str__(self):
@@ -296,3 +306,94 @@ class OverrideDecision(models.Model):
 
     def __str__(self):
         return f"Override decision #{self.pk} on course #{self.course_id}"
+
+
+# The stored facts, in the order of CourseFacts' columns; each is an annotation of
+# courses.selectors.with_facts of the same name.
+FACT_FIELDS = (
+    "preparation_done",
+    "dosing_count",
+    "last_dosing_at",
+    "previous_dosing_at",
+    "followup_anchor_at",
+    "last_integration_at",
+    "integrations_since_last_dosing",
+    "last_followup_at",
+    "open_session_id",
+    "last_session_dose_at",
+    "last_screen_at",
+    "last_screen_positive",
+    "open_urgent_task",
+    "last_positive_screen_id",
+    "last_risk_assessment_id",
+    "active_prescription_id",
+    "doses_authorised",
+    "doses_used",
+    "companion_confirmed",
+    "therapist_licensed_until",
+    "prescriber_licensed_until",
+    "kap_current_version",
+    "kap_signed_version",
+    "kap_signed_at",
+    "kap_withdrawn_at",
+    "telehealth_signed",
+)
+
+
+class CourseFacts(models.Model):
+    """The stored facts of a course (not kapflow.clinical.course.CourseFacts, the rules'
+    dataclass that courses.selectors.course_facts builds from these values).
+
+    What the rules read about a course that lives in other rows (its timeline, sessions,
+    urgent tasks, prescriptions, the client's companion and consents, the clinicians'
+    licences), stored so that a page of the caseload is one indexed query (decision 0042).
+
+    Written only by courses.services.course_facts_refresh, which every write path that
+    changes one of these rows calls in its own transaction; the values are exactly
+    with_facts' annotations of the same names. The gates never read this row: they compute
+    the facts from the rows under the course lock, and repair this row if it differs.
+    Licences are stored as the date they run to, so "licensed today" is still decided when
+    read, in the practice's zone."""
+
+    course = models.OneToOneField(
+        Course, on_delete=models.CASCADE, primary_key=True, related_name="facts"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    preparation_done = models.PositiveIntegerField(default=0)
+    dosing_count = models.PositiveIntegerField(default=0)
+    last_dosing_at = models.DateTimeField(null=True)
+    previous_dosing_at = models.DateTimeField(null=True)
+    followup_anchor_at = models.DateTimeField(null=True)
+    last_integration_at = models.DateTimeField(null=True)
+    integrations_since_last_dosing = models.PositiveIntegerField(default=0)
+    last_followup_at = models.DateTimeField(null=True)
+    # Ids of rows in other apps, kept as plain numbers: the facts point at them, nothing
+    # follows the link.
+    open_session_id = models.BigIntegerField(null=True)
+    last_session_dose_at = models.DateTimeField(null=True)
+    last_screen_at = models.DateTimeField(null=True)
+    last_screen_positive = models.BooleanField(null=True)
+    open_urgent_task = models.BooleanField(default=False)
+    last_positive_screen_id = models.BigIntegerField(null=True)
+    last_risk_assessment_id = models.BigIntegerField(null=True)
+    active_prescription_id = models.BigIntegerField(null=True)
+    doses_authorised = models.IntegerField(default=0)
+    doses_used = models.IntegerField(default=0)
+    companion_confirmed = models.BooleanField(default=False)
+    therapist_licensed_until = models.DateField(null=True)
+    prescriber_licensed_until = models.DateField(null=True)
+    kap_current_version = models.PositiveIntegerField(null=True)
+    kap_signed_version = models.PositiveIntegerField(null=True)
+    kap_signed_at = models.DateTimeField(null=True)
+    kap_withdrawn_at = models.DateTimeField(null=True)
+    telehealth_signed = models.BooleanField(default=False)
+    refreshed_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "course facts"
+        indexes = [models.Index(fields=["organisation", "refreshed_at"])]
+
+    def __str__(self):
+        return f"Facts of course #{self.course_id}"

@@ -1,9 +1,11 @@
 """Read paths for courses: the dashboards, the course page, the API and the deadline scan
-share them. Every fact the gates read is one annotation, so a page of courses costs the same
-number of queries whatever its size, and PostgreSQL evaluates the correlated subqueries only
-for the rows of the page.
+share them. Every fact the gates read is one annotation of with_facts, computed from the rows
+(the course page, the gates and the scan read them so); the caseload reads the same values
+as stored by the write paths (CourseFacts, decision 0042), so a page of it is one indexed
+query whatever the practice's size. Nothing here writes but audit rows.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,11 +34,14 @@ from kapflow.clinical import course as rules
 from kapflow.consents.selectors import gate_annotations as consent_annotations
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
+from kapflow.core.paging import BoundedPage, bounded_page
 from kapflow.core.timezones import organisation_zone
 from kapflow.courses.models import (
     CLOSED_VALUES,
+    FACT_FIELDS,
     Course,
     CourseEvent,
+    CourseFacts,
     DueItem,
     GateSettings,
     OverrideDecision,
@@ -45,6 +50,8 @@ from kapflow.courses.models import (
 from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.patients.models import CareTeamMember, Companion
 from kapflow.prescriptions.models import Dispense, DoseUse, Prescription
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
 
@@ -249,6 +256,30 @@ def with_facts(qs: QuerySet) -> QuerySet:
     )
 
 
+def course_facts_drift(
+    *, organisation_id: int | None = None, course_ids=None, chunk_size: int = 2000
+) -> dict[int, list[str]]:
+    """The courses whose stored facts (CourseFacts) differ from the facts computed from
+    the rows, with the differing field names ("missing" when there is no stored row). For
+    `kapflow refresh_course_facts` and the tests; reads in chunks, writes nothing."""
+    qs = Course.objects.all()
+    if organisation_id is not None:
+        qs = qs.filter(organisation_id=organisation_id)
+    if course_ids is not None:
+        qs = qs.filter(pk__in=course_ids)
+    drift = {}
+    for course in with_facts(qs).select_related("facts").order_by("pk").iterator(chunk_size):
+        try:
+            stored = course.facts
+        except CourseFacts.DoesNotExist:
+            drift[course.pk] = ["missing"]
+            continue
+        fields = [f for f in FACT_FIELDS if getattr(stored, f) != getattr(course, f)]
+        if fields:
+            drift[course.pk] = fields
+    return drift
+
+
 def gate_policy(course: Course) -> rules.GatePolicy:
     """The practice's thresholds (select_related by with_facts), or the defaults."""
     try:
@@ -401,8 +432,10 @@ class CourseFilters:
     page: int = 1
 
 
-def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> Page:
-    """One page of the actor's caseload (admins: every course of the practice)."""
+def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> BoundedPage:
+    """One page of the actor's caseload (admins: every course of the practice): the rows
+    with their stored facts in one indexed query, a count bounded at COUNT_CAP, one audit
+    INSERT (decision 0042)."""
     if not policy.can_list_courses(actor):
         raise NotFound()
     now = now or timezone.now()
@@ -425,13 +458,12 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
             qs = qs.filter(**{name: value})
     if filters.therapist:
         qs = qs.filter(therapist_id=filters.therapist)
-    # Count and page over the bare filtered ids (no joins), then annotate only the page's
-    # rows: the count stays cheap at 100,000 courses and the subqueries run 25 times.
-    ids = qs.order_by(*SORTS.get(filters.sort, SORTS["stage"])).values_list("pk", flat=True)
-    page = Paginator(ids, PAGE_SIZE).get_page(filters.page)
-    page_ids = list(page.object_list)
-    by_id = {c.pk: c for c in with_facts(Course.objects.filter(pk__in=page_ids))}
-    page.object_list = [course_row(by_id[pk], now=now) for pk in page_ids]
+    # The sort walks an index (course_org_stage_rank, course_org_stage_changed) and stops
+    # after the page's rows; their facts are joined, not computed.
+    qs = with_stored_facts(qs.order_by(*SORTS.get(filters.sort, SORTS["stage"])))
+    page = bounded_page(qs, number=filters.page, per_page=PAGE_SIZE)
+    courses = attach_facts(page.object_list)
+    page.object_list = [course_row(course, now=now) for course in courses]
     audit_record_many(
         actor=actor,
         action="course.list",
@@ -439,6 +471,38 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
         client_attr="client_id",
     )
     return page
+
+
+def with_stored_facts(qs: QuerySet) -> QuerySet:
+    """What course_row needs, with the stored facts (CourseFacts) joined: pass the rows to
+    attach_facts before course_facts reads them."""
+    return qs.select_related(
+        "client", "therapist__user", "prescriber__user", "organisation__gate_settings", "facts"
+    )
+
+
+def attach_facts(courses: list[Course]) -> list[Course]:
+    """Give each course of with_stored_facts the fact attributes with_facts would have
+    annotated, from its stored row. A course without one (its write path predates the
+    table and nothing has refreshed it yet) gets them computed, in one more query, and is
+    logged; reads write nothing, `kapflow refresh_course_facts` fills the gap."""
+    missing = []
+    for course in courses:
+        try:
+            stored = course.facts
+        except CourseFacts.DoesNotExist:
+            missing.append(course.pk)
+            continue
+        for name in FACT_FIELDS:
+            setattr(course, name, getattr(stored, name))
+    if missing:
+        logger.warning("course_facts.missing", extra={"course_ids": missing})
+        fresh = {c.pk: c for c in with_facts(Course.objects.filter(pk__in=missing))}
+        for course in courses:
+            if course.pk in fresh:
+                for name in FACT_FIELDS:
+                    setattr(course, name, getattr(fresh[course.pk], name))
+    return courses
 
 
 def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.view") -> Course:
@@ -476,13 +540,17 @@ def courses_for_client(*, actor, client_id: int) -> list[Course]:
 
 
 def open_due_items(*, actor, limit: int = 50) -> QuerySet[DueItem]:
-    """Tasks raised by the deadline scan for the actor's visible courses."""
-    visible = policy.courses_queryset(actor).values("pk")
-    return (
-        DueItem.objects.filter(course_id__in=visible, resolved_at__isnull=True)
-        .select_related("course__client")
-        .order_by("-overdue", "due_at")[:limit]
+    """Tasks raised by the deadline scan for the actor's visible courses, overdue first. A
+    practice's own staff walk the practice's open items in that order (index
+    due_item_open_by_org) until `limit` visible ones are found."""
+    visible = policy.courses_queryset(actor)
+    items = DueItem.objects.filter(
+        Exists(visible.filter(pk=OuterRef("course_id"))), resolved_at__isnull=True
     )
+    if actor is not None and actor.organisation.kind == "practice":
+        # A practice's staff see only its own courses: the filter the index starts with.
+        items = items.filter(organisation_id=actor.organisation_id)
+    return items.select_related("course__client").order_by("-overdue", "due_at", "id")[:limit]
 
 
 # ---- the practice's report of gate overrides (decision 0029) -------------------------------

@@ -6,13 +6,14 @@ refuses with every reason (GateBlocked) or writes the change, its timeline event
 audit row in one transaction.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import EmptyResultSet, ValidationError
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,8 +28,10 @@ from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDe
 from kapflow.courses.models import (
     CLOSED_VALUES,
     CONDITION_CHOICES,
+    FACT_FIELDS,
     Course,
     CourseEvent,
+    CourseFacts,
     DueItem,
     EventKind,
     GateSettings,
@@ -38,9 +41,13 @@ from kapflow.courses.selectors import course_facts, gate_policy, with_facts
 from kapflow.patients.models import CareTeamMember
 from kapflow.patients.selectors import client_get_for_update
 
+logger = logging.getLogger(__name__)
+
 
 def course_for_update(actor: Membership, course_id: int) -> Course:
-    """Lock the course row, then load it with its facts and care team."""
+    """Lock the course row, then load it with its facts (computed from the rows, as the
+    gates must) and care team. If the stored facts differ, a write path missed its refresh:
+    it is logged and the stored row repaired."""
     locked = (
         policy.courses_queryset(actor).select_for_update(of=("self",)).filter(pk=course_id).first()
     )
@@ -48,9 +55,82 @@ def course_for_update(actor: Membership, course_id: int) -> Course:
         raise audit_not_found(
             actor=actor, model=Course, object_id=course_id, message="Course not found."
         )
-    return (
-        with_facts(Course.objects.filter(pk=locked.pk)).prefetch_related("client__care_team").get()
+    course = (
+        with_facts(Course.objects.filter(pk=locked.pk))
+        .select_related("facts")
+        .prefetch_related("client__care_team")
+        .get()
     )
+    _facts_check(course)
+    return course
+
+
+# ---- the stored facts (decision 0042) ---------------------------------------------------------
+
+
+def _facts_check(course: Course) -> None:
+    """Compare the stored facts with those just computed (annotated by with_facts)."""
+    try:
+        stored = course.facts
+    except CourseFacts.DoesNotExist:
+        stored = None
+    differ = (
+        list(FACT_FIELDS)
+        if stored is None
+        else [f for f in FACT_FIELDS if getattr(stored, f) != getattr(course, f)]
+    )
+    if differ:
+        logger.warning("course_facts.drift", extra={"course_id": course.pk, "fields": differ})
+        course_facts_refresh(course_id=course.pk)
+
+
+def course_facts_refresh(
+    *,
+    course_id: int | None = None,
+    client_id: int | None = None,
+    user_id: int | None = None,
+    organisation_id: int | None = None,
+    missing: bool = False,
+) -> int:
+    """Store the facts (CourseFacts) of one course, of a client's courses, of the courses a
+    clinician (by user) is therapist or prescriber of, of a practice's courses, or of every
+    course that has none yet (`missing`): computed from the rows themselves by with_facts,
+    in one INSERT ... SELECT ... ON CONFLICT statement, inside the caller's transaction.
+    Every write path that changes a row a fact is read from calls it after its writes;
+    `kapflow refresh_course_facts` repairs. Returns the number of courses written."""
+    scopes = [
+        Q(pk=course_id) if course_id is not None else None,
+        Q(client_id=client_id) if client_id is not None else None,
+        Q(therapist__user_id=user_id) | Q(prescriber__user_id=user_id)
+        if user_id is not None
+        else None,
+        Q(organisation_id=organisation_id) if organisation_id is not None else None,
+        Q(facts__isnull=True) if missing else None,
+    ]
+    given = [scope for scope in scopes if scope is not None]
+    if len(given) != 1:
+        raise ValueError("Name exactly one set of courses to refresh.")
+    courses = Course.objects.filter(given[0])
+    fresh = with_facts(courses).values("id", "organisation_id", *FACT_FIELDS)
+    try:
+        select_sql, params = fresh.query.get_compiler(connection=connection).as_sql()
+    except EmptyResultSet:
+        return 0
+    q = connection.ops.quote_name
+    columns = ["course_id", "organisation_id", *FACT_FIELDS, "refreshed_at"]
+    picked = [f"fresh.{q(name)}" for name in ("id", "organisation_id", *FACT_FIELDS)]
+    updates = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in columns[1:])
+    # Only quoted names and Django's compiled SELECT are pasted in; every value is a
+    # parameter. WHERE true: SQLite needs it to parse an upsert from a SELECT.
+    statement = (
+        f"INSERT INTO {q(CourseFacts._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
+        f"SELECT {', '.join(picked)}, %s FROM ({select_sql}) fresh WHERE true "
+        f"ON CONFLICT ({q('course_id')}) DO UPDATE SET {updates}"
+    )
+    now = connection.ops.adapt_datetimefield_value(clock.now())
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [now, *params])
+        return cursor.rowcount
 
 
 def _event(*, actor, course, kind, occurred_at=None, **fields) -> CourseEvent:
@@ -132,6 +212,7 @@ def course_open(
         actor=actor, course=course, kind=EventKind.TRANSITION, to_stage=course.stage,
         action="open", reason="Course opened.",
     )  # fmt: skip
+    course_facts_refresh(course_id=course.pk)
     # The practice outcomes report groups a client by their most recent course (decision 0043).
     from kapflow.outcomes.services import outcome_summary_refresh
 
@@ -283,6 +364,8 @@ def course_transition(
         actor=actor, course=course, kind=EventKind.TRANSITION, occurred_at=now,
         from_stage=from_stage, to_stage=course.stage, action=act.value, reason=reason, data=data,
     )  # fmt: skip
+    # The prescriber may have changed (their licence is a fact).
+    course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action=f"course.{act.value}", target=course, client_id=course.client_id,
         changed_fields=["stage"],
@@ -394,6 +477,7 @@ def course_record(
         from kapflow.assessments.services import urgent_task_raise_for_screen
 
         urgent_task_raise_for_screen(actor=actor, event=event)
+    course_facts_refresh(course_id=course.pk)
     return event
 
 
@@ -661,6 +745,7 @@ def dosing_start(
     # oldest active prescription with doses left, which may raise a refill request, and
     # an amount above its per-session amount is refused.
     dose_use_for_session(actor=actor, course=course, event=event, now=now, amount_mg=amount_mg)
+    course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )
@@ -786,6 +871,7 @@ def dose_given_record(
         actor=actor, course=course, event=event, now=occurred_at, amount_mg=amount_mg,
         unit=unit,
     )  # fmt: skip
+    course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action="course.dosing_start", target=event, client_id=course.client_id
     )
@@ -944,6 +1030,7 @@ def risk_screen_from_assessment(
     )  # fmt: skip
     event.full_clean()
     event.save()
+    course_facts_refresh(course_id=course.pk)
     return event
 
 
@@ -992,7 +1079,9 @@ def risk_assessment_record(
     course = course_for_update(actor, course_id)
     if not policy.can_override_gate(actor, course):
         raise PermissionDenied("A risk assessment is for the course's clinicians.")
-    return _event(
+    event = _event(
         actor=actor, course=course, kind=EventKind.RISK_SCREEN, occurred_at=occurred_at,
         positive=False, reason=note, data={"clinician_risk_assessment": True, **(data or {})},
     )  # fmt: skip
+    course_facts_refresh(course_id=course.pk)
+    return event

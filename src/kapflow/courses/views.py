@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
 from kapflow.assessments.selectors import urgent_tasks_open
+from kapflow.audit.services import audit_batch
 from kapflow.clinical import course as rules
 from kapflow.clinical import overrides as ovr
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
@@ -65,14 +66,17 @@ def dashboard(request):
         sort=data.get("sort") or "stage",
         page=data.get("page") or 1,
     )
-    page = selectors.course_list(actor=actor, filters=filters)
+    # The courses and the alerts shown are recorded in one audit INSERT (decision 0042).
+    with audit_batch():
+        page = selectors.course_list(actor=actor, filters=filters)
+        alerts = _open_alerts(actor)
     context = {
         "form": form,
         "page": page,
         "filters": filters,
         "due_items": selectors.open_due_items(actor=actor, limit=10),
         "urgent": urgent_tasks_open(actor=actor, limit=20),
-        "alerts": _open_alerts(actor),
+        "alerts": alerts,
     }
     if request.htmx and request.htmx.target == "course-results":
         return render(request, "courses/_course_rows.html", context)

@@ -485,6 +485,7 @@ def session_start(
             session=session, kind=EntryKind.VITALS, data=reading, occurred_at=now,
             recorded_by=actor.user, source=EntrySource.CLINICIAN, now=now, phase="pre_dose",
         )  # fmt: skip
+    course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
         actor=actor, action="dosing_session.start", target=session, client_id=session.client_id
     )
@@ -585,6 +586,7 @@ def entry_add(
     if kind == EntryKind.DOSE and data["booster"]:
         _session_amount_check(actor=actor, session=session)
     _bump(session, *(["dose_event"] if session.dose_event_id else []))
+    course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
         actor=actor, action=f"dosing_session.{kind}", target=entry, client_id=session.client_id
     )
@@ -669,6 +671,7 @@ def entry_correct(
         _bump(session, "start_day")
     else:
         _bump(session)
+    course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
         actor=actor, action="dosing_session.correct", target=entry, client_id=session.client_id,
         changed_fields=sorted(data) if not strike else ["struck"],
@@ -801,6 +804,7 @@ def session_discharge(
     if session.appointment_id:
         _complete_appointment(session.appointment, actor=actor, now=now)
     _group_finished(session, actor=actor, now=now)
+    course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
         actor=actor, action="dosing_session.discharge", target=session,
         client_id=session.client_id,
@@ -836,6 +840,7 @@ def session_abandon(
     if session.dose_event_id:
         course_services.due_items_refresh(course_id=session.course_id, now=now)
     _group_finished(session, actor=actor, now=now)
+    course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
         actor=actor, action="dosing_session.abandon", target=session, client_id=session.client_id
     )

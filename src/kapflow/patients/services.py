@@ -96,6 +96,11 @@ def client_update(*, actor: Membership, client_id: int, data: dict) -> Client:
     if changed:
         client.updated_at = timezone.now()
         client.save()
+    if "state" in changed:
+        # The clinicians' licences are read for the client's state (a stored course fact).
+        from kapflow.courses.services import course_facts_refresh
+
+        course_facts_refresh(client_id=client.pk)
     audit_record(
         actor=actor,
         action="client.update",
@@ -390,6 +395,9 @@ def companion_confirm(*, actor: Membership, companion_id: int, checklist: dict) 
     companion.checklist = done
     companion.confirmed_at = timezone.now()
     companion.save(update_fields=["checklist", "confirmed_at"])
+    from kapflow.courses.services import course_facts_refresh
+
+    course_facts_refresh(client_id=companion.client_id)
     audit_record(
         actor=actor, action="companion.confirm", target=companion, client_id=companion.client_id
     )

@@ -775,6 +775,7 @@ def prescription_issue(
     # A new prescription answers any open refill request of the course.
     _refills_close(course=course, status=RefillStatus.FULFILLED, by=actor, now=now,
                    note="New prescription written.")  # fmt: skip
+    course_services.course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action="prescription.issue", target=prescription, client_id=course.client_id
     )
@@ -804,6 +805,7 @@ def prescription_cancel(
     prescription.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
     _refills_close(prescription=prescription, status=RefillStatus.DECLINED, by=actor, now=now,
                    note="Prescription cancelled.")  # fmt: skip
+    course_services.course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action="prescription.cancel", target=prescription,
         client_id=course.client_id, changed_fields=["status"],
@@ -894,6 +896,7 @@ def dispense_record(
     dispense.save()
     _refills_close(prescription=prescription, status=RefillStatus.FULFILLED, by=actor, now=now,
                    note=f"Fill {fills} recorded.")  # fmt: skip
+    course_services.course_facts_refresh(course_id=course.pk)
     audit_record(
         actor=actor, action="prescription.dispense", target=dispense,
         client_id=course.client_id,
@@ -987,6 +990,7 @@ def _use_dose(
     use.full_clean()
     use.save()
     _refill_check(course=course, prescription=prescription, now=now)
+    course_services.course_facts_refresh(course_id=course.pk)
     return use
 
 
