@@ -460,7 +460,11 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
         qs = qs.filter(therapist_id=filters.therapist)
     # The sort walks an index (course_org_stage_rank, course_org_stage_changed) and stops
     # after the page's rows; their facts are joined, not computed.
-    qs = with_stored_facts(qs.order_by(*SORTS.get(filters.sort, SORTS["stage"])))
+    order = SORTS.get(filters.sort, SORTS["stage"])
+    if filters.stage and order == SORTS["stage"]:
+        # Within one stage the rank is constant: the same order, from the stage's own index.
+        order = ("stage_changed_at", "id")
+    qs = with_stored_facts(qs.order_by(*order))
     page = bounded_page(qs, number=filters.page, per_page=PAGE_SIZE)
     courses = attach_facts(page.object_list)
     page.object_list = [course_row(course, now=now) for course in courses]
