@@ -834,15 +834,17 @@ def test_a_fill_is_between_one_dose_and_the_quantity_per_fill(world, unfilled, q
 @pytest.mark.parametrize(
     ("dates", "field"),
     [
-        ({"dispensed_on": TODAY() + DAY}, "dispensed_on"),
-        ({"dispensed_on": TODAY() - 5 * DAY}, "dispensed_on"),  # before it was written
+        # Days from today, read when the test runs (under its clock), not at collection.
+        ({"dispensed_on": 1}, "dispensed_on"),
+        ({"dispensed_on": -5}, "dispensed_on"),  # before it was written
         ({"dispensed_on": None}, "dispensed_on"),
-        ({"shipped_on": TODAY() - DAY}, "shipped_on"),
-        ({"received_on": TODAY()}, "received_on"),
-        ({"shipped_on": TODAY(), "received_on": TODAY() - DAY}, "received_on"),
+        ({"shipped_on": -1}, "shipped_on"),
+        ({"received_on": 0}, "received_on"),
+        ({"shipped_on": 0, "received_on": -1}, "received_on"),
     ],
 )
 def test_fill_dates_come_in_order(world, unfilled, dates, field):
+    dates = {k: None if v is None else TODAY() + v * DAY for k, v in dates.items()}
     with pytest.raises(ValidationError) as exc:
         _fill(world, unfilled, **dates)
     assert set(exc.value.message_dict) == {field}
