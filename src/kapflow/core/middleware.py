@@ -166,7 +166,9 @@ class IdleLogoutMiddleware:
                 reason = None
             if reason is not None:
                 return self._signed_out(request, reason)
-            if not is_poll(request) and now - last_seen >= IDLE_CLOCK_STEP_SECONDS:
+            # A tenth of the timeout at most, so a short timeout is not eaten by the step.
+            step = min(IDLE_CLOCK_STEP_SECONDS, settings.KAPFLOW_IDLE_TIMEOUT_MINUTES * 6)
+            if not is_poll(request) and now - last_seen >= step:
                 request.session[IDLE_KEY] = now
         return self.get_response(request)
 
