@@ -262,6 +262,7 @@ from kapflow.alerts.api import router as alerts_router  # noqa: E402
 from kapflow.amendments.api import router as amendments_router  # noqa: E402
 from kapflow.assessments.api import router as assessments_router  # noqa: E402
 from kapflow.audit.api import router as audit_router  # noqa: E402
+from kapflow.billing.api import router as billing_router  # noqa: E402
 from kapflow.consents.api import router as consents_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
 from kapflow.encounters.api import router as encounters_router  # noqa: E402
@@ -288,3 +289,4 @@ api.add_router("/schedule", scheduling_router)
 api.add_router("/sessions", encounters_router)
 api.add_router("/notes", notes_router)
 api.add_router("/amendments", amendments_router)
+api.add_router("/billing", billing_router)

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "kapflow.notes",
     "kapflow.outbox",
     "kapflow.amendments",
+    "kapflow.billing",
     "kapflow.runtime",
 ]
 

@@ -26,6 +26,7 @@ urlpatterns = [
     path("sessions/", include("kapflow.encounters.urls")),
     path("notes/", include("kapflow.notes.urls")),
     path("amendments/", include("kapflow.amendments.urls")),
+    path("billing/", include("kapflow.billing.urls")),
     path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),
