@@ -1019,6 +1019,25 @@ def outbox_invitations_queryset(actor) -> QuerySet | None:
     return invitations.filter(invited_by_id=actor.user_id)
 
 
+# ---- the public directory (decision 0046) ----------------------------------------------------
+
+
+def can_manage_directory(actor) -> bool:
+    """Publishing the practice's and its clinicians' public profiles, and the funnel report:
+    the practice's admins."""
+    return actor is not None and _is_practice(actor) and actor.has_role(Role.PRACTICE_ADMIN)
+
+
+def can_work_inquiries(actor) -> bool:
+    """Reading and working the practice's consultation requests (contact, book, convert,
+    close): its admins and clinicians. An inquiry holds PHI; billers do not see it."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES)
+    )
+
+
 # ---- billing (issue 15, decision 0045) -----------------------------------------------------
 # A practice's billers and admins work invoices, payments, coverage and diagnoses (never notes
 # or journals: those questions above leave billers out). A therapist reads the invoices of the

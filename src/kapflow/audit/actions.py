@@ -329,6 +329,22 @@ ACTIONS: dict[str, ActionWords] = {
     "licence.add": _o("Added a licence"),
     "certificate.add": _o("Added a certificate"),
     "user.time_zone": _o("Changed a time zone setting"),
+    # The public directory (issue 16, decision 0046)
+    "directory.practice_create": _o("Created the practice's directory profile"),
+    "directory.practice_update": _o("Changed the practice's directory profile"),
+    "directory.clinician_create": _o("Created a clinician's directory card"),
+    "directory.clinician_update": _o("Changed a clinician's directory card"),
+    "directory.inquiry_submit": _w("Sent a consultation request from the public directory"),
+    "directory.inquiry_confirm": _w("Confirmed your consultation request"),
+    "directory.inquiry_cancel": _w("Cancelled your consultation request"),
+    "directory.inquiry_move": _w("Moved the time of your consultation request"),
+    "directory.inquiry_view": _r(
+        "Opened your consultation request", "your contact details, message and pre-screen"
+    ),
+    "directory.inquiry_contacted": _w("Noted that you were contacted about your request"),
+    "directory.inquiry_booked": _w("Noted that your consultation was booked"),
+    "directory.inquiry_converted": _w("Noted that you became a client"),
+    "directory.inquiry_closed": _w("Closed your consultation request, with the reason"),
 }
 
 UNKNOWN = ActionWords("Other activity on your record", Kind.OTHER)

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "kapflow.outbox",
     "kapflow.amendments",
     "kapflow.billing",
+    "kapflow.directory",
     "kapflow.runtime",
 ]
 

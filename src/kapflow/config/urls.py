@@ -27,6 +27,7 @@ urlpatterns = [
     path("notes/", include("kapflow.notes.urls")),
     path("amendments/", include("kapflow.amendments.urls")),
     path("billing/", include("kapflow.billing.urls")),
+    path("", include("kapflow.directory.urls")),
     path("q/<str:token>/", link_fill, name="assessment_link"),
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),

@@ -250,7 +250,10 @@ def only_demo_organisations() -> bool:
     `manage.py demo` empty it to rebuild the demo."""
     from kapflow.accounts.models import Organisation
 
-    return not Organisation.objects.exclude(slug__in=[PRACTICE["slug"], PARTNER["slug"]]).exists()
+    from kapflow.directory.demo import EXTRA_PRACTICES
+
+    demo_slugs = [PRACTICE["slug"], PARTNER["slug"], *(p["org"]["slug"] for p in EXTRA_PRACTICES)]
+    return not Organisation.objects.exclude(slug__in=demo_slugs).exists()
 
 
 @transaction.atomic
@@ -411,12 +414,15 @@ def _load_demo(*, clients: int, seed: int) -> dict:
     from kapflow.courses.services import course_facts_refresh
 
     course_facts_refresh(organisation_id=practice.pk)
+    from kapflow.directory.demo import load_demo_directory
+
+    directory = load_demo_directory(practice=practice, partner=partner, password=DEMO_PASSWORD)
     return {
         "practice": practice,
         "partner": partner,
         "clients": Client.objects.count(),
         "courses_created": made["courses"],
-        "created": made | {"scores": scores} | portal | schedule | sessions,
+        "created": made | {"scores": scores} | portal | schedule | sessions | directory,
     }
 
 

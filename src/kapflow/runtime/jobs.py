@@ -35,6 +35,14 @@ def reminders() -> list:
     return [reminders_send_task.enqueue()]
 
 
+@scheduled("directory_holds", every=timedelta(minutes=5))
+def directory_holds() -> list:
+    """Release the slots of public consultation requests not confirmed in time."""
+    from kapflow.directory.tasks import inquiry_holds_expire_task
+
+    return [inquiry_holds_expire_task.enqueue()]
+
+
 # Nightly at 10:00 UTC: 02:00 or 03:00 on the US Pacific coast, before any US practice opens.
 @scheduled("audit_verify", every=timedelta(days=1), offset=timedelta(hours=10))
 def audit_verify() -> list:

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class DirectoryConfig(AppConfig):
+    name = "kapflow.directory"
+    label = "directory"
+    verbose_name = "Public directory"
