@@ -280,6 +280,7 @@ ROUTE_SUBJECTS = {
     # Only journal routes start with an entry id (a session's entries follow its id).
     "entry_id": "journal.JournalEntry",
     "grant_id": "patients.EmergencyAccess",
+    "inquiry_id": "directory.Inquiry",
     "group_id": "encounters.GroupSession",
     "invitation_id": "accounts.Invitation",
     "membership_id": "accounts.Membership",
