@@ -1082,3 +1082,20 @@ def can_edit_coverage(actor, client) -> bool:
     if can_work_billing(actor):
         return True
     return actor.has_role(Role.CLIENT) and client.user_id == actor.user_id
+
+
+# Kinds a client may ever book in the portal; a practice may narrow this, never widen it.
+# Dosing stays staff-booked (the client may ask for one).
+SELF_BOOKABLE_KINDS = frozenset({"preparation", "integration", "followup"})
+
+
+def can_self_schedule(actor, kind: str, allowed_kinds=SELF_BOOKABLE_KINDS) -> bool:
+    """A client books, moves or cancels their own session of `kind` in the portal: a client
+    of a practice, a kind in SELF_BOOKABLE_KINDS and in the practice's own list."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.CLIENT)
+        and kind in SELF_BOOKABLE_KINDS
+        and kind in set(allowed_kinds or ())
+    )

@@ -345,6 +345,10 @@ ACTIONS: dict[str, ActionWords] = {
     "directory.inquiry_booked": _w("Noted that your consultation was booked"),
     "directory.inquiry_converted": _w("Noted that you became a client"),
     "directory.inquiry_closed": _w("Closed your consultation request, with the reason"),
+    "appointment.self_book": _w("Booked a session in the portal"),
+    "appointment.self_move": _w("Moved a session in the portal"),
+    "appointment.self_cancel": _w("Cancelled a session in the portal"),
+    "appointment.dosing_request": _w("Asked for a dosing session in the portal"),
 }
 
 UNKNOWN = ActionWords("Other activity on your record", Kind.OTHER)

@@ -343,7 +343,7 @@ SLOT_DAYS = 14
 SLOT_NOTICE = timedelta(hours=24)
 
 
-def _hours_and_busy(membership_ids: list[int], *, start: datetime, end: datetime) -> dict:
+def hours_and_busy(membership_ids: list[int], *, start: datetime, end: datetime) -> dict:
     """Per membership: weekly hours, exceptions and busy spans (live appointments and live
     holds of directory inquiries) between start and end. Three queries for any number."""
     from kapflow.scheduling.models import (
@@ -400,7 +400,7 @@ def slots_for(clinician: ClinicianProfile, *, now: datetime | None = None, limit
     ids = [clinician.membership_id]
     if clinician.partner_prescriber_id:
         ids.append(clinician.partner_prescriber_id)
-    data = _hours_and_busy(ids, start=now, end=end)
+    data = hours_and_busy(ids, start=now, end=end)
     minutes = clinician.consult_minutes
 
     def free(m: int, n: int) -> list:
@@ -430,7 +430,7 @@ def slot_is_open(
     ids = [clinician.membership_id]
     if joint and clinician.partner_prescriber_id:
         ids.append(clinician.partner_prescriber_id)
-    data = _hours_and_busy(ids, start=now, end=end)
+    data = hours_and_busy(ids, start=now, end=end)
     if exclude_inquiry_id is not None:
         held = (
             Inquiry.objects.filter(pk=exclude_inquiry_id)

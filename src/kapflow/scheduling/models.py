@@ -89,6 +89,10 @@ class Room(models.Model):
         return self.name
 
 
+def default_self_book_kinds() -> list[str]:
+    return ["preparation", "integration", "followup"]
+
+
 class SchedulingSettings(models.Model):
     """Per-practice scheduling rules."""
 
@@ -119,6 +123,16 @@ class SchedulingSettings(models.Model):
         default=False,
         help_text="Refuse, rather than warn about, an integration session booked later than "
         "the integration window after its dosing session.",
+    )
+    # Self-scheduling in the portal (issue 16, decision 0046): which kinds a client books
+    # themselves (never dosing: policy.SELF_BOOKABLE_KINDS is the ceiling), how far ahead,
+    # and until when before the start they may move or cancel.
+    self_book_kinds = models.JSONField(default=default_self_book_kinds, blank=True)
+    self_book_notice_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MaxValueValidator(24 * 14)]
+    )
+    self_cancel_hours = models.PositiveSmallIntegerField(
+        default=24, validators=[MaxValueValidator(24 * 14)]
     )
 
     def __str__(self):

@@ -19,7 +19,8 @@ from kapflow import policy
 from kapflow.accounts.models import CLINICIAN_ROLES, Membership, Role
 from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical import scheduling as rules
-from kapflow.core.errors import NotFound
+from kapflow.core import clock
+from kapflow.core.errors import DomainError, NotFound
 from kapflow.scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -316,6 +317,7 @@ class ClientAppointment:
     telehealth: bool
     telehealth_url: str  # empty unless within the window (TELEHEALTH_LINK_BEFORE)
     clinicians: list[str]
+    kind: str = ""
 
 
 def upcoming_for_client(*, actor, now: datetime | None = None, limit: int = 20) -> list:
@@ -358,6 +360,7 @@ def upcoming_for_client(*, actor, now: datetime | None = None, limit: int = 20) 
                 telehealth=a.telehealth,
                 telehealth_url=a.telehealth_url if link_open else "",
                 clinicians=[m.membership.user.full_name for m in a.participants.all()],
+                kind=a.kind,
             )
         )
     return out
@@ -564,3 +567,50 @@ def integration_hours(organisation_id: int) -> int:
 
         return GatePolicy().integration_hours
     return found
+
+
+def self_book_options(*, actor, now: datetime | None = None, limit: int = 8) -> dict:
+    """For the portal: per kind the client may book themselves, the next open times of the
+    clinician it is with (clinical.directory.open_slots over their hours and what they
+    already have), after the practice's notice; integration only inside the window after
+    the latest dosing session. NotFound for anyone but a client with an open course."""
+    from kapflow.clinical import directory as slot_rules
+    from kapflow.directory.selectors import hours_and_busy
+    from kapflow.scheduling import services
+
+    now = now or clock.now()
+    cfg = services.settings_for(actor.organisation_id)
+    client, course = services._own_course(actor)
+    options: dict[str, list] = {}
+    for kind in ("preparation", "integration", "followup"):
+        if not policy.can_self_schedule(actor, kind, cfg.self_book_kinds):
+            continue
+        try:
+            party = services._self_party(client, course, kind)
+        except DomainError:
+            continue
+        membership = party.staff[0][1]
+        data = hours_and_busy([membership.pk], start=now, end=now + timedelta(days=14))[
+            membership.pk
+        ]
+        slots = slot_rules.open_slots(
+            **data, now=now, minutes=rules.default_minutes(kind),
+            notice=timedelta(hours=cfg.self_book_notice_hours), days=14, limit=200,
+        )  # fmt: skip
+        if kind == "integration":
+            dosing_at = services._integration_dosing_at(party, now + timedelta(days=14))
+            if dosing_at is None:
+                continue
+            hours = integration_hours(course.organisation_id)
+            zone_name = services._zone(party)
+            slots = [
+                s
+                for s in slots
+                if s.starts_at >= dosing_at
+                and rules.integration_late_reason(
+                    dosing_at, s.starts_at, hours=hours, zone_name=zone_name
+                )
+                is None
+            ]
+        options[kind] = (membership, slots[:limit])
+    return options

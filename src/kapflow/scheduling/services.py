@@ -1240,3 +1240,181 @@ def calendar_feed_used(*, feed: CalendarFeed, now: datetime | None = None) -> No
     now = now or timezone.now()
     CalendarFeed.objects.filter(pk=feed.pk).update(last_used_at=now)
     audit_record(actor=feed.membership, action="calendar_feed.read", target=feed)
+
+
+# ---- self-scheduling in the portal (issue 16, decision 0046) ---------------------------------
+
+
+def _own_course(actor):
+    """The acting client's record and open course (NotFound without either)."""
+    from kapflow.courses.models import Course
+    from kapflow.patients.models import Client
+
+    client = Client.objects.filter(
+        organisation_id=actor.organisation_id, user_id=actor.user_id
+    ).first()
+    course = (
+        Course.objects.filter(client=client, closed_at__isnull=True)
+        .select_related("therapist__user", "prescriber__user")
+        .first()
+        if client is not None
+        else None
+    )
+    if course is None:
+        raise NotFound("You have no open course of care to book in.")
+    return client, course
+
+
+def _self_party(client, course, kind: str) -> _Party:
+    """Who a self-booked session is with: the course's therapist; a follow-up is the
+    prescriber's."""
+    if kind == AppointmentKind.FOLLOWUP:
+        if course.prescriber_id is None:
+            raise DomainError(
+                "Your course has no prescriber yet; ask the practice to book the follow-up.",
+                code="scheduling.no_prescriber",
+                field="kind",
+            )
+        staff = [(ParticipantRole.PRESCRIBER, course.prescriber)]
+    else:
+        staff = [(ParticipantRole.THERAPIST, course.therapist)]
+    return _Party(course.organisation_id, [(client, course)], staff, [], None)
+
+
+def _self_check(actor, party: _Party, kind: str, span, *, now, exclude_ids=frozenset()) -> None:
+    """The staff booking's checks, refused outright (a client cannot confirm a warning):
+    licensure (LicenceRefused), clashes (SchedulingConflict), working hours and time off,
+    and for integration the practice's window after the latest dosing session."""
+    cfg = settings_for(party.organisation_id)
+    if span[0] < now + timedelta(hours=cfg.self_book_notice_hours):
+        raise ValidationError(
+            {"starts_at": f"Book at least {cfg.self_book_notice_hours} hours ahead."}
+        )
+    zone_name = _zone(party)
+    _lock(party)
+    _licence_check(party, [span], telehealth=True)
+    clashes = _clashes(party, [span], zone_name, exclude_ids=set(exclude_ids))
+    if clashes:
+        raise SchedulingConflict(clashes)
+    outside = _availability(party, [span], zone_name)
+    if outside:
+        raise SchedulingConflict(outside)
+    if kind == AppointmentKind.INTEGRATION:
+        dosing_at = _integration_dosing_at(party, span[0])
+        if dosing_at is None:
+            raise DomainError(
+                "An integration session follows a dosing session; none is booked or recorded.",
+                code="integration.no_dosing",
+                field="starts_at",
+            )
+        reason = rules.integration_late_reason(
+            dosing_at, span[0], hours=integration_hours(party.organisation_id), zone_name=zone_name
+        )
+        if reason is not None:
+            raise DomainError(reason.message, code=reason.code, field="starts_at")
+
+
+@transaction.atomic
+def appointment_self_book(
+    *, actor: Membership, kind: str, starts_at: datetime, now: datetime | None = None
+) -> Appointment:
+    """A client books their own preparation, integration or follow-up session (by
+    telehealth) within the practice's rules; the same checks as a staff booking apply."""
+    now = now or clock.now()
+    cfg = settings_for(actor.organisation_id)
+    if not policy.can_self_schedule(actor, kind, cfg.self_book_kinds):
+        raise PermissionDenied(
+            "The practice books this kind of session; ask them, or request one.", field="kind"
+        )
+    client, course = _own_course(actor)
+    _check_start(starts_at, now)
+    party = _self_party(client, course, kind)
+    span = (starts_at, starts_at + timedelta(minutes=_minutes(kind, None)))
+    _self_check(actor, party, kind, span, now=now)
+    appt = _create(
+        actor=actor, party=party, kind=kind, starts_at=span[0], ends_at=span[1],
+        zone_name=_zone(party), telehealth=True, telehealth_url="", now=now,
+    )  # fmt: skip
+    audit_record(actor=actor, action="appointment.self_book", target=appt, client_id=client.pk)
+    return appt
+
+
+def _own_appointment(actor, appointment_id: int, now: datetime) -> Appointment:
+    client, _course = _own_course(actor)
+    appt = (
+        Appointment.objects.select_for_update(of=("self",))
+        .filter(
+            pk=appointment_id,
+            organisation_id=actor.organisation_id,
+            participants__client=client,
+        )
+        .first()
+    )
+    if appt is None:
+        raise NotFound("Appointment not found.")
+    cfg = settings_for(actor.organisation_id)
+    if not policy.can_self_schedule(actor, appt.kind, cfg.self_book_kinds):
+        raise PermissionDenied("Ask the practice to change this appointment.")
+    if appt.status != AppointmentStatus.SCHEDULED:
+        raise DomainError(
+            "Only a scheduled appointment can be changed.", code="scheduling.not_scheduled"
+        )
+    if appt.starts_at - now < timedelta(hours=cfg.self_cancel_hours):
+        raise DomainError(
+            f"Within {cfg.self_cancel_hours} hours of the start, please call the practice.",
+            code="scheduling.cancel_window",
+        )
+    return appt
+
+
+@transaction.atomic
+def appointment_self_cancel(
+    *, actor: Membership, appointment_id: int, now: datetime | None = None
+) -> Appointment:
+    """A client cancels their own self-bookable session before the cancellation window."""
+    now = now or clock.now()
+    appt = _own_appointment(actor, appointment_id, now)
+    _set_status(appt, actor, AppointmentStatus.CANCELLED, "Cancelled by the client.", now)
+    audit_record(
+        actor=actor, action="appointment.self_cancel", target=appt, client_id=appt.course.client_id
+    )
+    return appt
+
+
+@transaction.atomic
+def appointment_self_move(
+    *, actor: Membership, appointment_id: int, starts_at: datetime, now: datetime | None = None
+) -> Appointment:
+    """A client moves their own session: the old row becomes `rescheduled`, as for staff."""
+    now = now or clock.now()
+    old = _own_appointment(actor, appointment_id, now)
+    _check_start(starts_at, now)
+    party = _party_of(old)
+    span = (starts_at, starts_at + (old.ends_at - old.starts_at))
+    _self_check(actor, party, old.kind, span, now=now, exclude_ids={old.pk})
+    _set_status(old, actor, AppointmentStatus.RESCHEDULED, "Moved by the client.", now)
+    new = _create(
+        actor=actor, party=party, kind=old.kind, starts_at=span[0], ends_at=span[1],
+        zone_name=old.time_zone, telehealth=old.telehealth, telehealth_url=old.telehealth_url,
+        follows=old.follows, rescheduled_from=old, now=now,
+    )  # fmt: skip
+    client_id = party.clients[0][0].pk
+    audit_record(actor=actor, action="appointment.self_move", target=new, client_id=client_id)
+    return new
+
+
+@transaction.atomic
+def dosing_request(*, actor: Membership, note: str = "") -> None:
+    """A client asks for a dosing session (staff book dosing): the course's therapist is
+    e-mailed a link, with nothing clinical in the message."""
+    from kapflow.scheduling.tasks import dosing_request_send
+
+    if not policy.is_client_actor(actor):
+        raise NotFound()
+    client, course = _own_course(actor)
+    if len(note or "") > 500:
+        raise ValidationError({"note": "At most 500 characters."})
+    audit_record(
+        actor=actor, action="appointment.dosing_request", target=course, client_id=client.pk
+    )
+    transaction.on_commit(lambda: dosing_request_send.enqueue(course.pk))

@@ -16,5 +16,6 @@ urlpatterns = [
     path("calendar/", views.calendar, name="calendar"),
     path("feed/<str:token>.ics", views.feed, name="feed"),
     path("mine/", views.mine, name="mine"),
+    path("mine/book/", views.self_book, name="self_book"),
     path("companion/", views.companion, name="companion"),
 ]

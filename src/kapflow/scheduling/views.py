@@ -471,3 +471,80 @@ def companion(request):
         "scheduling/companion.html",
         {"appointments": selectors.upcoming_for_companion(actor=actor), "zone_name": _zone_name()},
     )
+
+
+# ---- self-scheduling in the portal (issue 16, decision 0046) ---------------------------------
+
+
+def _parse_start(value: str):
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def self_book(request):
+    """The client's own booking page: open times per kind, a move or cancel per session,
+    and "ask for a dosing session"."""
+    actor = getattr(request, "actor", None)
+    if not policy.is_client_actor(actor):
+        raise Http404()
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action", "book")
+        starts_at = _parse_start(request.POST.get("starts_at", ""))
+        try:
+            if action == "book":
+                if starts_at is None:
+                    raise DomainError("Choose one of the times shown.", field="starts_at")
+                services.appointment_self_book(
+                    actor=actor, kind=request.POST.get("kind", ""), starts_at=starts_at
+                )
+                messages.success(request, "Your session is booked.")
+            elif action == "move":
+                if starts_at is None:
+                    raise DomainError("Choose one of the times shown.", field="starts_at")
+                services.appointment_self_move(
+                    actor=actor,
+                    appointment_id=_int(request.POST.get("appointment_id")) or 0,
+                    starts_at=starts_at,
+                )
+                messages.success(request, "Your session is moved.")
+            elif action == "cancel":
+                services.appointment_self_cancel(
+                    actor=actor, appointment_id=_int(request.POST.get("appointment_id")) or 0
+                )
+                messages.success(request, "Your session is cancelled.")
+            elif action == "dosing_request":
+                services.dosing_request(actor=actor, note=request.POST.get("note", ""))
+                messages.success(request, "Your therapist will be in touch to book it.")
+            else:
+                raise DomainError("Choose what to do.")
+        except (DomainError, PermissionDenied) as exc:
+            error = exc.message
+        except NotFound:
+            error = "That session was not found."
+        except forms.forms.ValidationError as exc:
+            error = " ".join(exc.messages)
+        if not error:
+            return redirect("scheduling:self_book")
+    try:
+        options = selectors.self_book_options(actor=actor)
+    except NotFound:
+        options = None
+    return render(
+        request,
+        "scheduling/self_book.html",
+        {
+            "options": options,
+            "appointments": selectors.upcoming_for_client(actor=actor),
+            "zone_name": _zone_name(),
+            "error": error,
+            "kinds": dict(AppointmentKind.choices),
+        },
+    )
