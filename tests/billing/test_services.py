@@ -156,8 +156,10 @@ def test_invoice_life_issue_pay_partly_then_fully_refund_and_write_off(practice)
                             method="hsa_fsa", reference="HSA-1")  # fmt: skip
     invoice.refresh_from_db()
     assert (invoice.state, invoice.balance) == ("partly_paid", D("212.50"))
-    payment = services.payment_record(actor=practice.biller, invoice_id=invoice.pk,
-                                      amount="200.00", method="financing", reference="FIN-9")  # fmt: skip
+    payment = services.payment_record(
+        actor=practice.biller, invoice_id=invoice.pk, amount="200.00", method="financing",
+        reference="FIN-9",
+    )  # fmt: skip
     services.write_off(actor=practice.biller, invoice_id=invoice.pk, amount="12.50",
                        reason_code="small_balance")  # fmt: skip
     invoice.refresh_from_db()

@@ -27,6 +27,8 @@ from kapflow.billing.models import (
     InvoiceState,
     Package,
     Payment,
+    Purpose,
+    Refund,
     SourceKind,
     Statement,
     Subscription,
@@ -258,7 +260,7 @@ def invoice_list(
     *, actor, state: str = "", client_id: int | None = None, limit: int = LIST_LIMIT
 ) -> list[Invoice]:
     """The practice's invoices the actor may read, newest first; one audit row per client."""
-    if not policy.is_staff_actor(actor):
+    if not policy.can_list_invoices(actor):
         raise NotFound()
     qs = policy.invoices_queryset(actor)
     if state:
@@ -445,26 +447,32 @@ class Superbill:
 
 
 def superbill_for(*, client, start: date, end: date) -> Superbill:
-    """Facts for a superbill: every coded line of the client's non-void, issued invoices with
+    """Facts for a superbill: every psychotherapy and intake line (coded services a payer
+    reimburses; private time is not) of the client's non-void, issued invoices with
     a date of service in the period, the payments on those invoices, the practice, the
     rendering clinician (the first line's) with NPI and licences, coverage and diagnoses."""
     org = client.organisation
     lines = list(
         InvoiceLine.objects.for_org(org)
         .filter(invoice__client=client, service_date__range=(start, end))
-        .exclude(code="")
+        .filter(purpose__in=[Purpose.PSYCHOTHERAPY, Purpose.INTAKE])
         .exclude(invoice__state__in=[InvoiceState.VOID, InvoiceState.DRAFT])
         .select_related("clinician__user", "invoice")
         .order_by("service_date", "id")
     )
     invoice_ids = {line.invoice_id for line in lines}
     paid = Payment.objects.filter(invoice_id__in=invoice_ids).aggregate(s=Sum("amount"))["s"]
+    refunded = Refund.objects.filter(invoice_id__in=invoice_ids).aggregate(s=Sum("amount"))["s"]
+    charged = sum((ln.amount for ln in lines), rules.ZERO)
+    # Payments are made per invoice; a superbill claims only its coded services, so what it
+    # shows as paid is at most what they were charged.
+    paid = rules.money(min((paid or 0) - (refunded or 0), charged))
     clinician = next((ln.clinician for ln in lines if ln.clinician_id), None)
     return Superbill(
         client=client, practice=org, settings=settings_for(org), clinician=clinician,
         licences=list(clinician.user.licences.all()) if clinician else [],
         coverage=Coverage.objects.filter(client=client).first(), diagnoses=diagnoses(client=client),
-        lines=lines, paid=paid or rules.ZERO, charged=sum((ln.amount for ln in lines), rules.ZERO),
+        lines=lines, paid=paid, charged=charged,
         start=start, end=end, generated_on=clock.clinical_date(org),
     )  # fmt: skip
 

@@ -403,10 +403,11 @@ def charge_encounter(*, actor: Membership, source_kind: str, source_id: int) -> 
 
 
 def _invoice_locked(actor: Membership, invoice_id: int) -> Invoice:
-    _require_biller(actor)
+    """The invoice locked for a change: NotFound when the actor may not read it, 403 when
+    they may read it (a therapist, their client's) but not work it."""
     invoice = (
-        Invoice.objects.for_org(actor.organisation)
-        .select_for_update()
+        policy.invoices_queryset(actor)
+        .select_for_update(of=("self",))
         .filter(pk=invoice_id)
         .select_related("client__organisation")
         .first()
@@ -416,6 +417,11 @@ def _invoice_locked(actor: Membership, invoice_id: int) -> Invoice:
 
         audit_access_denied(actor=actor, model=Invoice, object_id=invoice_id)
         raise NotFound("Invoice not found.")
+    if not policy.can_work_billing(actor):
+        raise PermissionDenied(
+            "Invoices are worked by the practice's billers and admins.",
+            code="invoice.not_allowed",
+        )
     return invoice
 
 
@@ -518,13 +524,13 @@ def payment_record(
 @transaction.atomic
 def payment_refund(*, actor: Membership, payment_id: int, amount, reason: str) -> Refund:
     """Refund part or all of a payment; the invoice is owed again by that much."""
-    _require_biller(actor)
     payment = (
-        Payment.objects.for_org(actor.organisation).select_for_update().filter(pk=payment_id)
+        Payment.objects.filter(invoice__in=policy.invoices_queryset(actor), pk=payment_id)
     ).first()
     if payment is None:
         raise NotFound("Payment not found.")
     invoice = _invoice_locked(actor, payment.invoice_id)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
     errors: dict = {}
     amount = _amount(errors, "amount", amount)
     reason = _text(errors, "reason", reason, required="Say why the payment is refunded.")

@@ -162,11 +162,13 @@ FORM_KEYS = {"pay": "payment"}
 @login_required
 @require_POST
 def invoice_action(request, invoice_id: int, action: str):
-    actor = _biller(request)
+    actor = staff_actor(request)
     if action not in ACTIONS:
         raise Http404()
     form_class, service, success = ACTIONS[action]
     invoice = selectors.invoice_get(actor=actor, invoice_id=invoice_id, audit=False)
+    if not policy.can_work_billing(actor):
+        raise PermissionDenied("Invoices are worked by the practice's billers and admins.")
     form = form_class(request.POST) if form_class else forms.forms.Form(request.POST)
     kwargs = {"actor": actor}
     if action != "refund":
