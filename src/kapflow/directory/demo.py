@@ -190,9 +190,7 @@ def load_demo_directory(*, practice, partner, password: str) -> dict:
         .first()
         .pk
     )
-    _weekday_hours(
-        actor=prescriber, membership=prescriber, zone_name=organisation_zone(practice)
-    )
+    _weekday_hours(actor=prescriber, membership=prescriber, zone_name=organisation_zone(practice))
     first = None
     for email, (bio, modalities, conditions, insurance, lo, hi) in HARBOR_CARDS.items():
         m = Membership.objects.get(organisation=practice, user__email=email)
@@ -209,9 +207,7 @@ def load_demo_directory(*, practice, partner, password: str) -> dict:
     for spec in EXTRA_PRACTICES:
         _extra_practice(spec, password)
 
-    clinician = ClinicianProfile.objects.select_related("practice__organisation").get(
-        pk=first.pk
-    )
+    clinician = ClinicianProfile.objects.select_related("practice__organisation").get(pk=first.pk)
     slots = selectors.slots_for(clinician)
     slot = (slots.joint or slots.own or [None])[0]
     inquiry = services.inquiry_submit(

@@ -482,13 +482,17 @@ def inquiry_get_for_actor(*, actor, inquiry_id: int) -> Inquiry:
 
 def inquiry_by_token(*, token: str) -> Inquiry:
     from kapflow.accounts.models import hash_secret
+    from kapflow.directory.services import inquiry_id_from_token
 
+    inquiry_id = inquiry_id_from_token(token)
     found = (
         Inquiry.objects.select_related(
             "clinician", "clinician__practice__organisation", "prescriber__user"
         )
-        .filter(token_hash=hash_secret(token or ""))
+        .filter(pk=inquiry_id, token_hash=hash_secret(token or ""))
         .first()
+        if inquiry_id is not None
+        else None
     )
     if found is None:
         raise NotFound("This link is not valid.")

@@ -16,6 +16,7 @@ import logging
 import secrets
 from datetime import date, datetime, timedelta
 
+from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -417,7 +418,6 @@ def inquiry_submit(
         if not selectors.slot_is_open(clinician, starts_at=slot_starts_at, joint=joint, now=now):
             raise SlotTaken("That time has just been taken. Please choose another.", field="slot")
         ends = slot_starts_at + timedelta(minutes=clinician.consult_minutes)
-    token = secrets.token_urlsafe(32)
     inquiry = Inquiry(
         organisation_id=clinician.organisation_id,
         clinician=clinician,
@@ -428,13 +428,15 @@ def inquiry_submit(
         slot_starts_at=slot_starts_at,
         slot_ends_at=ends,
         hold_expires_at=now + PENDING_HOLD,
-        token_hash=hash_secret(token),
+        token_hash=hash_secret(secrets.token_urlsafe(32)),  # replaced once the id is known
         created_at=now,
         address_hash=key,
         **person,
     )
     inquiry.full_clean()
     inquiry.save()
+    inquiry.token_hash = hash_secret(inquiry_token(inquiry.pk))
+    inquiry.save(update_fields=["token_hash"])
     audit_record(actor=None, action="directory.inquiry_submit", target=inquiry)
     logger.info("directory.inquiry_submitted", extra={"inquiry_id": inquiry.pk})
     transaction.on_commit(lambda: inquiry_link_send.enqueue(inquiry.pk, "confirm"))
@@ -462,8 +464,33 @@ def _lock_clinicians(*ids) -> None:
     list(Membership.objects.select_for_update().filter(pk__in=wanted).order_by("pk"))
 
 
+TOKEN_SALT = "kapflow.directory.inquiry"
+
+
+def inquiry_token(inquiry_id: int) -> str:
+    """The e-mailed link's token: the inquiry's id signed with the secret key (no PHI).
+    Every e-mail carries the same token, so an earlier link keeps working; only its hash is
+    stored, and changing that hash would revoke it."""
+    return signing.Signer(salt=TOKEN_SALT).sign(str(inquiry_id))
+
+
+def inquiry_id_from_token(token: str) -> int | None:
+    try:
+        value = signing.Signer(salt=TOKEN_SALT).unsign(token or "")
+    except signing.BadSignature:
+        return None
+    return int(value) if value.isdecimal() else None
+
+
 def _by_token(token: str) -> Inquiry:
-    found = Inquiry.objects.select_for_update().filter(token_hash=hash_secret(token or "")).first()
+    inquiry_id = inquiry_id_from_token(token)
+    found = (
+        Inquiry.objects.select_for_update()
+        .filter(pk=inquiry_id, token_hash=hash_secret(token or ""))
+        .first()
+        if inquiry_id is not None
+        else None
+    )
     if found is None:
         raise NotFound("This link is not valid.")
     return Inquiry.objects.select_related("clinician", "clinician__practice").get(pk=found.pk)

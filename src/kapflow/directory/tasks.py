@@ -1,9 +1,8 @@
 """Directory background work: the person's links and the practice's notice. Arguments are
-ids and a kind, never PHI or tokens: each send mints a fresh link token (only its hash is
-kept), so the newest e-mail's link is the one that works."""
+ids and a kind, never PHI or tokens: the link's token is re-made from the inquiry's id and
+the secret key (directory.services.inquiry_token)."""
 
 import logging
-import secrets
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -39,7 +38,6 @@ def consultation_ics(inquiry, *, practice_name: str, stamp) -> bytes:
 @task()
 def inquiry_link_send(inquiry_id: int, kind: str) -> None:
     """E-mail the person: "confirm" (confirm, cancel or move) or "confirmed" (with .ics)."""
-    from kapflow.accounts.models import hash_secret
     from kapflow.core import clock
     from kapflow.directory.models import Inquiry
 
@@ -50,9 +48,9 @@ def inquiry_link_send(inquiry_id: int, kind: str) -> None:
     )
     if inquiry is None:
         return
-    token = secrets.token_urlsafe(32)
-    Inquiry.objects.filter(pk=inquiry_id).update(token_hash=hash_secret(token))
-    link = _base() + reverse("directory:manage_request", args=[token])
+    from kapflow.directory.services import inquiry_token
+
+    link = _base() + reverse("directory:manage_request", args=[inquiry_token(inquiry.pk)])
     practice = inquiry.clinician.practice
     body = render_to_string(
         f"directory/email/{'confirm' if kind == 'confirm' else 'confirmed'}.txt",
