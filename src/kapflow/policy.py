@@ -1171,3 +1171,75 @@ def can_self_schedule(actor, kind: str, allowed_kinds=SELF_BOOKABLE_KINDS) -> bo
         and kind in SELF_BOOKABLE_KINDS
         and kind in set(allowed_kinds or ())
     )
+
+
+# ---- billing (issue 15, decision 0045) -----------------------------------------------------
+# A practice's billers and admins work invoices, payments, coverage and diagnoses (never notes
+# or journals: those questions above leave billers out). A therapist reads the invoices of the
+# clients on their care team. A client reads their own statements, receipts and superbills and
+# sees and updates their own coverage, in the portal. Companions and partner organisations see
+# nothing of it.
+
+
+def can_work_billing(actor) -> bool:
+    """Invoices, charges, payments, refunds, write-offs, coverage, diagnoses, the fee
+    schedule and the finance page: a practice's admins and billers."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER)
+    )
+
+
+def invoices_queryset(actor) -> QuerySet:
+    """The invoices a staff member may read: every invoice of the practice for its billers
+    and admins; for its therapists, those of clients on their care team."""
+    from kapflow.billing.models import Invoice
+    from kapflow.patients.models import CareTeamMember
+
+    if actor is None or not _is_practice(actor):
+        return Invoice.objects.none()
+    invoices = Invoice.objects.for_org(actor.organisation)
+    if can_work_billing(actor):
+        return invoices
+    if actor.has_role(Role.THERAPIST):
+        on_team = CareTeamMember.objects.filter(
+            client=OuterRef("client_id"), membership=actor, ended_at__isnull=True
+        )
+        return invoices.filter(Exists(on_team))
+    return Invoice.objects.none()
+
+
+def can_list_invoices(actor) -> bool:
+    """The invoice list: a practice's billers, admins and therapists (their clients')."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER, Role.THERAPIST)
+    )
+
+
+def can_edit_coverage(actor, client) -> bool:
+    """A client's coverage: the practice's billers and admins, and the client themself."""
+    if actor is None or client.organisation_id != actor.organisation_id:
+        return False
+    if can_work_billing(actor):
+        return True
+    return actor.has_role(Role.CLIENT) and client.user_id == actor.user_id
+
+
+# Kinds a client may ever book in the portal; a practice may narrow this, never widen it.
+# Dosing stays staff-booked (the client may ask for one).
+SELF_BOOKABLE_KINDS = frozenset({"preparation", "integration", "followup"})
+
+
+def can_self_schedule(actor, kind: str, allowed_kinds=SELF_BOOKABLE_KINDS) -> bool:
+    """A client books, moves or cancels their own session of `kind` in the portal: a client
+    of a practice, a kind in SELF_BOOKABLE_KINDS and in the practice's own list."""
+    return (
+        actor is not None
+        and _is_practice(actor)
+        and actor.has_role(Role.CLIENT)
+        and kind in SELF_BOOKABLE_KINDS
+        and kind in set(allowed_kinds or ())
+    )

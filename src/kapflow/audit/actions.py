@@ -336,6 +336,44 @@ ACTIONS: dict[str, ActionWords] = {
         "Exported claim data", Kind.RELEASE,
         "your name, date of birth, insurance, diagnoses and services",
     ),
+    # Billing (issue 15, decision 0045)
+    "billing.settings": _o("Changed the practice's billing settings"),
+    "fee.add": _o("Added a fee to the practice's fee schedule"),
+    "coverage.view": _r("Looked at your insurance coverage", "your insurance details"),
+    "coverage.update": _w("Changed your insurance coverage"),
+    "diagnosis.add": _w("Added a diagnosis code for billing"),
+    "diagnosis.remove": _w("Removed a diagnosis code for billing"),
+    "invoice.create": _w("Started an invoice for you"),
+    "invoice.list": _r("Looked at your invoices", "invoice amounts and dates"),
+    "invoice.view": _r("Opened one of your invoices", "an invoice, its services and payments"),
+    "invoice.issue": _w("Issued an invoice to you"),
+    "invoice.void": _w("Voided one of your invoices"),
+    "charge.add": _w("Charged a session to your invoice"),
+    "package.sell": _w("Sold you a prepaid package"),
+    "package.draw": _w("Drew a session from your prepaid package"),
+    "subscription.start": _w("Started a monthly subscription for you"),
+    "subscription.cancel": _w("Cancelled your monthly subscription"),
+    "payment.record": _w("Recorded a payment from you"),
+    "payment.refund": _w("Refunded a payment to you"),
+    "credit.apply": _w("Gave you a credit on an invoice"),
+    "write_off.record": _w("Wrote off part of an invoice"),
+    "statement.run": _o("Made the month's statements"),
+    "statement.view": _r("Looked at your monthly statement", "your balance and payments"),
+    "statement.export": ActionWords(
+        "Printed your monthly statement", Kind.RELEASE, "your balance and payments"
+    ),
+    "finance.view": _o("Looked at the practice's finances"),
+    "superbill.export": ActionWords(
+        "Printed a superbill for you", Kind.RELEASE,
+        "your name, date of birth, insurance, diagnoses and services",
+    ),
+    "receipt.export": ActionWords(
+        "Printed a receipt for you", Kind.RELEASE, "your name and a payment"
+    ),
+    "claims.export": ActionWords(
+        "Exported claim data", Kind.RELEASE,
+        "your name, date of birth, insurance, diagnoses and services",
+    ),
     # The accounting of disclosures (this app)
     "disclosure.record": _w("Recorded a disclosure of your information made outside kapflow"),
     "disclosure.list": _r("Looked at the accounting of disclosures", "this accounting"),

@@ -414,6 +414,9 @@ def _load_demo(*, clients: int, seed: int) -> dict:
     from kapflow.courses.services import course_facts_refresh
 
     course_facts_refresh(organisation_id=practice.pk)
+    from kapflow.billing.demo import load_demo_billing
+
+    load_demo_billing(practice=practice)
     from kapflow.directory.demo import load_demo_directory
 
     directory = load_demo_directory(practice=practice, partner=partner, password=DEMO_PASSWORD)
