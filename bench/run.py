@@ -73,6 +73,7 @@ as JSON in bench/results/latest.json. Progress goes to stderr.
     make bench BENCH_ARGS="--scenarios courses"          # only the course dashboard
     make bench BENCH_ARGS="--scenarios prescriber"       # only the prescriber's queue
     make bench BENCH_ARGS="--scenarios schedule"         # only scheduling (week view, feed)
+    make bench BENCH_ARGS="--scenarios directory"        # only the public directory search
 """
 
 from __future__ import annotations
@@ -2638,11 +2639,12 @@ def scenarios(data: dict, repeat: int, which: str = "all") -> tuple[list[dict], 
     from kapflow.patients.models import Client
 
     plan, raw, fact_fns = [], {}, []
+    from directory import directory_scenarios  # bench/directory.py
     from scheduling import schedule_scenarios  # bench/scheduling.py
 
     makers = (("clients", client_scenarios), ("courses", course_scenarios),
               ("outcomes", outcome_scenarios), ("prescriber", prescriber_scenarios),
-              ("schedule", schedule_scenarios))  # fmt: skip
+              ("schedule", schedule_scenarios), ("directory", directory_scenarios))  # fmt: skip
     for name, make in makers:
         if which in ("all", name) or (which == "reads" and name in ("clients", "courses")):
             part_plan, part_raw, part_facts = make(data, repeat)
@@ -2869,7 +2871,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        choices=["all", "reads", "clients", "courses", "outcomes", "prescriber", "schedule"],
+        choices=[
+            "all",
+            "reads",
+            "clients",
+            "courses",
+            "outcomes",
+            "prescriber",
+            "schedule",
+            "directory",
+        ],
         default="all",
         help="which scenarios to run (default all)",
     )
