@@ -265,6 +265,7 @@ from kapflow.audit.api import router as audit_router  # noqa: E402
 from kapflow.billing.api import router as billing_router  # noqa: E402
 from kapflow.consents.api import router as consents_router  # noqa: E402
 from kapflow.courses.api import router as courses_router  # noqa: E402
+from kapflow.directory.api import router as directory_router  # noqa: E402
 from kapflow.encounters.api import router as encounters_router  # noqa: E402
 from kapflow.journal.api import router as journal_router  # noqa: E402
 from kapflow.messaging.api import router as messaging_router  # noqa: E402
@@ -289,4 +290,5 @@ api.add_router("/schedule", scheduling_router)
 api.add_router("/sessions", encounters_router)
 api.add_router("/notes", notes_router)
 api.add_router("/amendments", amendments_router)
+api.add_router("/directory", directory_router)
 api.add_router("/billing", billing_router)
