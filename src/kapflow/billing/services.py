@@ -149,6 +149,12 @@ def fee_add(
     rate = _amount(errors, "rate", rate, allow_zero=True)
     if not isinstance(effective_from, date):
         errors["effective_from"] = "Give the first day the rate applies."
+    elif (
+        not date(2000, 1, 1)
+        <= effective_from
+        <= _today(actor.organisation) + timedelta(days=5 * 366)
+    ):
+        errors["effective_from"] = "Give a day from 2000 to five years ahead."
     if errors:
         raise ValidationError(errors)
     organisation = actor.organisation
@@ -504,6 +510,8 @@ def payment_record(
     received_on = received_on or today
     if received_on > today:
         errors["received_on"] = "A payment cannot be received in the future."
+    elif received_on < date(2000, 1, 1):
+        errors["received_on"] = "Give the day the payment was received."
     if errors:
         raise ValidationError(errors)
     _open(invoice)
