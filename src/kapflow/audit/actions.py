@@ -288,14 +288,16 @@ ACTIONS: dict[str, ActionWords] = {
     ),
     "finance.view": _o("Looked at the practice's finances"),
     "superbill.export": ActionWords(
-        "Printed a superbill for you", Kind.RELEASE,
+        "Printed a superbill for you",
+        Kind.RELEASE,
         "your name, date of birth, insurance, diagnoses and services",
     ),
     "receipt.export": ActionWords(
         "Printed a receipt for you", Kind.RELEASE, "your name and a payment"
     ),
     "claims.export": ActionWords(
-        "Exported claim data", Kind.RELEASE,
+        "Exported claim data",
+        Kind.RELEASE,
         "your name, date of birth, insurance, diagnoses and services",
     ),
     # The accounting of disclosures (this app)
