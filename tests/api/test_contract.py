@@ -84,6 +84,7 @@ ID_MODELS = {
     "entry_id": "journal.JournalEntry",
     ("/sessions/", "entry_id"): "encounters.TimelineEntry",
     "group_id": "encounters.GroupSession",
+    "inquiry_id": "directory.Inquiry",
     "invoice_id": "billing.Invoice",
     "member_id": "patients.CareTeamMember",
     "membership_id": "accounts.Membership",
