@@ -20,6 +20,7 @@ CLEARED = (
     "REDIS_URL",
     "KAPFLOW_TASKS_BACKEND",
     "KAPFLOW_DB_POOL_MAX",
+    "KAPFLOW_DB_PREPARE",
     "KAPFLOW_STATIC_ROOT",
     "KAPFLOW_LOG_FORMAT",
 )
@@ -113,3 +114,24 @@ def test_json_logs_go_to_stdout(monkeypatch):
     assert handler["formatter"] == "json"
     assert handler["stream"] == "ext://sys.stdout"
     assert s["LOGGING"]["loggers"]["kapflow.request"]["level"] == "INFO"
+
+
+PG = "postgres://kapflow@127.0.0.1:5432/kapflow"
+
+
+def test_postgresql_binds_on_the_server_and_prepares_repeated_queries(monkeypatch):
+    options = load(monkeypatch, DATABASE_URL=PG, **PRODUCTION)["DATABASES"]["default"]["OPTIONS"]
+    assert options["server_side_binding"] is True
+    assert options["prepare_threshold"] == 5
+
+
+def test_prepared_statements_can_be_turned_off_for_an_old_pgbouncer(monkeypatch):
+    s = load(monkeypatch, DATABASE_URL=PG, KAPFLOW_DB_PREPARE="0", **PRODUCTION)
+    options = s["DATABASES"]["default"]["OPTIONS"]
+    assert "server_side_binding" not in options
+    assert "prepare_threshold" not in options
+
+
+def test_sqlite_has_no_binding_options(monkeypatch):
+    options = load(monkeypatch, **PRODUCTION)["DATABASES"]["default"]["OPTIONS"]
+    assert "server_side_binding" not in options

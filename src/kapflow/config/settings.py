@@ -159,10 +159,17 @@ DATABASES = {
 # the pool off: one connection per request (CONN_MAX_AGE 0), e.g. behind PgBouncer. Test
 # runs keep Django's default handling unless KAPFLOW_DB_POOL_MAX is set.
 KAPFLOW_DB_POOL_MAX = env_int("KAPFLOW_DB_POOL_MAX", 0 if TESTING else 4)
+# Server-side binding and prepared statements (decision 0047): a query run this many times on
+# one connection is prepared, and PostgreSQL plans it once instead of on every request. 0
+# binds on the client and prepares nothing (PgBouncer in transaction mode before 1.21).
+KAPFLOW_DB_PREPARE = env_int("KAPFLOW_DB_PREPARE", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Short OLTP queries: PostgreSQL's JIT would spend ~60 ms compiling the caseload's
     # correlated subqueries (their cost estimate crosses jit_above_cost) to save microseconds.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    if KAPFLOW_DB_PREPARE:
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = KAPFLOW_DB_PREPARE
     if KAPFLOW_DB_POOL_MAX > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
