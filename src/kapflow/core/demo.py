@@ -246,10 +246,10 @@ def demo_stale_since() -> date | None:
 
 
 def only_demo_organisations() -> bool:
-    """True when the database holds no organisation but the demo's two: only then may
-    `manage.py demo` empty it to rebuild the demo."""
+    """True when the database holds no organisation but the demo's (Harbor Light, Northstar
+    and the directory's two practices): only then may `manage.py demo` empty it to rebuild
+    the demo."""
     from kapflow.accounts.models import Organisation
-
     from kapflow.directory.demo import EXTRA_PRACTICES
 
     demo_slugs = [PRACTICE["slug"], PARTNER["slug"], *(p["org"]["slug"] for p in EXTRA_PRACTICES)]
