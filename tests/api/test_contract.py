@@ -84,6 +84,7 @@ ID_MODELS = {
     ("/sessions/", "entry_id"): "encounters.TimelineEntry",
     "group_id": "encounters.GroupSession",
     "invoice_id": "billing.Invoice",
+    "inquiry_id": "directory.Inquiry",
     "member_id": "patients.CareTeamMember",
     "membership_id": "accounts.Membership",
     "note_id": "notes.Note",

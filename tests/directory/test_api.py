@@ -25,9 +25,9 @@ def test_public_search_and_profile(client, card):
     assert body["results"][0]["licensed_states"] == ["OR"]
     bad = client.get("/api/v1/directory/search", {"mode": "near", "zip_code": "1"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "zip_code"
-    profile = client.get(f"/api/v1/directory/clinicians/{card.slug}")
+    profile = client.get("/api/v1/directory/clinician", {"slug": card.slug})
     assert profile.status_code == 200 and profile.json()["joint_slots"]
-    assert client.get("/api/v1/directory/clinicians/nobody").status_code == 404
+    assert client.get("/api/v1/directory/clinician", {"slug": "nobody"}).status_code == 404
 
 
 def test_inquiries_for_staff_only(client, card, world):

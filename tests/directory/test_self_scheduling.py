@@ -159,6 +159,8 @@ def test_portal_page(client, world, course, frozen):
         {"action": "book", "kind": "preparation", "starts_at": tue(frozen, 10).isoformat()},
     )
     assert posted.status_code == 302
+    page = client.get("/schedule/mine/book/")
+    assert b"Move to" in page.content and b"Cancel" in page.content
     client.logout()
     sign_in(client, world.therapist.user)
     assert client.get("/schedule/mine/book/").status_code == 404

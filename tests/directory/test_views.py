@@ -85,9 +85,14 @@ def test_prescreen_guidance_carries_to_the_request(client, card):
     page = client.post(f"/screen/?for={card.slug}", PRESCREEN | {"medicines": ["maoi"]})
     text = page.content.decode()
     assert "Talk to a clinician" in text and "not a diagnosis" in text
-    link = re.search(r'href="(/find/clinician/[^"]+/request/\?prescreen=[^"]+)"', text).group(1)
-    form = client.get(link.replace("&amp;", "&"))
+    link = re.search(r'href="(/find/clinician/[^"]+/\?prescreen=[^"]+)"', text).group(1)
+    profile = client.get(link.replace("&amp;", "&")).content.decode()
+    assert "pre-screen result will be attached" in profile
+    joint = re.search(r'href="([^"]+joint=1[^"]+prescreen=[^"]+)"', profile).group(1)
+    form = client.get(joint.replace("&amp;", "&"))
     assert b"pre-screen result will be attached" in form.content
+    forged = client.get(f"/find/clinician/{card.slug}/?prescreen=forged")
+    assert b"will be attached" not in forged.content
 
 
 def test_request_form_and_link(client, card, world):

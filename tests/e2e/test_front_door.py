@@ -103,8 +103,9 @@ def test_search_screen_book_joint_then_admin_and_client(browser, live_server):
     expect(p.get_by_text("This is not a diagnosis.")).to_be_visible()
     axe_clean(p, "pre-screen guidance")
 
-    # Book the first joint slot.
-    p.goto(profile_url)
+    # Book the first joint slot, with the pre-screen's result attached.
+    p.get_by_role("button", name="Choose a consultation time, with this result attached").click()
+    expect(p.get_by_text("Your pre-screen result will be attached")).to_be_visible()
     p.get_by_role("button", name=re.compile("^Joint:")).first.click()
     expect(p.get_by_text("joint intake with")).to_be_visible()
     axe_clean(p, "request form")
@@ -131,6 +132,7 @@ def test_search_screen_book_joint_then_admin_and_client(browser, live_server):
     a.get_by_role("link", name=re.compile("Inquiry #")).first.click()
     expect(a.get_by_text("Sorrel Brightwater")).to_be_visible()
     expect(a.get_by_text("(joint intake)")).to_be_visible()
+    expect(a.get_by_text("likely")).to_be_visible()
 
     # A client of the practice self-books an integration session after a dosing session.
     record = ClientFactory(organisation=practice, legal_first_name="Tamsin", state="OR")

@@ -125,10 +125,8 @@ def search(request, filters: Query[SearchIn]):
     }
 
 
-@router.get(
-    "/clinicians/{slug:slug}", auth=None, response={200: ProfileOut, 404: ErrorsOut, 422: ErrorsOut}
-)
-def clinician(request, slug: str):
+@router.get("/clinician", auth=None, response={200: ProfileOut, 404: ErrorsOut, 422: ErrorsOut})
+def clinician(request, slug: str = Query(..., max_length=80)):
     """A published clinician's profile with the next open consultation slots and the joint
     slots with their partner prescriber."""
     found = selectors.clinician_public(slug=slug)

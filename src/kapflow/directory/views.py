@@ -3,7 +3,9 @@ need no sign-in and show only published profiles; the practice's pages (profile 
 inquiries, funnel) are signed-in and ask the policy through the selectors and services."""
 
 import json
+import re
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -83,12 +85,16 @@ def practice(request, slug: str):
 def clinician(request, slug: str):
     found = selectors.clinician_public(slug=slug)
     slots = selectors.slots_for(found)
+    # A signed pre-screen digest travels on to the request links, never the answers.
+    carried = request.GET.get("prescreen", "")
+    carry = urlencode({"prescreen": carried}) if _read_prescreen(carried) else ""
     return render(
         request,
         "directory/clinician.html",
         {
             "clinician": found,
             "slots": slots,
+            "carry": carry,
             "jsonld": _ld(jsonld.clinician(found, request)),
         },
     )
@@ -128,6 +134,13 @@ def _read_prescreen(value: str) -> dict:
         return {}
 
 
+def _source(value: str) -> str:
+    """Where the person came from, for the funnel (`?source=` on the link a practice shares):
+    lower-case letters, digits, - and _ only; else "directory"."""
+    value = (value or "").strip().lower()[:40]
+    return value if re.fullmatch(r"[a-z0-9_-]+", value) else "directory"
+
+
 def _parse_slot(value: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value)
@@ -160,6 +173,7 @@ def request_consultation(request, slug: str):
                 slot_starts_at=slot,
                 joint=bool(data.get("joint")),
                 address=client_ip(request) or "",
+                source=_source(request.GET.get("source", "")),
             )
             if inquiry is not None:
                 return redirect("directory:request_sent")

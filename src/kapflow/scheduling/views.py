@@ -537,12 +537,16 @@ def self_book(request):
         options = selectors.self_book_options(actor=actor)
     except NotFound:
         options = None
+    appointments = selectors.upcoming_for_client(actor=actor)
+    # Each session the client may change, with the open times it may move to.
+    changeable = {a.id: options[a.kind][1] for a in appointments if options and a.kind in options}
     return render(
         request,
         "scheduling/self_book.html",
         {
             "options": options,
-            "appointments": selectors.upcoming_for_client(actor=actor),
+            "rows": [(a, changeable.get(a.id)) for a in appointments],
+            "appointments": appointments,
             "zone_name": _zone_name(),
             "error": error,
             "kinds": dict(AppointmentKind.choices),
