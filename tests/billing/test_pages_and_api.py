@@ -187,3 +187,11 @@ def test_claims_csv_is_formula_safe(client, practice):
     text = body.decode()
     assert "'=HYPERLINK(1)" in text and "90837" in text and "XEH123456" in text
     assert "KAP-PRIV" not in text  # only lines billed to the payer
+
+
+def test_the_client_record_links_billing_for_billing_staff_only(client, practice):
+    url = f"/clients/{practice.client.pk}/"
+    sign_in(client, practice.biller.user)
+    assert 'data-testid="billing-link"' in client.get(url).content.decode()
+    sign_in(client, practice.therapist.user)
+    assert 'data-testid="billing-link"' not in client.get(url).content.decode()

@@ -60,6 +60,15 @@ MATRIX = [
     ("api coverage put", "put", "/api/v1/billing/clients/{client}/coverage", {"kind": "self_pay"}, BILLERS_HERE),
     ("api fees", "get", "/api/v1/billing/fees", None, BILLERS),
     ("api finance", "get", "/api/v1/billing/finance", None, BILLERS),
+    ("api diagnoses", "get", "/api/v1/billing/clients/{client}/diagnoses", None, BILLERS_HERE),
+    ("api diagnosis add", "post", "/api/v1/billing/clients/{client}/diagnoses", {"code": "F41.1"}, _row(201, 404, 404, 201, 404, 404, 404, 404, 404)),
+    ("api diagnosis remove", "delete", "/api/v1/billing/diagnoses/{diagnosis}", None, _row(204, 404, 404, 204, 404, 404, 404, 404, 404)),
+    ("api packages", "get", "/api/v1/billing/clients/{client}/packages", None, BILLERS_HERE),
+    ("api package sell", "post", "/api/v1/billing/clients/{client}/packages", {"name": "Two dosings", "sessions_total": 2, "price": "355.00"}, _row(201, 404, 404, 201, 404, 404, 404, 404, 404)),
+    ("api subscription start", "post", "/api/v1/billing/clients/{client}/subscriptions", {"name": "Low dose", "monthly_amount": "129.00", "billing_day": 1}, _row(201, 404, 404, 201, 404, 404, 404, 404, 404)),
+    ("api subscription cancel", "post", "/api/v1/billing/subscriptions/{subscription}/cancel", None, _row(200, 404, 404, 200, 404, 404, 404, 404, 404)),
+    ("api statements run", "post", "/api/v1/billing/statements/run", {"month": "2026-11-01"}, BILLERS),
+    ("api my statements", "get", "/api/v1/billing/mine/statements", None, CLIENT_ONLY),
     ("api my invoices", "get", "/api/v1/billing/mine/invoices", None, CLIENT_ONLY),
     ("api my invoice", "get", "/api/v1/billing/mine/invoices/{issued}", None, CLIENT_ONLY),
     ("api my coverage", "get", "/api/v1/billing/mine/coverage", None, CLIENT_ONLY),
@@ -80,9 +89,15 @@ def ids(world, time_machine):
     # The draft is the client's too, so the therapist on the team sees it.
     draft.client = world.client
     draft.save()
+    subscription = services.subscription_start(
+        actor=world.biller, client_id=world.unreferred.pk, name="Low dose",
+        monthly_amount="129.00", billing_day=1,
+    )  # fmt: skip
+    diagnosis = services.diagnosis_add(actor=world.biller, client_id=world.client.pk, code="F33.1")
     return {
         "client": world.client.pk, "issued": issued.pk, "draft": draft.pk,
-        "session": discharged_session(world).pk,
+        "session": discharged_session(world).pk, "diagnosis": diagnosis.pk,
+        "subscription": subscription.pk,
     }  # fmt: skip
 
 

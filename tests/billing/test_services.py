@@ -328,3 +328,26 @@ def test_package_is_never_overdrawn(practice):
     assert package.sessions_used == 1
     assert not second.lines.filter(bill_to="package").exclude(package=None).count() > 1
     assert Package.objects.get().sessions_left == 0
+
+
+def test_a_card_payment_needs_the_processors_reference_and_its_confirmation(practice, monkeypatch):
+    from kapflow.billing import processors
+
+    invoice = issued_invoice(practice)
+    with pytest.raises(ValidationError) as exc:
+        services.payment_record(actor=practice.biller, invoice_id=invoice.pk, amount="10.00",
+                                method="card_external")  # fmt: skip
+    assert "reference" in exc.value.message_dict
+
+    class Refusing:
+        name = "refusing"
+
+        def confirm(self, **kwargs):
+            return False
+
+    monkeypatch.setattr(processors, "card_processor", lambda: Refusing())
+    with pytest.raises(DomainError) as exc:
+        services.payment_record(actor=practice.biller, invoice_id=invoice.pk, amount="10.00",
+                                method="card_external", reference="ch_x")  # fmt: skip
+    assert exc.value.code == "payment.not_confirmed"
+    assert Payment.objects.count() == 0
