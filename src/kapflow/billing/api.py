@@ -15,6 +15,7 @@ from typing import Literal
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from kapflow import policy
 from kapflow.billing import selectors, services
 from kapflow.billing.models import (
     CoverageKind,
@@ -26,6 +27,7 @@ from kapflow.billing.models import (
     WriteOffReason,
 )
 from kapflow.core.api import ERRORS, MAX_ID, ErrorsOut, staff_actor
+from kapflow.core.errors import NotFound
 
 router = Router(tags=["billing"])
 
@@ -426,3 +428,187 @@ def mine_coverage_put(request, payload: CoverageIn):
     client = selectors.own_client(actor=request.actor)
     row = services.coverage_set(actor=request.actor, client_id=client.pk, **payload.dict())
     return _coverage(client.pk, row)
+
+
+# ---- diagnoses, packages, subscriptions, statements -------------------------------------------
+
+
+class DiagnosisIn(Schema):
+    code: str = Field(max_length=10, description="A billable ICD-10-CM code, e.g. F33.1.")
+
+
+class DiagnosisOut(Schema):
+    id: int
+    code: str
+    description: str
+    pointer: str = Field(description="The superbill's diagnosis pointer (A, B, ...).")
+
+
+class PackageIn(Schema):
+    name: str = Field(max_length=200)
+    sessions_total: int = Field(ge=1, le=50)
+    price: str = Field(pattern=AMOUNT)
+    covers: Literal["dosing", "intake", "preparation", "integration", "therapy"] = "dosing"
+
+
+class PackageOut(Schema):
+    id: int
+    name: str
+    covers: str
+    sessions_total: int
+    sessions_used: int
+    sessions_left: int
+    price: str
+    currency: str
+    purchased_on: date
+    drawn_on: list[date] = Field(description="The service date of each session it paid for.")
+
+
+class SubscriptionIn(Schema):
+    name: str = Field(max_length=200)
+    monthly_amount: str = Field(pattern=AMOUNT)
+    billing_day: int = Field(ge=1, le=31)
+
+
+class SubscriptionOut(Schema):
+    id: int
+    name: str
+    monthly_amount: str
+    currency: str
+    billing_day: int
+    started_on: date
+    billed_through: date | None
+    cancelled_on: date | None
+
+
+class StatementRunIn(Schema):
+    month: date = Field(description="Any day of the month to state.")
+
+
+class StatementRunOut(Schema):
+    month: date
+    statements: int
+
+
+class StatementOut(Schema):
+    id: int
+    period_start: date
+    period_end: date
+    charged: str
+    paid: str
+    balance: str
+    currency: str
+
+
+def _diagnoses(client) -> list[dict]:
+    from kapflow.billing.pdf import POINTERS
+
+    return [
+        {"id": d.pk, "code": d.code, "description": d.description,
+         "pointer": POINTERS[i] if i < len(POINTERS) else ""}
+        for i, d in enumerate(selectors.diagnoses(client=client))
+    ]  # fmt: skip
+
+
+def _package(p) -> dict:
+    return {
+        "id": p.pk, "name": p.name, "covers": p.covers, "sessions_total": p.sessions_total,
+        "sessions_used": p.sessions_used, "sessions_left": p.sessions_left,
+        "price": _money(p.price), "currency": p.currency, "purchased_on": p.purchased_on,
+        "drawn_on": [d.service_date for d in p.draws.all()],
+    }  # fmt: skip
+
+
+def _subscription(s) -> dict:
+    return {
+        "id": s.pk, "name": s.name, "monthly_amount": _money(s.monthly_amount),
+        "currency": s.currency, "billing_day": s.billing_day, "started_on": s.started_on,
+        "billed_through": s.billed_through, "cancelled_on": s.cancelled_on,
+    }  # fmt: skip
+
+
+@router.get(
+    "/clients/{int:client_id}/diagnoses",
+    response={200: list[DiagnosisOut], 404: ErrorsOut},
+    summary="A client's diagnoses for claims",
+)
+def diagnoses(request, client_id: int):
+    actor = staff_actor(request)
+    return _diagnoses(selectors.billing_client_get(actor=actor, client_id=client_id))
+
+
+@router.post("/clients/{int:client_id}/diagnoses", response={201: list[DiagnosisOut], **ERRORS},
+             summary="Add a diagnosis for claims")  # fmt: skip
+def diagnosis_add(request, client_id: int, payload: DiagnosisIn):
+    actor = staff_actor(request)
+    services.diagnosis_add(actor=actor, client_id=client_id, code=payload.code)
+    return Status(201, _diagnoses(selectors.billing_client_get(actor=actor, client_id=client_id)))
+
+
+@router.delete("/diagnoses/{int:diagnosis_id}", response={204: None, **ERRORS},
+               summary="Remove a diagnosis")  # fmt: skip
+def diagnosis_remove(request, diagnosis_id: int):
+    actor = staff_actor(request)
+    services.diagnosis_remove(actor=actor, diagnosis_id=diagnosis_id)
+    return Status(204, None)
+
+
+@router.get("/clients/{int:client_id}/packages", response={200: list[PackageOut], 404: ErrorsOut},
+            summary="A client's packages")  # fmt: skip
+def packages(request, client_id: int):
+    actor = staff_actor(request)
+    client = selectors.billing_client_get(actor=actor, client_id=client_id)
+    return [_package(p) for p in selectors.client_money(client=client)["packages"]]
+
+
+@router.post("/clients/{int:client_id}/packages", response={201: PackageOut, **ERRORS},
+             summary="Sell a prepaid package")  # fmt: skip
+def package_sell(request, client_id: int, payload: PackageIn):
+    """The package, and its price as a line on the client's draft invoice. Each session of
+    the kind it covers then draws one down instead of being charged."""
+    actor = staff_actor(request)
+    package = services.package_sell(actor=actor, client_id=client_id, **payload.dict())
+    return Status(201, _package(package))
+
+
+@router.post("/clients/{int:client_id}/subscriptions", response={201: SubscriptionOut, **ERRORS},
+             summary="Start a monthly subscription")  # fmt: skip
+def subscription_start(request, client_id: int, payload: SubscriptionIn):
+    """Starts today; the first, partial period is charged prorated by day."""
+    actor = staff_actor(request)
+    row = services.subscription_start(actor=actor, client_id=client_id, **payload.dict())
+    return Status(201, _subscription(row))
+
+
+@router.post(
+    "/subscriptions/{int:subscription_id}/cancel",
+    response={200: SubscriptionOut, **ERRORS},
+    summary="Cancel a subscription",
+)
+def subscription_cancel(request, subscription_id: int):
+    """From today; unused days already billed are credited back."""
+    actor = staff_actor(request)
+    return _subscription(services.subscription_cancel(actor=actor, subscription_id=subscription_id))
+
+
+@router.post("/statements/run", response={200: StatementRunOut, **ERRORS},
+             summary="Make the month's statements")  # fmt: skip
+def statements_run(request, payload: StatementRunIn):
+    actor = staff_actor(request)
+    if not policy.can_work_billing(actor):
+        raise NotFound()
+    month = payload.month.replace(day=1)
+    count = services.statements_run(organisation=actor.organisation, month_start=month)
+    return {"month": month, "statements": count}
+
+
+@router.get("/mine/statements", response={200: list[StatementOut], 404: ErrorsOut},
+            summary="My monthly statements")  # fmt: skip
+def mine_statements(request):
+    client = selectors.own_client(actor=request.actor)
+    return [
+        {"id": s.pk, "period_start": s.period_start, "period_end": s.period_end,
+         "charged": _money(s.charged), "paid": _money(s.paid), "balance": _money(s.balance),
+         "currency": s.currency}
+        for s in selectors.client_money(client=client)["statements"]
+    ]  # fmt: skip

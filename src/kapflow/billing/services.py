@@ -517,6 +517,16 @@ def payment_record(
     _open(invoice)
     if amount > invoice.balance:
         raise ValidationError({"amount": "The payment is more than the balance owed."})
+    if method == PaymentMethod.CARD_EXTERNAL:
+        from kapflow.billing.processors import card_processor
+
+        if not reference:
+            raise ValidationError({"reference": "Give the card processor's reference."})
+        if not card_processor().confirm(
+            reference=reference, amount=amount, currency=invoice.currency
+        ):
+            raise DomainError("The card processor has no such charge.",
+                              code="payment.not_confirmed", field="reference")  # fmt: skip
     row = Payment(
         organisation_id=invoice.organisation_id, invoice=invoice, amount=amount,
         currency=invoice.currency, method=method, reference=reference,
