@@ -1108,3 +1108,54 @@ def can_self_schedule(actor, kind: str, allowed_kinds=SELF_BOOKABLE_KINDS) -> bo
         and kind in SELF_BOOKABLE_KINDS
         and kind in set(allowed_kinds or ())
     )
+
+
+# ---- the session room (issue 19, decision 0049) -------------------------------------------
+# Only the appointment's own people sit in its room: the therapist and prescriber on it, its
+# client, a companion of its client (named on the appointment, or any companion of the client
+# for an at-home dosing), and a clinician the therapist invited. Everyone else is told "not
+# found", the same as for an appointment that does not exist.
+
+
+def room_seat_role(actor, appointment, participants) -> str | None:
+    """The seat the actor takes in the appointment's room (`participants`: its
+    AppointmentParticipant rows with client and companion), or None."""
+    from kapflow.patients.models import Companion
+
+    if actor is None or actor.organisation_id != appointment.organisation_id:
+        return None
+    for p in participants:
+        if p.membership_id is not None and p.membership_id == actor.pk and actor.is_staff_member:
+            return "therapist" if p.role == "therapist" else "prescriber"
+        mine = actor.user_id
+        if p.client_id is not None and p.client.user_id == mine and actor.has_role(Role.CLIENT):
+            return "client"
+        if (
+            p.companion_id is not None
+            and p.companion.user_id == mine
+            and actor.has_role(Role.COMPANION)
+        ):
+            return "companion"
+    if actor.has_role(Role.COMPANION) and appointment.kind == "dosing":
+        client_ids = [p.client_id for p in participants if p.client_id is not None]
+        if Companion.objects.filter(client_id__in=client_ids, user_id=actor.user_id).exists():
+            return "companion"
+    return None
+
+
+def can_host_room(actor, seat_role: str | None) -> bool:
+    """Admit, remove, invite and end: the appointment's therapist."""
+    return actor is not None and actor.is_staff_member and seat_role == "therapist"
+
+
+def can_be_invited_to_room(invitee, appointment) -> bool:
+    """A prescriber or second clinician the therapist may invite: a clinician of the
+    appointment's practice, or a partner prescriber on the client's care team."""
+    if invitee is None or not invitee.is_active or not invitee.is_staff_member:
+        return False
+    if not invitee.has_role(Role.THERAPIST, Role.PRESCRIBER):
+        return False
+    if invitee.organisation_id == appointment.organisation_id:
+        return True
+    client = appointment.course.client if appointment.course_id else None
+    return client is not None and is_on_care_team(invitee, client)

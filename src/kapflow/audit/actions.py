@@ -149,6 +149,14 @@ ACTIONS: dict[str, ActionWords] = {
     "dosing_session.correct": _w("Corrected an entry in your session"),
     "dosing_session.discharge": _w("Discharged you from a dosing session"),
     "dosing_session.abandon": _w("Closed a dosing session without discharge"),
+    "telehealth.join": _w("Joined the video room of your session"),
+    "telehealth.leave": _w("Left the video room of your session"),
+    "telehealth.admit": _w("Admitted someone to the video room of your session"),
+    "telehealth.remove": _w("Removed someone from the video room of your session"),
+    "telehealth.invite": _w("Invited a clinician to the video room of your session"),
+    "telehealth.end": _w("Ended the video room of your session"),
+    "telehealth.visual_check": _w("Your companion answered a visual check during your session"),
+    "telehealth.callback_phone": _w("Your companion gave a phone number for your session"),
     "group_session.create": _w("Created a group session"),
     "group_session.candidates": _r(
         "Saw your name among candidates for a group session", "your name and course stage"

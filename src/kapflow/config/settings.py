@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "kapflow.amendments",
     "kapflow.billing",
     "kapflow.directory",
+    "kapflow.telehealth",
     "kapflow.runtime",
 ]
 
@@ -221,6 +222,29 @@ if REDIS_URL:
 else:
     # One process's memory: fine for the demo; with several processes set REDIS_URL.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The session room's signalling (decision 0049): one process's memory for the demo and tests,
+# Redis when REDIS_URL is set so that several server processes share rooms.
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("KAPFLOW_CACHE_PREFIX", "kapflow") + ":room",
+                "capacity": 200,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# STUN and TURN for the room (docs/deploy.md): comma-separated turn:/turns:/stun: URLs; TURN
+# credentials are minted per connection from the shared secret (coturn's REST API scheme).
+TELEHEALTH_STUN_URLS = env_list("KAPFLOW_STUN_URLS", [])
+TELEHEALTH_TURN_URLS = env_list("KAPFLOW_TURN_URLS", [])
+TELEHEALTH_TURN_SECRET = env_str("KAPFLOW_TURN_SECRET")
+TELEHEALTH_TURN_TTL = env_int("KAPFLOW_TURN_TTL", 3600)
 
 # Background tasks (decision 0041): the database queue by default, run by `kapflow worker`;
 # RQ on Redis when REDIS_URL is set; in the request itself for tests (and `make demo`, a

@@ -24,6 +24,7 @@ urlpatterns = [
     path("messages/", include("kapflow.messaging.urls")),
     path("schedule/", include("kapflow.scheduling.urls")),
     path("sessions/", include("kapflow.encounters.urls")),
+    path("telehealth/", include("kapflow.telehealth.urls")),
     path("notes/", include("kapflow.notes.urls")),
     path("amendments/", include("kapflow.amendments.urls")),
     path("billing/", include("kapflow.billing.urls")),
