@@ -215,3 +215,14 @@ def test_a_confirmed_request_may_not_be_confirmed_into_two_courses(card):
     services.inquiry_cancel(token=token)
     with pytest.raises(DomainError):
         services.inquiry_confirm(token=token)
+
+
+def test_the_course_a_request_opens_has_its_stored_facts(card):
+    """A new write path that creates a course stores its facts (decision 0042)."""
+    from kapflow.courses import selectors as course_selectors
+    from kapflow.courses.models import CourseFacts
+
+    _i, token = submit(card)
+    inquiry = services.inquiry_confirm(token=token)
+    assert CourseFacts.objects.filter(course_id=inquiry.course_id).exists()
+    assert course_selectors.course_facts_drift() == {}

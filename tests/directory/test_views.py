@@ -139,3 +139,16 @@ def test_staff_pages_and_permissions(client, card, world):
     client.logout()
     sign_in(client, world.other_admin.user)
     assert client.get(f"/directory/clinicians/{world.therapist.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "given,kept", [("clinic-site", "clinic-site"), ("<script>", "directory"), ("", "directory")]
+)
+def test_source_link_reaches_the_funnel(client, card, given, kept):
+    data = {
+        "first_name": "Robin", "last_name": "Example", "email": "robin@example.test",
+        "date_of_birth": "1980-05-01", "client_state": "OR", "website": "",
+    }  # fmt: skip
+    url = f"/find/clinician/{card.slug}/request/?source={given}"
+    assert client.post(url, data).status_code == 302
+    assert Inquiry.objects.get().source == kept
