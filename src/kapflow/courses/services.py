@@ -995,7 +995,7 @@ def due_items_refresh(*, course_id: int, now: datetime | None = None) -> int:
 @transaction.atomic
 def gate_settings_update(*, actor: Membership, data: dict) -> GateSettings:
     """Change the practice's gate thresholds (practice admins). Audited with the field names."""
-    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+    if not policy.can_manage_practice_settings(actor):
         raise NotFound()
     settings_row, _ = GateSettings.objects.select_for_update().get_or_create(
         organisation=actor.organisation

@@ -369,7 +369,7 @@ def override_report(request):
 def gate_settings(request):
     """The practice's dosing-gate thresholds (DOMAIN.md section 2), for practice admins."""
     actor = staff_actor(request)
-    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+    if not policy.can_manage_practice_settings(actor):
         raise Http404()
     from kapflow.courses.models import GateSettings
 

@@ -1059,7 +1059,7 @@ SETTINGS_FIELDS = (
 def session_settings_update(*, actor: Membership, data: dict) -> SessionSettings:
     """Change the practice's in-session thresholds (practice admins). Audited with the field
     names."""
-    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+    if not policy.can_manage_practice_settings(actor):
         raise NotFound()
     row, _ = SessionSettings.objects.select_for_update().get_or_create(
         organisation=actor.organisation

@@ -607,7 +607,7 @@ def group_add(request, group_id: int):
 def settings_page(request):
     """The practice's in-session thresholds (practice admins)."""
     actor = staff_actor(request)
-    if not policy.can_manage_members(actor) or actor.organisation.kind != "practice":
+    if not policy.can_manage_practice_settings(actor):
         raise Http404()
     current = SessionSettings.objects.filter(organisation=actor.organisation).first()
     form = forms.SettingsForm(request.POST or None, instance=current or SessionSettings())
