@@ -7,9 +7,10 @@ kapflow.clinical.session, and refuses with every reason (GateBlocked) or writes 
 its audit row together. Every change bumps `DosingSession.version`; edits made against an
 older version are refused with `session.stale` so two staff never overwrite each other.
 
-The dosing gate is the course's: `session_start` calls courses.services.dosing_start (which
-records the override and the DOSING event the deadlines read), and the first dose given calls
-dose_given_record (one dose from the fill, decision 0019). Nothing here knows HTTP.
+The dosing gate is the course's: `session_start` calls courses.services.dosing_gate_check
+(the whole gate with the day's facts; it signs any override decision and counts nothing), and
+the first dose given calls courses.services.dose_given_record (the DOSING event the deadlines
+read, and one dose from the fill, decisions 0019 and 0030). Nothing here knows HTTP.
 """
 
 import dataclasses
