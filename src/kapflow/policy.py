@@ -161,12 +161,6 @@ def can_manage_members(actor) -> bool:
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
 
 
-def can_manage_practice_settings(actor) -> bool:
-    """A practice's own settings (dosing-gate and in-session thresholds): its
-    admins. A partner organisation has none of these settings."""
-    return can_manage_members(actor) and actor.organisation.kind == "practice"
-
-
 def can_view_audit(actor) -> bool:
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
 
@@ -1165,3 +1159,67 @@ def can_be_invited_to_room(invitee, appointment) -> bool:
         return True
     client = appointment.course.client if appointment.course_id else None
     return client is not None and is_on_care_team(invitee, client)
+
+
+# ---- FHIR (decision 0048) -----------------------------------------------------------------
+
+
+def can_use_fhir(actor) -> bool:
+    """The FHIR API at /fhir/R4 is a staff interface, scoped like the staff pages: clients
+    take their own record from the portal, companions get nothing."""
+    return is_staff_actor(actor)
+
+
+def responses_queryset(actor) -> QuerySet:
+    """Submitted questionnaire responses whose scores the actor may see (can_see_scores as
+    a queryset): the practice's clinicians and admins for the clients they see; a partner
+    prescriber only where a live referral to them shared scores (decision 0018)."""
+    from kapflow.assessments.models import Response
+    from kapflow.prescriptions.models import Referral
+
+    if not can_see_clinical(actor):
+        return Response.objects.none()
+    visible = Response.objects.filter(client_id__in=clients_queryset(actor).values("pk"))
+    if _is_practice(actor):
+        return visible
+    shared = (
+        Referral.objects.filter(
+            client_id=OuterRef("client_id"), partner_id=actor.organisation_id, prescriber=actor,
+            share_scores=True,
+        )
+        .exclude(status="withdrawn")
+    )  # fmt: skip
+    return visible.filter(Exists(shared))
+
+
+def practitioners_queryset(actor) -> QuerySet:
+    """Staff memberships a staff actor may name: the members of their own organisation and
+    the care-team members of the clients they see."""
+    from kapflow.accounts.models import STAFF_ROLES, Membership
+    from kapflow.patients.models import CareTeamMember
+
+    if not is_staff_actor(actor):
+        return Membership.objects.none()
+    on_teams = CareTeamMember.objects.filter(
+        client_id__in=clients_queryset(actor).values("pk"), ended_at__isnull=True
+    ).values("membership_id")
+    return Membership.objects.filter(
+        Q(organisation_id=actor.organisation_id) | Q(pk__in=on_teams),
+        roles__role__in=STAFF_ROLES,
+    ).distinct()
+
+
+def organisations_queryset(actor) -> QuerySet:
+    """The actor's own organisation and those it partners with (either side)."""
+    from kapflow.accounts.models import Organisation, Partnership
+
+    if not is_staff_actor(actor):
+        return Organisation.objects.none()
+    linked = Partnership.objects.filter(
+        Q(practice_id=actor.organisation_id) | Q(partner_id=actor.organisation_id)
+    )
+    return Organisation.objects.filter(
+        Q(pk=actor.organisation_id)
+        | Q(pk__in=linked.values("practice_id"))
+        | Q(pk__in=linked.values("partner_id"))
+    )

@@ -74,7 +74,7 @@ def mfa_required(user, memberships) -> bool:
     return True
 
 
-MFA_EXEMPT_PREFIXES = ("/mfa/", "/sign-out/", "/static/", "/api/", "/invite/")
+MFA_EXEMPT_PREFIXES = ("/mfa/", "/sign-out/", "/static/", "/api/", "/fhir/", "/invite/")
 
 
 class MfaRequiredMiddleware:

@@ -312,6 +312,17 @@ ACTIONS: dict[str, ActionWords] = {
     "disclosure.record": _w("Recorded a disclosure of your information made outside kapflow"),
     "disclosure.list": _r("Looked at the accounting of disclosures", "this accounting"),
     "disclosure.accounting_export": _r("Printed the accounting of disclosures", "this accounting"),
+    # FHIR (decision 0048)
+    "fhir.read": _r(
+        "Read your record through the FHIR interface", "one FHIR resource of your record"
+    ),
+    "fhir.search": _r("Found your record in a FHIR search", "FHIR resources of your record"),
+    "fhir.everything": _r(
+        "Read your whole record through the FHIR interface", "every FHIR resource of your record"
+    ),
+    "fhir.record_download": ActionWords(
+        "Downloaded your record as a FHIR file", Kind.RELEASE, "your whole record as FHIR"
+    ),
     "audit.export": ActionWords("Exported the audit trail as CSV", Kind.RELEASE, "audit events"),
     "audit.export_verify": _o("Checked a file against kapflow's exports"),
     # Accounts, sign-in and security

@@ -34,5 +34,6 @@ urlpatterns = [
     path("me/", include("kapflow.portal.urls")),
     path("outbox/", include("kapflow.outbox.urls")),
     path("api/v1/", api.urls),
+    path("fhir/R4/", include("kapflow.fhir.urls")),
     path("platform-admin/", admin.site.urls),
 ]

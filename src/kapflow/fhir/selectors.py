@@ -1,0 +1,207 @@
+"""Read paths for FHIR: each resource type's rows, scoped by the same kapflow.policy querysets
+the pages and the JSON API start from, with their select_related fixed so a page of any size
+runs the same queries. Every read is audited here (fhir.read, fhir.search); a row outside the
+actor's reach is "not found", the same answer as a missing one.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+
+from kapflow import policy
+from kapflow.accounts.models import Membership, Organisation
+from kapflow.assessments.models import Response
+from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
+from kapflow.consents.models import ConsentSignature
+from kapflow.core.errors import NotFound
+from kapflow.courses.models import Course
+from kapflow.fhir import mapping_admin, mapping_clinical
+from kapflow.patients.models import Client
+from kapflow.prescriptions.models import Prescription
+from kapflow.scheduling.models import Appointment, AppointmentParticipant
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one FHIR resource type is read: its rows, the field `patient=` filters on, the
+    field `_lastUpdated` compares (None: not supported), the id prefix and the mapper."""
+
+    model: type
+    rows: Callable[[object], QuerySet]
+    patient_field: str | None
+    updated_field: str | None
+    mapper: Callable[[object], dict]
+    prefix: str = ""
+
+
+def _patients(actor) -> QuerySet:
+    return (
+        policy.clients_queryset(actor)
+        .select_related("organisation")
+        .annotate(fhir_client_id=F("pk"))
+        .order_by("pk")
+    )
+
+
+def _practitioners(actor) -> QuerySet:
+    return (
+        policy.practitioners_queryset(actor)
+        .select_related("user")
+        .annotate(fhir_client_id=Value(None, output_field=IntegerField()))
+        .order_by("pk")
+    )
+
+
+def _organisations(actor) -> QuerySet:
+    return (
+        policy.organisations_queryset(actor)
+        .annotate(fhir_client_id=Value(None, output_field=IntegerField()))
+        .order_by("pk")
+    )
+
+
+def _episodes(actor) -> QuerySet:
+    return policy.courses_queryset(actor).annotate(fhir_client_id=F("client_id")).order_by("pk")
+
+
+def _observations(actor) -> QuerySet:
+    # Current totals only: a response a later correction replaced is not served.
+    return (
+        policy.responses_queryset(actor)
+        .filter(submitted_at__isnull=False, corrected_by__isnull=True)
+        .annotate(fhir_client_id=F("client_id"))
+        .order_by("pk")
+    )
+
+
+def _medication_requests(actor) -> QuerySet:
+    return (
+        Prescription.objects.filter(course__in=policy.courses_queryset(actor))
+        .select_related("course")
+        .annotate(fhir_client_id=F("course__client_id"))
+        .order_by("pk")
+    )
+
+
+def _consents(actor) -> QuerySet:
+    return (
+        policy.consent_signatures_queryset(actor)
+        .select_related("document", "withdrawal")
+        .annotate(fhir_client_id=F("client_id"))
+        .order_by("pk")
+    )
+
+
+def _appointments(actor) -> QuerySet:
+    first_client = (
+        AppointmentParticipant.objects.filter(
+            appointment_id=OuterRef("pk"), client_id__isnull=False
+        )
+        .order_by("id")
+        .values("client_id")[:1]
+    )
+    return (
+        policy.appointments_queryset(actor)
+        .prefetch_related(
+            Prefetch("participants", queryset=AppointmentParticipant.objects.order_by("id"))
+        )
+        .annotate(fhir_client_id=Subquery(first_client))
+        .order_by("pk")
+    )
+
+
+SPECS: dict[str, Spec] = {
+    "Patient": Spec(Client, _patients, "pk", "updated_at", mapping_admin.patient),
+    "Practitioner": Spec(Membership, _practitioners, None, None, mapping_admin.practitioner),
+    "Organization": Spec(Organisation, _organisations, None, None, mapping_admin.organization),
+    "EpisodeOfCare": Spec(
+        Course, _episodes, "client_id", "stage_changed_at", mapping_clinical.episode_of_care
+    ),
+    "Observation": Spec(
+        Response, _observations, "client_id", "submitted_at", mapping_clinical.observation,
+        prefix="resp-",
+    ),
+    "MedicationRequest": Spec(
+        Prescription, _medication_requests, "course__client_id", None,
+        mapping_clinical.medication_request,
+    ),
+    "Consent": Spec(
+        ConsentSignature, _consents, "client_id", "signed_at", mapping_clinical.consent
+    ),
+    "Appointment": Spec(
+        Appointment, _appointments, "participants__client_id", None, mapping_clinical.appointment
+    ),
+}  # fmt: skip
+
+
+def parse_id(spec: Spec, raw: str) -> int | None:
+    """The database id in a FHIR id, or None when it cannot name a row of this type."""
+    if spec.prefix:
+        if not raw.startswith(spec.prefix):
+            return None
+        raw = raw[len(spec.prefix) :]
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 12:
+        return None
+    return int(raw)
+
+
+def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
+    spec = SPECS[resource_type]
+    pk = parse_id(spec, resource_id)
+    row = spec.rows(actor).filter(pk=pk).first() if pk is not None else None
+    if row is None:
+        if pk is None or spec.model is Organisation:
+            raise NotFound()
+        raise audit_not_found(actor=actor, model=spec.model, object_id=pk)
+    audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
+    return spec.mapper(row)
+
+
+@dataclass(frozen=True)
+class Search:
+    patient: int | None = None
+    updated_after: datetime | None = None  # _lastUpdated=gt / ge
+    updated_before: datetime | None = None  # _lastUpdated=lt / le
+    count: int = 20
+    offset: int = 0
+
+
+def resource_search(*, actor, resource_type: str, search: Search) -> tuple[list[dict], bool]:
+    """One page of resources and whether another follows. Two queries whatever the page size
+    (three for Appointment, its participants), plus one INSERT for the audit rows."""
+    spec = SPECS[resource_type]
+    qs = spec.rows(actor)
+    if search.patient is not None:
+        qs = qs.filter(**{spec.patient_field: search.patient})
+    if search.updated_after is not None:
+        qs = qs.filter(**{f"{spec.updated_field}__gte": search.updated_after})
+    if search.updated_before is not None:
+        qs = qs.filter(**{f"{spec.updated_field}__lt": search.updated_before})
+    if spec.patient_field and "__" in spec.patient_field and search.patient is not None:
+        qs = qs.distinct()
+    rows = list(qs[search.offset : search.offset + search.count + 1])
+    more = len(rows) > search.count
+    rows = rows[: search.count]
+    audit_record_many(actor=actor, action="fhir.search", targets=rows, client_attr="fhir_client_id")
+    return [spec.mapper(row) for row in rows], more
+
+
+def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict]:
+    """Every resource about one client that the actor may see ($everything): the Patient
+    first, then each type's rows for that client, each type capped at `limit` rows."""
+    patient = resource_read(actor=actor, resource_type="Patient", resource_id=str(client_id))
+    resources = [patient]
+    for name, spec in SPECS.items():
+        if spec.patient_field is None or name == "Patient":
+            continue
+        qs = spec.rows(actor).filter(**{spec.patient_field: client_id})
+        if "__" in spec.patient_field:
+            qs = qs.distinct()
+        rows = list(qs[:limit])
+        audit_record_many(
+            actor=actor, action="fhir.everything", targets=rows, client_attr="fhir_client_id"
+        )
+        resources.extend(spec.mapper(row) for row in rows)
+    return resources

@@ -1,0 +1,287 @@
+"""The FHIR R4 HTTP surface at /fhir/R4: thin views that resolve who is asking (a bearer
+token or the browser session, after MFA where required), parse the search parameters and
+hand over to kapflow.fhir.selectors. Every error is an OperationOutcome naming the parameter
+at fault; nothing here decides access (kapflow.policy does) or maps records (mapping_*).
+"""
+
+import json
+import logging
+from datetime import UTC, datetime, time
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_safe
+
+from kapflow import policy
+from kapflow.core import clock
+from kapflow.core.errors import DomainError, NotFound, PermissionDenied
+from kapflow.fhir import selectors
+from kapflow.fhir.selectors import SPECS, Search
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/fhir+json"
+MAX_COUNT = 100
+DEFAULT_COUNT = 20
+IGNORED = frozenset({"_format", "_pretty"})
+
+
+class BadRequest(Exception):
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+def _json(data: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(json.dumps(data), status=status, content_type=CONTENT_TYPE)
+
+
+def outcome(status: int, code: str, message: str, *, expression: str | None = None):
+    issue = {"severity": "error", "code": code, "diagnostics": message}
+    if expression:
+        issue["expression"] = [expression]
+    response = _json({"resourceType": "OperationOutcome", "issue": [issue]}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="kapflow"'
+    return response
+
+
+def _actor(request):
+    """The acting membership, or None for no valid credentials. A bearer token wins over
+    the session; a token of either scope reads (both include reading)."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        from kapflow.api import TokenAuth
+
+        return TokenAuth().authenticate(request, token.strip())
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    from kapflow.accounts.middleware import mfa_required
+
+    if not user.is_verified() and mfa_required(user, request.memberships):
+        return None
+    return getattr(request, "actor", None)
+
+
+def fhir_endpoint(view):
+    """Authenticate, refuse non-staff, and turn every failure into an OperationOutcome."""
+
+    @require_safe
+    def wrapped(request, *args, **kwargs):
+        try:
+            actor = _actor(request)
+            if actor is None:
+                return outcome(401, "login", "Sign in or send a valid bearer token.")
+            if not policy.can_use_fhir(actor):
+                return outcome(403, "forbidden", "This account may not use the FHIR API.")
+            return view(request, actor, *args, **kwargs)
+        except BadRequest as error:
+            return outcome(400, "invalid", error.message, expression=error.parameter)
+        except NotFound:
+            return outcome(404, "not-found", "Resource not found.")
+        except PermissionDenied as error:
+            return outcome(403, "forbidden", error.message)
+        except DomainError as error:
+            return outcome(409, "business-rule", error.message)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+def _int(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > 9 or not low <= int(raw) <= high:
+        raise BadRequest(name, f"{name} must be a whole number from {low} to {high}.")
+    return int(raw)
+
+
+def _instant(raw: str, name: str) -> datetime:
+    try:
+        parsed = parse_datetime(raw)
+        if parsed is None:
+            day = parse_date(raw)
+            if day is not None:
+                parsed = datetime.combine(day, time.min)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise BadRequest(name, f"{name} must be a date or date-time, e.g. ge2026-01-31.")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _search(request, resource_type: str) -> Search:
+    spec = SPECS[resource_type]
+    known = {"_count", "_offset", "patient", "_lastUpdated"} | IGNORED
+    for name in request.GET:
+        if name not in known:
+            raise BadRequest(name, f"The search parameter {name} is not supported.")
+    patient = None
+    raw = request.GET.get("patient")
+    if raw is not None:
+        if spec.patient_field is None:
+            raise BadRequest("patient", f"{resource_type} has no patient search parameter.")
+        value = raw.removeprefix("Patient/")
+        if not (value.isascii() and value.isdecimal()) or len(value) > 12:
+            raise BadRequest("patient", "patient must be a Patient id, e.g. Patient/12.")
+        patient = int(value)
+    after = before = None
+    updated = request.GET.getlist("_lastUpdated")
+    if updated and spec.updated_field is None:
+        raise BadRequest("_lastUpdated", f"{resource_type} has no _lastUpdated search.")
+    for raw in updated:
+        prefix, rest = raw[:2], raw[2:]
+        if prefix in ("gt", "ge"):
+            after = _instant(rest, "_lastUpdated")
+        elif prefix in ("lt", "le"):
+            before = _instant(rest, "_lastUpdated")
+        else:
+            raise BadRequest(
+                "_lastUpdated", "_lastUpdated takes gt, ge, lt or le, e.g. ge2026-01-31."
+            )
+    return Search(
+        patient=patient,
+        updated_after=after,
+        updated_before=before,
+        count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT),
+        offset=_int(request, "_offset", 0, 0, 100_000),
+    )
+
+
+def _base(request) -> str:
+    return request.build_absolute_uri("/fhir/R4/")
+
+
+def _bundle(kind: str, resources: list[dict], base: str, links: list[dict]) -> dict:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": kind,
+        "timestamp": clock.now().isoformat(),
+        "link": links,
+        "entry": [],
+    }
+    for resource in resources:
+        entry = {
+            "fullUrl": f"{base}{resource['resourceType']}/{resource['id']}",
+            "resource": resource,
+        }
+        if kind == "searchset":
+            entry["search"] = {"mode": "match"}
+        bundle["entry"].append(entry)
+    return bundle
+
+
+def metadata(request):
+    """The CapabilityStatement: only what this server really does. Public, as FHIR asks."""
+    if request.method not in ("GET", "HEAD"):
+        return outcome(405, "not-supported", "Only GET.")
+    resources = []
+    for name, spec in SPECS.items():
+        params = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}]
+        if spec.patient_field:
+            params.append({"name": "patient", "type": "reference"})
+        if spec.updated_field:
+            params.append({"name": "_lastUpdated", "type": "date"})
+        entry = {
+            "type": name,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": params,
+        }
+        if name == "Patient":
+            entry["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }
+            ]
+        resources.append(entry)
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": clock.now().date().isoformat(),
+        "publisher": "kapflow",
+        "kind": "instance",
+        "software": {"name": "kapflow"},
+        "implementation": {"description": "kapflow FHIR R4 API", "url": _base(request).rstrip("/")},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "description": (
+                        "A kapflow API token as a bearer token (read or read-write scope), or "
+                        "a signed-in staff session. Results are scoped like kapflow's pages."
+                    )
+                },
+                "resource": resources,
+            }
+        ],
+    }
+    return _json(statement)
+
+
+def _known(resource_type: str) -> None:
+    if resource_type not in SPECS:
+        raise NotFound()
+
+
+@fhir_endpoint
+def search(request, actor, resource_type: str):
+    _known(resource_type)
+    query = _search(request, resource_type)
+    resources, more = selectors.resource_search(
+        actor=actor, resource_type=resource_type, search=query
+    )
+    base = _base(request)
+    params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "_offset"]
+    if "_count" not in request.GET:
+        params.append(("_count", str(query.count)))
+    here = f"{base}{resource_type}?{urlencode([*params, ('_offset', query.offset)])}"
+    links = [{"relation": "self", "url": here}]
+    if more:
+        following = urlencode([*params, ("_offset", query.offset + query.count)])
+        links.append({"relation": "next", "url": f"{base}{resource_type}?{following}"})
+    if query.offset:
+        earlier = urlencode([*params, ("_offset", max(query.offset - query.count, 0))])
+        links.append({"relation": "previous", "url": f"{base}{resource_type}?{earlier}"})
+    return _json(_bundle("searchset", resources, base, links))
+
+
+@fhir_endpoint
+def read(request, actor, resource_type: str, resource_id: str):
+    _known(resource_type)
+    if request.GET:
+        name = next(iter(request.GET))
+        if name not in IGNORED:
+            raise BadRequest(name, f"The parameter {name} is not supported on a read.")
+    return _json(
+        selectors.resource_read(actor=actor, resource_type=resource_type, resource_id=resource_id)
+    )
+
+
+@fhir_endpoint
+def everything(request, actor, resource_id: str):
+    """Patient/{id}/$everything: the client's resources the actor may see, one Bundle."""
+    for name in request.GET:
+        if name not in IGNORED:
+            raise BadRequest(name, f"The parameter {name} is not supported on $everything.")
+    pk = selectors.parse_id(SPECS["Patient"], resource_id)
+    if pk is None:
+        raise NotFound()
+    resources = selectors.patient_everything(actor=actor, client_id=pk)
+    base = _base(request)
+    links = [{"relation": "self", "url": f"{base}Patient/{resource_id}/$everything"}]
+    return _json(_bundle("searchset", resources, base, links))
+
+
+def unknown(request, rest: str = ""):
+    return outcome(404, "not-found", "No such FHIR endpoint.")
