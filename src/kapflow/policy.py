@@ -161,6 +161,12 @@ def can_manage_members(actor) -> bool:
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
 
 
+def can_manage_practice_settings(actor) -> bool:
+    """A practice's own settings (dosing-gate and in-session thresholds): its
+    admins. A partner organisation has none of these settings."""
+    return can_manage_members(actor) and actor.organisation.kind == "practice"
+
+
 def can_view_audit(actor) -> bool:
     return actor is not None and actor.has_role(Role.PRACTICE_ADMIN)
 
