@@ -409,6 +409,11 @@ def _load_demo(*, clients: int, seed: int) -> dict:
 
     schedule = load_demo_schedule(practice=practice)
     sessions = load_demo_sessions(practice=practice, therapist=therapists[0])
+    from kapflow.telehealth.demo import load_demo_room
+
+    sessions |= load_demo_room(
+        practice=practice, own=own, therapist=therapists[0], companion=companion
+    )
     # Courses, events and sessions were loaded row by row: store their facts as the services
     # would have (decision 0042).
     from kapflow.courses.services import course_facts_refresh

@@ -1,0 +1,116 @@
+"""End to end in Chromium with fake camera and microphone: the therapist, the client and the
+companion open the session room of an at-home dosing appointment; the therapist admits the
+two from the waiting room; each page plays the other two's video; an outsider gets "not
+found"; the companion's "need help now" appears in the therapist's room.
+
+The room needs WebSockets, which pytest-django's live server does not speak: the shipped ASGI
+application runs under uvicorn in a thread of this process, on the same test database."""
+
+import re
+import threading
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from kapflow.patients.models import Companion
+from tests.accounts.factories import PASSWORD
+from tests.e2e.conftest import ARGS, CHROMIUM
+from tests.e2e.flows import sign_in
+from tests.telehealth.factories import start_session, telehealth_appointment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+PLAYING = """() => {
+  const v = [...document.querySelectorAll('[data-testid=remote-video]')];
+  return v.filter(x => x.videoWidth > 0 && x.videoHeight > 0 && !x.paused
+                       && x.getBoundingClientRect().width > 0).length >= 2;
+}"""
+
+
+@pytest.fixture
+def asgi_base(transactional_db, settings):
+    import socket
+
+    import uvicorn
+
+    from kapflow.config.asgi import application
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
+                       log_level="warning", ws="websockets")
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        threading.Event().wait(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def media_browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + MEDIA)
+        yield browser
+        browser.close()
+
+
+def _sign_in_password(page, base, membership):
+    page.goto(f"{base}/sign-in/")
+    page.get_by_label("Email").fill(membership.user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/sign-in/"))
+
+
+def test_three_people_see_each_other(world, asgi_base, media_browser):
+    Companion.objects.filter(user=world.companion.user).update(confirmed_at=timezone.now())
+    appointment = telehealth_appointment(world)
+    start_session(world, appointment)
+    url = f"{asgi_base}/telehealth/{appointment.pk}/"
+    pages = {}
+    for name in ("therapist", "client_member", "companion", "therapist2"):
+        context = media_browser.new_context(viewport={"width": 1100, "height": 800})
+        page = context.new_page()
+        page.set_default_timeout(30000)
+        pages[name] = page
+    sign_in(pages["therapist"], asgi_base, world.therapist)
+    _sign_in_password(pages["client_member"], asgi_base, world.client_member)
+    _sign_in_password(pages["companion"], asgi_base, world.companion)
+    sign_in(pages["therapist2"], asgi_base, world.therapist2)
+
+    host = pages["therapist"]
+    host.goto(url)
+    expect(host.get_by_test_id("room-status")).to_have_text("In the room.")
+    for name in ("client_member", "companion"):
+        pages[name].goto(url)
+        expect(pages[name].get_by_test_id("room-status")).to_contain_text("waiting room")
+    host.get_by_test_id("admit-client").click()
+    host.get_by_test_id("admit-companion").click()
+    for name in ("therapist", "client_member", "companion"):
+        pages[name].wait_for_function(PLAYING, timeout=60000)
+    expect(host.get_by_test_id("present-companion")).to_contain_text("connected")
+
+    # An outsider learns nothing.
+    response = pages["therapist2"].goto(url)
+    assert response.status == 404
+
+    # The companion presses "need help now" (in another tab, the room stays open): it
+    # arrives in the therapist's room at once.
+    tab = pages["companion"].context.new_page()
+    tab.goto(f"{asgi_base}/alerts/help/{world.client.pk}/")
+    tab.get_by_test_id("help-now-button").click()
+    expect(host.get_by_test_id("room-alert")).to_contain_text("Need help now")
+    for page in pages.values():
+        page.context.close()
