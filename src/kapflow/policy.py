@@ -1176,6 +1176,12 @@ def can_use_fhir(actor) -> bool:
     return is_staff_actor(actor)
 
 
+def can_download_own_record(actor) -> bool:
+    """A client taking their whole record as a FHIR file (HIPAA right of access): the client
+    themself, from the portal."""
+    return is_client_actor(actor)
+
+
 def responses_queryset(actor) -> QuerySet:
     """Submitted questionnaire responses whose scores the actor may see (can_see_scores as
     a queryset): the practice's clinicians and admins for the clients they see; a partner

@@ -53,6 +53,7 @@ COMPANION_PURPOSE = (
 )
 INVITE_PURPOSE = "Inviting the companion you named, at your request"
 RECORDS_PURPOSE = "A request for copies of your records"
+OWN_COPY_PURPOSE = "Your own copy of your record (your right of access)"
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,10 @@ def _trail_line(row, *, client, zone: ZoneInfo) -> Line:
     elif action == "companion.invite":
         recipient = "The companion you invited (by e-mail)"
         purpose = INVITE_PURPOSE
+    elif action == "fhir.record_download":
+        # The client's own copy (decision 0048): listed so they see every copy that left.
+        recipient = "You, downloaded in the portal"
+        purpose = OWN_COPY_PURPOSE
     else:  # a copy released as a file by the practice
         if row.get("notes", 1) > 1:
             what = f"{row['notes']} signed clinical notes, in one PDF"

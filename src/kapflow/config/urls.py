@@ -35,5 +35,6 @@ urlpatterns = [
     path("outbox/", include("kapflow.outbox.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("kapflow.fhir.urls")),
+    path("me/record/", include("kapflow.fhir.portal_urls")),
     path("platform-admin/", admin.site.urls),
 ]

@@ -25,76 +25,65 @@ from kapflow.scheduling.models import Appointment, AppointmentParticipant
 
 @dataclass(frozen=True)
 class Spec:
-    """How one FHIR resource type is read: its rows, the field `patient=` filters on, the
-    field `_lastUpdated` compares (None: not supported), the id prefix and the mapper."""
+    """How one FHIR resource type is read: the actor's rows (a kapflow.policy queryset), the
+    shape every read gives them (joins, annotations, order), the field `patient=` filters on,
+    the field `_lastUpdated` compares (None: not supported), the id prefix and the mapper."""
 
     model: type
-    rows: Callable[[object], QuerySet]
+    scope: Callable[[object], QuerySet]
+    shape: Callable[[QuerySet], QuerySet]
     patient_field: str | None
     updated_field: str | None
     mapper: Callable[[object], dict]
     prefix: str = ""
 
-
-def _patients(actor) -> QuerySet:
-    return (
-        policy.clients_queryset(actor)
-        .select_related("organisation")
-        .annotate(fhir_client_id=F("pk"))
-        .order_by("pk")
-    )
+    def rows(self, actor) -> QuerySet:
+        return self.shape(self.scope(actor))
 
 
-def _practitioners(actor) -> QuerySet:
-    return (
-        policy.practitioners_queryset(actor)
-        .select_related("user")
-        .annotate(fhir_client_id=Value(None, output_field=IntegerField()))
-        .order_by("pk")
-    )
+_NO_CLIENT = Value(None, output_field=IntegerField())
 
 
-def _organisations(actor) -> QuerySet:
-    return (
-        policy.organisations_queryset(actor)
-        .annotate(fhir_client_id=Value(None, output_field=IntegerField()))
-        .order_by("pk")
-    )
+def _shape_patients(qs: QuerySet) -> QuerySet:
+    return qs.select_related("organisation").annotate(fhir_client_id=F("pk")).order_by("pk")
 
 
-def _episodes(actor) -> QuerySet:
-    return policy.courses_queryset(actor).annotate(fhir_client_id=F("client_id")).order_by("pk")
+def _shape_practitioners(qs: QuerySet) -> QuerySet:
+    return qs.select_related("user").annotate(fhir_client_id=_NO_CLIENT).order_by("pk")
 
 
-def _observations(actor) -> QuerySet:
+def _shape_organisations(qs: QuerySet) -> QuerySet:
+    return qs.annotate(fhir_client_id=_NO_CLIENT).order_by("pk")
+
+
+def _shape_episodes(qs: QuerySet) -> QuerySet:
+    return qs.annotate(fhir_client_id=F("client_id")).order_by("pk")
+
+
+def _shape_observations(qs: QuerySet) -> QuerySet:
     # Current totals only: a response a later correction replaced is not served.
     return (
-        policy.responses_queryset(actor)
-        .filter(submitted_at__isnull=False, corrected_by__isnull=True)
+        qs.filter(submitted_at__isnull=False, corrected_by__isnull=True)
         .annotate(fhir_client_id=F("client_id"))
         .order_by("pk")
     )
 
 
-def _medication_requests(actor) -> QuerySet:
+def _shape_medication_requests(qs: QuerySet) -> QuerySet:
     return (
-        Prescription.objects.filter(course__in=policy.courses_queryset(actor))
-        .select_related("course")
-        .annotate(fhir_client_id=F("course__client_id"))
-        .order_by("pk")
+        qs.select_related("course").annotate(fhir_client_id=F("course__client_id")).order_by("pk")
     )
 
 
-def _consents(actor) -> QuerySet:
+def _shape_consents(qs: QuerySet) -> QuerySet:
     return (
-        policy.consent_signatures_queryset(actor)
-        .select_related("document", "withdrawal")
+        qs.select_related("document", "withdrawal")
         .annotate(fhir_client_id=F("client_id"))
         .order_by("pk")
     )
 
 
-def _appointments(actor) -> QuerySet:
+def _shape_appointments(qs: QuerySet) -> QuerySet:
     first_client = (
         AppointmentParticipant.objects.filter(
             appointment_id=OuterRef("pk"), client_id__isnull=False
@@ -103,8 +92,7 @@ def _appointments(actor) -> QuerySet:
         .values("client_id")[:1]
     )
     return (
-        policy.appointments_queryset(actor)
-        .prefetch_related(
+        qs.prefetch_related(
             Prefetch("participants", queryset=AppointmentParticipant.objects.order_by("id"))
         )
         .annotate(fhir_client_id=Subquery(first_client))
@@ -112,26 +100,43 @@ def _appointments(actor) -> QuerySet:
     )
 
 
+def _prescriptions(actor) -> QuerySet:
+    # As the prescriptions selectors scope them: through the courses the actor may see.
+    return Prescription.objects.filter(course__in=policy.courses_queryset(actor))
+
+
 SPECS: dict[str, Spec] = {
-    "Patient": Spec(Client, _patients, "pk", "updated_at", mapping_admin.patient),
-    "Practitioner": Spec(Membership, _practitioners, None, None, mapping_admin.practitioner),
-    "Organization": Spec(Organisation, _organisations, None, None, mapping_admin.organization),
+    "Patient": Spec(
+        Client, policy.clients_queryset, _shape_patients, "pk", "updated_at",
+        mapping_admin.patient,
+    ),
+    "Practitioner": Spec(
+        Membership, policy.practitioners_queryset, _shape_practitioners, None, None,
+        mapping_admin.practitioner,
+    ),
+    "Organization": Spec(
+        Organisation, policy.organisations_queryset, _shape_organisations, None, None,
+        mapping_admin.organization,
+    ),
     "EpisodeOfCare": Spec(
-        Course, _episodes, "client_id", "stage_changed_at", mapping_clinical.episode_of_care
+        Course, policy.courses_queryset, _shape_episodes, "client_id", "stage_changed_at",
+        mapping_clinical.episode_of_care,
     ),
     "Observation": Spec(
-        Response, _observations, "client_id", "submitted_at", mapping_clinical.observation,
-        prefix="resp-",
+        Response, policy.responses_queryset, _shape_observations, "client_id", "submitted_at",
+        mapping_clinical.observation, prefix="resp-",
     ),
     "MedicationRequest": Spec(
-        Prescription, _medication_requests, "course__client_id", None,
+        Prescription, _prescriptions, _shape_medication_requests, "course__client_id", None,
         mapping_clinical.medication_request,
     ),
     "Consent": Spec(
-        ConsentSignature, _consents, "client_id", "signed_at", mapping_clinical.consent
+        ConsentSignature, policy.consent_signatures_queryset, _shape_consents, "client_id",
+        "signed_at", mapping_clinical.consent,
     ),
     "Appointment": Spec(
-        Appointment, _appointments, "participants__client_id", None, mapping_clinical.appointment
+        Appointment, policy.appointments_queryset, _shape_appointments,
+        "participants__client_id", None, mapping_clinical.appointment,
     ),
 }  # fmt: skip
 
@@ -205,3 +210,30 @@ def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict
         )
         resources.extend(spec.mapper(row) for row in rows)
     return resources
+
+
+def own_record(*, actor) -> tuple[Client, list[dict]]:
+    """The signed-in client's whole record as FHIR resources, for the portal download: the
+    Patient, their practice, then every clinical type's rows for that client. Not audited
+    here: the download view audits the file it releases, with its digest."""
+    if not policy.can_download_own_record(actor):
+        raise NotFound()
+    client = (
+        Client.objects.for_org(actor.organisation)
+        .select_related("organisation")
+        .filter(user_id=actor.user_id)
+        .first()
+    )
+    if client is None:
+        raise NotFound()
+    resources = [mapping_admin.patient(client), mapping_admin.organization(client.organisation)]
+    for name, spec in SPECS.items():
+        if spec.patient_field is None or name == "Patient":
+            continue
+        qs = spec.model.objects.for_org(actor.organisation).filter(
+            **{spec.patient_field: client.pk}
+        )
+        if "__" in spec.patient_field:
+            qs = qs.distinct()
+        resources.extend(spec.mapper(row) for row in spec.shape(qs))
+    return client, resources

@@ -4,16 +4,19 @@ hand over to kapflow.fhir.selectors. Every error is an OperationOutcome naming t
 at fault; nothing here decides access (kapflow.policy does) or maps records (mapping_*).
 """
 
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime, time
 from urllib.parse import urlencode
 
-from django.http import HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_safe
 
 from kapflow import policy
+from kapflow.audit.services import audit_record
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.fhir import selectors
@@ -165,9 +168,12 @@ def _bundle(kind: str, resources: list[dict], base: str, links: list[dict]) -> d
         "resourceType": "Bundle",
         "type": kind,
         "timestamp": clock.now().isoformat(),
-        "link": links,
-        "entry": [],
     }
+    # FHIR JSON has no empty arrays: an empty page has no "entry" at all.
+    if links:
+        bundle["link"] = links
+    if resources:
+        bundle["entry"] = []
     for resource in resources:
         entry = {
             "fullUrl": f"{base}{resource['resourceType']}/{resource['id']}",
@@ -285,3 +291,29 @@ def everything(request, actor, resource_id: str):
 
 def unknown(request, rest: str = ""):
     return outcome(404, "not-found", "No such FHIR endpoint.")
+
+
+@login_required
+@require_safe
+def my_record(request):
+    """The signed-in client's record as one FHIR Bundle (a download). The file's SHA-256 is
+    audited as a release, so it appears in the client's accounting of disclosures."""
+    try:
+        client, resources = selectors.own_record(actor=request.actor)
+    except NotFound as error:
+        raise Http404 from error
+    base = _base(request)
+    bundle = _bundle("collection", resources, base, [])
+    body = json.dumps(bundle, indent=1).encode("utf-8")
+    audit_record(
+        actor=request.actor,
+        action="fhir.record_download",
+        target=client,
+        client_id=client.pk,
+        content_digest=hashlib.sha256(body).hexdigest(),
+    )
+    response = HttpResponse(body, content_type=CONTENT_TYPE)
+    stamp = clock.now().date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="record-{stamp}.fhir.json"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,68 @@
+"""Issue 18: the client downloads their own record as a FHIR Bundle from the portal; the file
+validates, holds only their record, is audited with its digest and is listed in their
+accounting of disclosures. Nobody else reaches it.
+"""
+
+import hashlib
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from kapflow.audit.accounting import client_accounting
+from kapflow.audit.models import AuditEvent
+from tests.conftest import sign_in
+from tests.fhir.test_fhir import _record
+
+URL = "/me/record/fhir.json"
+
+
+@pytest.fixture
+def records(world):
+    _record(world, world.client, world.therapist, world.prescriber)
+    _record(world, world.unreferred, world.therapist)
+    return world
+
+
+def test_the_client_downloads_their_record_as_a_valid_bundle(client, records):
+    sign_in(client, records.client_member.user)
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/fhir+json")
+    assert response["Content-Disposition"].startswith("attachment;")
+    bundle = Bundle.model_validate_json(response.content)
+    assert bundle.type == "collection"
+    data = response.json()
+    kinds = {e["resource"]["resourceType"] for e in data["entry"]}
+    assert kinds >= {"Patient", "Organization", "EpisodeOfCare", "Observation", "Consent"}
+    patients = [
+        e["resource"]["id"] for e in data["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    assert patients == [str(records.client.pk)]
+    for entry in data["entry"]:
+        resource = entry["resource"]
+        ref = resource.get("subject", resource.get("patient"))
+        if ref is not None:
+            assert ref == {"reference": f"Patient/{records.client.pk}"}
+
+
+def test_the_download_is_audited_and_listed_as_a_disclosure(client, records):
+    sign_in(client, records.client_member.user)
+    body = client.get(URL).content
+    event = AuditEvent.objects.get(action="fhir.record_download")
+    assert event.client_id == records.client.pk
+    assert event.content_digest == hashlib.sha256(body).hexdigest()
+    accounting = client_accounting(client=records.client, zone_name="America/Los_Angeles")
+    [line] = [line for line in accounting.lines if "FHIR" in line.what]
+    assert line.recipient == "You, downloaded in the portal"
+
+
+@pytest.mark.parametrize("role", ["admin", "therapist", "biller", "prescriber", "companion"])
+def test_nobody_else_downloads_a_record_there(client, records, role):
+    sign_in(client, getattr(records, role).user)
+    assert client.get(URL).status_code == 404
+    assert not AuditEvent.objects.filter(action="fhir.record_download").exists()
+
+
+def test_anonymous_is_sent_to_sign_in(client, records):
+    response = client.get(URL)
+    assert response.status_code == 302
