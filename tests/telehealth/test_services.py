@@ -198,3 +198,25 @@ def test_companion_of_another_client_is_refused(world, appt):
     stranger = member(world.practice, Role.COMPANION)
     with pytest.raises(NotFound):
         services.room_enter(user=stranger.user, appointment_id=appt.pk)
+
+
+def test_room_times_for_the_record(world, appt, django_assert_num_queries):
+    host = services.room_enter(user=world.therapist.user, appointment_id=appt.pk)
+    client = services.room_enter(user=world.client_member.user, appointment_id=appt.pk)
+    services.room_leave(entry=client, dropped=True)
+    with django_assert_num_queries(1):
+        times = selectors.room_times(actor=world.therapist, appointment=appt)
+    assert [(t.role, t.left_at is not None, t.dropped) for t in times] == [
+        ("therapist", False, False),
+        ("client", True, True),
+    ]
+    assert host.visit.joined_at == times[0].joined_at
+    with pytest.raises(NotFound):
+        selectors.room_times(actor=world.other_therapist, appointment=appt)
+
+
+def test_session_screen_links_to_the_room(client, world, appt):
+    session = start_session(world, appt)
+    sign_in(client, world.therapist.user)
+    response = client.get(f"/sessions/{session.pk}/")
+    assert f'href="/telehealth/{appt.pk}/"'.encode() in response.content

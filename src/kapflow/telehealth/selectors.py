@@ -217,3 +217,27 @@ def open_rooms_for_client(client_id: int, now: datetime) -> list[VideoRoom]:
         appointment__telehealth=True,
     ).values("appointment_id")
     return list(VideoRoom.objects.filter(appointment_id__in=appointment_ids, state="open"))
+
+
+@dataclass
+class RoomTime:
+    role: str
+    joined_at: datetime
+    left_at: datetime | None
+    dropped: bool
+
+
+def room_times(*, actor, appointment) -> list[RoomTime]:
+    """Who was in the appointment's room when (each connection), for the session record and
+    the billing split; the appointment must already be the actor's to see."""
+    from kapflow.telehealth.models import SeatVisit
+
+    if actor is None or actor.organisation_id != appointment.organisation_id:
+        raise NotFound(NOT_FOUND)
+    visits = (
+        SeatVisit.objects.for_org(actor.organisation)
+        .filter(seat__room__appointment=appointment)
+        .select_related("seat")
+        .order_by("joined_at", "pk")
+    )
+    return [RoomTime(v.seat.role, v.joined_at, v.left_at, v.dropped) for v in visits]
