@@ -16,6 +16,7 @@ from kapflow.accounts import services as accounts
 from kapflow.accounts.models import ApiTokenScope
 from kapflow.assessments.models import Response
 from kapflow.audit.models import AuditEvent
+from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.scheduling.models import Appointment, AppointmentParticipant
 from tests.conftest import sign_in
 from tests.consents.factories import sign
@@ -49,6 +50,15 @@ def _record(world, client, therapist, prescriber=None):
         entered_by=therapist.user,
     )  # fmt: skip
     sign(client, "kap")
+    session = DosingSession.objects.create(
+        organisation=client.organisation, course=course, client=client, delivery="in_person",
+        opened_by=therapist.user,
+    )  # fmt: skip
+    TimelineEntry.objects.create(
+        organisation=client.organisation, session=session, kind="vitals", occurred_at=now,
+        recorded_by=therapist.user,
+        data={"bp_systolic": 128, "bp_diastolic": 82, "heart_rate": 71, "phase": "pre_dose"},
+    )  # fmt: skip
     appointment = Appointment.objects.create(
         organisation=client.organisation, kind="therapy", course=course, starts_at=now,
         ends_at=now + datetime.timedelta(hours=1), time_zone="America/Los_Angeles",
@@ -122,17 +132,40 @@ def test_every_served_resource_validates(client, records, resource_type):
 def test_observation_and_medication_request_carry_their_codes(client, records):
     token = _token(records.admin)
     observation = _get(client, "Observation", token, patient=records.client.pk).json()
-    [entry] = observation["entry"]
-    assert entry["resource"]["code"]["coding"] == [
-        {"system": "http://loinc.org", "code": "44261-6"}
-    ]
-    assert entry["resource"]["valueInteger"] == 7
+    total, vitals = (e["resource"] for e in observation["entry"])
+    assert total["code"]["coding"] == [{"system": "http://loinc.org", "code": "44261-6"}]
+    assert total["valueInteger"] == 7
+    assert total["category"][0]["coding"][0]["code"] == "survey"
+    assert vitals["id"].startswith("vit-")
+    assert vitals["category"][0]["coding"][0]["code"] == "vital-signs"
+    codes = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in vitals["component"]}
+    assert codes["8480-6"]["value"] == 128 and codes["8480-6"]["code"] == "mm[Hg]"
+    assert codes["8462-4"]["value"] == 82
+    assert codes["8867-4"] == {
+        "value": 71,
+        "unit": "beats/minute",
+        "system": "http://unitsofmeasure.org",
+        "code": "/min",
+    }
     meds = _get(client, "MedicationRequest", token, patient=f"Patient/{records.client.pk}").json()
     assert meds["entry"]
     for entry in meds["entry"]:
         assert entry["resource"]["subject"] == {"reference": f"Patient/{records.client.pk}"}
         for coding in entry["resource"]["medicationCodeableConcept"].get("coding", []):
             assert coding["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+def test_observation_pages_run_across_totals_and_vital_signs(client, records):
+    token = _token(records.admin)
+    seen = []
+    url = BASE + "Observation?_count=1"
+    while url:
+        page = client.get(url, headers={"Authorization": f"Bearer {token}"}).json()
+        assert len(page["entry"]) == 1
+        seen.append(page["entry"][0]["resource"]["id"])
+        url = {link["relation"]: link["url"] for link in page["link"]}.get("next")
+    assert len(set(seen)) == 4  # two totals, then two vital-signs panels
+    assert [i.split("-")[0] for i in seen] == ["resp", "resp", "vit", "vit"]
 
 
 def test_search_pages_with_self_and_next_links(client, records):
@@ -234,7 +267,8 @@ def test_reads_and_searches_are_audited(client, records):
     rows = list(AuditEvent.objects.order_by("id")[before:])
     assert [(r.action, r.client_id) for r in rows] == [
         ("fhir.read", records.client.pk),
-        ("fhir.search", records.client.pk),
+        ("fhir.search", records.client.pk),  # the PHQ-9 total
+        ("fhir.search", records.client.pk),  # the vital-signs panel
     ]
 
 

@@ -183,3 +183,57 @@ def appointment(row) -> dict:
         "end": row.ends_at.isoformat(),
         "participant": participants,
     }
+
+
+UCUM = "http://unitsofmeasure.org"
+# The vital signs a dosing session records (encounters' timeline, kind "vitals"), by LOINC.
+VITAL_COMPONENTS = (
+    ("bp_systolic", "8480-6", "Systolic blood pressure", "mm[Hg]", "mmHg"),
+    ("bp_diastolic", "8462-4", "Diastolic blood pressure", "mm[Hg]", "mmHg"),
+    ("heart_rate", "8867-4", "Heart rate", "/min", "beats/minute"),
+    ("spo2", "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", "%"),
+)
+
+
+def vital_signs(entry) -> dict:
+    """One vitals entry of a dosing session's timeline as a vital-signs panel (LOINC 85353-1)
+    with one component per value recorded. `vit-<id>`."""
+    components = []
+    for key, code, display, ucum, unit in VITAL_COMPONENTS:
+        value = entry.data.get(key)
+        if value is None or value == "":
+            continue
+        components.append(
+            {
+                "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+                "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": ucum},
+            }
+        )
+    resource = {
+        "resourceType": "Observation",
+        "id": f"vit-{entry.pk}",
+        "meta": {"lastUpdated": entry.recorded_at.isoformat()},
+        "status": "amended" if entry.corrects_id else "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": OBSERVATION_CATEGORY,
+                        "code": "vital-signs",
+                        "display": "Vital Signs",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": LOINC, "code": "85353-1", "display": "Vital signs panel"}],
+            "text": "Vital signs",
+        },
+        "subject": _ref("Patient", entry.session.client_id),
+        "effectiveDateTime": entry.occurred_at.isoformat(),
+    }
+    if components:
+        resource["component"] = components
+    else:
+        resource["dataAbsentReason"] = {"text": "No value recorded"}
+    return resource

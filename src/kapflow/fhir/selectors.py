@@ -13,10 +13,16 @@ from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subq
 from kapflow import policy
 from kapflow.accounts.models import Membership, Organisation
 from kapflow.assessments.models import Response
-from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
+from kapflow.audit.services import (
+    audit_batch,
+    audit_not_found,
+    audit_record,
+    audit_record_many,
+)
 from kapflow.consents.models import ConsentSignature
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import Course
+from kapflow.encounters.models import TimelineEntry
 from kapflow.fhir import mapping_admin, mapping_clinical
 from kapflow.patients.models import Client
 from kapflow.prescriptions.models import Prescription
@@ -36,6 +42,15 @@ class Spec:
     updated_field: str | None
     mapper: Callable[[object], dict]
     prefix: str = ""
+    extra: "Spec | None" = None  # a second table served as the same type (vital signs)
+
+    def parts(self) -> list["Spec"]:
+        return [self] if self.extra is None else [self, self.extra]
+
+    def part_for(self, raw_id: str) -> "Spec":
+        if self.extra is not None and raw_id.startswith(self.extra.prefix):
+            return self.extra
+        return self
 
     def rows(self, actor) -> QuerySet:
         return self.shape(self.scope(actor))
@@ -100,6 +115,27 @@ def _shape_appointments(qs: QuerySet) -> QuerySet:
     )
 
 
+def _shape_vitals(qs: QuerySet) -> QuerySet:
+    # Current entries only: struck ones and those a correction replaced are not served.
+    return (
+        qs.filter(kind="vitals", struck=False, corrected_by__isnull=True)
+        .select_related("session")
+        .annotate(fhir_client_id=F("session__client_id"))
+        .order_by("pk")
+    )
+
+
+def _vitals(actor) -> QuerySet:
+    # As the session pages scope them: through the dosing sessions the actor may see.
+    return TimelineEntry.objects.filter(session__in=policy.dosing_sessions_queryset(actor))
+
+
+VITALS = Spec(
+    TimelineEntry, _vitals, _shape_vitals, "session__client_id", "recorded_at",
+    mapping_clinical.vital_signs, prefix="vit-",
+)  # fmt: skip
+
+
 def _prescriptions(actor) -> QuerySet:
     # As the prescriptions selectors scope them: through the courses the actor may see.
     return Prescription.objects.filter(course__in=policy.courses_queryset(actor))
@@ -124,7 +160,7 @@ SPECS: dict[str, Spec] = {
     ),
     "Observation": Spec(
         Response, policy.responses_queryset, _shape_observations, "client_id", "submitted_at",
-        mapping_clinical.observation, prefix="resp-",
+        mapping_clinical.observation, prefix="resp-", extra=VITALS,
     ),
     "MedicationRequest": Spec(
         Prescription, _prescriptions, _shape_medication_requests, "course__client_id", None,
@@ -153,7 +189,7 @@ def parse_id(spec: Spec, raw: str) -> int | None:
 
 
 def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
-    spec = SPECS[resource_type]
+    spec = SPECS[resource_type].part_for(resource_id)
     pk = parse_id(spec, resource_id)
     row = spec.rows(actor).filter(pk=pk).first() if pk is not None else None
     if row is None:
@@ -170,13 +206,10 @@ class Search:
     updated_after: datetime | None = None  # _lastUpdated=gt / ge
     updated_before: datetime | None = None  # _lastUpdated=lt / le
     count: int = 20
-    offset: int = 0
+    offsets: tuple[int, ...] = (0,)  # one per part of the type (Observation: totals, vitals)
 
 
-def resource_search(*, actor, resource_type: str, search: Search) -> tuple[list[dict], bool]:
-    """One page of resources and whether another follows. Two queries whatever the page size
-    (three for Appointment, its participants), plus one INSERT for the audit rows."""
-    spec = SPECS[resource_type]
+def _filtered(spec: Spec, actor, search: Search) -> QuerySet:
     qs = spec.rows(actor)
     if search.patient is not None:
         qs = qs.filter(**{spec.patient_field: search.patient})
@@ -186,29 +219,56 @@ def resource_search(*, actor, resource_type: str, search: Search) -> tuple[list[
         qs = qs.filter(**{f"{spec.updated_field}__lt": search.updated_before})
     if spec.patient_field and "__" in spec.patient_field and search.patient is not None:
         qs = qs.distinct()
-    rows = list(qs[search.offset : search.offset + search.count + 1])
-    more = len(rows) > search.count
-    rows = rows[: search.count]
-    audit_record_many(actor=actor, action="fhir.search", targets=rows, client_attr="fhir_client_id")
-    return [spec.mapper(row) for row in rows], more
+    return qs
+
+
+def resource_search(
+    *, actor, resource_type: str, search: Search
+) -> tuple[list[dict], tuple[int, ...] | None]:
+    """One page of resources and the offsets of the next page (None: this is the last). A
+    type served from two tables (Observation) reads both, the first one's rows first. Two
+    queries per table whatever the page size (one more for Appointment's participants), plus
+    one INSERT for the audit rows."""
+    parts = SPECS[resource_type].parts()
+    offsets = (tuple(search.offsets) + (0,) * len(parts))[: len(parts)]
+    room = search.count
+    page: list = []
+    following = []
+    more = False
+    with audit_batch():
+        for spec, offset in zip(parts, offsets, strict=True):
+            # Every part is read even when the page is full, so the query count is fixed.
+            rows = list(_filtered(spec, actor, search)[offset : offset + search.count + 1])
+            taken = rows[:room]
+            more = more or len(rows) > len(taken)
+            room -= len(taken)
+            following.append(offset + len(taken))
+            audit_record_many(
+                actor=actor, action="fhir.search", targets=taken, client_attr="fhir_client_id"
+            )
+            page.extend(spec.mapper(row) for row in taken)
+    return page, (tuple(following) if more else None)
 
 
 def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict]:
     """Every resource about one client that the actor may see ($everything): the Patient
-    first, then each type's rows for that client, each type capped at `limit` rows."""
+    first, then each type's rows for that client, each table capped at `limit` rows."""
     patient = resource_read(actor=actor, resource_type="Patient", resource_id=str(client_id))
     resources = [patient]
-    for name, spec in SPECS.items():
-        if spec.patient_field is None or name == "Patient":
-            continue
-        qs = spec.rows(actor).filter(**{spec.patient_field: client_id})
-        if "__" in spec.patient_field:
-            qs = qs.distinct()
-        rows = list(qs[:limit])
-        audit_record_many(
-            actor=actor, action="fhir.everything", targets=rows, client_attr="fhir_client_id"
-        )
-        resources.extend(spec.mapper(row) for row in rows)
+    with audit_batch():
+        for name, owner in SPECS.items():
+            if owner.patient_field is None or name == "Patient":
+                continue
+            for spec in owner.parts():
+                qs = spec.rows(actor).filter(**{spec.patient_field: client_id})
+                if "__" in spec.patient_field:
+                    qs = qs.distinct()
+                rows = list(qs[:limit])
+                audit_record_many(
+                    actor=actor, action="fhir.everything", targets=rows,
+                    client_attr="fhir_client_id",
+                )  # fmt: skip
+                resources.extend(spec.mapper(row) for row in rows)
     return resources
 
 
@@ -227,13 +287,14 @@ def own_record(*, actor) -> tuple[Client, list[dict]]:
     if client is None:
         raise NotFound()
     resources = [mapping_admin.patient(client), mapping_admin.organization(client.organisation)]
-    for name, spec in SPECS.items():
-        if spec.patient_field is None or name == "Patient":
+    for name, owner in SPECS.items():
+        if owner.patient_field is None or name == "Patient":
             continue
-        qs = spec.model.objects.for_org(actor.organisation).filter(
-            **{spec.patient_field: client.pk}
-        )
-        if "__" in spec.patient_field:
-            qs = qs.distinct()
-        resources.extend(spec.mapper(row) for row in spec.shape(qs))
+        for spec in owner.parts():
+            qs = spec.model.objects.for_org(actor.organisation).filter(
+                **{spec.patient_field: client.pk}
+            )
+            if "__" in spec.patient_field:
+                qs = qs.distinct()
+            resources.extend(spec.mapper(row) for row in spec.shape(qs))
     return client, resources

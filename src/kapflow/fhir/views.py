@@ -155,8 +155,23 @@ def _search(request, resource_type: str) -> Search:
         updated_after=after,
         updated_before=before,
         count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT),
-        offset=_int(request, "_offset", 0, 0, 100_000),
+        offsets=_offsets(request, len(spec.parts())),
     )
+
+
+def _offsets(request, parts: int) -> tuple[int, ...]:
+    """`_offset`: where the page starts, one whole number per table the type is read from
+    (Observation: totals, then vital signs), joined by "-". The links carry it; a client
+    need not build it."""
+    raw = request.GET.get("_offset")
+    if raw is None:
+        return (0,) * parts
+    pieces = raw.split("-")
+    if len(pieces) != parts or not all(
+        p.isascii() and p.isdecimal() and len(p) <= 6 for p in pieces
+    ):
+        raise BadRequest("_offset", "_offset must be the value from a next or previous link.")
+    return tuple(int(p) for p in pieces)
 
 
 def _base(request) -> str:
@@ -191,7 +206,7 @@ def metadata(request):
         return outcome(405, "not-supported", "Only GET.")
     resources = []
     for name, spec in SPECS.items():
-        params = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "number"}]
+        params = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "string"}]
         if spec.patient_field:
             params.append({"name": "patient", "type": "reference"})
         if spec.updated_field:
@@ -244,21 +259,26 @@ def _known(resource_type: str) -> None:
 def search(request, actor, resource_type: str):
     _known(resource_type)
     query = _search(request, resource_type)
-    resources, more = selectors.resource_search(
+    resources, following = selectors.resource_search(
         actor=actor, resource_type=resource_type, search=query
     )
     base = _base(request)
     params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "_offset"]
     if "_count" not in request.GET:
         params.append(("_count", str(query.count)))
-    here = f"{base}{resource_type}?{urlencode([*params, ('_offset', query.offset)])}"
-    links = [{"relation": "self", "url": here}]
-    if more:
-        following = urlencode([*params, ("_offset", query.offset + query.count)])
-        links.append({"relation": "next", "url": f"{base}{resource_type}?{following}"})
-    if query.offset:
-        earlier = urlencode([*params, ("_offset", max(query.offset - query.count, 0))])
-        links.append({"relation": "previous", "url": f"{base}{resource_type}?{earlier}"})
+
+    def link(relation: str, offsets) -> dict:
+        value = "-".join(str(o) for o in offsets)
+        return {
+            "relation": relation,
+            "url": f"{base}{resource_type}?{urlencode([*params, ('_offset', value)])}",
+        }
+
+    links = [link("self", query.offsets)]
+    if following is not None:
+        links.append(link("next", following))
+    if any(query.offsets):
+        links.append(link("first", (0,) * len(query.offsets)))
     return _json(_bundle("searchset", resources, base, links))
 
 
