@@ -220,3 +220,16 @@ def test_session_screen_links_to_the_room(client, world, appt):
     sign_in(client, world.therapist.user)
     response = client.get(f"/sessions/{session.pk}/")
     assert f'href="/telehealth/{appt.pk}/"'.encode() in response.content
+
+
+def test_visual_check_goes_on_the_session_timeline(world, appt):
+    from kapflow.encounters.models import TimelineEntry
+
+    session = start_session(world, appt)
+    host = services.room_enter(user=world.therapist.user, appointment_id=appt.pk)
+    companion = services.room_enter(user=world.companion.user, appointment_id=appt.pk)
+    services.room_admit(entry=host, seat_id=companion.seat.pk)
+    check = services.visual_check_prompt(room=host.room)
+    services.visual_check_answer(entry=companion, check_id=check.pk, answer="settled")
+    entry = TimelineEntry.objects.get(session=session, kind="observation")
+    assert entry.source == "companion" and entry.data["check"] == "settled"

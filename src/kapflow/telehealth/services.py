@@ -265,6 +265,16 @@ def visual_check_answer(
         actor=entry.access.actor, action="telehealth.visual_check", target=check,
         client_id=entry.client_id,
     )  # fmt: skip
+    # The answer is the companion's check on the session's timeline too, so the session
+    # screen's companion-check clock (clinical.session.vitals_due) counts it.
+    session = selectors.dosing_session_for(entry.access.appointment)
+    if session is not None and session.state == "in_progress" and session.at_home:
+        from kapflow.encounters.services import companion_reading_add
+
+        companion_reading_add(
+            actor=entry.access.actor, session_id=session.pk, kind="check", check_state=answer,
+            now=now,
+        )  # fmt: skip
     return check
 
 
