@@ -12,6 +12,7 @@ from kapflow.audit.accounting import client_accounting
 from kapflow.audit.models import AuditEvent
 from tests.conftest import sign_in
 from tests.fhir.test_fhir import _record
+from tests.pdftext import SCRIPTS, pdf_readable, readable
 
 URL = "/me/record/fhir.json"
 
@@ -66,3 +67,57 @@ def test_nobody_else_downloads_a_record_there(client, records, role):
 def test_anonymous_is_sent_to_sign_in(client, records):
     response = client.get(URL)
     assert response.status_code == 302
+
+
+PDF_URL = "/me/record/record.pdf"
+
+
+def test_the_client_downloads_a_readable_pdf_audited_and_listed(client, records):
+    sign_in(client, records.client_member.user)
+    response = client.get(PDF_URL)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    text = pdf_readable(response.content)
+    assert records.client.legal_last_name in text
+    assert "Questionnaire scores and vital signs" in text
+    assert "(44261-6): 7" in text
+    event = AuditEvent.objects.get(action="fhir.record_pdf")
+    assert event.content_digest == hashlib.sha256(response.content).hexdigest()
+    accounting = client_accounting(client=records.client, zone_name="America/Los_Angeles")
+    assert any(line.what == "Your whole record as a PDF" for line in accounting.lines)
+
+
+@pytest.mark.parametrize("role", ["admin", "therapist", "companion"])
+def test_nobody_else_downloads_the_pdf(client, records, role):
+    sign_in(client, getattr(records, role).user)
+    assert client.get(PDF_URL).status_code == 404
+
+
+def test_every_script_renders_in_the_pdf():
+    from kapflow.fhir.pdf import render_record
+
+    everything = "\n".join(SCRIPTS.values())
+    resources = [
+        {
+            "resourceType": "Patient",
+            "id": "1",
+            "name": [
+                {"family": SCRIPTS["Arabic"], "given": [SCRIPTS["issue 12"]]},
+                {"use": "usual", "given": [SCRIPTS["Cyrillic"]]},
+            ],
+            "birthDate": "1990-01-31",
+        },
+        {"resourceType": "Organization", "id": "1", "name": SCRIPTS["Greek"]},
+        {
+            "resourceType": "Consent",
+            "id": "1",
+            "status": "active",
+            "dateTime": "2026-01-31T10:00:00+00:00",
+            "category": [{"text": "Consent"}],
+            "policyRule": {"text": everything},
+        },
+    ]
+    text = pdf_readable(render_record(resources, compress=False))
+    for script, sample in SCRIPTS.items():
+        assert readable(sample) in text, script
+    assert "?" not in text and "\ufffd" not in text

@@ -198,7 +198,7 @@ def _trail_line(row, *, client, zone: ZoneInfo) -> Line:
     elif action == "companion.invite":
         recipient = "The companion you invited (by e-mail)"
         purpose = INVITE_PURPOSE
-    elif action == "fhir.record_download":
+    elif action in ("fhir.record_download", "fhir.record_pdf"):
         # The client's own copy (decision 0048): listed so they see every copy that left.
         recipient = "You, downloaded in the portal"
         purpose = OWN_COPY_PURPOSE

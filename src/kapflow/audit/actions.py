@@ -323,6 +323,9 @@ ACTIONS: dict[str, ActionWords] = {
     "fhir.record_download": ActionWords(
         "Downloaded your record as a FHIR file", Kind.RELEASE, "your whole record as FHIR"
     ),
+    "fhir.record_pdf": ActionWords(
+        "Downloaded your record as a PDF", Kind.RELEASE, "your whole record as a PDF"
+    ),
     "audit.export": ActionWords("Exported the audit trail as CSV", Kind.RELEASE, "audit events"),
     "audit.export_verify": _o("Checked a file against kapflow's exports"),
     # Accounts, sign-in and security

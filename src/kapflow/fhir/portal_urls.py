@@ -6,4 +6,7 @@ from kapflow.fhir import views
 
 app_name = "fhir_portal"
 
-urlpatterns = [path("fhir.json", views.my_record, name="my_record")]
+urlpatterns = [
+    path("fhir.json", views.my_record, name="my_record"),
+    path("record.pdf", views.my_record_pdf, name="my_record_pdf"),
+]

@@ -337,3 +337,28 @@ def my_record(request):
     response["Content-Disposition"] = f'attachment; filename="record-{stamp}.fhir.json"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@login_required
+@require_safe
+def my_record_pdf(request):
+    """The same record as a readable PDF; audited as a release with the file's digest."""
+    from kapflow.fhir.pdf import render_record
+
+    try:
+        client, resources = selectors.own_record(actor=request.actor)
+    except NotFound as error:
+        raise Http404 from error
+    body = render_record(resources)
+    audit_record(
+        actor=request.actor,
+        action="fhir.record_pdf",
+        target=client,
+        client_id=client.pk,
+        content_digest=hashlib.sha256(body).hexdigest(),
+    )
+    response = HttpResponse(body, content_type="application/pdf")
+    stamp = clock.now().date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="record-{stamp}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
