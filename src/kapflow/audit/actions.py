@@ -285,6 +285,7 @@ ACTIONS: dict[str, ActionWords] = {
     "package.draw": _w("Drew a session from your prepaid package"),
     "subscription.start": _w("Started a monthly subscription for you"),
     "subscription.cancel": _w("Cancelled your monthly subscription"),
+    "subscription.bill": _w("Charged your monthly subscription to your invoice"),
     "payment.record": _w("Recorded a payment from you"),
     "payment.refund": _w("Refunded a payment to you"),
     "credit.apply": _w("Gave you a credit on an invoice"),

@@ -284,8 +284,9 @@ def _next_number(organisation_id: int) -> int:
     return (top or 0) + 1
 
 
-def _draft_for(actor: Membership, client: Client) -> Invoice:
-    """The client's open draft (locked), or a new one."""
+def _draft_for(actor: Membership | None, client: Client, *, user=None) -> Invoice:
+    """The client's open draft (locked), or a new one. A scheduled task has no actor: the
+    draft it starts is created by `user` (who set up what is being charged)."""
     draft = (
         Invoice.objects.for_org(client.organisation_id)
         .select_for_update()
@@ -296,7 +297,8 @@ def _draft_for(actor: Membership, client: Client) -> Invoice:
     if draft is not None:
         return draft
     draft = Invoice(
-        organisation_id=client.organisation_id, client=client, created_by=actor.user,
+        organisation_id=client.organisation_id, client=client,
+        created_by=actor.user if actor is not None else user,
         number=_next_number(client.organisation_id),
         currency=selectors.settings_for(client.organisation).currency,
     )  # fmt: skip
@@ -696,7 +698,7 @@ def _bill_period(actor, subscription: Subscription, on: date) -> None:
     if amount <= 0:
         return
     whole = first == start and last == end
-    invoice = _draft_for(actor, subscription.client)
+    invoice = _draft_for(actor, subscription.client, user=subscription.created_by)
     _line(
         invoice,
         rules.Line(
@@ -762,22 +764,72 @@ def subscription_cancel(
 def subscriptions_bill_due(*, actor: Membership, today: date | None = None) -> int:
     """Charge every active subscription whose next period has begun by `today`."""
     _require_biller(actor)
-    today = today or _today(actor.organisation)
+    return _subscriptions_bill(actor, actor.organisation, today or _today(actor.organisation))
+
+
+@transaction.atomic
+def subscriptions_bill_scheduled(*, organisation_id: int) -> int:
+    """The daily job (billing.tasks): charge the practice's subscriptions whose billing day
+    has come, by the practice's own calendar. Safe to run again: a period is charged once,
+    since `billed_through` moves past it under the subscription's row lock."""
+    from kapflow.accounts.models import Organisation
+
+    organisation = Organisation.objects.get(pk=organisation_id)
+    return _subscriptions_bill(None, organisation, _today(organisation))
+
+
+def _subscriptions_bill(actor: Membership | None, organisation, today: date) -> int:
+    """Each period begun by `today` and not yet billed, oldest first (a run that was missed
+    catches up), one line per period on the client's draft. Returns the periods charged."""
     count = 0
     due = (
-        Subscription.objects.for_org(actor.organisation)
+        Subscription.objects.for_org(organisation)
+        .filter(billed_through__isnull=False)
         .filter(Q(cancelled_on__isnull=True) | Q(cancelled_on__gt=F("billed_through")))
-        .select_related("client__organisation")
+        .select_related("client__organisation", "created_by")
+        .order_by("id")
     )
     for row in due.select_for_update(of=("self",)):
-        nxt = rules.next_billing_date(row.billed_through or row.started_on, row.billing_day)
-        if row.billed_through and nxt <= today:
+        nxt = rules.next_billing_date(row.billed_through, row.billing_day)
+        while nxt <= today and (row.cancelled_on is None or nxt <= row.cancelled_on):
+            before = row.billed_through
             _bill_period(actor, row, nxt)
+            if row.billed_through == before:  # nothing to charge (a zero proration)
+                break
+            audit_record(actor=actor, action="subscription.bill", target=row,
+                         client_id=row.client_id)  # fmt: skip
             count += 1
+            nxt = rules.next_billing_date(row.billed_through, row.billing_day)
+    if count:
+        logger.info("billing.subscriptions", extra={"organisation_id": organisation.pk,
+                                                    "count": count})  # fmt: skip
     return count
 
 
 # ---- month-end statements -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def statements_month_end(*, organisation_id: int) -> int:
+    """The daily job (billing.tasks): once the practice's month has ended, make last month's
+    statements, once. Safe to run again and catches up after a missed day: it does nothing
+    if last month's statements were made after the month ended (a run made before then, by
+    hand, is replaced), or if the practice had issued no invoice by then. Returns the number
+    of statements made."""
+    from kapflow.accounts.models import Organisation
+
+    organisation = Organisation.objects.select_for_update().get(pk=organisation_id)
+    zone = clock.clinical_zone(organisation)
+    this_month = _today(organisation).replace(day=1)
+    month_start = (this_month - timedelta(days=1)).replace(day=1)
+    ended_at = datetime.combine(this_month, datetime.min.time(), tzinfo=zone)
+    statements = Statement.objects.for_org(organisation).filter(period_start=month_start)
+    if statements.filter(created_at__gte=ended_at).exists():
+        return 0
+    issued = Invoice.objects.for_org(organisation).exclude(state=InvoiceState.DRAFT)
+    if not issued.filter(issued_on__lt=this_month).exists():
+        return 0
+    return statements_run(organisation=organisation, month_start=month_start)
 
 
 @transaction.atomic
@@ -846,9 +898,11 @@ __all__ = [
     "payment_record",
     "payment_refund",
     "recompute",
+    "statements_month_end",
     "statements_run",
     "subscription_cancel",
     "subscription_start",
     "subscriptions_bill_due",
+    "subscriptions_bill_scheduled",
     "write_off",
 ]

@@ -60,6 +60,36 @@ def runtime_purge() -> list:
     return [runtime_purge_task.enqueue()]
 
 
+# Daily at 10:30 UTC: past midnight for practices from Hawaii to Europe, before any opens.
+# Each task reads the practice's own calendar, so the billing day is the practice's day.
+@scheduled("billing_subscriptions", every=timedelta(days=1), offset=timedelta(hours=10.5))
+def billing_subscriptions() -> list:
+    """Charge the subscriptions whose billing day has come, per practice that has any."""
+    from django.db.models import F, Q
+
+    from kapflow.billing.models import Subscription
+    from kapflow.billing.tasks import subscriptions_bill_task
+
+    org_ids = (
+        Subscription.objects.filter(billed_through__isnull=False)
+        .filter(Q(cancelled_on__isnull=True) | Q(cancelled_on__gt=F("billed_through")))
+        .values_list("organisation_id", flat=True)
+        .distinct()
+        .order_by("organisation_id")
+    )
+    return [subscriptions_bill_task.enqueue(org_id) for org_id in org_ids]
+
+
+@scheduled("billing_statements", every=timedelta(days=1), offset=timedelta(hours=10.75))
+def billing_statements() -> list:
+    """Last month's statements, once each practice's month has ended (a no-op after that)."""
+    from kapflow.accounts.models import Organisation, OrganisationKind
+    from kapflow.billing.tasks import statements_month_end_task
+
+    practices = Organisation.objects.filter(kind=OrganisationKind.PRACTICE).order_by("pk")
+    return [statements_month_end_task.enqueue(pk) for pk in practices.values_list("pk", flat=True)]
+
+
 # Nightly at 09:00 UTC, before the audit walk: on SQLite the query planner has statistics
 # only if ANALYZE runs (decision 0043); PostgreSQL's autovacuum does this itself.
 @scheduled("sqlite_optimize", every=timedelta(days=1), offset=timedelta(hours=9))
