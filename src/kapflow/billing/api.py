@@ -433,11 +433,11 @@ def mine_coverage_put(request, payload: CoverageIn):
 # ---- diagnoses, packages, subscriptions, statements -------------------------------------------
 
 
-class DiagnosisIn(Schema):
+class BillingDiagnosisIn(Schema):
     code: str = Field(max_length=10, description="A billable ICD-10-CM code, e.g. F33.1.")
 
 
-class DiagnosisOut(Schema):
+class BillingDiagnosisOut(Schema):
     id: int
     code: str
     description: str
@@ -529,7 +529,7 @@ def _subscription(s) -> dict:
 
 @router.get(
     "/clients/{int:client_id}/diagnoses",
-    response={200: list[DiagnosisOut], 404: ErrorsOut},
+    response={200: list[BillingDiagnosisOut], 404: ErrorsOut},
     summary="A client's diagnoses for claims",
 )
 def diagnoses(request, client_id: int):
@@ -537,9 +537,9 @@ def diagnoses(request, client_id: int):
     return _diagnoses(selectors.billing_client_get(actor=actor, client_id=client_id))
 
 
-@router.post("/clients/{int:client_id}/diagnoses", response={201: list[DiagnosisOut], **ERRORS},
+@router.post("/clients/{int:client_id}/diagnoses", response={201: list[BillingDiagnosisOut], **ERRORS},
              summary="Add a diagnosis for claims")  # fmt: skip
-def diagnosis_add(request, client_id: int, payload: DiagnosisIn):
+def diagnosis_add(request, client_id: int, payload: BillingDiagnosisIn):
     actor = staff_actor(request)
     services.diagnosis_add(actor=actor, client_id=client_id, code=payload.code)
     return Status(201, _diagnoses(selectors.billing_client_get(actor=actor, client_id=client_id)))
