@@ -212,3 +212,20 @@ class InquiryActionForm(forms.Form):
         ]
     )
     reason = forms.CharField(label="Reason (to close)", max_length=200, required=False)
+
+
+class InquiryBookForm(forms.Form):
+    """Book the held consultation as an appointment: telehealth, or one of the rooms."""
+
+    room = forms.TypedChoiceField(
+        label="Where", coerce=int, empty_value=None, required=False, choices=[]
+    )
+    confirm = forms.BooleanField(
+        label="Book anyway, outside working hours or time off", required=False
+    )
+
+    def __init__(self, *args, rooms=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["room"].choices = [("", "Telehealth (video)")] + [
+            (r.pk, f"Room {r.name}") for r in rooms
+        ]

@@ -729,3 +729,88 @@ def inquiry_update(*, actor: Membership, inquiry_id: int, action: str, reason: s
         client_id=inquiry.course.client_id if inquiry.course_id else None,
     )
     return inquiry
+
+
+# The kinds of request that still hold their slot and may be booked from the inquiry page.
+BOOKABLE_STATUSES = (InquiryStatus.CONFIRMED, InquiryStatus.CONTACTED)
+
+
+@transaction.atomic
+def inquiry_book(
+    *, actor: Membership, inquiry_id: int, room_id: int | None = None, confirm: bool = False
+):
+    """Book the inquiry's held slot as a consultation appointment through
+    `scheduling.services.appointment_book` (the same locks, licensure, clash and hours
+    checks and reasons as any staff booking), for the inquiry's course and the slot's
+    clinicians: the card's clinician, and for a joint intake the partner prescriber too
+    (joined to the client's care team first, as a booking requires). Telehealth unless a
+    room is chosen. The inquiry becomes booked (its hold gives way to the appointment), all
+    in one transaction: a refusal changes nothing. Returns (inquiry, Booking)."""
+    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients.services import care_team_add
+    from kapflow.scheduling.models import AppointmentKind
+    from kapflow.scheduling.services import appointment_book
+
+    if not policy.can_work_inquiries(actor):
+        raise NotFound()
+    inquiry = (
+        Inquiry.objects.for_org(actor.organisation)
+        .select_for_update()
+        .filter(pk=inquiry_id)
+        .first()
+    )
+    if inquiry is None:
+        raise NotFound("Inquiry not found.")
+    if inquiry.status not in BOOKABLE_STATUSES or not inquiry.course_id:
+        raise DomainError(
+            "Only a confirmed request that is not yet booked or closed can be booked.",
+            code="directory.closed",
+        )
+    if inquiry.slot_starts_at is None or inquiry.slot_ends_at is None:
+        raise DomainError(
+            "This request holds no time; book the consultation on the schedule.",
+            code="directory.no_slot",
+        )
+    course = inquiry.course
+    member = Membership.objects.get(pk=inquiry.clinician.membership_id)
+    therapist_id, prescriber_id = None, inquiry.prescriber_id
+    if member.has_role(Role.THERAPIST):
+        therapist_id = member.pk
+    elif prescriber_id is None:
+        prescriber_id = member.pk  # a prescriber's card: the course's therapist joins
+    if (
+        prescriber_id is not None
+        and not CareTeamMember.objects.filter(
+            client_id=course.client_id, membership_id=prescriber_id, ended_at__isnull=True
+        ).exists()
+    ):
+        # Licensure is the booking's to refuse (below), with the scheduling reasons.
+        care_team_add(
+            actor=actor, client_id=course.client_id, membership_id=prescriber_id,
+            role="prescriber", acknowledge_warnings=True,
+        )  # fmt: skip
+    minutes = int((inquiry.slot_ends_at - inquiry.slot_starts_at).total_seconds() // 60)
+    booking = appointment_book(
+        actor=actor,
+        kind=AppointmentKind.CONSULTATION,
+        starts_at=inquiry.slot_starts_at,
+        minutes=minutes,
+        course_ids=[course.pk],
+        therapist_id=therapist_id,
+        prescriber_id=prescriber_id,
+        room_id=room_id,
+        telehealth=room_id is None,
+        confirm=confirm,
+        now=clock.now(),
+    )
+    inquiry.status = InquiryStatus.BOOKED
+    inquiry.hold_expires_at = None
+    inquiry.save(update_fields=["status", "hold_expires_at"])
+    audit_record(
+        actor=actor, action="directory.inquiry_booked", target=inquiry, client_id=course.client_id
+    )
+    logger.info(
+        "directory.inquiry_booked",
+        extra={"inquiry_id": inquiry.pk, "appointment_id": booking.first.pk},
+    )
+    return inquiry, booking

@@ -21,6 +21,7 @@ from kapflow.core.errors import NotFound
 from kapflow.core.views import call_for_form, staff_actor
 from kapflow.directory import forms, jsonld, selectors, services
 from kapflow.directory.models import InquiryStatus
+from kapflow.scheduling.selectors import rooms_list
 
 PRESCREEN_SALT = "kapflow.directory.prescreen"
 
@@ -383,8 +384,25 @@ def inquiries(request):
 def inquiry(request, inquiry_id: int):
     actor = staff_actor(request)
     found = selectors.inquiry_get_for_actor(actor=actor, inquiry_id=inquiry_id)
-    form = forms.InquiryActionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    booking = request.method == "POST" and request.POST.get("op") == "book"
+    form = forms.InquiryActionForm(None if booking else request.POST or None)
+    book_form = forms.InquiryBookForm(
+        request.POST if booking else None,
+        rooms=rooms_list(organisation_id=found.organisation_id, active_only=True),
+    )
+    if booking and book_form.is_valid():
+        done = call_for_form(
+            book_form,
+            services.inquiry_book,
+            actor=actor,
+            inquiry_id=found.pk,
+            room_id=book_form.cleaned_data["room"],
+            confirm=book_form.cleaned_data["confirm"],
+        )
+        if done is not None:
+            messages.success(request, "The consultation is booked on the schedule.")
+            return redirect("directory:inquiry", inquiry_id=found.pk)
+    elif request.method == "POST" and not booking and form.is_valid():
         done = call_for_form(
             form,
             services.inquiry_update,
@@ -407,7 +425,13 @@ def inquiry(request, inquiry_id: int):
     return render(
         request,
         "directory/inquiry.html",
-        {"inquiry": found, "form": form, "now": clock.now()},
+        {
+            "inquiry": found,
+            "form": form,
+            "book_form": book_form,
+            "bookable": found.status in services.BOOKABLE_STATUSES and found.slot_starts_at,
+            "now": clock.now(),
+        },
     )
 
 
