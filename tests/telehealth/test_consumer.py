@@ -19,6 +19,17 @@ def anyio_backend():
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+async def _close_thread_connections(anyio_backend):
+    """The consumer's database calls run in channels' worker thread; close its connection
+    so PostgreSQL's test database can be dropped at the end."""
+    yield
+    from channels.db import database_sync_to_async
+    from django.db import connections
+
+    await database_sync_to_async(connections.close_all)()
+
+
 @pytest.fixture
 def room(world):
     appointment = telehealth_appointment(world)
