@@ -48,7 +48,8 @@ demo: install
 	mkdir -p var
 	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) $(PY) manage.py migrate --no-input -v0
 	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py demo
-	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) manage.py runserver $(HOST):$(PORT)
+	# The ASGI application under uvicorn (not runserver): the session room needs WebSockets.
+	KAPFLOW_DEMO_MODE=1 $(DEMO_TASKS) KAPFLOW_BASE_URL=$(KAPFLOW_BASE_URL) $(PY) -m uvicorn kapflow.config.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
 # The shipped runtime (decision 0041): gunicorn with uvicorn workers, the task worker and the
 # scheduler, as in the Procfile. Settings come from the environment; secrets a machine does
