@@ -34,9 +34,11 @@ def test_make_demo_serves_prints_and_links_at_host_and_port():
     ).stdout
     lines = recipe.splitlines()
     demo = next(line for line in lines if "manage.py demo" in line)
-    serve = next(line for line in lines if "manage.py runserver" in line)
+    # The ASGI application under uvicorn: the session room needs WebSockets (decision 0049).
+    serve = next(line for line in lines if "uvicorn kapflow.config.asgi:application" in line)
     assert "KAPFLOW_BASE_URL=http://127.0.0.1:8102" in demo
-    assert "KAPFLOW_BASE_URL=http://127.0.0.1:8102" in serve and serve.endswith("127.0.0.1:8102")
+    assert "KAPFLOW_BASE_URL=http://127.0.0.1:8102" in serve
+    assert "--host 127.0.0.1 --port 8102" in serve
 
 
 def _portal_accounts_have_memberships(practice):
