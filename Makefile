@@ -13,7 +13,7 @@ PORT ?= 8000
 # Where the demo is served: printed with the sign-ins and used for every link in e-mails.
 KAPFLOW_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: demo test lint check assets install lock bench bench-http serve worker scheduler clean
+.PHONY: demo test lint check assets install lock bench bench-http bench-http-directory serve worker scheduler clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +90,10 @@ bench: install
 # interleaved rounds. Needs wrk and PostgreSQL; bench/README.md has the figures.
 bench-http: install var/kapflow.env
 	$(SERVE_ENV) $(PY) bench/http_load.py $(BENCH_ARGS)
+
+# The public directory search under `make serve` and wrk (bench/http_directory.py).
+bench-http-directory: install var/kapflow.env
+	$(SERVE_ENV) $(PY) bench/http_directory.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
