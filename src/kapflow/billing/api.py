@@ -537,8 +537,11 @@ def diagnoses(request, client_id: int):
     return _diagnoses(selectors.billing_client_get(actor=actor, client_id=client_id))
 
 
-@router.post("/clients/{int:client_id}/diagnoses", response={201: list[BillingDiagnosisOut], **ERRORS},
-             summary="Add a diagnosis for claims")  # fmt: skip
+@router.post(
+    "/clients/{int:client_id}/diagnoses",
+    response={201: list[BillingDiagnosisOut], **ERRORS},
+    summary="Add a diagnosis for claims",
+)
 def diagnosis_add(request, client_id: int, payload: BillingDiagnosisIn):
     actor = staff_actor(request)
     services.diagnosis_add(actor=actor, client_id=client_id, code=payload.code)
