@@ -6,6 +6,7 @@ found"; the companion's "need help now" appears in the therapist's room.
 The room needs WebSockets, which pytest-django's live server does not speak: the shipped ASGI
 application runs under uvicorn in a thread of this process, on the same test database."""
 
+import asyncio
 import re
 import threading
 
@@ -34,10 +35,17 @@ def asgi_base(transactional_db, settings):
     import socket
 
     import uvicorn
+    from channels.db import database_sync_to_async
+    from django.db import connections
 
     from kapflow.config.asgi import application
 
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    # Each request's thread closes its connection when the request ends, so PostgreSQL can
+    # drop the test database afterwards (the tests' default keeps them for 60 s).
+    db_settings = connections.settings["default"]
+    kept_age = db_settings.get("CONN_MAX_AGE", 0)
+    db_settings["CONN_MAX_AGE"] = 0
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -45,15 +53,21 @@ def asgi_base(transactional_db, settings):
         uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off",
                        log_level="warning", ws="websockets")
     )  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
     thread.start()
     for _ in range(200):
         if server.started:
             break
         threading.Event().wait(0.05)
     yield f"http://127.0.0.1:{port}"
+    # The consumers' database thread too.
+    asyncio.run_coroutine_threadsafe(database_sync_to_async(connections.close_all)(), loop).result(
+        timeout=30
+    )
     server.should_exit = True
     thread.join(timeout=10)
+    db_settings["CONN_MAX_AGE"] = kept_age
 
 
 @pytest.fixture
