@@ -1062,6 +1062,12 @@ def can_work_billing(actor) -> bool:
     )
 
 
+def can_manage_billing_setup(actor) -> bool:
+    """The fee schedule (new dated rates) and the practice's billing settings (tax id,
+    currency, rounding): the practice's admins and billers, as for the rest of its billing."""
+    return can_work_billing(actor)
+
+
 def invoices_queryset(actor) -> QuerySet:
     """The invoices a staff member may read: every invoice of the practice for its billers
     and admins; for its therapists, those of clients on their care team."""

@@ -93,3 +93,51 @@ def test_the_portal_superbill_download_is_audited_with_its_digest(client, billed
     assert "Repr-Digest" in response
     event = AuditEvent.objects.get(action="superbill.export")
     assert event.client_id == billed.client.pk and event.content_digest
+
+
+def test_the_superbill_for_one_invoice_holds_only_its_session(client, billed, time_machine):
+    from kapflow.audit.models import AuditEvent
+    from kapflow.billing.models import Invoice
+    from tests.conftest import sign_in
+
+    first = Invoice.objects.get(state="partly_paid")
+    earlier = charged_invoice(
+        billed, minutes=45,
+        ended_at=datetime.datetime(2026, 11, 10, 20, 0, tzinfo=datetime.UTC),
+    )  # fmt: skip
+    services.invoice_issue(actor=billed.biller, invoice_id=earlier.pk)
+    # Printed a week later, so the session's date is not the day it is generated.
+    time_machine.move_to(datetime.datetime(2026, 11, 25, 20, 0, tzinfo=datetime.UTC), tick=False)
+    sign_in(client, billed.biller.user)
+    page = client.get(f"/billing/invoices/{first.pk}/").content.decode()
+    assert f'href="/billing/invoices/{first.pk}/superbill.pdf"' in page
+
+    response = client.get(f"/billing/invoices/{first.pk}/superbill.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    text = pdf_readable(response.content)
+    assert "90837" in text and "2026-11-18" in text, text
+    # The other session, on another invoice, stays off it.
+    assert "90834" not in text and "2026-11-10" not in text
+    event = AuditEvent.objects.get(action="superbill.export")
+    assert event.client_id == billed.client.pk and event.content_digest
+
+    other = pdf_readable(client.get(f"/billing/invoices/{earlier.pk}/superbill.pdf").content)
+    assert "90834" in other and "2026-11-10" in other
+    assert "90837" not in other and "2026-11-18" not in other
+
+
+def test_no_superbill_for_a_draft_and_no_link_for_a_therapist(client, billed):
+    from tests.conftest import sign_in
+
+    draft = charged_invoice(billed)
+    sign_in(client, billed.biller.user)
+    response = client.get(f"/billing/invoices/{draft.pk}/superbill.pdf")
+    assert response.status_code == 409
+    assert "not a draft" in response.content.decode()
+    assert "superbill.pdf" not in client.get(f"/billing/invoices/{draft.pk}/").content.decode()
+
+    issued = selectors.own_invoices(actor=billed.client_member)[0]
+    sign_in(client, billed.therapist.user)
+    assert client.get(f"/billing/invoices/{issued.pk}/").status_code == 200
+    assert "superbill.pdf" not in client.get(f"/billing/invoices/{issued.pk}/").content.decode()
+    assert client.get(f"/billing/invoices/{issued.pk}/superbill.pdf").status_code == 404

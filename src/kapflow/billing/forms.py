@@ -7,6 +7,7 @@ from kapflow.billing.models import (
     PaymentMethod,
     Purpose,
     Relationship,
+    Rounding,
     SourceKind,
     WriteOffReason,
 )
@@ -72,6 +73,9 @@ class FeeForm(forms.Form):
     purpose = forms.ChoiceField(choices=Purpose.choices)
     rate = forms.DecimalField(**AMOUNT)
     effective_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    unit_minutes = forms.IntegerField(
+        min_value=1, max_value=480, initial=60, help_text="Minutes per unit (60 for an hour)."
+    )
 
 
 class PeriodForm(forms.Form):
@@ -89,3 +93,14 @@ class PeriodForm(forms.Form):
 
 class StatementRunForm(forms.Form):
     month = forms.DateField(help_text="Any day of the month to state.")
+
+
+class BillingSettingsForm(forms.Form):
+    tax_id = forms.CharField(max_length=20, required=False, label="Tax id (EIN)")
+    currency = forms.CharField(max_length=3, min_length=3, help_text="ISO 4217, such as USD.")
+    rounding_minutes = forms.IntegerField(
+        min_value=1, max_value=60, label="Private time step (minutes)"
+    )
+    rounding = forms.ChoiceField(choices=Rounding.choices, label="Round private time")
+    telehealth_modifier = forms.ChoiceField(choices=[("95", "95"), ("GT", "GT")])
+    payment_terms_days = forms.IntegerField(min_value=0, max_value=365, label="Days to pay")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 
 from kapflow import policy
 from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
@@ -35,7 +35,7 @@ from kapflow.billing.models import (
 )
 from kapflow.clinical import billing as rules
 from kapflow.core import clock
-from kapflow.core.errors import NotFound
+from kapflow.core.errors import DomainError, NotFound
 from kapflow.patients.models import Client
 
 LIST_LIMIT = 200
@@ -82,6 +82,25 @@ def fee_list(*, actor) -> list[FeeService]:
     if not policy.can_work_billing(actor):
         raise NotFound()
     return list(FeeService.objects.for_org(actor.organisation).order_by("code", "-effective_from"))
+
+
+def fee_schedule_page(*, actor) -> dict:
+    """The fee schedule page: the rows in effect today or starting later (current), and the
+    ended ones (history), each with its dates. Practice admins and billers only."""
+    if not policy.can_manage_billing_setup(actor):
+        raise NotFound()
+    today = clock.clinical_date(actor.organisation)
+    rows = fee_list(actor=actor)
+    current = [r for r in rows if r.effective_to is None or r.effective_to >= today]
+    ended = [r for r in rows if r.effective_to is not None and r.effective_to < today]
+    return {"today": today, "current": current, "ended": ended,
+            "settings": settings_for(actor.organisation)}  # fmt: skip
+
+
+def billing_settings_get(*, actor) -> BillingSettings:
+    if not policy.can_manage_billing_setup(actor):
+        raise NotFound()
+    return settings_for(actor.organisation)
 
 
 # ---- clients ---------------------------------------------------------------------------------
@@ -446,15 +465,17 @@ class Superbill:
     generated_on: date
 
 
-def superbill_for(*, client, start: date, end: date) -> Superbill:
+def superbill_for(*, client, start: date, end: date, invoice=None) -> Superbill:
     """Facts for a superbill: every psychotherapy and intake line (coded services a payer
     reimburses; private time is not) of the client's non-void, issued invoices with
     a date of service in the period, the payments on those invoices, the practice, the
-    rendering clinician (the first line's) with NPI and licences, coverage and diagnoses."""
+    rendering clinician (the first line's) with NPI and licences, coverage and diagnoses.
+    With `invoice`, only that invoice's lines (a superbill for one session)."""
     org = client.organisation
+    only = {"invoice": invoice} if invoice is not None else {}
     lines = list(
         InvoiceLine.objects.for_org(org)
-        .filter(invoice__client=client, service_date__range=(start, end))
+        .filter(invoice__client=client, service_date__range=(start, end), **only)
         .filter(purpose__in=[Purpose.PSYCHOTHERAPY, Purpose.INTAKE])
         .exclude(invoice__state__in=[InvoiceState.VOID, InvoiceState.DRAFT])
         .select_related("clinician__user", "invoice")
@@ -475,6 +496,26 @@ def superbill_for(*, client, start: date, end: date) -> Superbill:
         lines=lines, paid=paid, charged=charged,
         start=start, end=end, generated_on=clock.clinical_date(org),
     )  # fmt: skip
+
+
+def invoice_superbill(*, actor, invoice_id: int) -> Superbill:
+    """The superbill for one issued invoice: its coded services over its own service dates.
+    Practice admins and billers; a draft or void invoice, or one with no coded service
+    (private time only), has none (DomainError)."""
+    if not policy.can_work_billing(actor):
+        raise NotFound()
+    invoice = invoice_get(actor=actor, invoice_id=invoice_id, audit=False)
+    if invoice.state in (InvoiceState.DRAFT, InvoiceState.VOID):
+        raise DomainError("A superbill is made from an issued invoice, not a draft or a void one.",
+                          code="superbill.not_issued")  # fmt: skip
+    dates = invoice.lines.filter(purpose__in=[Purpose.PSYCHOTHERAPY, Purpose.INTAKE]).aggregate(
+        start=Min("service_date"), end=Max("service_date")
+    )
+    if dates["start"] is None:
+        raise DomainError("This invoice has no coded service (private time is not claimable).",
+                          code="superbill.nothing_coded")  # fmt: skip
+    return superbill_for(client=invoice.client, start=dates["start"], end=dates["end"],
+                         invoice=invoice)  # fmt: skip
 
 
 def claim_lines(*, actor, start: date, end: date) -> list[InvoiceLine]:

@@ -19,7 +19,7 @@ from django.db.models import F, Max, Q, Sum
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_record
+from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.billing import selectors
 from kapflow.billing.models import (
     BillingSettings,
@@ -104,13 +104,29 @@ def _today(organisation) -> date:
 
 @transaction.atomic
 def billing_settings_update(*, actor: Membership, **fields) -> BillingSettings:
-    """The practice's tax id, currency and rounding rule (admins and billers)."""
-    _require_biller(actor)
+    """The practice's tax id, currency and rounding rule (admins and billers). Every field is
+    checked before anything is saved; a refusal names the field."""
+    if not policy.can_manage_billing_setup(actor):
+        raise NotFound()
     row, _ = BillingSettings.objects.select_for_update().get_or_create(
         organisation=actor.organisation
     )
     allowed = {"tax_id", "currency", "rounding_minutes", "rounding", "telehealth_modifier",
                "payment_terms_days"}  # fmt: skip
+    errors: dict = {}
+    if "tax_id" in fields:
+        fields["tax_id"] = _text(errors, "tax_id", fields["tax_id"], max_length=20)
+    if "currency" in fields:
+        currency = fields["currency"].strip().upper() if isinstance(fields["currency"], str) else ""
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            errors["currency"] = "Give the three-letter ISO 4217 code, such as USD."
+        fields["currency"] = currency
+    if "rounding_minutes" in fields and not (
+        isinstance(fields["rounding_minutes"], int) and 1 <= fields["rounding_minutes"] <= 60
+    ):
+        errors["rounding_minutes"] = "Round private time to a step of 1 to 60 minutes."
+    if errors:
+        raise ValidationError(errors)
     changed = []
     for name, value in fields.items():
         if name in allowed and getattr(row, name) != value:
@@ -138,7 +154,8 @@ def fee_add(
     """A service or a new rate for one: a new row from `effective_from`, never an edit. The
     current row of the same code ends the day before; a date on or before the current row's
     start is refused, so history is never rewritten."""
-    _require_biller(actor)
+    if not policy.can_manage_billing_setup(actor):
+        raise NotFound()
     errors: dict = {}
     code = _text(errors, "code", code, required="Give the CPT/HCPCS code or your line's code.",
                  max_length=10).upper()  # fmt: skip
@@ -271,7 +288,9 @@ def diagnosis_remove(*, actor: Membership, diagnosis_id: int) -> None:
         Diagnosis.objects.for_org(actor.organisation).select_for_update().filter(pk=diagnosis_id)
     ).first()
     if row is None:
-        raise NotFound("Diagnosis not found.")
+        raise audit_not_found(
+            actor=actor, model=Diagnosis, object_id=diagnosis_id, message="Diagnosis not found."
+        )
     audit_record(actor=actor, action="diagnosis.remove", target=row, client_id=row.client_id)
     row.delete()
 
@@ -548,7 +567,9 @@ def payment_refund(*, actor: Membership, payment_id: int, amount, reason: str) -
         Payment.objects.filter(invoice__in=policy.invoices_queryset(actor), pk=payment_id)
     ).first()
     if payment is None:
-        raise NotFound("Payment not found.")
+        raise audit_not_found(
+            actor=actor, model=Payment, object_id=payment_id, message="Payment not found."
+        )
     invoice = _invoice_locked(actor, payment.invoice_id)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     errors: dict = {}
@@ -731,7 +752,12 @@ def subscription_cancel(
         .first()
     )
     if row is None:
-        raise NotFound("Subscription not found.")
+        raise audit_not_found(
+            actor=actor,
+            model=Subscription,
+            object_id=subscription_id,
+            message="Subscription not found.",
+        )
     if row.cancelled_on is not None:
         raise DomainError("This subscription is already cancelled.", code="subscription.cancelled")
     on = on or _today(row.client.organisation)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
 from kapflow.audit.exports import export_response
+from kapflow.audit.services import audit_route_not_found
 from kapflow.audit.views import csv_safe
 from kapflow.billing import forms, pdf, selectors, services
 from kapflow.billing.models import Invoice, InvoiceState
@@ -39,7 +40,7 @@ def _biller(request):
 def _client_actor(request):
     actor = getattr(request, "actor", None)
     if not policy.is_client_actor(actor):
-        raise Http404()
+        raise audit_route_not_found(request)
     return actor
 
 
@@ -88,6 +89,50 @@ def workbench(request):
 def finance(request):
     actor = _biller(request)
     return render(request, "billing/finance.html", {"f": selectors.finance_summary(actor=actor)})
+
+
+def _billing_setup(request):
+    actor = staff_actor(request)
+    if not policy.can_manage_billing_setup(actor):
+        raise Http404()
+    return actor
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def fee_schedule(request):
+    """The fee schedule with its dates; a new rate is a new dated row (services.fee_add)."""
+    actor = _billing_setup(request)
+    form, status = forms.FeeForm(), 200
+    if request.method == "POST":
+        form = forms.FeeForm(request.POST)
+        fee, status = _call(request, form, services.fee_add, actor=actor)
+        if fee is not None:
+            messages.success(
+                request, f"{fee.code} at {fee.rate} from {fee.effective_from:%Y-%m-%d}."
+            )
+            return redirect("billing:fees")
+    context = {**selectors.fee_schedule_page(actor=actor), "form": form}
+    return render(request, "billing/fee_schedule.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def billing_settings(request):
+    """The practice's tax id, currency and rounding rule."""
+    actor = _billing_setup(request)
+    row = selectors.billing_settings_get(actor=actor)
+    form = forms.BillingSettingsForm(
+        initial={f: getattr(row, f) for f in forms.BillingSettingsForm.base_fields}
+    )
+    status = 200
+    if request.method == "POST":
+        form = forms.BillingSettingsForm(request.POST)
+        done, status = _call(request, form, services.billing_settings_update, actor=actor)
+        if done is not None:
+            messages.success(request, "Billing settings saved.")
+            return redirect("billing:settings")
+    return render(request, "billing/settings.html", {"form": form}, status=status)
 
 
 @login_required
@@ -222,6 +267,26 @@ def _superbill_response(actor, client, start, end):
         actor=actor, action="superbill.export", body=pdf.render_superbill(bill),
         content_type="application/pdf", filename=f"superbill-{client.pk}-{start:%Y%m%d}.pdf",
         target=client, client_id=client.pk,
+    )  # fmt: skip
+
+
+@login_required
+def invoice_superbill(request, invoice_id: int):
+    """The superbill for one invoice's session(s): its coded services, its dates."""
+    actor = _biller(request)
+    try:
+        bill = selectors.invoice_superbill(actor=actor, invoice_id=invoice_id)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as exc:
+        form = forms.forms.Form({})
+        form.full_clean()
+        form.add_error(None, exc.message)
+        return render(request, "billing/form_error.html", {"form": form}, status=409)
+    return export_response(
+        actor=actor, action="superbill.export", body=pdf.render_superbill(bill),
+        content_type="application/pdf", filename=f"superbill-invoice-{invoice_id}.pdf",
+        target=bill.client, client_id=bill.client.pk,
     )  # fmt: skip
 
 
