@@ -141,6 +141,7 @@ def records(world):
             start_time=datetime.time(9),
             end_time=datetime.time(17),
         ),
+        **_money_and_front_door(world),
         # Practice B's own records, named by B's admin beside A's.
         "own_client": world.other_client,
         "own_therapist": world.other_therapist,
@@ -154,6 +155,52 @@ def records(world):
         "token_secret": token,
     }
     return r
+
+
+def _money_and_front_door(world) -> dict:
+    """Practice A's billing rows (an issued invoice with a payment, a diagnosis, a
+    subscription, last month's statement) and a consultation request."""
+    from kapflow.billing import services as billing
+    from kapflow.billing.models import Statement
+    from kapflow.core import clock
+    from kapflow.directory.models import Inquiry
+    from tests.billing.factories import fee_schedule, issued_invoice
+    from tests.directory.factories import publish
+
+    fee_schedule(world.practice)
+    invoice = issued_invoice(world)
+    _, card = publish(world)
+    payment = billing.payment_record(
+        actor=world.biller, invoice_id=invoice.pk, amount="10.00", method="manual"
+    )
+    month = clock.clinical_date(world.practice).replace(day=1)
+    billing.statements_run(organisation=world.practice, month_start=month)
+    return {
+        "invoice": invoice,
+        "payment": payment,
+        "diagnosis": billing.diagnosis_add(
+            actor=world.biller, client_id=world.client.pk, code="F33.1"
+        ),
+        "subscription": billing.subscription_start(
+            actor=world.biller,
+            client_id=world.client.pk,
+            name="Low-dose monthly",
+            monthly_amount="129.00",
+            billing_day=1,
+        ),
+        "statement": Statement.objects.filter(organisation=world.practice).first(),
+        "inquiry": Inquiry.objects.create(
+            organisation=world.practice,
+            clinician=card,
+            first_name="Sam",
+            last_name="Probe",
+            email="sam.probe@example.test",
+            date_of_birth=datetime.date(1990, 1, 1),
+            client_state="OR",
+            token_hash="0" * 64,
+            created_at=clock.now(),
+        ),
+    }
 
 
 def _ids(r: dict) -> dict:
@@ -236,6 +283,13 @@ PROBES = [
     ("alert sent page", "get", "/alerts/sent/{alert}/", None, "alert"),
     ("companion page", "get", "/me/companions/{companion}/", None, "companion"),
     ("supervision page", "post", "/notes/supervision/", {"end": "{supervision}"}, "supervision"),
+    ("invoice page", "get", "/billing/invoices/{invoice}/", None, "invoice"),
+    ("invoice api", "get", API + "/billing/invoices/{invoice}", None, "invoice"),
+    ("payment refund api", "post", API + "/billing/payments/{payment}/refunds", {"amount": "1.00", "reason": "Probe."}, "payment"),
+    ("diagnosis api", "delete", API + "/billing/diagnoses/{diagnosis}", None, "diagnosis"),
+    ("subscription cancel api", "post", API + "/billing/subscriptions/{subscription}/cancel", None, "subscription"),
+    ("statement portal page", "get", "/billing/me/statements/{statement}.pdf", None, "statement"),
+    ("inquiry page", "get", "/directory/inquiries/{inquiry}/", None, "inquiry"),
     ("availability rule page", "post", "/schedule/availability/?member={own_therapist}", {"action": "remove_rule", "id": "{availabilityrule}"}, "availabilityrule"),
 ]  # fmt: skip
 

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence, TrainingCertificate
+from kapflow.audit.services import audit_not_found
 from kapflow.clinical import directory as rules
 from kapflow.clinical import scheduling as sched
 from kapflow.clinical.geography import US_STATES, state_time_zone
@@ -476,7 +477,8 @@ def inquiry_get_for_actor(*, actor, inquiry_id: int) -> Inquiry:
         .first()
     )
     if found is None:
-        raise NotFound("Inquiry not found.")
+        raise audit_not_found(actor=actor, model=Inquiry, object_id=inquiry_id,
+                              message="Inquiry not found.")  # fmt: skip
     return found
 
 
