@@ -47,8 +47,11 @@ def test_each_job_is_enqueued_once_per_period(world, db_tasks):
     assert DBTaskResult.objects.filter(id__in=deadlines.task_ids).count() == 4
     assert deadlines.claimed_by == "s1"
 
-    # Five minutes on: only the reminders are due again.
-    assert tick(now=T + timedelta(minutes=5), claimed_by="s2") == ["reminders"]
+    # Five minutes on: only the five-minute jobs are due again (reminders, and the release
+    # of unconfirmed consultation holds).
+    every_five = {job.name for job in jobs() if job.every == timedelta(minutes=5)}
+    assert every_five == {"reminders", "directory_holds"}
+    assert sorted(tick(now=T + timedelta(minutes=5), claimed_by="s2")) == sorted(every_five)
 
 
 def test_a_claim_made_elsewhere_wins(db_tasks):
