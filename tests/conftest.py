@@ -41,6 +41,16 @@ def _test_clock():
         yield traveller
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Every test starts with an empty cache: counters kept there (the directory's rate limits,
+    sign-in lockouts with Redis) must not carry from one test, or one demo load, to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def sign_in(client, user):
     """Log in through the test client with a verified OTP session, as after a real MFA step."""
     device = AuthenticatorDevice.objects.filter(user=user, confirmed=True).first() or (
