@@ -22,7 +22,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# One browser per module, not per session: Playwright's sync API keeps its event loop running
+# in the test thread while it is open, and pytest-django runs the e2e modules just before the
+# session room's own browser (fake media) and the async socket tests, which need none running.
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package.")

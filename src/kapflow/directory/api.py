@@ -126,7 +126,7 @@ def search(request, filters: Query[SearchIn]):
 
 
 @router.get("/clinician", auth=None, response={200: ProfileOut, 404: ErrorsOut, 422: ErrorsOut})
-def clinician(request, slug: str = Query(..., max_length=80)):
+def clinician(request, slug: str = Query(..., max_length=80, pattern=r"^[-a-zA-Z0-9_]+$")):
     """A published clinician's profile with the next open consultation slots and the joint
     slots with their partner prescriber."""
     found = selectors.clinician_public(slug=slug)

@@ -528,6 +528,12 @@ class FunnelRow:
     first_dosing: int = 0
 
 
+def _local_month(value):
+    """A TruncMonth in the practice's zone comes back as a local datetime: its date is the
+    month (SQLite may hand back a date already)."""
+    return value.date() if isinstance(value, datetime) else value  # local datetimes
+
+
 def funnel(*, actor, months: int = 12) -> list[FunnelRow]:
     """Per month of the request and source: requests (confirmed), consultations (booked or
     later), clients (converted), and first dosing (the inquiry's course reached dosing). One
@@ -564,7 +570,7 @@ def funnel(*, actor, months: int = 12) -> list[FunnelRow]:
     )
     return [
         FunnelRow(
-            month=r["month"].date() if isinstance(r["month"], datetime) else r["month"],
+            month=_local_month(r["month"]),
             source=r["source"],
             requests=r["requests"],
             consultations=r["consultations"],

@@ -4,7 +4,6 @@ hand over to kapflow.fhir.selectors. Every error is an OperationOutcome naming t
 at fault; nothing here decides access (kapflow.policy does) or maps records (mapping_*).
 """
 
-import hashlib
 import json
 import logging
 from datetime import UTC, datetime, time
@@ -16,7 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.http import require_safe
 
 from kapflow import policy
-from kapflow.audit.services import audit_record
+from kapflow.audit.exports import export_response
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.fhir import selectors
@@ -227,7 +226,7 @@ def metadata(request):
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": clock.now().date().isoformat(),
+        "date": clock.now().isoformat(timespec="seconds"),
         "publisher": "kapflow",
         "kind": "instance",
         "software": {"name": "kapflow"},
@@ -325,16 +324,16 @@ def my_record(request):
     base = _base(request)
     bundle = _bundle("collection", resources, base, [])
     body = json.dumps(bundle, indent=1).encode("utf-8")
-    audit_record(
+    stamp = clock.clinical_date(client.organisation).isoformat()
+    response = export_response(
         actor=request.actor,
         action="fhir.record_download",
+        body=body,
+        content_type=CONTENT_TYPE,
+        filename=f"record-{stamp}.fhir.json",
         target=client,
         client_id=client.pk,
-        content_digest=hashlib.sha256(body).hexdigest(),
     )
-    response = HttpResponse(body, content_type=CONTENT_TYPE)
-    stamp = clock.now().date().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="record-{stamp}.fhir.json"'
     response["Cache-Control"] = "no-store"
     return response
 
@@ -350,15 +349,15 @@ def my_record_pdf(request):
     except NotFound as error:
         raise Http404 from error
     body = render_record(resources)
-    audit_record(
+    stamp = clock.clinical_date(client.organisation).isoformat()
+    response = export_response(
         actor=request.actor,
         action="fhir.record_pdf",
+        body=body,
+        content_type="application/pdf",
+        filename=f"record-{stamp}.pdf",
         target=client,
         client_id=client.pk,
-        content_digest=hashlib.sha256(body).hexdigest(),
     )
-    response = HttpResponse(body, content_type="application/pdf")
-    stamp = clock.now().date().isoformat()
-    response["Content-Disposition"] = f'attachment; filename="record-{stamp}.pdf"'
     response["Cache-Control"] = "no-store"
     return response
