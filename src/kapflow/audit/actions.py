@@ -182,6 +182,9 @@ ACTIONS: dict[str, ActionWords] = {
     "outcomes.own_view": _r("Looked at your scores over time", "your scores over time"),
     "outcomes.practice_view": _o("Looked at the practice's de-identified outcomes"),
     "outcomes.practice_api": _o("Read the practice's de-identified outcomes through the API"),
+    "practice.export": ActionWords(
+        "Exported the practice's whole record to an archive", Kind.RELEASE, "every record"
+    ),
     "outcomes.practice_export": ActionWords(
         "Exported the practice's de-identified outcomes as CSV", Kind.RELEASE, "no one's name"
     ),

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "kapflow.directory",
     "kapflow.telehealth",
     "kapflow.runtime",
+    "kapflow.portability",
 ]
 
 MIDDLEWARE = [
