@@ -14,15 +14,19 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from kapflow.accounts import services as accounts
 from kapflow.accounts.models import ApiTokenScope
+from kapflow.alerts.models import Alert
 from kapflow.assessments.models import Response
 from kapflow.audit.models import AuditEvent
+from kapflow.billing.models import Diagnosis
 from kapflow.encounters.models import DosingSession, TimelineEntry
+from kapflow.prescriptions.models import DoseUse
 from kapflow.scheduling.models import Appointment, AppointmentParticipant
 from tests.conftest import sign_in
 from tests.consents.factories import sign
 from tests.courses.factories import make_course
+from tests.notes.factories import signed
 from tests.patients.factories import ClientFactory, on_team
-from tests.prescriptions.factories import prescribe
+from tests.prescriptions.factories import decide, dose_logged, evaluate, prescribe, refer
 
 BASE = "/fhir/R4/"
 TYPES = [
@@ -34,8 +38,22 @@ TYPES = [
     "MedicationRequest",
     "Consent",
     "Appointment",
+    "Condition",
+    "Encounter",
+    "QuestionnaireResponse",
+    "CareTeam",
+    "Flag",
+    "DocumentReference",
+    "Provenance",
+    "MedicationDispense",
+    "MedicationAdministration",
 ]
-CLINICAL = ["EpisodeOfCare", "Observation", "MedicationRequest", "Consent", "Appointment"]
+CLINICAL = [
+    "EpisodeOfCare", "Observation", "MedicationRequest", "Consent", "Appointment", "Encounter",
+    "QuestionnaireResponse", "CareTeam", "Flag", "DocumentReference", "Provenance",
+    "MedicationDispense", "MedicationAdministration",
+]  # fmt: skip
+SERVED = [*TYPES, "Questionnaire", "Binary", "Group"]
 
 
 def _record(world, client, therapist, prescriber=None):
@@ -43,13 +61,29 @@ def _record(world, client, therapist, prescriber=None):
     now = timezone.now()
     course = make_course(client, therapist, prescriber=prescriber, stage="active")
     if prescriber is not None:
-        prescribe(course, doses=1, quantity=1)
+        prescription = prescribe(course, doses=1, quantity=1)
+        referral = refer(course, prescriber, share_scores=True)
+        decide(evaluate(course, prescriber, referral=referral))
+        DoseUse.objects.create(
+            organisation=client.organisation, course=course, prescription=prescription,
+            source="session", taken_on=now.date(), amount_mg=200, recorded_by=therapist.user,
+        )  # fmt: skip
+        dose_logged(course, now.date(), prescription)
     Response.objects.create(
         organisation=client.organisation, client=client, course=course, instrument="phq9",
-        source="staff", answers={}, total=7, band="Mild", submitted_at=now,
+        source="staff", answers={"q1": 1, "q2": 2}, total=7, band="Mild", submitted_at=now,
         entered_by=therapist.user,
     )  # fmt: skip
     sign(client, "kap")
+    Diagnosis.objects.create(
+        organisation=client.organisation, client=client, code="F33.1",
+        description="Major depressive disorder, recurrent, moderate", added_by=therapist.user,
+    )  # fmt: skip
+    Alert.objects.create(
+        organisation=client.organisation, client=client, course=course, kind="reaction",
+        raised_by=therapist.user, raised_by_role="client", severity="routine",
+    )  # fmt: skip
+    signed(client, therapist, session_type="dosing")
     session = DosingSession.objects.create(
         organisation=client.organisation, course=course, client=client, delivery="in_person",
         opened_by=therapist.user,
@@ -77,10 +111,7 @@ def _record(world, client, therapist, prescriber=None):
 
 @pytest.fixture
 def records(world):
-    from tests.prescriptions.factories import refer
-
-    course = _record(world, world.client, world.therapist, world.prescriber)
-    refer(course, world.prescriber, share_scores=True)
+    _record(world, world.client, world.therapist, world.prescriber)
     _record(world, world.unreferred, world.therapist)
     _record(world, world.other_client, world.other_therapist)
     return world
@@ -111,7 +142,7 @@ def test_metadata_lists_only_what_is_served(client, db):
     statement = response.json()
     _valid(statement)
     served = [r["type"] for r in statement["rest"][0]["resource"]]
-    assert served == TYPES
+    assert served == SERVED
 
 
 @pytest.mark.parametrize("resource_type", TYPES)
@@ -323,6 +354,27 @@ MATRIX = [
     ("Appointment?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
     ("Appointment?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
     ("Patient?patient={id}", "other_client", _row(0, 0, 0, 0, 0, 403, 403, 1)),
+    # Billing diagnoses: the billing pages' rule (the practice's billers and admins).
+    ("Condition?patient={id}", "client", _row(1, 0, 0, 1, 0, 403, 403, 0)),
+    ("Condition?patient={id}", "other_client", _row(0, 0, 0, 0, 0, 403, 403, 1)),
+    ("Encounter?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("Encounter?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
+    ("QuestionnaireResponse?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("QuestionnaireResponse?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
+    # The care team is who looks after the client: everyone who sees the client's page.
+    ("CareTeam?patient={id}", "client", _row(1, 1, 0, 1, 1, 403, 403, 0)),
+    ("CareTeam?patient={id}", "unreferred", _row(1, 1, 0, 1, 0, 403, 403, 0)),
+    ("Flag?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("Flag?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
+    # A signed dosing note: a partner prescriber on the team reads medical sessions' notes.
+    ("DocumentReference?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("DocumentReference?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
+    ("Provenance?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("Provenance?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
+    ("MedicationDispense?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("MedicationAdministration?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
+    ("CareTeam/{id}", "client", _row(200, 200, 404, 200, 200, 403, 403, 404)),
+    ("Condition?patient={id}", "unreferred", _row(1, 0, 0, 1, 0, 403, 403, 0)),
 ]
 
 

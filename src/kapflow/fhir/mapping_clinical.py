@@ -93,18 +93,24 @@ def observation(response) -> dict:
     return resource
 
 
-def medication_request(prescription) -> dict:
-    medication: dict = {"text": f"{prescription.drug} {prescription.form}"}
+def medication(prescription) -> dict:
+    """The medicine of a prescription, RxNorm-coded where the catalogue coded it; its fills
+    (MedicationDispense) and doses (MedicationAdministration) name it the same way."""
+    concept: dict = {"text": f"{prescription.drug} {prescription.form}"}
     if prescription.rxcui:
-        medication["coding"] = [
+        concept["coding"] = [
             {"system": RXNORM, "code": prescription.rxcui, "display": prescription.drug}
         ]
+    return concept
+
+
+def medication_request(prescription) -> dict:
     resource = {
         "resourceType": "MedicationRequest",
         "id": str(prescription.pk),
         "status": "active" if prescription.status == "active" else "cancelled",
         "intent": "order",
-        "medicationCodeableConcept": medication,
+        "medicationCodeableConcept": medication(prescription),
         "subject": _ref("Patient", prescription.course.client_id),
         "authoredOn": prescription.written_on.isoformat(),
         "requester": _ref("Practitioner", prescription.prescriber_id),

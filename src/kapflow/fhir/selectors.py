@@ -12,6 +12,7 @@ from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subq
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Organisation
+from kapflow.alerts.models import Alert
 from kapflow.assessments.models import Response
 from kapflow.audit.services import (
     audit_batch,
@@ -19,13 +20,16 @@ from kapflow.audit.services import (
     audit_record,
     audit_record_many,
 )
+from kapflow.billing.models import Diagnosis
+from kapflow.clinical import instruments
 from kapflow.consents.models import ConsentSignature
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import Course
-from kapflow.encounters.models import TimelineEntry
-from kapflow.fhir import mapping_admin, mapping_clinical
-from kapflow.patients.models import Client
-from kapflow.prescriptions.models import Prescription
+from kapflow.encounters.models import DosingSession, TimelineEntry
+from kapflow.fhir import mapping_admin, mapping_care, mapping_clinical
+from kapflow.notes.models import Note
+from kapflow.patients.models import CareTeamMember, Client
+from kapflow.prescriptions.models import Dispense, DoseUse, EligibilityDecision, Prescription
 from kapflow.scheduling.models import Appointment, AppointmentParticipant
 
 
@@ -42,14 +46,17 @@ class Spec:
     updated_field: str | None
     mapper: Callable[[object], dict]
     prefix: str = ""
-    extra: "Spec | None" = None  # a second table served as the same type (vital signs)
+    # Further tables served as the same type, each with its own id prefix (Observation: vital
+    # signs after the questionnaire totals; Provenance: decisions and consents after notes).
+    extra: tuple["Spec", ...] = ()
 
     def parts(self) -> list["Spec"]:
-        return [self] if self.extra is None else [self, self.extra]
+        return [self, *self.extra]
 
     def part_for(self, raw_id: str) -> "Spec":
-        if self.extra is not None and raw_id.startswith(self.extra.prefix):
-            return self.extra
+        for part in self.extra:
+            if raw_id.startswith(part.prefix):
+                return part
         return self
 
     def rows(self, actor) -> QuerySet:
@@ -141,6 +148,82 @@ def _prescriptions(actor) -> QuerySet:
     return Prescription.objects.filter(course__in=policy.courses_queryset(actor))
 
 
+def _diagnoses(actor) -> QuerySet:
+    # As the billing pages scope them (billing.selectors.billing_client_get): the practice's
+    # billers and admins, for its own clients.
+    if not policy.can_work_billing(actor):
+        return Diagnosis.objects.none()
+    return Diagnosis.objects.for_org(actor.organisation)
+
+
+def _by_client(qs: QuerySet) -> QuerySet:
+    return qs.annotate(fhir_client_id=F("client_id")).order_by("pk")
+
+
+def _shape_care_teams(qs: QuerySet) -> QuerySet:
+    return (
+        qs.prefetch_related(
+            Prefetch("care_team", queryset=CareTeamMember.objects.order_by("added_at", "id"))
+        )
+        .annotate(fhir_client_id=F("pk"))
+        .order_by("pk")
+    )
+
+
+def _shape_notes(qs: QuerySet) -> QuerySet:
+    # Signed progress notes only: drafts are not yet the record, and psychotherapy notes are
+    # kept apart from it (HIPAA 164.501), as in the records-request PDF.
+    return _by_client(qs.filter(status="signed", kind="progress"))
+
+
+def _decisions(actor) -> QuerySet:
+    # As the course page shows them: through the courses the actor may see.
+    return EligibilityDecision.objects.filter(course__in=policy.courses_queryset(actor))
+
+
+def _shape_decisions(qs: QuerySet) -> QuerySet:
+    return qs.annotate(fhir_client_id=F("course__client_id")).order_by("pk")
+
+
+def _fills(actor) -> QuerySet:
+    # A prescription's fills, as its page shows them: through the courses the actor may see.
+    return Dispense.objects.filter(prescription__course__in=policy.courses_queryset(actor))
+
+
+def _shape_fills(qs: QuerySet) -> QuerySet:
+    return (
+        qs.select_related("prescription__course")
+        .annotate(fhir_client_id=F("prescription__course__client_id"))
+        .order_by("pk")
+    )
+
+
+def _doses(actor) -> QuerySet:
+    return DoseUse.objects.filter(course__in=policy.courses_queryset(actor))
+
+
+def _shape_doses(qs: QuerySet) -> QuerySet:
+    return (
+        qs.select_related("prescription", "course")
+        .annotate(
+            fhir_client_id=F("course__client_id"),
+            # The session the dose was given in: its first dose is the session's dose event.
+            fhir_session_id=F("dosing_event__dosing_session__id"),
+        )
+        .order_by("pk")
+    )
+
+
+DECISION_PROVENANCE = Spec(
+    EligibilityDecision, _decisions, _shape_decisions, "course__client_id", "decided_at",
+    mapping_care.provenance_decision, prefix="decision-",
+)  # fmt: skip
+CONSENT_PROVENANCE = Spec(
+    ConsentSignature, policy.consent_signatures_queryset, _by_client, "client_id", "signed_at",
+    mapping_care.provenance_consent, prefix="consent-",
+)  # fmt: skip
+
+
 SPECS: dict[str, Spec] = {
     "Patient": Spec(
         Client, policy.clients_queryset, _shape_patients, "pk", "updated_at",
@@ -160,7 +243,7 @@ SPECS: dict[str, Spec] = {
     ),
     "Observation": Spec(
         Response, policy.responses_queryset, _shape_observations, "client_id", "submitted_at",
-        mapping_clinical.observation, prefix="resp-", extra=VITALS,
+        mapping_clinical.observation, prefix="resp-", extra=(VITALS,),
     ),
     "MedicationRequest": Spec(
         Prescription, _prescriptions, _shape_medication_requests, "course__client_id", None,
@@ -174,15 +257,55 @@ SPECS: dict[str, Spec] = {
         Appointment, policy.appointments_queryset, _shape_appointments,
         "participants__client_id", None, mapping_clinical.appointment,
     ),
+    "Condition": Spec(
+        Diagnosis, _diagnoses, _by_client, "client_id", None, mapping_care.condition,
+    ),
+    "Encounter": Spec(
+        DosingSession, policy.dosing_sessions_queryset, _by_client, "client_id", None,
+        mapping_care.encounter,
+    ),
+    "QuestionnaireResponse": Spec(
+        Response, policy.responses_queryset, _shape_observations, "client_id", "submitted_at",
+        mapping_care.questionnaire_response,
+    ),
+    "CareTeam": Spec(
+        Client, policy.clients_queryset, _shape_care_teams, "pk", None, mapping_care.care_team,
+    ),
+    "Flag": Spec(Alert, policy.alerts_queryset, _by_client, "client_id", None, mapping_care.flag),
+    "DocumentReference": Spec(
+        Note, policy.notes_queryset, _shape_notes, "client_id", None,
+        mapping_care.document_reference,
+    ),
+    "Provenance": Spec(
+        Note, policy.notes_queryset, _shape_notes, "client_id", "signed_at",
+        mapping_care.provenance_note, prefix="note-",
+        extra=(DECISION_PROVENANCE, CONSENT_PROVENANCE),
+    ),
+    "MedicationDispense": Spec(
+        Dispense, _fills, _shape_fills, "prescription__course__client_id", None,
+        mapping_care.medication_dispense,
+    ),
+    "MedicationAdministration": Spec(
+        DoseUse, _doses, _shape_doses, "course__client_id", "recorded_at",
+        mapping_care.medication_administration,
+    ),
 }  # fmt: skip
+
+# Types served from code, not from the database: the instruments as Questionnaires. They hold
+# no PHI, so reading them is not audited; they still need a staff sign-in like the rest.
+QUESTIONNAIRES = {code: mapping_care.questionnaire(i) for code, i in instruments.REGISTRY.items()}
 
 
 def parse_id(spec: Spec, raw: str) -> int | None:
     """The database id in a FHIR id, or None when it cannot name a row of this type."""
-    if spec.prefix:
-        if not raw.startswith(spec.prefix):
+    return _number(raw, spec.prefix)
+
+
+def _number(raw: str, prefix: str = "") -> int | None:
+    if prefix:
+        if not raw.startswith(prefix):
             return None
-        raw = raw[len(spec.prefix) :]
+        raw = raw[len(prefix) :]
     if not (raw.isascii() and raw.isdecimal()) or len(raw) > 12:
         return None
     return int(raw)
@@ -207,6 +330,7 @@ class Search:
     updated_before: datetime | None = None  # _lastUpdated=lt / le
     count: int = 20
     offsets: tuple[int, ...] = (0,)  # one per part of the type (Observation: totals, vitals)
+    include_patients: bool = False  # _include=<Type>:patient
 
 
 def _filtered(spec: Spec, actor, search: Search) -> QuerySet:
@@ -222,19 +346,25 @@ def _filtered(spec: Spec, actor, search: Search) -> QuerySet:
     return qs
 
 
-def resource_search(
-    *, actor, resource_type: str, search: Search
-) -> tuple[list[dict], tuple[int, ...] | None]:
-    """One page of resources and the offsets of the next page (None: this is the last). A
-    type served from two tables (Observation) reads both, the first one's rows first. Two
-    queries per table whatever the page size (one more for Appointment's participants), plus
-    one INSERT for the audit rows."""
+@dataclass(frozen=True)
+class Page:
+    resources: list[dict]
+    following: tuple[int, ...] | None  # the next page's offsets; None: this is the last
+    included: list[dict]  # _include: the Patients the page's resources point to
+
+
+def resource_search(*, actor, resource_type: str, search: Search) -> Page:
+    """One page of resources and the offsets of the next page. A type served from several
+    tables (Observation, Provenance) reads each, the first one's rows first. Two queries per
+    table whatever the page size (one more for a prefetch: Appointment's participants,
+    CareTeam's members), one for `_include`'s Patients, plus one INSERT for the audit rows."""
     parts = SPECS[resource_type].parts()
     offsets = (tuple(search.offsets) + (0,) * len(parts))[: len(parts)]
     room = search.count
     page: list = []
     following = []
     more = False
+    client_ids: set[int] = set()
     with audit_batch():
         for spec, offset in zip(parts, offsets, strict=True):
             # Every part is read even when the page is full, so the query count is fixed.
@@ -247,7 +377,16 @@ def resource_search(
                 actor=actor, action="fhir.search", targets=taken, client_attr="fhir_client_id"
             )
             page.extend(spec.mapper(row) for row in taken)
-    return page, (tuple(following) if more else None)
+            client_ids.update(row.fhir_client_id for row in taken if row.fhir_client_id)
+        included = []
+        if search.include_patients and client_ids:
+            patients = SPECS["Patient"]
+            rows = list(patients.rows(actor).filter(pk__in=sorted(client_ids)))
+            audit_record_many(
+                actor=actor, action="fhir.search", targets=rows, client_attr="fhir_client_id"
+            )
+            included = [patients.mapper(row) for row in rows]
+    return Page(page, tuple(following) if more else None, included)
 
 
 def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict]:
@@ -298,3 +437,31 @@ def own_record(*, actor) -> tuple[Client, list[dict]]:
                 qs = qs.distinct()
             resources.extend(spec.mapper(row) for row in spec.shape(qs))
     return client, resources
+
+
+def questionnaire_read(*, resource_id: str) -> dict:
+    if resource_id not in QUESTIONNAIRES:
+        raise NotFound()
+    return QUESTIONNAIRES[resource_id]
+
+
+def questionnaire_search(*, search: Search) -> Page:
+    rows = [QUESTIONNAIRES[code] for code in sorted(QUESTIONNAIRES)]
+    start = search.offsets[0]
+    page = rows[start : start + search.count]
+    end = start + len(page)
+    return Page(page, (end,) if end < len(rows) else None, [])
+
+
+def note_pdf(*, actor, binary_id: str):
+    """Binary/note-<id>: a signed note's PDF, for a DocumentReference's attachment. The same
+    policy and the same file as the note's PDF page (kapflow.notes); the caller audits the
+    release with the file's digest, as that page does."""
+    from kapflow.notes.pdf import render_notes
+    from kapflow.notes.selectors import note_for_export
+
+    pk = _number(binary_id, "note-")
+    if pk is None:
+        raise NotFound()
+    note = note_for_export(actor=actor, note_id=pk)
+    return note, render_notes([note], title=f"Note #{note.pk}")

@@ -4,6 +4,7 @@ hand over to kapflow.fhir.selectors. Every error is an OperationOutcome naming t
 at fault; nothing here decides access (kapflow.policy does) or maps records (mapping_*).
 """
 
+import base64
 import json
 import logging
 from datetime import UTC, datetime, time
@@ -27,6 +28,10 @@ CONTENT_TYPE = "application/fhir+json"
 MAX_COUNT = 100
 DEFAULT_COUNT = 20
 IGNORED = frozenset({"_format", "_pretty"})
+SYSTEM_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+GROUP_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+SERVED_FROM_CODE = frozenset({"Questionnaire", "Binary"})
 
 
 class BadRequest(Exception):
@@ -121,11 +126,23 @@ def _instant(raw: str, name: str) -> datetime:
 
 
 def _search(request, resource_type: str) -> Search:
+    if resource_type == "Questionnaire":
+        for name in request.GET:
+            if name not in {"_count", "_offset"} | IGNORED:
+                raise BadRequest(name, f"The search parameter {name} is not supported.")
+        return Search(
+            count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT), offsets=_offsets(request, 1)
+        )
     spec = SPECS[resource_type]
-    known = {"_count", "_offset", "patient", "_lastUpdated"} | IGNORED
+    known = {"_count", "_offset", "patient", "_lastUpdated", "_include"} | IGNORED
     for name in request.GET:
         if name not in known:
             raise BadRequest(name, f"The search parameter {name} is not supported.")
+    include = False
+    for raw in request.GET.getlist("_include"):
+        if spec.patient_field is None or raw != f"{resource_type}:patient":
+            raise BadRequest("_include", f"_include takes {resource_type}:patient only.")
+        include = True
     patient = None
     raw = request.GET.get("patient")
     if raw is not None:
@@ -155,6 +172,7 @@ def _search(request, resource_type: str) -> Search:
         updated_before=before,
         count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT),
         offsets=_offsets(request, len(spec.parts())),
+        include_patients=include,
     )
 
 
@@ -177,7 +195,7 @@ def _base(request) -> str:
     return request.build_absolute_uri("/fhir/R4/")
 
 
-def _bundle(kind: str, resources: list[dict], base: str, links: list[dict]) -> dict:
+def _bundle(kind: str, resources: list[dict], base: str, links: list[dict], included=()) -> dict:
     bundle = {
         "resourceType": "Bundle",
         "type": kind,
@@ -186,16 +204,17 @@ def _bundle(kind: str, resources: list[dict], base: str, links: list[dict]) -> d
     # FHIR JSON has no empty arrays: an empty page has no "entry" at all.
     if links:
         bundle["link"] = links
-    if resources:
+    if resources or included:
         bundle["entry"] = []
-    for resource in resources:
-        entry = {
-            "fullUrl": f"{base}{resource['resourceType']}/{resource['id']}",
-            "resource": resource,
-        }
-        if kind == "searchset":
-            entry["search"] = {"mode": "match"}
-        bundle["entry"].append(entry)
+    for mode, rows in (("match", resources), ("include", included)):
+        for resource in rows:
+            entry = {
+                "fullUrl": f"{base}{resource['resourceType']}/{resource['id']}",
+                "resource": resource,
+            }
+            if kind == "searchset":
+                entry["search"] = {"mode": mode}
+            bundle["entry"].append(entry)
     return bundle
 
 
@@ -204,8 +223,9 @@ def metadata(request):
     if request.method not in ("GET", "HEAD"):
         return outcome(405, "not-supported", "Only GET.")
     resources = []
+    paging = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "string"}]
     for name, spec in SPECS.items():
-        params = [{"name": "_count", "type": "number"}, {"name": "_offset", "type": "string"}]
+        params = list(paging)
         if spec.patient_field:
             params.append({"name": "patient", "type": "reference"})
         if spec.updated_field:
@@ -215,14 +235,28 @@ def metadata(request):
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": params,
         }
+        if spec.patient_field:
+            entry["searchInclude"] = [f"{name}:patient"]
         if name == "Patient":
             entry["operation"] = [
                 {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }
+                },
+                {"name": "export", "definition": PATIENT_EXPORT},
             ]
         resources.append(entry)
+    resources.append(
+        {
+            "type": "Questionnaire",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": paging,
+        }
+    )
+    resources.append({"type": "Binary", "interaction": [{"code": "read"}]})
+    resources.append(
+        {"type": "Group", "operation": [{"name": "export", "definition": GROUP_EXPORT}]}
+    )
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -243,24 +277,30 @@ def metadata(request):
                     )
                 },
                 "resource": resources,
+                "operation": [{"name": "export", "definition": SYSTEM_EXPORT}],
             }
         ],
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
     }
     return _json(statement)
 
 
 def _known(resource_type: str) -> None:
-    if resource_type not in SPECS:
+    if resource_type not in SPECS and resource_type not in SERVED_FROM_CODE:
         raise NotFound()
 
 
 @fhir_endpoint
 def search(request, actor, resource_type: str):
     _known(resource_type)
+    if resource_type == "Binary":
+        raise BadRequest("Binary", "Binary is read by id only (a DocumentReference's url).")
     query = _search(request, resource_type)
-    resources, following = selectors.resource_search(
-        actor=actor, resource_type=resource_type, search=query
-    )
+    if resource_type == "Questionnaire":
+        found = selectors.questionnaire_search(search=query)
+    else:
+        found = selectors.resource_search(actor=actor, resource_type=resource_type, search=query)
+    following = found.following
     base = _base(request)
     params = [(k, v) for k in request.GET for v in request.GET.getlist(k) if k != "_offset"]
     if "_count" not in request.GET:
@@ -278,7 +318,7 @@ def search(request, actor, resource_type: str):
         links.append(link("next", following))
     if any(query.offsets):
         links.append(link("first", (0,) * len(query.offsets)))
-    return _json(_bundle("searchset", resources, base, links))
+    return _json(_bundle("searchset", found.resources, base, links, found.included))
 
 
 @fhir_endpoint
@@ -288,9 +328,39 @@ def read(request, actor, resource_type: str, resource_id: str):
         name = next(iter(request.GET))
         if name not in IGNORED:
             raise BadRequest(name, f"The parameter {name} is not supported on a read.")
+    if resource_type == "Questionnaire":
+        return _json(selectors.questionnaire_read(resource_id=resource_id))
+    if resource_type == "Binary":
+        return _binary(request, actor, resource_id)
     return _json(
         selectors.resource_read(actor=actor, resource_type=resource_type, resource_id=resource_id)
     )
+
+
+def _binary(request, actor, resource_id: str):
+    """A note's PDF: the raw file, or a Binary resource holding it when the client asks for
+    FHIR JSON. Either way audited as the note page's export (with the file's digest)."""
+    note, body = selectors.note_pdf(actor=actor, binary_id=resource_id)
+    as_resource = "json" in request.headers.get("Accept", "")
+    if as_resource:
+        resource = {
+            "resourceType": "Binary",
+            "id": resource_id,
+            "contentType": "application/pdf",
+            "data": base64.b64encode(body).decode("ascii"),
+        }
+        body = json.dumps(resource).encode("utf-8")
+    response = export_response(
+        actor=actor,
+        action="note.export",
+        body=body,
+        content_type=CONTENT_TYPE if as_resource else "application/pdf",
+        filename=f"note-{note.pk}.{'json' if as_resource else 'pdf'}",
+        target=note,
+        client_id=note.client_id,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @fhir_endpoint
