@@ -154,6 +154,14 @@ def alert_raise(
     alert.full_clean()
     alert.save()
     audit_record(actor=actor, action="alert.raise", target=alert, client_id=client.pk)
+    from kapflow.notifications.services import notify
+    from kapflow.patients.selectors import care_team_memberships
+
+    # The care team sees it in the app at once, beside the e-mail (decision 0050).
+    notify(
+        recipients=care_team_memberships(client_id=client.pk), kind="alert_raised",
+        route="alerts:detail", object_id=alert.pk, exclude_user_id=actor.user_id,
+    )  # fmt: skip
     logger.warning(
         "alert.raised", extra={"alert_id": alert.pk, "kind": kind, "severity": alert.severity}
     )

@@ -384,6 +384,16 @@ def _after_submit(
     risk assessment does (decision 0016). It raises no second task while one is open.
     """
     flags = response.safety_flags
+    if correcting is None:
+        from kapflow.notifications.services import notify
+        from kapflow.patients.selectors import care_team_memberships
+
+        # The care team learns in the app that answers came in (decision 0050).
+        notify(
+            recipients=care_team_memberships(client_id=response.client_id),
+            kind="questionnaire_answered", route="assessments:response", object_id=response.pk,
+            exclude_user_id=actor.user_id if actor is not None else None,
+        )  # fmt: skip
     if correcting is not None:
         if not flags:
             return

@@ -205,6 +205,10 @@ ACTIONS: dict[str, ActionWords] = {
     ),
     "alert.raise": _w("Raised an alert (a reaction report or a call for help)"),
     "alert.list": _r("Saw your open alerts in a list", "your open alerts"),
+    "dashboard.view": _r(
+        "Saw your name on a clinician's home page",
+        "your name, an open session's latest flagged reading, or a task that is due",
+    ),
     "alert.view": _r("Opened an alert", "a reaction report or a call for help"),
     "alert.acknowledge": _w("Acknowledged an alert"),
     "message_thread.create": _w("Started a message thread"),

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "kapflow.telehealth",
     "kapflow.runtime",
     "kapflow.portability",
+    "kapflow.notifications",
+    "kapflow.dashboard",
 ]
 
 MIDDLEWARE = [

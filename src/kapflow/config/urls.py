@@ -4,7 +4,7 @@ from django_otp.admin import OTPAdminSite
 
 from kapflow.api import api
 from kapflow.assessments.views import link_fill
-from kapflow.portal.views import home
+from kapflow.dashboard.views import home
 
 # Platform staff only, and only after MFA: the admin site itself checks the OTP session.
 admin.site.__class__ = OTPAdminSite
@@ -33,6 +33,7 @@ urlpatterns = [
     path("audit/", include("kapflow.audit.urls")),
     path("me/", include("kapflow.portal.urls")),
     path("outbox/", include("kapflow.outbox.urls")),
+    path("notifications/", include("kapflow.notifications.urls")),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("kapflow.fhir.urls")),
     path("me/record/", include("kapflow.fhir.portal_urls")),

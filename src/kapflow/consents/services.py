@@ -235,8 +235,20 @@ def consent_sign(
     )  # fmt: skip
     course_facts_refresh(client_id=client.pk)
     audit_record(actor=actor, action="consent.sign", target=signature, client_id=client.pk)
+    _notify_team(client.pk, "consent_signed", "consents:signature", signature.pk, actor)
     logger.info("consent.signed", extra={"signature_id": signature.pk})
     return signature
+
+
+def _notify_team(client_id: int, kind: str, route: str, object_id: int, actor) -> None:
+    """Tell the client's care team in the app (decision 0050); e-mail is unchanged."""
+    from kapflow.notifications.services import notify
+    from kapflow.patients.selectors import care_team_memberships
+
+    notify(
+        recipients=care_team_memberships(client_id=client_id), kind=kind, route=route,
+        object_id=object_id, exclude_user_id=actor.user_id,
+    )  # fmt: skip
 
 
 # ---- withdraw -------------------------------------------------------------------------------

@@ -425,6 +425,9 @@ def _load_demo(*, clients: int, seed: int) -> dict:
     from kapflow.directory.demo import load_demo_directory
 
     directory = load_demo_directory(practice=practice, partner=partner, password=DEMO_PASSWORD)
+    from kapflow.dashboard.demo import load_demo_notifications
+
+    load_demo_notifications(practice=practice)
     return {
         "practice": practice,
         "partner": partner,

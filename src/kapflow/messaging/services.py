@@ -126,6 +126,16 @@ def _post(*, actor: Membership, thread: Thread, body: str, attachments) -> Messa
         for attachment in stored:
             attachment.file.delete(save=False)
         raise
+    from kapflow.notifications.services import notify
+
+    # Everyone else in the thread sees it in the app too (decision 0050).
+    notify(
+        recipients=Membership.objects.filter(
+            pk__in=ThreadParticipant.objects.filter(thread=thread).values("membership_id")
+        ),
+        kind="message_received", route="messaging:thread", object_id=thread.pk,
+        exclude_user_id=actor.user_id,
+    )  # fmt: skip
     transaction.on_commit(lambda: message_notify.enqueue(message_id=message.pk))
     logger.info(
         "message.sent",

@@ -218,6 +218,21 @@ def own_client_record(*, user) -> Client | None:
     return Client.objects.select_related("organisation").filter(user=user).first()
 
 
+def care_team_memberships(*, client_id: int):
+    """The active memberships on the client's care team now (the partner's prescribers
+    included): whom the client's own events concern, e.g. to notify them. A lazy queryset."""
+    from kapflow.accounts.models import Membership
+    from kapflow.patients.models import CareTeamMember
+
+    return Membership.objects.filter(
+        pk__in=CareTeamMember.objects.filter(client_id=client_id, ended_at__isnull=True).values(
+            "membership_id"
+        ),
+        is_active=True,
+        user__is_active=True,
+    )
+
+
 def companion_links(*, user):
     """The clients a companion supports, for the companion's home: organisation and
     confirmation only; templates must not show clinical fields."""

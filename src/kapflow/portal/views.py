@@ -16,37 +16,9 @@ from kapflow.audit.selectors import client_access_report
 from kapflow.audit.services import audit_record
 from kapflow.core.views import add_errors
 from kapflow.patients import services as patient_services
-from kapflow.patients.selectors import companion_links, own_client_record
+from kapflow.patients.selectors import own_client_record
 from kapflow.patients.services import COMPANION_CHECKLIST
 from kapflow.portal.forms import CompanionCheckinForm, CompanionConfirmForm, CompanionInviteForm
-
-
-@login_required
-def home(request):
-    actor = request.actor
-    if policy.is_staff_actor(actor):
-        from django.utils import timezone
-
-        from kapflow.scheduling.selectors import today_count_for_member
-
-        return render(
-            request,
-            "portal/staff_home.html",
-            {
-                "can_schedule": policy.can_schedule(actor),
-                "can_lead_group": policy.can_lead_group(actor),
-                "today_count": today_count_for_member(
-                    actor=actor, zone_name=timezone.get_current_timezone_name()
-                ),
-            },
-        )
-    if policy.is_client_actor(actor):
-        return client_home(request)
-    if policy.is_companion_actor(actor):
-        companions = companion_links(user=request.user)
-        return render(request, "portal/companion_home.html", {"companions": companions})
-    return render(request, "portal/no_membership.html")
-
 
 # What the course's stage means for the client, in plain words (not the staff wording).
 CLIENT_NEXT_STEP = {

@@ -192,6 +192,7 @@ def referral_send(
     referral.full_clean()
     referral.save()
     audit_record(actor=actor, action="referral.send", target=referral, client_id=course.client_id)
+    _notify_in_app([prescriber], "referral_received", "prescriptions:referral", referral.pk, actor)
     transaction.on_commit(lambda: _notify_referral(referral.pk))
     return referral
 
@@ -626,7 +627,21 @@ def eligibility_decide(
         actor=actor, action=f"eligibility.{decision}", target=record,
         client_id=course.client_id,
     )  # fmt: skip
+    _notify_in_app(
+        Membership.objects.filter(pk=course.therapist_id), "evaluation_decided",
+        "courses:detail", course.pk, actor,
+    )  # fmt: skip
     return record
+
+
+def _notify_in_app(recipients, kind: str, route: str, object_id: int, actor) -> None:
+    """The other side of the course learns in the app (decision 0050); e-mail is unchanged."""
+    from kapflow.notifications.services import notify
+
+    notify(
+        recipients=recipients, kind=kind, route=route, object_id=object_id,
+        exclude_user_id=actor.user_id,
+    )  # fmt: skip
 
 
 # ---- prescriptions -------------------------------------------------------------------------
@@ -779,6 +794,10 @@ def prescription_issue(
     audit_record(
         actor=actor, action="prescription.issue", target=prescription, client_id=course.client_id
     )
+    _notify_in_app(
+        Membership.objects.filter(pk=course.therapist_id), "prescription_issued",
+        "prescriptions:prescription", prescription.pk, actor,
+    )  # fmt: skip
     return prescription
 
 
