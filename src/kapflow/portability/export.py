@@ -149,8 +149,9 @@ def export_practice(
         listed: dict[str, dict] = {}
         tables: dict[str, int] = {}
         audit_head: list[str] = []
+        outermost = not connection.in_atomic_block
         with transaction.atomic():
-            if connection.vendor == "postgresql":
+            if connection.vendor == "postgresql" and outermost:
                 # One snapshot for every table: rows written meanwhile are in none of them.
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
