@@ -27,6 +27,13 @@ SORT_CHOICES = [
 
 
 class CourseFilterForm(forms.Form):
+    # Posted, never remembered: a client's name stays out of URLs and the session.
+    q = forms.CharField(
+        label="Client name or number",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
     status = forms.ChoiceField(label="Show", choices=STATUS_CHOICES, required=False)
     stage = forms.ChoiceField(
         label="Stage",

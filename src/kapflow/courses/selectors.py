@@ -430,6 +430,8 @@ class CourseFilters:
     status: str = "open"  # open / closed / all / overdue
     sort: str = "stage"
     page: int = 1
+    # A client's name or number, posted (never in a URL, decision 0052); empty: no search.
+    search: str = ""
 
 
 def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> BoundedPage:
@@ -458,6 +460,16 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
             qs = qs.filter(**{name: value})
     if filters.therapist:
         qs = qs.filter(therapist_id=filters.therapist)
+    for word in filters.search.split()[:4]:
+        # As the client list searches (patients.selectors.client_list), names only.
+        condition = (
+            Q(client__legal_last_name__icontains=word)
+            | Q(client__legal_first_name__icontains=word)
+            | Q(client__preferred_name__icontains=word)
+        )
+        if word.isascii() and word.isdecimal() and len(word) < 12:
+            condition |= Q(client_id=int(word))
+        qs = qs.filter(condition)
     # The sort walks an index (course_org_stage_rank, course_org_stage_changed) and stops
     # after the page's rows; their facts are joined, not computed.
     order = SORTS.get(filters.sort, SORTS["stage"])

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from kapflow import policy
 from kapflow.accounts.models import Membership, Role
@@ -19,6 +19,7 @@ from kapflow.audit.services import audit_batch
 from kapflow.clinical import course as rules
 from kapflow.clinical import overrides as ovr
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
+from kapflow.core.form_tokens import form_token_exempt
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.courses import selectors, services
 from kapflow.courses.forms import (
@@ -53,11 +54,33 @@ def _open_alerts(actor):
 
 
 @login_required
+# The caseload's filters, remembered per signed-in person in their session (never the name
+# searched: that is posted and forgotten, decision 0052).
+CASELOAD_FILTERS = "caseload.filters"
+REMEMBERED = ("status", "stage", "pathway", "delivery", "therapist", "sort")
+
+
+def _caseload_source(request):
+    """Where this request's filters come from: the form posted, a query string (links,
+    bookmarks and "Clear"; ids and codes only), else the remembered ones."""
+    if request.method == "POST":
+        return request.POST
+    if any(key in request.GET for key in (*REMEMBERED, "page")):
+        return request.GET
+    return request.session.get(CASELOAD_FILTERS) or {}
+
+
+@form_token_exempt  # a search, posted on every keystroke (decision 0038)
 def dashboard(request):
+@require_http_methods(["GET", "POST"])
     actor = staff_actor(request)
-    form = CourseFilterForm(request.GET or None, therapists=_therapists(actor))
+    source = _caseload_source(request)
+    form = CourseFilterForm(source or None, therapists=_therapists(actor))
     data = form.cleaned_data if form.is_valid() else {}
     filters = selectors.CourseFilters(
+    remembered = {k: str(data[k]) for k in REMEMBERED if data.get(k) not in (None, "")}
+    if request.session.get(CASELOAD_FILTERS, {}) != remembered:
+        request.session[CASELOAD_FILTERS] = remembered
         stage=data.get("stage") or "",
         pathway=data.get("pathway") or "",
         delivery=data.get("delivery") or "",
@@ -66,6 +89,7 @@ def dashboard(request):
         sort=data.get("sort") or "stage",
         page=data.get("page") or 1,
     )
+        search=(data.get("q") or "").strip(),
     # The courses and the alerts shown are recorded in one audit INSERT (decision 0042).
     with audit_batch():
         page = selectors.course_list(actor=actor, filters=filters)
@@ -78,6 +102,9 @@ def dashboard(request):
         "urgent": urgent_tasks_open(actor=actor, limit=20),
         "alerts": alerts,
     }
+        "remembered": remembered and request.method == "GET" and source is not request.GET,
+        "several_therapists": actor.organisation.kind == "practice"
+        and len(form.fields["therapist"].choices) > 2,
     if request.htmx and request.htmx.target == "course-results":
         return render(request, "courses/_course_rows.html", context)
     return render(request, "courses/dashboard.html", context)

@@ -26,13 +26,27 @@ from kapflow.patients.forms import (
     EmergencyNoteForm,
 )
 
+# The list's state filter and sort, remembered per signed-in person in their session; the
+# search term is posted and never remembered (decision 0052).
+CLIENT_FILTERS = "clients.filters"
+REMEMBERED = ("state", "sort")
+
 
 @form_token_exempt  # the search, posted on every keystroke (decision 0038)
 @login_required
 def client_list(request):
     actor = staff_actor(request)
-    form = ClientSearchForm(request.POST if request.method == "POST" else request.GET)
+    if request.method == "POST":
+        source = request.POST
+    elif any(key in request.GET for key in (*REMEMBERED, "page", "q")):
+        source = request.GET
+    else:
+        source = request.session.get(CLIENT_FILTERS) or {}
+    form = ClientSearchForm(source)
     data = form.cleaned_data if form.is_valid() else {}
+    remembered = {k: data[k] for k in REMEMBERED if data.get(k)}
+    if request.session.get(CLIENT_FILTERS, {}) != remembered:
+        request.session[CLIENT_FILTERS] = remembered
     query = selectors.ClientListQuery(
         search=data.get("q") or "",
         state=data.get("state") or "",
