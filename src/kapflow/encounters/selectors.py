@@ -76,6 +76,59 @@ def _session_qs():
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class SessionContext:
+    """What the clinician needs in view beside the timeline: the client's allergies (from
+    the latest medical evaluation of the course), the prescribed dose the session draws on,
+    the emergency contact and who takes the client home."""
+
+    allergies: str | None  # None: no evaluation recorded them
+    prescription: object | None  # prescriptions.Prescription, or None
+    per_session_mg: object | None
+    authorised_mg: object | None
+    emergency_name: str
+    emergency_relationship: str
+    emergency_phone: str
+    companions: list = field(default_factory=list)  # [(name, relationship)]
+
+
+def session_context(*, session: DosingSession) -> SessionContext:
+    """The session screen's client panel: four queries at most, whatever the record holds
+    (the allowance's two, the prescription, the evaluation, the companions). Read as part
+    of the screen, which is audited as dosing_session.view."""
+    from kapflow.patients.models import Companion
+    from kapflow.prescriptions.models import MedicalEvaluation, Prescription
+    from kapflow.prescriptions.selectors import session_allowance
+
+    allowance = session_allowance(course=session.course, dosing_event_id=session.dose_event_id)
+    prescription = (
+        Prescription.objects.filter(pk=allowance.prescription_id).first() if allowance else None
+    )
+    allergies = (
+        MedicalEvaluation.objects.filter(course_id=session.course_id)
+        .order_by("-evaluated_on", "-id")
+        .values_list("allergies", flat=True)
+        .first()
+    )
+    companions = [
+        (str(c.user), c.relationship)
+        for c in Companion.objects.filter(client_id=session.client_id)
+        .select_related("user")
+        .order_by("id")
+    ]
+    client = session.client
+    return SessionContext(
+        allergies=allergies,
+        prescription=prescription,
+        per_session_mg=allowance.per_session_mg if allowance else None,
+        authorised_mg=allowance.authorised_mg if allowance else None,
+        emergency_name=client.emergency_contact_name,
+        emergency_relationship=client.emergency_contact_relationship,
+        emergency_phone=client.emergency_contact_phone,
+        companions=companions,
+    )
+
+
 def session_get_for_actor(
     *, actor, session_id: int, audit_action: str = "dosing_session.view"
 ) -> DosingSession:

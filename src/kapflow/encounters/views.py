@@ -129,6 +129,7 @@ def _refusal(request, actor, session_id, exc, *, form=None, form_name=""):
     response_template = PARTIAL if request.htmx else "encounters/session.html"
     if not request.htmx:
         context["forms"] = _forms(session, form, form_name)
+        context["client_context"] = selectors.session_context(session=session)
     return render(request, response_template, context, status=status)
 
 
@@ -153,6 +154,7 @@ def session_detail(request, session_id: int):
     session = selectors.session_get_for_actor(actor=actor, session_id=session_id)
     context = _screen_context(actor, session)
     context["forms"] = _forms(session)
+    context["client_context"] = selectors.session_context(session=session)
     return render(request, "encounters/session.html", context)
 
 

@@ -1,5 +1,6 @@
-"""Note write paths: create a draft from a template, autosave it, sign it, delete a draft,
-add an addendum, co-sign, and manage who supervises whom.
+"""Note write paths: create a draft from a template (a dosing note pre-filled from its
+session's record, `dosing_note_draft`), autosave it, sign it, delete a draft, add an
+addendum, co-sign, and manage who supervises whom.
 
 Each function locks what can race (the note row; the client row when creating), asks
 kapflow.policy whether the actor may, asks kapflow.clinical.notes what is missing, calls
@@ -116,10 +117,13 @@ def note_create(
     kind: str = NoteKind.PROGRESS,
     course_id: int | None = None,
     appointment_id: int | None = None,
+    dosing_session_id: int | None = None,
     session_date: date | None = None,
     now: datetime | None = None,
 ) -> Note:
-    """A new draft from the template of `session_type` and `format`, by the actor."""
+    """A new draft from the template of `session_type` and `format`, by the actor. A dosing
+    note given its closed `dosing_session_id` starts from what the session recorded
+    (`dosing_note_draft`); the clinician edits it and signs."""
     now = now or timezone.now()
     client = _client_for_write(actor, client_id)
     errors = {}
@@ -141,6 +145,10 @@ def note_create(
         )
     course = _course(client, course_id)
     appointment = _appointment(client, appointment_id)
+    session = _dosing_session(client, dosing_session_id, session_type)
+    if session is not None:
+        course = course or session.course
+        appointment = appointment or session.appointment
     if course is None and appointment is not None and appointment.course_id:
         course = appointment.course
     if session_date is None:
@@ -167,14 +175,160 @@ def note_create(
     note = Note(
         organisation_id=client.organisation_id, client=client, course=course,
         appointment=appointment, session_type=session_type, format=format, kind=kind,
-        session_date=session_date, sections=dict.fromkeys(template.keys, ""), author=actor,
+        session_date=session_date, author=actor,
+        sections={**dict.fromkeys(template.keys, ""),
+                  **(dosing_note_draft(session=session, format=format) if session else {})},
         author_user_id=actor.user_id, created_at=now, updated_at=now,
     )  # fmt: skip
     note.full_clean()
     note.save()
-    audit_record(actor=actor, action="note.create", target=note, client_id=client.pk)
+    audit_record(
+        actor=actor, action="note.create", target=note, client_id=client.pk,
+        **({"changed_fields": [f"drafted_from.dosing_session.{session.pk}"]} if session else {}),
+    )  # fmt: skip
     logger.info("note.created", extra={"note_id": note.pk})
     return note
+
+
+def _dosing_session(client, session_id, session_type):
+    """The client's closed dosing session the note documents, or a field error."""
+    if session_id is None:
+        return None
+    from kapflow.encounters.models import DosingSession, SessionState
+
+    if session_type != SessionType.DOSING:
+        raise ValidationError({"session_type": "Only a dosing note is drafted from a session."})
+    session = (
+        DosingSession.objects.for_org(client.organisation_id)
+        .filter(pk=session_id, client=client)
+        .select_related("course", "appointment", "ended_by", "discharge", "organisation")
+        .first()
+    )
+    if session is None:
+        raise ValidationError({"session": "Choose one of this client's dosing sessions."})
+    if session.state not in (SessionState.DISCHARGED, SessionState.ABANDONED):
+        raise ValidationError(
+            {"session": "The session is still open: discharge it before drafting its note."}
+        )
+    return session
+
+
+def _mg(value) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _vitals_text(data: Mapping) -> str:
+    parts = []
+    if data.get("bp_systolic") and data.get("bp_diastolic"):
+        parts.append(f"BP {data['bp_systolic']}/{data['bp_diastolic']}")
+    if data.get("heart_rate"):
+        parts.append(f"HR {data['heart_rate']}")
+    if data.get("spo2"):
+        parts.append(f"SpO2 {data['spo2']}%")
+    return ", ".join(parts) or "recorded"
+
+
+def dosing_note_draft(*, session, format: str) -> dict[str, str]:
+    """The sections of a dosing note as the session recorded them: the day's confirmations
+    (subjective), dose, vitals with any flagged reading and its rule, events, interventions
+    and observations (objective), the integration appointment booked after it (plan) and
+    the discharge. The assessment is left to the clinician. Struck or corrected entries are
+    left out: the correction stands in their place. Times are the practice's (decision
+    0027). Text only: the clinician edits every word before signing."""
+    from kapflow.encounters.models import EntryKind, EventType, Route
+    from kapflow.scheduling.models import LIVE_STATUSES, Appointment
+
+    zone = clock.clinical_zone(session.organisation)
+
+    def at(moment) -> str:
+        return moment.astimezone(zone).strftime("%H:%M")
+
+    entries = list(
+        session.entries.filter(struck=False, corrected_by__isnull=True).order_by(
+            "occurred_at", "id"
+        )
+    )
+    day = session.start_day or {}
+    said = []
+    if day.get("alcohol_free_24h"):
+        said.append("no alcohol in the last 24 hours")
+    if day.get("driver_confirmed"):
+        said.append("a driver confirmed to take the client home")
+    if day.get("companion_present"):
+        said.append("the companion present for the session at home")
+    subjective = f"Pre-session confirmations: {'; '.join(said)}." if said else ""
+    lines = []
+    if day.get("bp_systolic") and day.get("bp_diastolic"):
+        started = f" (start {at(session.started_at)})" if session.started_at else ""
+        lines.append(f"Pre-dose BP {day['bp_systolic']}/{day['bp_diastolic']}{started}.")
+    for e in entries:
+        d = e.data or {}
+        if e.kind == EntryKind.DOSE:
+            route = Route(d["route"]).label if d.get("route") in Route.values else d.get("route")
+            what = "Booster" if d.get("booster") else "Dose"
+            lines.append(
+                f"{at(e.occurred_at)} {what}: {_mg(d.get('amount', ''))} {d.get('unit', 'mg')}"
+                f"{f', {route}' if route else ''}."
+            )
+        elif e.kind == EntryKind.VITALS:
+            flagged = "; ".join(f"{f.get('message', '')} (rule: {f.get('rule', '')})"
+                                for f in (e.flags or []))  # fmt: skip
+            lines.append(
+                f"{at(e.occurred_at)} Vitals: {_vitals_text(d)}"
+                + (f" — flagged: {flagged}" if flagged else "")
+                + "."
+            )
+        elif e.kind == EntryKind.EVENT:
+            kind = (
+                EventType(d["type"]).label if d.get("type") in EventType.values else d.get("type")
+            )
+            lines.append(
+                f"{at(e.occurred_at)} Event: {kind or 'unspecified'}"
+                + (f"; intervention: {d['intervention']}" if d.get("intervention") else "")
+                + "."
+            )
+        else:
+            label = EntryKind(e.kind).label
+            lines.append(f"{at(e.occurred_at)} {label}: {d.get('text', '').strip()}")
+    objective = "\n".join(lines)
+    plan = ""
+    if session.appointment_id:
+        following = (
+            Appointment.objects.filter(follows_id=session.appointment_id)
+            .filter(status__in=LIVE_STATUSES)
+            .order_by("starts_at")
+            .first()
+        )
+        if following is not None:
+            local = following.starts_at.astimezone(zone)
+            plan = (
+                f"Next: {following.get_kind_display().lower()} booked for "
+                f"{local.strftime('%a %-d %b %Y, %H:%M')}."
+            )
+    discharge = ""
+    record = getattr(session, "discharge", None) if session.state == "discharged" else None
+    if record is not None:
+        escort = "companion present" if session.at_home else "driver present"
+        discharge = (
+            f"Discharged at {at(session.ended_at)} by {session.ended_by} after "
+            f"{record.observation_minutes} min of observation: alert and oriented, walking "
+            f"steadily, {escort}, vitals within range."
+            + (f"\n{record.note.strip()}" if record.note.strip() else "")
+        )
+    elif session.abandon_reason:
+        discharge = f"Ended without discharge at {at(session.ended_at)}: {session.abandon_reason}"
+    draft = {"assessment": "", "plan": plan, "discharge": discharge}
+    if format == NoteFormat.DAP:
+        draft["data"] = "\n".join(p for p in (subjective, objective) if p)
+    else:
+        draft["subjective"] = subjective
+        draft["objective"] = objective
+    return draft
 
 
 def _locked(actor, note_id: int) -> Note:

@@ -80,7 +80,9 @@ def client_notes(request, client_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def note_new(request):
-    """/notes/new/?client=<id>&course=<id>&appointment=<id>&type=dosing (ids only)."""
+    """/notes/new/?client=<id>&course=<id>&appointment=<id>&session=<id>&type=dosing (ids
+    only). The session screen posts straight here with every choice made: the draft, filled
+    in from the session's record, opens at once."""
     actor = staff_actor(request)
     params = request.POST if request.method == "POST" else request.GET
     client_id = _id(params.get("client"))
@@ -88,6 +90,7 @@ def note_new(request):
         raise Http404()
     client = selectors.client_for_notes(actor=actor, client_id=client_id)
     course_id, appointment_id = _id(params.get("course")), _id(params.get("appointment"))
+    session_id = _id(params.get("session"))
     initial = {}
     if request.GET.get("type") in SessionType.values:
         initial["session_type"] = request.GET["type"]
@@ -115,14 +118,20 @@ def note_new(request):
             form, services.note_create, actor=actor, client_id=client.pk,
             session_type=data["session_type"], format=data["format"], kind=data["kind"],
             course_id=course_id, appointment_id=appointment_id,
-            session_date=data["session_date"],
+            dosing_session_id=session_id, session_date=data["session_date"],
         )  # fmt: skip
         if note is not None:
             return redirect("notes:detail", note.pk)
     return render(
         request,
         "notes/new.html",
-        {"client": client, "form": form, "course_id": course_id, "appointment_id": appointment_id},
+        {
+            "client": client,
+            "form": form,
+            "course_id": course_id,
+            "appointment_id": appointment_id,
+            "session_id": session_id,
+        },
         status=422 if form.errors else 200,
     )
 
