@@ -72,12 +72,18 @@ def asgi_base(transactional_db, settings):
 
 @pytest.fixture
 def media_browser():
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + MEDIA)
         yield browser
         browser.close()
+        # While Playwright's loop runs in this thread, the test's own ORM calls get a
+        # connection of their own (Django keys connections by context, and Playwright's
+        # greenlets carry theirs): close it here, or PostgreSQL cannot drop the test database
+        # ("being accessed by other users").
+        connections.close_all()
 
 
 def _sign_in_password(page, base, membership):
@@ -128,3 +134,65 @@ def test_three_people_see_each_other(world, asgi_base, media_browser):
     expect(host.get_by_test_id("room-alert")).to_contain_text("Need help now")
     for page in pages.values():
         page.context.close()
+
+
+def _session_cookie(user) -> str:
+    """A signed-in session for a socket outside the browser (the same sessions the pages use)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _seat_playing(seat: int) -> str:
+    return f"""() => {{
+      const v = document.querySelector('[data-testid=remote-video][data-seat="{seat}"]');
+      return v && v.videoWidth > 0 && v.videoHeight > 0 && !v.paused
+             ? [v.videoWidth, v.videoHeight] : null;
+    }}"""
+
+
+def test_an_independent_webrtc_peer_and_the_browser_agree(world, asgi_base, media_browser):
+    """aiortc, as the companion, joins through the same signalling; the therapist's Chromium
+    plays its synthetic video and aiortc receives a frame of Chromium's fake camera."""
+    from tests.telehealth.aiortc_peer import AiortcPeer
+
+    Companion.objects.filter(user=world.companion.user).update(confirmed_at=timezone.now())
+    appointment = telehealth_appointment(world)
+    start_session(world, appointment)
+    host = media_browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+    host.set_default_timeout(30000)
+    sign_in(host, asgi_base, world.therapist)
+    host.goto(f"{asgi_base}/telehealth/{appointment.pk}/")
+    expect(host.get_by_test_id("room-status")).to_have_text("In the room.")
+
+    ws_url = asgi_base.replace("http://", "ws://") + f"/ws/telehealth/{appointment.pk}/"
+    peer = AiortcPeer(ws_url, _session_cookie(world.companion.user), asgi_base).start()
+    try:
+        assert peer.result.joined.wait(60), "aiortc never got an answer from the room"
+        assert not peer.result.error, peer.result.error
+        assert peer.result.status == "waiting"
+        host.get_by_test_id("admit-companion").click()
+        size = host.wait_for_function(_seat_playing(peer.result.seat), timeout=60000).json_value()
+        # aiortc's synthetic track is 640 x 480; Chromium decoded it at that size.
+        assert size == [640, 480]
+        expect(host.get_by_test_id("present-companion")).to_contain_text("connected")
+        for _ in range(600):
+            if peer.result.frame_size or peer.result.error:
+                break
+            host.wait_for_timeout(100)
+        assert not peer.result.error, peer.result.error
+        width, height = peer.result.frame_size
+        assert width > 0 and height > 0
+        assert "video" in peer.result.remote_kinds
+        assert peer.result.offered_to  # it offered to the therapist, as room.js would
+    finally:
+        peer.stop()
+        host.context.close()
+    # Its visit is on the record like anyone's.
+    from kapflow.telehealth.models import SeatVisit
+
+    visit = SeatVisit.objects.get(seat_id=peer.result.seat)
+    assert visit.joined_at is not None
