@@ -193,6 +193,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # alias "replica", read only by the report selectors that ask for it (kapflow.core.replica);
 # writes and every other read stay on "default". Same pool and options as the primary. A test
 # run never creates it: it mirrors the test database, so on a real standby it reads the copy
+    if not TESTING:
+        # `make serve` runs web, worker and scheduler processes on one file. WAL lets reads
+        # go on beside a write; BEGIN IMMEDIATE takes the write lock when a transaction
+        # starts, so a second writer waits up to `timeout` instead of failing at once (SQLite
+        # cannot wait to upgrade a read lock: "database is locked" with no wait at all).
+        # The test database lives in memory, shared with the live server's thread: as before.
+        DATABASES["default"]["OPTIONS"] |= {
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL",
+        }
 # streamed from the primary (tests/runtime/test_replica.py, bench/replica.sh).
 _replica_url = env_str("DATABASE_REPLICA_URL")
 if _replica_url:
