@@ -53,7 +53,6 @@ def _open_alerts(actor):
     return open_alerts(actor=actor, limit=20)
 
 
-@login_required
 # The caseload's filters, remembered per signed-in person in their session (never the name
 # searched: that is posted and forgotten, decision 0052).
 CASELOAD_FILTERS = "caseload.filters"
@@ -71,16 +70,17 @@ def _caseload_source(request):
 
 
 @form_token_exempt  # a search, posted on every keystroke (decision 0038)
-def dashboard(request):
+@login_required
 @require_http_methods(["GET", "POST"])
+def dashboard(request):
     actor = staff_actor(request)
     source = _caseload_source(request)
     form = CourseFilterForm(source or None, therapists=_therapists(actor))
     data = form.cleaned_data if form.is_valid() else {}
-    filters = selectors.CourseFilters(
     remembered = {k: str(data[k]) for k in REMEMBERED if data.get(k) not in (None, "")}
     if request.session.get(CASELOAD_FILTERS, {}) != remembered:
         request.session[CASELOAD_FILTERS] = remembered
+    filters = selectors.CourseFilters(
         stage=data.get("stage") or "",
         pathway=data.get("pathway") or "",
         delivery=data.get("delivery") or "",
@@ -88,8 +88,8 @@ def dashboard(request):
         status=data.get("status") or "open",
         sort=data.get("sort") or "stage",
         page=data.get("page") or 1,
-    )
         search=(data.get("q") or "").strip(),
+    )
     # The courses and the alerts shown are recorded in one audit INSERT (decision 0042).
     with audit_batch():
         page = selectors.course_list(actor=actor, filters=filters)
@@ -101,10 +101,10 @@ def dashboard(request):
         "due_items": selectors.open_due_items(actor=actor, limit=10),
         "urgent": urgent_tasks_open(actor=actor, limit=20),
         "alerts": alerts,
-    }
         "remembered": remembered and request.method == "GET" and source is not request.GET,
-        "several_therapists": actor.organisation.kind == "practice"
-        and len(form.fields["therapist"].choices) > 2,
+        # The therapist's column, for whoever sees every therapist's courses.
+        "several_therapists": actor.has_role(Role.PRACTICE_ADMIN),
+    }
     if request.htmx and request.htmx.target == "course-results":
         return render(request, "courses/_course_rows.html", context)
     return render(request, "courses/dashboard.html", context)
