@@ -71,7 +71,7 @@ def _record(world, client, therapist, prescriber=None):
         dose_logged(course, now.date(), prescription)
     Response.objects.create(
         organisation=client.organisation, client=client, course=course, instrument="phq9",
-        source="staff", answers={"q1": 1, "q2": 2}, total=7, band="Mild", submitted_at=now,
+        source="staff", answers={"phq9_1": 1, "phq9_2": 2}, total=7, band="Mild", submitted_at=now,
         entered_by=therapist.user,
     )  # fmt: skip
     sign(client, "kap")

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "kapflow.billing",
     "kapflow.directory",
     "kapflow.telehealth",
+    "kapflow.fhir",
     "kapflow.runtime",
     "kapflow.portability",
     "kapflow.notifications",

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from kapflow import policy
@@ -76,11 +77,20 @@ def _actor(request):
     return getattr(request, "actor", None)
 
 
-def fhir_endpoint(view):
+def fhir_endpoint(view=None, *, methods=("GET", "HEAD")):
     """Authenticate, refuse non-staff, and turn every failure into an OperationOutcome."""
+    if view is None:
+        return lambda view: fhir_endpoint(view, methods=methods)
 
-    @require_safe
     def wrapped(request, *args, **kwargs):
+        if request.method not in methods:
+            response = outcome(405, "not-supported", f"Only {', '.join(methods)} here.")
+            response["Allow"] = ", ".join(methods)
+            return response
+        # The view is exempt from the CSRF check, so a change (DELETE) must carry a bearer
+        # token: a browser session cannot be made to send one cross-site.
+        if request.method not in ("GET", "HEAD") and "Authorization" not in request.headers:
+            return outcome(403, "forbidden", "Send a bearer token to change anything here.")
         try:
             actor = _actor(request)
             if actor is None:
@@ -95,11 +105,13 @@ def fhir_endpoint(view):
         except PermissionDenied as error:
             return outcome(403, "forbidden", error.message)
         except DomainError as error:
+            if error.code == "fhir.export_running":
+                return outcome(429, "throttled", error.message)
             return outcome(409, "business-rule", error.message)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
-    return wrapped
+    return csrf_exempt(wrapped)
 
 
 def _int(request, name: str, default: int, low: int, high: int) -> int:

@@ -43,6 +43,14 @@ def directory_holds() -> list:
     return [inquiry_holds_expire_task.enqueue()]
 
 
+@scheduled("fhir_exports_expire", every=timedelta(hours=1))
+def fhir_exports_expire() -> list:
+    """Delete the files of FHIR bulk exports past their expiry (decision 0048)."""
+    from kapflow.fhir.tasks import bulk_export_purge_task
+
+    return [bulk_export_purge_task.enqueue()]
+
+
 # Nightly at 10:00 UTC: 02:00 or 03:00 on the US Pacific coast, before any US practice opens.
 @scheduled("audit_verify", every=timedelta(days=1), offset=timedelta(hours=10))
 def audit_verify() -> list:

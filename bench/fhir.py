@@ -1,0 +1,199 @@
+"""FHIR bench: search and Patient/$everything at CLIENTS clients on PostgreSQL, through the
+full Django stack (bearer token, audit INSERTs and all), and a bulk $export run.
+
+    KAPFLOW_TESTING=1 .venv/bin/python bench/fhir.py [--clients 1000] [--repeat 30]
+
+Uses (and creates) the database kapflow_fhirbench unless DATABASE_URL is set; builds the data
+set with the suite's own factories (tests/fhir/test_fhir.py `_record`: one of every clinical
+resource per client) and reuses it while the practice's client count matches. Before timing
+it checks that each search page issues the same number of statements for a page of one row as
+for a page of 50 (a fixed query count), and prints medians in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/kapflow_fhirbench"
+PRACTICE = "FHIR Bench Practice"
+
+
+def log(message: str) -> None:
+    print(f"[bench fhir] {message}", file=sys.stderr, flush=True)
+
+
+def setup() -> None:
+    os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    os.environ.setdefault("KAPFLOW_TESTING", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kapflow.config.settings")
+    # This script is named fhir.py: its own directory must not shadow the `fhir` package
+    # (fhir.resources, which the suite's factories import).
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    for path in (str(ROOT / "src"), str(ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import psycopg
+    from psycopg import sql
+
+    name = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
+    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def build(n: int):
+    """The practice, its staff and n clients, each with one of every clinical resource."""
+    from kapflow.accounts.models import Organisation, Role
+    from kapflow.patients.models import Client
+    from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
+    from tests.fhir.test_fhir import _record
+    from tests.patients.factories import ClientFactory, on_team
+
+    world = type("World", (), {})()
+    practice = Organisation.objects.filter(name=PRACTICE).first()
+    if practice is not None and Client.objects.filter(organisation=practice).count() == n:
+        log(f"reusing {n} clients")
+        from kapflow.accounts.models import Membership
+
+        staff = Membership.objects.filter(organisation=practice).order_by("pk")
+        world.practice = practice
+        world.admin = staff.filter(roles__role=Role.PRACTICE_ADMIN).first()
+        world.therapist = staff.filter(roles__role=Role.THERAPIST).first()
+        world.client = Client.objects.filter(organisation=practice).order_by("pk").first()
+        return world
+    if practice is not None:
+        sys.exit(f"{PRACTICE} exists with another client count: drop the bench database first.")
+    started = time.perf_counter()
+    world.practice = OrganisationFactory(name=PRACTICE, state="OR")
+    partner = PartnerFactory(name="FHIR Bench Partner")
+    partnership(world.practice, partner)
+    world.admin = member(world.practice, Role.PRACTICE_ADMIN)
+    world.therapist = member(world.practice, Role.THERAPIST, licences=[("LMFT", "OR")])
+    prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
+    for i in range(n):
+        client = ClientFactory(organisation=world.practice)
+        on_team(client, world.therapist)
+        on_team(client, prescriber, role="prescriber", added_by=world.therapist.user)
+        _record(world, client, world.therapist, prescriber)
+        if i == 0:
+            world.client = client
+        if (i + 1) % 100 == 0:
+            log(f"{i + 1} clients built")
+    log(f"built {n} clients in {time.perf_counter() - started:.0f} s")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return world
+
+
+def median_ms(fn, repeat: int) -> float:
+    for _ in range(3):
+        fn()
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def statements(fn) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        fn()
+    return len(captured)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+    setup()
+    from django.test import Client as HttpClient
+
+    from kapflow.accounts import services as accounts
+    from kapflow.accounts.models import ApiTokenScope
+    from kapflow.fhir.selectors import SPECS
+
+    world = build(args.clients)
+    _, secret = accounts.api_token_create(
+        actor=world.admin, name="fhir-bench", mfa_verified=True, scope=ApiTokenScope.READ
+    )
+    web = HttpClient()
+    headers = {"Authorization": f"Bearer {secret}"}
+
+    def get(path: str, **params):
+        def run():
+            response = web.get(f"/fhir/R4/{path}", params, headers=headers)
+            assert response.status_code == 200, (path, response.status_code)
+            return response
+
+        return run
+
+    rows = []
+    for name in SPECS:
+        page = get(name, _count=50)
+        small = get(name, _count=1)
+        counts = (statements(small), statements(page))
+        rows.append((f"search {name} (_count=50)", median_ms(page, args.repeat), counts))
+    include = get("Encounter", _count=50, _include="Encounter:patient")
+    rows.append(
+        (
+            "search Encounter + _include (_count=50)",
+            median_ms(include, args.repeat),
+            (statements(get("Encounter", _count=1, _include="Encounter:patient")),
+             statements(include)),
+        )
+    )  # fmt: skip
+    one = get("MedicationRequest", patient=world.client.pk)
+    rows.append(("search MedicationRequest?patient=", median_ms(one, args.repeat), None))
+    everything = get(f"Patient/{world.client.pk}/$everything")
+    rows.append(("Patient/$everything", median_ms(everything, args.repeat), None))
+
+    # Bulk export of the whole practice, run in this process as the worker would.
+    from kapflow.fhir import export
+    from kapflow.fhir.models import BulkExport
+
+    job = BulkExport.objects.create(
+        organisation=world.admin.organisation, requested_by=world.admin,
+        token=f"bench-{time.time_ns()}", level="system", types=list(SPECS), request_url="bench",
+    )  # fmt: skip
+    started = time.perf_counter()
+    result = export.export_run(export_id=job.pk)
+    seconds = time.perf_counter() - started
+    export.export_cancel(actor=world.admin, token=job.token)
+
+    print(f"\nFHIR bench, {args.clients} clients, PostgreSQL, median of {args.repeat} runs\n")
+    print("| request | median ms | statements (1 row / 50 rows) |")
+    print("|---|---:|---|")
+    for label, ms, counts in rows:
+        fixed = "" if counts is None else f"{counts[0]} / {counts[1]}"
+        print(f"| {label} | {ms:.1f} | {fixed} |")
+    rate = result["resources"] / seconds
+    print(f"\nbulk $export (system): {result['resources']} resources in {seconds:.1f} s, "
+          f"{rate:.0f} resources/s")  # fmt: skip
+    unequal = [label for label, _, counts in rows if counts and counts[0] != counts[1]]
+    if unequal:
+        sys.exit(f"query counts differ between 1 and 50 rows: {unequal}")
+
+
+if __name__ == "__main__":
+    main()

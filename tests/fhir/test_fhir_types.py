@@ -1,0 +1,183 @@
+"""The resource types added for issue 18's second half: what each carries (codes, links that
+resolve), _include, the note's PDF as a Binary under the note page's policy, and the
+instruments as Questionnaires their responses point to."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from fhir.resources.R4B import get_fhir_model_class
+
+from kapflow.audit.models import AuditEvent
+from tests.fhir.test_fhir import CLINICAL, _get, _record, _token, _valid
+from tests.patients.factories import ClientFactory, on_team
+
+BASE = "/fhir/R4/"
+
+
+@pytest.fixture
+def records(world):
+    _record(world, world.client, world.therapist, world.prescriber)
+    _record(world, world.unreferred, world.therapist)
+    _record(world, world.other_client, world.other_therapist)
+    return world
+
+
+def _entries(bundle, mode="match"):
+    return [e["resource"] for e in bundle.get("entry", []) if e["search"]["mode"] == mode]
+
+
+def test_include_patient_adds_the_patients_once(client, records):
+    token = _token(records.admin)
+    bundle = _get(
+        client, "MedicationAdministration", token, _include="MedicationAdministration:patient"
+    ).json()
+    _valid(bundle)
+    doses = _entries(bundle)
+    assert len(doses) == 2  # the session dose and the logged one
+    included = _entries(bundle, "include")
+    assert [p["id"] for p in included] == [str(records.client.pk)]
+    assert all(p["resourceType"] == "Patient" for p in included)
+    encounter = _get(client, "Encounter", token, _include="Encounter:patient").json()
+    assert {p["id"] for p in _entries(encounter, "include")} == {
+        str(records.client.pk),
+        str(records.unreferred.pk),
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("Encounter", "Patient:patient"),
+        ("Encounter", "Encounter:subject"),
+        ("Practitioner", "Practitioner:patient"),
+    ],
+)
+def test_include_refuses_what_it_cannot_do(client, records, path, value):
+    response = _get(client, path, _token(records.admin), _include=value)
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["_include"]
+
+
+def test_include_keeps_the_query_count_fixed(client, records):
+    token = _token(records.admin)
+    params = {"_include": "Encounter:patient"}
+    _get(client, "Encounter", token, _count=1, **params)
+    with CaptureQueriesContext(connection) as one:
+        _get(client, "Encounter", token, _count=1, **params)
+    for _ in range(3):
+        more = ClientFactory(organisation=records.practice)
+        on_team(more, records.therapist)
+        _record(records, more, records.therapist)
+    with CaptureQueriesContext(connection) as many:
+        page = _get(client, "Encounter", token, _count=50, **params).json()
+    assert len(_entries(page, "include")) == 5
+    assert len(many) == len(one)
+
+
+def test_document_reference_points_to_the_note_pdf(client, records):
+    token = _token(records.therapist)
+    bundle = _get(client, "DocumentReference", token, patient=records.client.pk).json()
+    (document,) = _entries(bundle)
+    attachment = document["content"][0]["attachment"]
+    assert attachment["contentType"] == "application/pdf"
+    before = AuditEvent.objects.filter(action="note.export").count()
+    pdf = client.get(BASE + attachment["url"], headers={"Authorization": f"Bearer {token}"})
+    assert pdf.status_code == 200
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="note.export").count() == before + 1
+    as_json = client.get(
+        BASE + attachment["url"],
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+    )
+    binary = _valid(as_json.json())
+    assert binary.contentType == "application/pdf"
+    # Off the care team: the same "not found" as the note's page gives.
+    other = client.get(
+        BASE + attachment["url"],
+        headers={"Authorization": f"Bearer {_token(records.therapist2)}"},
+    )
+    assert other.status_code == 404
+    assert other.json()["resourceType"] == "OperationOutcome"
+    assert _get(client, "Binary", token).status_code == 400
+    assert _get(client, "Binary/nope", token).status_code == 404
+
+
+def test_questionnaires_and_their_responses(client, records):
+    token = _token(records.therapist)
+    questionnaires = _get(client, "Questionnaire", token).json()
+    codes = [q["id"] for q in _entries(questionnaires)]
+    assert "phq9" in codes and len(codes) == 5
+    phq9 = _valid(_get(client, "Questionnaire/phq9", token).json())
+    assert phq9.code[0].code == "44249-1"
+    assert _get(client, "Questionnaire/nope", token).status_code == 404
+    (answers,) = _entries(
+        _get(client, "QuestionnaireResponse", token, patient=records.client.pk).json()
+    )
+    assert answers["questionnaire"] == phq9.url
+    first = answers["item"][0]
+    assert first["linkId"] == "phq9_1"
+    assert first["answer"][0]["valueCoding"] == {"code": "1", "display": "Several days"}
+
+
+def test_condition_is_icd10cm_and_us_core(client, records):
+    token = _token(records.biller)
+    (condition,) = _entries(_get(client, "Condition", token, patient=records.client.pk).json())
+    assert condition["code"]["coding"][0] == {
+        "system": "http://hl7.org/fhir/sid/icd-10-cm",
+        "code": "F33.1",
+        "display": "Major depressive disorder, recurrent, moderate",
+    }
+    assert condition["meta"]["profile"] == [
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"
+    ]
+    # The profile's required elements, every one present.
+    assert condition["category"][0]["coding"][0]["code"] == "problem-list-item"
+    assert condition["subject"] == {"reference": f"Patient/{records.client.pk}"}
+
+
+def test_every_reference_resolves(client, records):
+    """Each reference in the new types reads back as a resource the same actor may see."""
+    token = _token(records.admin)
+    checked = 0
+    for kind in ("Provenance", "MedicationDispense", "MedicationAdministration", "CareTeam",
+                 "Encounter", "Flag", "DocumentReference"):  # fmt: skip
+        for resource in _entries(_get(client, kind, token, patient=records.client.pk).json()):
+            refs = []
+            for value in resource.values():
+                for item in value if isinstance(value, list) else [value]:
+                    if isinstance(item, dict) and "reference" in item:
+                        refs.append(item["reference"])
+            refs += [p["member"]["reference"] for p in resource.get("participant", [])]
+            refs += [a["who"]["reference"] for a in resource.get("agent", [])]
+            for ref in refs:
+                response = _get(client, ref, token)
+                assert response.status_code == 200, (kind, ref)
+                checked += 1
+    assert checked > 20
+
+
+def test_provenance_names_who_signed_and_decided(client, records):
+    token = _token(records.therapist)
+    bundle = _get(client, "Provenance", token, patient=records.client.pk).json()
+    by_prefix = {r["id"].split("-")[0]: r for r in _entries(bundle)}
+    assert set(by_prefix) == {"note", "decision", "consent"}
+    assert by_prefix["decision"]["agent"][0]["who"] == {
+        "reference": f"Practitioner/{records.prescriber.pk}"
+    }
+    assert by_prefix["note"]["agent"][0]["who"] == {
+        "reference": f"Practitioner/{records.therapist.pk}"
+    }
+    assert by_prefix["consent"]["agent"][0]["who"] == {"reference": f"Patient/{records.client.pk}"}
+    for resource in by_prefix.values():
+        again = _get(client, f"Provenance/{resource['id']}", token).json()
+        assert again == resource
+
+
+def test_everything_holds_every_patient_type(client, records):
+    token = _token(records.admin)
+    bundle = _get(client, f"Patient/{records.client.pk}/$everything", token).json()
+    kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    assert kinds == {"Patient", "Condition", *CLINICAL}
+    for entry in bundle["entry"]:
+        get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
