@@ -328,13 +328,13 @@ ACTIONS: dict[str, ActionWords] = {
     "fhir.everything": _r(
         "Read your whole record through the FHIR interface", "every FHIR resource of your record"
     ),
-    "fhir.record_download": ActionWords(
     "fhir.export": _r(
         "Copied your record into a FHIR bulk export", "FHIR resources of your record"
     ),
     "fhir.export_start": _o("Started a FHIR bulk export"),
     "fhir.export_cancel": _o("Cancelled a FHIR bulk export"),
     "fhir.export_download": _o("Downloaded a file of a FHIR bulk export"),
+    "fhir.record_download": ActionWords(
         "Downloaded your record as a FHIR file", Kind.RELEASE, "your whole record as FHIR"
     ),
     "fhir.record_pdf": ActionWords(
