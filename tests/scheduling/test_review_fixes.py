@@ -381,6 +381,7 @@ def test_no_show_records_nothing_on_the_course(world):
         appointment_id=appt.pk,
         version=appt.version,
         status="no_show",
+        reason="The client did not come.",
         now=start + timedelta(hours=1),
     )
     assert not CourseEvent.objects.filter(course=course, kind="integration").exists()
@@ -570,5 +571,5 @@ def test_the_mark_page_says_which_course_was_skipped(client, world):
         f"/schedule/{appt.pk}/mark/", {"version": 1, "status": "completed"}, follow=True
     )
     text = page.content.decode()
-    assert "Recorded." in text and f"Course #{fresh.pk}" in text and "not recorded" in text
+    assert "Completed." in text and f"Course #{fresh.pk}" in text and "not recorded" in text
     assert Appointment.objects.get(pk=appt.pk).status == "completed"

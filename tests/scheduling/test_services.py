@@ -294,7 +294,8 @@ def test_mark_completed_or_no_show_only_after_the_start(world):
                                   status="completed")  # fmt: skip
     later = at(2027, 3, 1, 10, 30)
     done = services.appointment_mark(actor=world.therapist, appointment_id=appt.pk, version=1,
-                                     status="no_show", now=later)  # fmt: skip
+                                     status="no_show", reason="No reply to two calls.",
+                                     now=later)  # fmt: skip
     assert done.status == "no_show"
     assert not done.participants.filter(live=True).exists()
 

@@ -275,13 +275,20 @@ def _check_start_valid(session: DosingSession, now: datetime) -> None:
         )
 
 
-def _complete_appointment(appointment, *, actor: Membership, now: datetime) -> None:
-    """Mark the booked appointment completed (scheduling's status fields only)."""
-    from kapflow.scheduling.models import Appointment, AppointmentStatus
+def _appointment_step(appointment_id: int | None, step: str, *, actor, now) -> None:
+    """The booked appointment follows its session (decision 0054): opened -> checked in,
+    started -> in session, discharged -> completed, abandoned before the dose -> checked in
+    again. The transitions are scheduling's (scheduling.services.encounter_status)."""
+    if appointment_id is None:
+        return
+    from kapflow.scheduling.services import encounter_status
 
-    Appointment.objects.filter(pk=appointment.pk, status=AppointmentStatus.SCHEDULED).update(
-        status=AppointmentStatus.COMPLETED, status_changed_at=now, status_changed_by=actor.user
-    )
+    encounter_status(actor=actor, appointment_id=appointment_id, step=step, now=now)
+
+
+def _complete_appointment(appointment, *, actor: Membership, now: datetime) -> None:
+    """Mark the booked appointment completed."""
+    _appointment_step(appointment.pk, "finish", actor=actor, now=now)
 
 
 # ---- open and checklist -------------------------------------------------------------------
@@ -309,8 +316,11 @@ def _appointment_for(course, appointment_id: int | None):
         ).exists()
     ):
         raise ValidationError({"appointment": "Choose one of this client's dosing appointments."})
-    if appointment.status != AppointmentStatus.SCHEDULED:
-        raise ValidationError({"appointment": "This appointment is not scheduled any more."})
+    if appointment.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN):
+        raise ValidationError(
+            {"appointment": f"This appointment is {appointment.get_status_display().lower()}; "
+                            "only a scheduled or checked-in one opens a session."}
+        )  # fmt: skip
     return appointment
 
 
@@ -353,6 +363,7 @@ def session_open(
     audit_record(
         actor=actor, action="dosing_session.open", target=session, client_id=course.client_id
     )
+    _appointment_step(session.appointment_id, "open", actor=actor, now=now)
     return session
 
 
@@ -490,6 +501,7 @@ def session_start(
     audit_record(
         actor=actor, action="dosing_session.start", target=session, client_id=session.client_id
     )
+    _appointment_step(session.appointment_id, "start", actor=actor, now=now)
     return session
 
 
@@ -824,8 +836,9 @@ def session_abandon(
 ) -> DosingSession:
     """End a session without discharge (the gate refused all day, the client left), with a
     written reason. A session abandoned after the dose keeps its DOSING event on the course
-    (its due items are refreshed); before the dose nothing counts as a dosing. The
-    appointment is left for scheduling to mark."""
+    (its due items are refreshed); before the dose nothing counts as a dosing. Its
+    appointment goes back to checked in before the dose (a new session can open on it), and
+    is completed after it (the dosing happened)."""
     now = now or timezone.now()
     session = selectors.session_for_update(actor=actor, session_id=session_id)
     _check_version(session, version)
@@ -840,6 +853,10 @@ def session_abandon(
     _bump(session, "state", "abandon_reason", "ended_at", "ended_by")
     if session.dose_event_id:
         course_services.due_items_refresh(course_id=session.course_id, now=now)
+    _appointment_step(
+        session.appointment_id, "finish" if session.dose_event_id else "abandon",
+        actor=actor, now=now,
+    )  # fmt: skip
     _group_finished(session, actor=actor, now=now)
     course_services.course_facts_refresh(course_id=session.course_id)
     audit_record(
@@ -913,7 +930,7 @@ def group_create(
     if appointment_id is not None:
         appointment = (
             Appointment.objects.for_org(actor.organisation)
-            .filter(pk=appointment_id, kind=kind, status="scheduled")
+            .filter(pk=appointment_id, kind=kind, status__in=("scheduled", "checked_in"))
             .first()
         )
         if appointment is None:

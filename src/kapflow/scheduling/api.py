@@ -131,6 +131,10 @@ class CancelIn(Schema):
 class MarkIn(Schema):
     version: int = Field(ge=1, le=MAX_ID)
     status: str = Field(description="completed or no_show")
+    reason: str = Field(
+        "", max_length=500, description="Required for no_show: what happened; for completed, "
+        "a note for the course's timeline (preparation and integration)."
+    )  # fmt: skip
 
 
 class RuleOut(Schema):
@@ -356,7 +360,7 @@ def appointment_mark(request, appointment_id: int, payload: MarkIn):
         raise ValidationError({"status": "Use completed or no_show."})
     appt = services.appointment_mark(
         actor=actor, appointment_id=appointment_id, version=payload.version,
-        status=payload.status,
+        status=payload.status, reason=payload.reason,
     )  # fmt: skip
     return _out(_reload(actor, [appt.pk])[0])
 

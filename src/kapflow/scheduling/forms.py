@@ -62,12 +62,36 @@ class LocalDateTimeField(forms.Field):
 REPEAT_CHOICES = [("", "Does not repeat"), ("1", "Every week"), ("2", "Every other week")]
 
 
+class ClientSelect(forms.Select):
+    """One client in a plain drop-down (not a multi-select list box), read as the list the
+    service takes; other clients of a group session come from `also_clients`."""
+
+    allow_multiple_selected = False
+
+    def value_from_datadict(self, data, files, name):
+        getter = getattr(data, "getlist", None)
+        values = getter(name) if getter else data.get(name)
+        if values is None:
+            return []
+        return [v for v in (values if isinstance(values, list) else [values]) if v != ""]
+
+    def format_value(self, value):
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else ""
+        return super().format_value(value)
+
+
 class BookForm(forms.Form):
     kind = forms.ChoiceField(choices=AppointmentKind.choices)
     clients = forms.TypedMultipleChoiceField(
-        coerce=int,
-        label="Client(s)",
-        help_text="Several clients only for a group dosing or integration session.",
+        coerce=int, label="Client", widget=ClientSelect,
+        error_messages={"required": "Choose a client."},
+    )  # fmt: skip
+    also_clients = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Other clients (group sessions only)",
+        help_text="Their record numbers, as shown in the list above, separated by commas.",
     )
     therapist = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
     prescriber = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
@@ -107,7 +131,9 @@ class BookForm(forms.Form):
         self.fields[
             "book_integration"
         ].label = f"Also book the integration session (within {integration_hours} hours)"
-        self.fields["clients"].choices = [(c.pk, f"{c.display_name} (#{c.pk})") for c in clients]
+        self.fields["clients"].choices = [("", "Choose a client")] + [
+            (c.pk, f"{c.display_name} (#{c.pk})") for c in clients
+        ]
         therapists = [m for m in clinicians if m.has_role("therapist")]
         prescribers = [m for m in clinicians if m.has_role("prescriber")]
         self.fields["therapist"].choices = [("", "The course's therapist")] + [
@@ -125,8 +151,19 @@ class BookForm(forms.Form):
             return None
         return rules.Recurrence(interval=int(data["repeat"]), count=data.get("repeat_count"))
 
+    def clean_also_clients(self) -> list[int]:
+        text = (self.cleaned_data.get("also_clients") or "").replace("#", "")
+        ids = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+        if any(not i.isdecimal() or len(i) > 12 for i in ids):
+            raise forms.ValidationError("Give record numbers only, e.g. 12, 15.")
+        if len(ids) > 19:
+            raise forms.ValidationError("A group session holds at most 20 clients.")
+        return [int(i) for i in ids]
+
     def clean(self):
         data = super().clean()
+        if data.get("clients") is not None and data.get("also_clients"):
+            data["clients"] = list(dict.fromkeys(data["clients"] + data["also_clients"]))
         if data.get("book_integration") and not data.get("integration_starts_at"):
             start = data.get("starts_at")
             if start is not None:

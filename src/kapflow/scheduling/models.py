@@ -50,6 +50,11 @@ GROUP_KINDS = frozenset({AppointmentKind.DOSING, AppointmentKind.INTEGRATION})
 
 class AppointmentStatus(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
+    # The client is here (or, for telehealth, in the waiting room): set by "Check in".
+    CHECKED_IN = "checked_in", "Checked in"
+    # Its record is under way: a dosing session started, a preparation or integration
+    # session begun from the appointment (decision 0054).
+    IN_SESSION = "in_session", "In session"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
     NO_SHOW = "no_show", "Did not attend"
@@ -57,7 +62,14 @@ class AppointmentStatus(models.TextChoices):
     RESCHEDULED = "rescheduled", "Rescheduled"
 
 
-LIVE_STATUSES = ("scheduled", "completed")
+# Still to happen or happening: what can be checked in, started, moved or cancelled.
+OPEN_STATUSES = ("scheduled", "checked_in", "in_session")
+# Holding its time: clashes, free slots and participants' `live` flag read these.
+LIVE_STATUSES = (*OPEN_STATUSES, "completed")
+# Kinds whose appointment is the encounter: opening it starts the record (decision 0054).
+ENCOUNTER_KINDS = frozenset(
+    {AppointmentKind.PREPARATION, AppointmentKind.DOSING, AppointmentKind.INTEGRATION}
+)
 
 
 class Room(models.Model):
@@ -346,6 +358,16 @@ class AppointmentParticipant(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     live = models.BooleanField(default=True)
+    # The client's record of a preparation or integration appointment: the course event
+    # completing it wrote (decision 0054). A dosing appointment's record is its
+    # encounters.DosingSession, which points here through `appointment`.
+    course_event = models.OneToOneField(
+        "courses.CourseEvent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointment_participant",
+    )
 
     objects = TenantQuerySet.as_manager()
 

@@ -22,6 +22,8 @@ from kapflow.clinical import scheduling as rules
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.scheduling.models import (
+    LIVE_STATUSES,
+    OPEN_STATUSES,
     Appointment,
     AppointmentKind,
     AppointmentParticipant,
@@ -251,6 +253,32 @@ def appointment_get_for_actor(*, actor, appointment_id: int) -> Appointment:
     return appt
 
 
+@dataclass
+class AppointmentRecord:
+    """The encounter an appointment is (decision 0054): its dosing session (the latest
+    opened on it), or the course events its participants' rows point to."""
+
+    session: object | None
+    open_session: object | None
+    event_course_ids: list[int]
+
+
+def appointment_record(*, appointment: Appointment) -> AppointmentRecord:
+    """One query whatever the kind (participants are prefetched)."""
+    from kapflow.encounters.models import OPEN_STATES, DosingSession
+
+    sessions = list(
+        DosingSession.objects.filter(appointment=appointment)
+        .only("pk", "state", "course_id", "appointment_id")
+        .order_by("-opened_at", "-pk")[:5]
+    )
+    return AppointmentRecord(
+        session=sessions[0] if sessions else None,
+        open_session=next((x for x in sessions if x.state in OPEN_STATES), None),
+        event_course_ids=[p.course_id for p in appointment.participants.all() if p.course_event_id],
+    )
+
+
 def appointment_history(*, appointment: Appointment) -> list[Appointment]:
     """The earlier versions of a rescheduled appointment, most recent first (at most 20)."""
     # One query, also when it never moved (so the page's query count stays the same).
@@ -281,7 +309,7 @@ def upcoming_for_course(*, actor, course, now: datetime | None = None, limit: in
             role=ParticipantRole.CLIENT,
             live=True,
             ends_at__gt=now,
-            appointment__status=AppointmentStatus.SCHEDULED,
+            appointment__status__in=OPEN_STATUSES,
         )
         .select_related("appointment__room")
         .prefetch_related(Prefetch("appointment__participants", queryset=_participants_qs()))
@@ -333,7 +361,7 @@ def upcoming_for_client(*, actor, now: datetime | None = None, limit: int = 20) 
             role=ParticipantRole.CLIENT,
             live=True,
             ends_at__gt=now,
-            appointment__status=AppointmentStatus.SCHEDULED,
+            appointment__status__in=OPEN_STATUSES,
         )
         .select_related("appointment__room")
         .prefetch_related(
@@ -394,7 +422,7 @@ def upcoming_for_companion(
             role=ParticipantRole.COMPANION,
             live=True,
             ends_at__gt=now,
-            appointment__status=AppointmentStatus.SCHEDULED,
+            appointment__status__in=OPEN_STATUSES,
             appointment__kind=AppointmentKind.DOSING,
         )
         .order_by("starts_at")
@@ -614,3 +642,195 @@ def self_book_options(*, actor, now: datetime | None = None, limit: int = 8) -> 
             ]
         options[kind] = (membership, slots[:limit])
     return options
+
+
+# ---- the calendar grid (decision 0054) ------------------------------------------------------
+
+# Free time is offered in half hours: each is one click to the booking form.
+SLOT_MINUTES = 30
+
+
+@dataclass
+class GridItem:
+    """One appointment's piece on one day, placed on the grid's rows."""
+
+    appt: Appointment
+    piece: object
+    row_start: int
+    row_end: int
+    lane: int = 0
+    lanes: int = 1
+
+    @property
+    def lane_style(self) -> str:
+        if self.lanes == 1:
+            return ""
+        width = 100 / self.lanes
+        return f"margin-left:{self.lane * width:.3f}%;width:{width:.3f}%;"
+
+
+@dataclass
+class GridSlot:
+    """A free half hour of the clinician's: a link to the booking form, prefilled."""
+
+    starts_at: datetime
+    ends_at: datetime
+    row_start: int
+    row_end: int
+    query: str
+
+
+@dataclass
+class GridDay:
+    day: date
+    column: int
+    items: list = field(default_factory=list)
+    slots: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (row_start, row_end, label)
+
+
+@dataclass
+class Calendar:
+    membership: Membership
+    zone_name: str
+    view: str  # "week" or "day"
+    anchor: date
+    today: date
+    days: list[GridDay]
+    first_hour: int
+    last_hour: int
+    hours: list  # (row, "08:00")
+    row_count: int
+    starts_at: datetime
+    ends_at: datetime
+    can_book: bool
+
+    @property
+    def previous(self) -> date:
+        return self.anchor - timedelta(days=7 if self.view == "week" else 1)
+
+    @property
+    def next(self) -> date:
+        return self.anchor + timedelta(days=7 if self.view == "week" else 1)
+
+    @property
+    def count(self) -> int:
+        return len({i.appt.pk for d in self.days for i in d.items})
+
+    @property
+    def slot_count(self) -> int:
+        return sum(len(d.slots) for d in self.days)
+
+
+def calendar_days(anchor: date, view: str) -> list[date]:
+    """The local days a view shows: Monday to Sunday of the anchor's week, or the day."""
+    if view == "day":
+        return [anchor]
+    monday = anchor - timedelta(days=anchor.weekday())
+    return [monday + timedelta(days=i) for i in range(7)]
+
+
+def calendar_for_member(
+    *, actor, membership_id: int | None = None, anchor: date, view: str, zone_name: str,
+    now: datetime | None = None,
+) -> Calendar:  # fmt: skip
+    """A clinician's day or week as a grid in `zone_name` (the viewer's): their
+    appointments placed by start and length (kapflow.clinical.calendar), and their free half
+    hours from now on (clinical.directory.open_slots over directory.selectors.hours_and_busy:
+    weekly hours and extra hours, minus time off, appointments and held inquiries; the same
+    rule the portal and the front door offer). A fixed number of queries: the member (none
+    for oneself), two for the appointments and one audit INSERT, four for the free time,
+    two for the rooms."""
+    from urllib.parse import urlencode
+
+    from kapflow.clinical import calendar as grid
+    from kapflow.clinical import directory as slot_rules
+    from kapflow.directory.selectors import hours_and_busy
+
+    now = now or clock.now()
+    view = view if view in ("day", "week") else "week"
+    membership = schedule_member(actor=actor, membership_id=membership_id)
+    dates = calendar_days(anchor, view)
+    start = grid.day_bounds(dates[0], zone_name)[0]
+    end = grid.day_bounds(dates[-1], zone_name)[1]
+    appointments = appointments_for_member(
+        actor=actor, membership=membership, starts_at=start, ends_at=end
+    )
+    days = [GridDay(d, column=i + 2) for i, d in enumerate(dates)]
+    by_day = {d.day: d for d in days}
+    placed = []
+    for appt in appointments:
+        for piece in grid.pieces(appt.starts_at, appt.ends_at, dates, zone_name):
+            placed.append((by_day[piece.day], appt, piece))
+
+    # Free time: from the later of the range's start and now, to the range's end.
+    can_book = bool(policy.bookable_kinds(actor))
+    free_from = max(start, now)
+    data = hours_and_busy([membership.pk], start=free_from, end=max(end, free_from))[membership.pk]
+    free = []
+    if end > free_from:
+        free = slot_rules.open_slots(
+            **data, now=free_from, minutes=SLOT_MINUTES, notice=timedelta(0),
+            days=(end - free_from).days + 1, limit=len(dates) * 48 + 1,
+        )  # fmt: skip
+        free = [s for s in free if s.ends_at <= end]
+    rooms = rooms_list(organisation_id=actor.organisation_id, active_only=True)
+    room_busy = list(
+        Appointment.objects.filter(
+            room__in=[r.pk for r in rooms], status__in=LIVE_STATUSES,
+            starts_at__lt=end, ends_at__gt=start,
+        ).values_list("room_id", "starts_at", "ends_at")
+    )  # fmt: skip
+    role = "therapist" if membership.has_role(Role.THERAPIST) else "prescriber"
+    slot_pieces = []
+    for slot in free:
+        piece = grid.day_piece(slot.starts_at, slot.ends_at, slot.starts_at.astimezone(
+            rules.ZoneInfo(zone_name)).date(), zone_name)  # fmt: skip
+        if piece is None or piece.day not in by_day:
+            continue
+        params = {"at": slot.starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+                  role: membership.pk}  # fmt: skip
+        room = next(
+            (r for r in rooms
+             if not any(b[0] == r.pk and rules.overlaps(slot.starts_at, slot.ends_at, b[1], b[2])
+                        for b in room_busy)),
+            None,
+        )  # fmt: skip
+        if room is not None:
+            params["room"] = room.pk
+        slot_pieces.append((by_day[piece.day], slot, piece, urlencode(params)))
+
+    minutes = [(p.start_minute, p.end_minute) for _, _, p in placed]
+    minutes += [(p.start_minute, p.end_minute) for _, _, p, _ in slot_pieces]
+    skipped = {d.day: grid.skipped_spans(d.day, zone_name) for d in days}
+    minutes += [s for spans in skipped.values() for s in spans]
+    first_hour, last_hour = grid.hour_range(minutes)
+    per_hour = 60 // grid.STEP
+
+    def row(minute: int) -> int:  # grid line: row 1 is the day headings
+        return 2 + (minute - first_hour * 60) // grid.STEP
+
+    for day, appt, piece in placed:
+        day.items.append(
+            GridItem(appt, piece, row(piece.first_row * grid.STEP),
+                     row(piece.last_row * grid.STEP))
+        )  # fmt: skip
+    for day in days:
+        lanes, count = grid.lanes([(i.row_start, i.row_end) for i in day.items])
+        for item, lane in zip(day.items, lanes, strict=True):
+            item.lane, item.lanes = lane, count
+        day.skipped = [(row(a), row(b), f"{a // 60:02d}:{a % 60:02d}–{b // 60:02d}:{b % 60:02d}")
+                       for a, b in skipped[day.day]]  # fmt: skip
+    for day, slot, piece, query in slot_pieces:
+        day.slots.append(
+            GridSlot(slot.starts_at, slot.ends_at, row(piece.first_row * grid.STEP),
+                     row(piece.last_row * grid.STEP), query)
+        )  # fmt: skip
+    hours = [(row(h * 60), f"{h:02d}:00") for h in range(first_hour, last_hour)]
+    return Calendar(
+        membership=membership, zone_name=zone_name, view=view, anchor=anchor,
+        today=now.astimezone(rules.ZoneInfo(zone_name)).date(), days=days,
+        first_hour=first_hour, last_hour=last_hour, hours=hours,
+        row_count=(last_hour - first_hour) * per_hour, starts_at=start, ends_at=end,
+        can_book=can_book,
+    )  # fmt: skip

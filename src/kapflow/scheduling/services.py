@@ -35,8 +35,10 @@ from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound, PermissionDenied
 from kapflow.core.timezones import organisation_zone
 from kapflow.scheduling.models import (
+    ENCOUNTER_KINDS,
     GROUP_KINDS,
     LIVE_STATUSES,
+    OPEN_STATUSES,
     Appointment,
     AppointmentKind,
     AppointmentParticipant,
@@ -984,9 +986,12 @@ def appointment_cancel(
     if len(reason) > 500 or "\x00" in reason:
         raise ValidationError({"reason": "Keep the reason under 500 characters."})
     appt = _locked(actor, appointment_id, version)
-    if appt.status != AppointmentStatus.SCHEDULED:
+    if appt.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN):
         raise DomainError(
-            "Only a scheduled appointment can be cancelled.", code="scheduling.not_scheduled"
+            "Only a scheduled or checked-in appointment can be cancelled; one in session ends "
+            "with its record.",
+            code="scheduling.not_scheduled",
+            field="status",
         )
     targets = [appt]
     if following and appt.series_id:
@@ -1008,65 +1013,229 @@ def appointment_cancel(
     return appt
 
 
+# A client may be checked in (or a session begun) this long before the start: early
+# arrivals are checked in, and a dosing day's pre-session checks start before the hour.
+CHECK_IN_EARLY = timedelta(hours=2)
+
+
+def _not_yet(appt: Appointment, now: datetime, what: str) -> None:
+    if appt.starts_at - CHECK_IN_EARLY > now:
+        raise ValidationError(
+            {"status": f"{what} at most two hours before the start; this appointment starts "
+                       f"{rules.local_label(appt.starts_at, appt.time_zone)}."}
+        )  # fmt: skip
+    if appt.ends_at + timedelta(hours=12) < now:
+        raise ValidationError(
+            {"status": f"{what} on the day: this appointment ended more than 12 hours ago. "
+                       "Mark it completed or did not attend instead."}
+        )  # fmt: skip
+
+
+def _client_id(appt: Appointment) -> int | None:
+    return appt.course.client_id if appt.course_id else None
+
+
+@transaction.atomic
+def appointment_check_in(
+    *, actor: Membership, appointment_id: int, version: int | None, now: datetime | None = None
+) -> Appointment:
+    """The client is here: scheduled -> checked in (from two hours before the start)."""
+    now = now or clock.now()
+    appt = _locked(actor, appointment_id, version)
+    if appt.status != AppointmentStatus.SCHEDULED:
+        raise DomainError(
+            f"Only a scheduled appointment can be checked in; this one is "
+            f"{appt.get_status_display().lower()}.",
+            code="scheduling.not_scheduled",
+            field="status",
+        )
+    _not_yet(appt, now, "Check in")
+    _set_status(appt, actor, AppointmentStatus.CHECKED_IN, "", now)
+    audit_record(actor=actor, action="appointment.check_in", target=appt,
+                 client_id=_client_id(appt))  # fmt: skip
+    return appt
+
+
 @transaction.atomic
 def appointment_mark(
     *, actor: Membership, appointment_id: int, version: int | None, status: str,
     reason: str = "", now: datetime | None = None,
 ) -> Appointment:  # fmt: skip
-    """Record that a scheduled appointment took place (completed) or the client did not
-    come (no_show); neither before it starts."""
-    now = now or timezone.now()
+    """Record that an appointment took place (completed) or the client did not come
+    (no_show, with a reason); neither before it starts. Completing a preparation or
+    integration appointment writes its record on the course (appointment_complete); a
+    dosing appointment is completed only by its session's discharge (decision 0054)."""
+    now = now or clock.now()
     if status not in (AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW):
         raise ValidationError({"status": "Mark an appointment completed or did not attend."})
     appt = _locked(actor, appointment_id, version)
-    if appt.status != AppointmentStatus.SCHEDULED:
-        raise DomainError("The appointment is not scheduled.", code="scheduling.not_scheduled")
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if len(reason) > 500 or "\x00" in reason:
+        raise ValidationError({"reason": "Keep the reason under 500 characters."})
+    if status == AppointmentStatus.NO_SHOW and not reason:
+        raise ValidationError({"reason": "Say what happened (for example: no reply to two calls)."})
+    if status == AppointmentStatus.COMPLETED and appt.kind in ENCOUNTER_KINDS:
+        return _complete(actor, appt, note=reason, now=now)
+    allowed = (
+        (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN)
+        if status == AppointmentStatus.NO_SHOW
+        else OPEN_STATUSES
+    )
+    if appt.status not in allowed:
+        raise DomainError(
+            f"This appointment is {appt.get_status_display().lower()}, so it cannot be marked "
+            f"{AppointmentStatus(status).label.lower()}.",
+            code="scheduling.not_scheduled",
+            field="status",
+        )
     if appt.starts_at > now:
         raise ValidationError({"status": "The appointment has not started yet."})
-    _set_status(appt, actor, status, (reason or "").strip()[:500], now)
+    _set_status(appt, actor, status, reason, now)
     audit_record(actor=actor, action=f"appointment.{status}", target=appt,
-                 client_id=appt.course.client_id if appt.course else None)  # fmt: skip
+                 client_id=_client_id(appt))  # fmt: skip
     appt.integration_skipped = []
-    if status == AppointmentStatus.COMPLETED and appt.kind == AppointmentKind.INTEGRATION:
-        appt.integration_skipped = _record_integration(actor, appt, now)
     return appt
 
 
-def _record_integration(actor, appt: Appointment, now: datetime) -> list[str]:
-    """Record a completed integration session on each client's open course (and bring its
-    due items up to date), in the caller's transaction. A course that refuses the record
-    (no dosing session yet, closed, not the actor's to record) is skipped: marking the
-    appointment still stands. Returns one message per skipped course."""
+@transaction.atomic
+def appointment_start(
+    *, actor: Membership, appointment_id: int, version: int | None, now: datetime | None = None
+) -> Appointment:
+    """Begin a preparation or integration session from its appointment: scheduled or
+    checked in -> in session. (A dosing appointment starts through its dosing session:
+    encounters.services.session_open and session_start.)"""
+    now = now or clock.now()
+    appt = _locked(actor, appointment_id, version)
+    if appt.kind not in (AppointmentKind.PREPARATION, AppointmentKind.INTEGRATION):
+        raise ValidationError(
+            {"kind": "Only preparation and integration sessions start here; a dosing session "
+                     "starts on its session screen."}
+        )  # fmt: skip
+    if appt.status not in (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN):
+        raise DomainError(
+            f"This appointment is {appt.get_status_display().lower()}; only a scheduled or "
+            "checked-in one can start.",
+            code="scheduling.not_scheduled",
+            field="status",
+        )
+    _not_yet(appt, now, "Start the session")
+    _set_status(appt, actor, AppointmentStatus.IN_SESSION, "", now)
+    audit_record(actor=actor, action="appointment.start", target=appt,
+                 client_id=_client_id(appt))  # fmt: skip
+    return appt
+
+
+@transaction.atomic
+def appointment_complete(
+    *, actor: Membership, appointment_id: int, version: int | None, note: str = "",
+    now: datetime | None = None,
+) -> Appointment:  # fmt: skip
+    """Finish a preparation or integration appointment: its record is written on each
+    client's course (courses.services.course_record, linked from the participant row) and
+    the appointment is completed, in one transaction."""
+    now = now or clock.now()
+    note = (note or "").strip() if isinstance(note, str) else ""
+    if len(note) > 500 or "\x00" in note:
+        raise ValidationError({"note": "Keep the note under 500 characters."})
+    appt = _locked(actor, appointment_id, version)
+    return _complete(actor, appt, note=note, now=now)
+
+
+def _complete(actor, appt: Appointment, *, note: str, now: datetime) -> Appointment:
+    if appt.kind == AppointmentKind.DOSING:
+        raise DomainError(
+            "A dosing appointment is completed by discharging its dosing session.",
+            code="scheduling.dosing_by_session",
+            field="status",
+        )
+    if appt.status not in OPEN_STATUSES:
+        raise DomainError(
+            f"This appointment is {appt.get_status_display().lower()}, so it cannot be completed.",
+            code="scheduling.not_scheduled",
+            field="status",
+        )
+    if appt.starts_at > now:
+        raise ValidationError({"status": "The appointment has not started yet."})
+    _set_status(appt, actor, AppointmentStatus.COMPLETED, note, now)
+    audit_record(actor=actor, action="appointment.completed", target=appt,
+                 client_id=_client_id(appt))  # fmt: skip
+    appt.integration_skipped = (
+        _record_session(actor, appt, note, now) if appt.kind in ENCOUNTER_KINDS else []
+    )
+    return appt
+
+
+def _record_session(actor, appt: Appointment, note: str, now: datetime) -> list[str]:
+    """Record a completed preparation or integration session on each client's open course
+    (and bring its due items up to date), in the caller's transaction, and link each event
+    from the client's participant row. A course that refuses the record (no dosing session
+    yet, closed, not the actor's to record) is skipped: completing the appointment still
+    stands. Returns one message per skipped course."""
     from django.core.exceptions import PermissionDenied
 
     from kapflow.courses import services as course_services
 
-    course_ids = sorted(
-        set(
-            AppointmentParticipant.objects.filter(
-                appointment=appt,
-                client__isnull=False,
-                course__isnull=False,
-                course__closed_at__isnull=True,
-            ).values_list("course_id", flat=True)
-        )
+    rows = list(
+        AppointmentParticipant.objects.filter(
+            appointment=appt,
+            client__isnull=False,
+            course__isnull=False,
+            course__closed_at__isnull=True,
+            course_event__isnull=True,
+        ).order_by("course_id")
     )
+    label = AppointmentKind(appt.kind).label
     skipped = []
-    for course_id in course_ids:
+    for row in rows:
         try:
             with transaction.atomic():
-                course_services.course_record(
-                    actor=actor, course_id=course_id, kind="integration",
-                    occurred_at=appt.starts_at,
-                    note=f"Integration session (appointment #{appt.pk}) completed.", now=now,
+                event = course_services.course_record(
+                    actor=actor, course_id=row.course_id, kind=appt.kind,
+                    occurred_at=min(appt.starts_at, now),
+                    note=note or f"{label} (appointment #{appt.pk}) completed.", now=now,
+                    data={"appointment_id": appt.pk},
                 )  # fmt: skip
-                course_services.due_items_refresh(course_id=course_id, now=now)
+                AppointmentParticipant.objects.filter(pk=row.pk).update(course_event=event)
+                course_services.due_items_refresh(course_id=row.course_id, now=now)
         except (DomainError, PermissionDenied, ValidationError) as exc:
             message = getattr(exc, "message", "") or "refused"
             skipped.append(
-                f"Course #{course_id}: the integration session was not recorded ({message})."
+                f"Course #{row.course_id}: the {label.lower()} was not recorded ({message})."
             )
     return skipped
+
+
+# The encounter's steps and the appointment status each leads to, with the statuses it may
+# come from (decision 0054). encounters.services calls encounter_status; nothing else
+# writes these transitions.
+ENCOUNTER_STEPS = {
+    "open": (AppointmentStatus.CHECKED_IN, (AppointmentStatus.SCHEDULED,)),
+    "start": (
+        AppointmentStatus.IN_SESSION,
+        (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN),
+    ),
+    "finish": (AppointmentStatus.COMPLETED, OPEN_STATUSES),
+    "abandon": (AppointmentStatus.CHECKED_IN, (AppointmentStatus.IN_SESSION,)),
+}
+
+
+def encounter_status(*, actor: Membership, appointment_id: int, step: str, now: datetime) -> None:
+    """Move a dosing appointment along with its session (opened, started, discharged,
+    abandoned), in the encounter's transaction. The encounter's service has already asked
+    who may run it; a step the appointment is past is a no-op (a discharge after someone
+    marked the appointment by hand changes nothing)."""
+    status, sources = ENCOUNTER_STEPS[step]
+    appt = (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("course")
+        .filter(pk=appointment_id)
+        .first()
+    )
+    if appt is None or appt.status not in sources:
+        return
+    _set_status(appt, actor, status, "", now)
+    audit_record(actor=actor, action=f"appointment.encounter_{step}", target=appt,
+                 client_id=_client_id(appt))  # fmt: skip
 
 
 # ---- availability ---------------------------------------------------------------------------

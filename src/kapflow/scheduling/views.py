@@ -58,19 +58,28 @@ def _refusal_by_fields(form, exc) -> None:
         form.add_error(field_name if field_name in form.fields else None, reason.message)
 
 
+def _anchor(request, today: date) -> date:
+    """The day the calendar opens on: ?date= (or the older ?week=), else today; clamped far
+    from year 1 and 9999 (the bounds in the viewer's zone would overflow)."""
+    for name in ("date", "week"):
+        try:
+            anchor = date.fromisoformat(request.GET.get(name, "")[:10])
+        except ValueError:
+            continue
+        return min(max(anchor, date(2000, 1, 3)), today + timedelta(days=5 * 366))
+    return today
+
+
 @login_required
 def week(request):
+    """The calendar: a clinician's day or week as a grid (rows of time, a column per day),
+    their free half hours one click from a prefilled booking form."""
     actor = _scheduler(request)
     today = clock.viewer_today()
-    try:
-        week_of = date.fromisoformat(request.GET.get("week", ""))
-    except ValueError:
-        week_of = today
-    # Clamp far from year 1 and 9999 (the week's bounds in the viewer's zone would overflow).
-    week_of = min(max(week_of, date(2000, 1, 3)), today + timedelta(days=5 * 366))
-    the_week = selectors.week_for_member(
-        actor=actor, membership_id=_int(request.GET.get("member")), week_of=week_of,
-        zone_name=_zone_name(),
+    view = "day" if request.GET.get("view") == "day" else "week"
+    cal = selectors.calendar_for_member(
+        actor=actor, membership_id=_int(request.GET.get("member")),
+        anchor=_anchor(request, today), view=view, zone_name=_zone_name(),
     )  # fmt: skip
     members = []
     if policy.can_manage_rooms(actor):
@@ -79,12 +88,13 @@ def week(request):
             for m in selectors.schedulable_members(actor=actor)
             if m.organisation_id == actor.organisation_id
         ]
+    is_own = cal.membership.pk == actor.pk
     return render(
         request,
         "scheduling/week.html",
-        {"week": the_week, "members": members, "zone_name": _zone_name(),
-         "is_own": the_week.membership.pk == actor.pk,
-         "can_manage_availability": policy.can_manage_availability(actor, the_week.membership)},
+        {"cal": cal, "members": members, "zone_name": _zone_name(), "is_own": is_own,
+         "member_q": "" if is_own else f"&member={cal.membership.pk}",
+         "can_manage_availability": policy.can_manage_availability(actor, cal.membership)},
     )  # fmt: skip
 
 
@@ -101,7 +111,9 @@ def appointment_detail(request, appointment_id: int):
          # The question session_open asks: admins and partner prescribers read sessions but
          # do not open them.
          "can_open_session": appt.course is not None
-         and policy.can_run_session(actor, appt.course)},
+         and policy.can_run_session(actor, appt.course),
+         "record": selectors.appointment_record(appointment=appt),
+         "check_in_from": appt.starts_at - services.CHECK_IN_EARLY},
     )  # fmt: skip
 
 
@@ -134,6 +146,13 @@ def _book_form(request, actor, data=None, initial=None):
 
 def _book_initial(request, actor) -> dict:
     initial = {"starts_at": forms.default_start(timezone.now())}
+    # A free slot of the calendar: ?at=<UTC instant>&therapist=<id>&room=<id> (ids only).
+    at = _parse_start((request.GET.get("at") or "").replace("Z", "+00:00"))
+    if at is not None:
+        initial["starts_at"] = at
+    for name in ("therapist", "prescriber", "room"):
+        if _int(request.GET.get(name)):
+            initial[name] = int(request.GET[name])
     kind = request.GET.get("kind")
     if kind in AppointmentKind.values:
         initial["kind"] = kind
@@ -281,26 +300,71 @@ def cancel(request, appointment_id: int):
     )  # fmt: skip
 
 
-@login_required
-@require_POST
-def mark(request, appointment_id: int):
+def _status_step(request, appointment_id: int, step) -> HttpResponse:
+    """One status action posted from the appointment page; a refusal comes back as a
+    message naming what to fix, on the appointment's page."""
     actor = _scheduler(request)
     try:
-        appt = services.appointment_mark(
-            actor=actor, appointment_id=appointment_id,
-            version=_int(request.POST.get("version")), status=request.POST.get("status", ""),
-        )  # fmt: skip
+        appt = step(actor, _int(request.POST.get("version")))
+    except NotFound:
+        raise
     except DomainError as exc:
-        if isinstance(exc, NotFound):
+        if isinstance(exc, PermissionDenied):
             raise
         messages.error(request, exc.message)
     except forms.forms.ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Recorded.")
+        messages.success(request, f"{appt.get_status_display()}.")
         for note in getattr(appt, "integration_skipped", []):
             messages.warning(request, note)
     return redirect("scheduling:detail", appointment_id)
+
+
+@login_required
+@require_POST
+def mark(request, appointment_id: int):
+    return _status_step(
+        request, appointment_id,
+        lambda actor, version: services.appointment_mark(
+            actor=actor, appointment_id=appointment_id, version=version,
+            status=request.POST.get("status", ""), reason=request.POST.get("reason", ""),
+        ),
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def check_in(request, appointment_id: int):
+    return _status_step(
+        request, appointment_id,
+        lambda actor, version: services.appointment_check_in(
+            actor=actor, appointment_id=appointment_id, version=version
+        ),
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def start(request, appointment_id: int):
+    return _status_step(
+        request, appointment_id,
+        lambda actor, version: services.appointment_start(
+            actor=actor, appointment_id=appointment_id, version=version
+        ),
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def complete(request, appointment_id: int):
+    return _status_step(
+        request, appointment_id,
+        lambda actor, version: services.appointment_complete(
+            actor=actor, appointment_id=appointment_id, version=version,
+            note=request.POST.get("note", ""),
+        ),
+    )  # fmt: skip
 
 
 # ---- availability and rooms -----------------------------------------------------------------

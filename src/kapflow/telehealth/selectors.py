@@ -93,7 +93,10 @@ def uses_external_link(organisation_id: int) -> bool:
 
 def room_window_refusal(appointment, now: datetime) -> DomainError | None:
     """Why the room is not open at `now`, or None."""
-    if appointment.status not in ("scheduled", "completed"):
+    from kapflow.scheduling.models import LIVE_STATUSES
+
+    # Checked in and in session too: the room stays open while the session runs.
+    if appointment.status not in LIVE_STATUSES:
         return DomainError("This appointment is not scheduled any more.", code="room.cancelled")
     if now < appointment.starts_at - OPENS_BEFORE:
         return DomainError(
