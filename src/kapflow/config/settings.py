@@ -146,7 +146,11 @@ TEMPLATES = [
                 "kapflow.outbox.context_processors.demo",
             ],
             # Replaces {% csrf_token %}: every POST form also carries a one-time form token.
-            "builtins": ["kapflow.core.templatetags.form_tokens"],
+            # |tel: every phone number shown is a link a phone can dial.
+            "builtins": [
+                "kapflow.core.templatetags.form_tokens",
+                "kapflow.core.templatetags.phone",
+            ],
         },
     }
 ]
