@@ -92,14 +92,10 @@ class ApiTokenForm(forms.Form):
     days = forms.ChoiceField(label="Expires after", choices=TOKEN_DAYS_CHOICES, initial="90")
 
 
-def _time_zone_choices() -> list[tuple[str, str]]:
-    from zoneinfo import available_timezones
+def _time_zone_choices() -> list:
+    from kapflow.core.timezones import time_zone_choices
 
-    from kapflow.clinical.geography import STATE_TIME_ZONES
-
-    us = sorted(set(STATE_TIME_ZONES.values()))
-    rest = sorted(z for z in available_timezones() if z not in us and "/" in z)
-    return [("", "My organisation's time zone")] + [(z, z) for z in us] + [(z, z) for z in rest]
+    return time_zone_choices(blank="My organisation's time zone")
 
 
 class TimeZoneForm(forms.Form):
