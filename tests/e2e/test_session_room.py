@@ -136,14 +136,33 @@ def test_three_people_see_each_other(world, asgi_base, media_browser):
         page.context.close()
 
 
-def _session_cookie(user) -> str:
-    """A signed-in session for a socket outside the browser (the same sessions the pages use)."""
+def _session(user, *, staff: bool) -> tuple[str, str]:
+    """A signed-in session (staff: having passed MFA) without driving the sign-in pages: the
+    same sessions the pages use, for a socket outside the browser or a page's cookie."""
     from django.conf import settings
     from django.test import Client
 
+    from tests.conftest import sign_in as verified_sign_in
+
     client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    if staff:
+        verified_sign_in(client, user)
+    else:
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return settings.SESSION_COOKIE_NAME, client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _session_cookie(user) -> str:
+    return "=".join(_session(user, staff=False))
+
+
+def _page_as(browser, base: str, user, *, staff: bool):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    name, value = _session(user, staff=staff)
+    context.add_cookies([{"name": name, "value": value, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    return page
 
 
 def _seat_playing(seat: int) -> str:
@@ -162,9 +181,7 @@ def test_an_independent_webrtc_peer_and_the_browser_agree(world, asgi_base, medi
     Companion.objects.filter(user=world.companion.user).update(confirmed_at=timezone.now())
     appointment = telehealth_appointment(world)
     start_session(world, appointment)
-    host = media_browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
-    host.set_default_timeout(30000)
-    sign_in(host, asgi_base, world.therapist)
+    host = _page_as(media_browser, asgi_base, world.therapist.user, staff=True)
     host.goto(f"{asgi_base}/telehealth/{appointment.pk}/")
     expect(host.get_by_test_id("room-status")).to_have_text("In the room.")
 
@@ -196,3 +213,57 @@ def test_an_independent_webrtc_peer_and_the_browser_agree(world, asgi_base, medi
 
     visit = SeatVisit.objects.get(seat_id=peer.result.seat)
     assert visit.joined_at is not None
+
+
+# In the therapist's page: press "Admit" and time until the admitted person's video has its
+# first frame (videoWidth > 0 once a frame is decoded).
+ADMIT_TO_FRAME = """async () => {
+  const t0 = performance.now();
+  document.querySelector('[data-testid=admit-client]').click();
+  return await new Promise((resolve) => {
+    const poll = () => {
+      const v = document.querySelector('[data-testid=remote-video]');
+      if (v && v.videoWidth > 0) resolve(performance.now() - t0);
+      else setTimeout(poll, 5);
+    };
+    poll();
+  });
+}"""
+
+
+def test_admit_to_first_remote_frame(world, asgi_base, media_browser):
+    """The time from the therapist's "Admit" to the first frame of the client's video in the
+    therapist's page, over KAPFLOW_ROOM_ROUNDS rooms (1 here; bench/telehealth_first_frame.py
+    runs 5 and reports the median)."""
+    import os
+    import statistics
+
+    from kapflow.audit.models import AuditEvent
+
+    rounds = int(os.environ.get("KAPFLOW_ROOM_ROUNDS", "1"))
+    first = telehealth_appointment(world, kind="integration")
+    appointments = [first] + [
+        telehealth_appointment(world, kind="integration", course=first.course_obj)
+        for _ in range(rounds - 1)
+    ]
+    host = _page_as(media_browser, asgi_base, world.therapist.user, staff=True)
+    guest = _page_as(media_browser, asgi_base, world.client_member.user, staff=False)
+    times = []
+    for appointment in appointments:
+        url = f"{asgi_base}/telehealth/{appointment.pk}/"
+        host.goto(url)
+        expect(host.get_by_test_id("room-status")).to_have_text("In the room.")
+        guest.goto(url)
+        expect(guest.get_by_test_id("room-status")).to_contain_text("waiting room")
+        expect(host.get_by_test_id("admit-client")).to_be_visible()
+        times.append(host.evaluate(ADMIT_TO_FRAME))
+        guest.wait_for_function(PLAYING.replace(">= 2", ">= 1"))
+    assert all(0 < t < 30_000 for t in times), times
+    print(
+        f"\nadmit to first remote video frame, {len(times)} rooms: median "
+        f"{statistics.median(times):.0f} ms (min {min(times):.0f}, max {max(times):.0f})"
+    )
+    # Each admission is on the audit trail.
+    assert AuditEvent.objects.filter(action="telehealth.admit").count() == rounds
+    for page in (host, guest):
+        page.context.close()

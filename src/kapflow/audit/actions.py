@@ -237,6 +237,7 @@ ACTIONS: dict[str, ActionWords] = {
     "room.update": _o("Changed a room"),
     "scheduling.settings_update": _o("Changed the scheduling settings"),
     "session_settings.update": _o("Changed the dosing-session settings"),
+    "telehealth.settings_update": _o("Changed the session room settings"),
     "gate_settings.update": _o("Changed the safety-check settings"),
     # Notes
     "note.create": _w("Started a clinical note"),

@@ -23,6 +23,7 @@ from kapflow.telehealth.models import (
     SeatRole,
     SeatStatus,
     SeatVisit,
+    TelehealthSettings,
     VideoRoom,
     VisualCheck,
     VisualCheckAnswer,
@@ -294,3 +295,23 @@ def callback_phone_set(*, entry: Entry, phone: str) -> Seat:
         client_id=entry.client_id,
     )  # fmt: skip
     return seat
+
+
+@transaction.atomic
+def telehealth_settings_update(*, actor, use_external_link) -> TelehealthSettings:
+    """The practice chooses kapflow's session room or its own external video link (practice
+    admins). Audited with the field that changed."""
+    if not policy.can_manage_practice_settings(actor):
+        raise NotFound()
+    if not isinstance(use_external_link, bool):
+        raise ValidationError({"use_external_link": ["Choose the session room or your own link."]})
+    row, _ = TelehealthSettings.objects.select_for_update().get_or_create(
+        organisation=actor.organisation
+    )
+    changed = ["use_external_link"] if row.use_external_link != use_external_link else []
+    row.use_external_link = use_external_link
+    row.save()
+    audit_record(
+        actor=actor, action="telehealth.settings_update", target=row, changed_fields=changed
+    )
+    return row

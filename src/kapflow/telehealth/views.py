@@ -2,14 +2,19 @@
 the room itself runs over the WebSocket (kapflow.telehealth.consumers) and in
 static/kapflow/room.js. The page carries only ids."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from kapflow import policy
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
-from kapflow.telehealth import selectors
+from kapflow.core.views import add_errors, staff_actor
+from kapflow.telehealth import selectors, services
+from kapflow.telehealth.forms import TelehealthSettingsForm
 from kapflow.telehealth.models import VisualCheckAnswer
 
 
@@ -38,3 +43,27 @@ def room(request, appointment_id: int):
     # The one page that may use the camera and microphone (everywhere else: none).
     response["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    """The practice's choice of video: the session room or its own link (practice admins)."""
+    actor = staff_actor(request)
+    if not policy.can_manage_practice_settings(actor):
+        raise Http404()
+    current = "external" if selectors.uses_external_link(actor.organisation_id) else "room"
+    form = TelehealthSettingsForm(request.POST or None, initial={"video": current})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.telehealth_settings_update(
+                actor=actor, use_external_link=form.cleaned_data["video"] == "external"
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, "Session room settings saved.")
+            return redirect("telehealth:settings")
+    return render(
+        request, "telehealth/settings.html", {"form": form}, status=422 if form.errors else 200
+    )
