@@ -41,9 +41,12 @@ def manifest_content(manifest: dict) -> dict:
     return {key: value for key, value in manifest.items() if key != VOLATILE}
 
 
+_AS_IS = frozenset({type(None), bool, int, float, str, list, dict})
+
+
 def encode_value(field, obj):
-    value = field.value_from_object(obj)
-    if value is None or isinstance(value, bool | int | float | str | list | dict):
+    value = getattr(obj, field.attname)
+    if type(value) in _AS_IS or isinstance(value, bool | int | float | str | list | dict):
         return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
@@ -59,13 +62,14 @@ def encode_row(fields, obj) -> bytes:
     return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def decode_row(model, fields, line: bytes):
+def decode_values(fields, line: bytes) -> dict:
+    """{attname: Python value} of one row, through each field's to_python."""
     data = json.loads(line)
     values = {}
     for field in fields:
         value = data[field.attname]
         values[field.attname] = None if value is None else field.to_python(value)
-    return model(**values)
+    return values
 
 
 class Hashing:
