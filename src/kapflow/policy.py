@@ -29,28 +29,53 @@ def _is_practice(actor) -> bool:
 
 def clients_queryset(actor) -> QuerySet:
     """Every client the actor may see on staff pages and staff endpoints."""
-    from kapflow.patients.models import CareTeamMember, Client
+    from kapflow.core import clock
+    from kapflow.patients.models import Client
 
     if actor is None:
         return Client.objects.none()
-    if actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER) and _is_practice(actor):
-        return Client.objects.for_org(actor.organisation)
-    if actor.has_role(*CLINICIAN_ROLES):
+    return clients_scope(
+        **client_scope_shape(actor),
+        organisation_id=actor.organisation_id,
+        membership_id=actor.pk,
+        now=clock.now(),
+    )
+
+
+def client_scope_shape(actor) -> dict:
+    """What chooses the shape of the actor's client scope: the organisation's kind and the
+    roles that matter to it (QueryTemplate's shape arguments, kapflow.core.querytemplate)."""
+    return {
+        "practice": _is_practice(actor),
+        "admin": actor.has_role(Role.PRACTICE_ADMIN, Role.BILLER),
+        "clinician": actor.has_role(*CLINICIAN_ROLES),
+    }
+
+
+def clients_scope(
+    *, practice: bool, admin: bool, clinician: bool, organisation_id: int, membership_id: int, now
+) -> QuerySet:
+    """clients_queryset from plain values: a function of its arguments only, so that a
+    compiled copy of it can be bound with another actor's values (QueryTemplate)."""
+    from kapflow.patients.models import CareTeamMember, Client
+
+    if admin and practice:
+        return Client.objects.for_org(organisation_id)
+    if clinician:
         on_team = CareTeamMember.objects.filter(
-            client=OuterRef("pk"), membership=actor, ended_at__isnull=True
+            client=OuterRef("pk"), membership_id=membership_id, ended_at__isnull=True
         )
         # Scope by organisation first (tenancy), then by the care-team grant: a practice's
         # clinicians only treat its own clients; a partner's only those of practices it
         # partners with. This also lets PostgreSQL walk the (organisation, name) index.
-        if _is_practice(actor):
-            scoped = Client.objects.for_org(actor.organisation)
+        if practice:
+            scoped = Client.objects.for_org(organisation_id)
             # Or an open emergency grant of the same practice (decision 0036).
-            return scoped.filter(Q(Exists(on_team)) | Q(Exists(_emergency_grant(actor, "pk"))))
+            grant = _emergency_grant_of(membership_id, organisation_id, now, "pk")
+            return scoped.filter(Q(Exists(on_team)) | Q(Exists(grant)))
         from kapflow.accounts.models import Partnership
 
-        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
-            "practice_id"
-        )
+        practices = Partnership.objects.filter(partner_id=organisation_id).values("practice_id")
         scoped = Client.objects.filter(organisation_id__in=practices)
         return scoped.filter(Exists(on_team))
     return Client.objects.none()
@@ -100,14 +125,19 @@ def is_on_care_team(actor, client) -> bool:
 def _emergency_grant(actor, client_ref: str) -> QuerySet:
     """The actor's open, unexpired grants for the client at OuterRef(client_ref)."""
     from kapflow.core import clock
+
+    return _emergency_grant_of(actor.pk, actor.organisation_id, clock.now(), client_ref)
+
+
+def _emergency_grant_of(membership_id: int, organisation_id: int, now, client_ref: str):
     from kapflow.patients.models import EmergencyAccess
 
     return EmergencyAccess.objects.filter(
         client_id=OuterRef(client_ref),
-        membership=actor,
-        organisation_id=actor.organisation_id,
+        membership_id=membership_id,
+        organisation_id=organisation_id,
         ended_at__isnull=True,
-        expires_at__gt=clock.now(),
+        expires_at__gt=now,
     )
 
 

@@ -16,6 +16,7 @@ from kapflow.audit.services import audit_not_found
 from kapflow.clinical.licensure import Licence
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
+from kapflow.core.querytemplate import QueryTemplate
 
 
 class _RoleList(Aggregate):
@@ -70,16 +71,20 @@ def memberships_for_user(user: User) -> list[Membership]:
     return [prime_actor(m, m.actor_roles, m.actor_holds_grant) for m in rows]
 
 
+# Every bearer-token request runs this: compiled once, bound per call (decision 0055).
+_API_TOKEN_ACTOR = QueryTemplate(
+    lambda *, token_hash: ApiToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True)
+    .select_related("membership__organisation", "membership__user")
+    .annotate(**_roles_and_grants("membership_id"))
+    .order_by("pk")[:1]
+)
+
+
 def api_token_actor(*, token_hash: str) -> ApiToken | None:
     """The unrevoked token with that hash and its membership as an actor (organisation, user,
     roles, whether it holds an emergency grant): one query. Expiry and MFA are the caller's
     check (accounts.services.api_token_refusal)."""
-    token = (
-        ApiToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True)
-        .select_related("membership__organisation", "membership__user")
-        .annotate(**_roles_and_grants("membership_id"))
-        .first()
-    )
+    token = _API_TOKEN_ACTOR.first(token_hash=token_hash)
     if token is not None:
         prime_actor(token.membership, token.actor_roles, token.actor_holds_grant)
     return token

@@ -13,8 +13,10 @@ from django.db.models.functions import JSONObject
 
 from kapflow import policy
 from kapflow.audit.services import audit_access_denied, audit_record, audit_record_many
+from kapflow.core import clock
 from kapflow.core.errors import NotFound
 from kapflow.core.paging import BoundedPage, bounded_page
+from kapflow.core.querytemplate import QueryTemplate
 from kapflow.patients.models import CareTeamMember, Client
 
 PAGE_SIZE = 25
@@ -152,13 +154,34 @@ def _team_member(row: dict) -> TeamMember:
     )
 
 
+# Compiled once per scope shape and bound per call (decision 0055): building and compiling
+# this query cost more CPU than PostgreSQL spends running it.
+_CLIENT_DETAIL = QueryTemplate(
+    lambda *, client_id, **scope: policy.clients_scope(**scope)
+    .annotate(team_json=_team_json())
+    .filter(pk=client_id)
+    .order_by("pk")[:1],
+    shape=("practice", "admin", "clinician"),
+    optional=("organisation_id", "membership_id", "now"),  # not every scope reads them
+)
+
+
 def client_detail(*, actor, client_id: int, audit_action: str = "client.view") -> Client:
     """The client with its active care team as `client.team` (TeamMember rows, ordered as
     the pages order them), if the actor may see it, else NotFound. One query, plus the
     audit row: the API's detail read (the page also shows licences and companions, and
     uses client_get_for_actor)."""
-    client = policy.clients_queryset(actor).annotate(team_json=_team_json()).filter(pk=client_id)
-    client = client.first()
+    client = (
+        None
+        if actor is None
+        else _CLIENT_DETAIL.first(
+            **policy.client_scope_shape(actor),
+            organisation_id=actor.organisation_id,
+            membership_id=actor.pk,
+            now=clock.now(),
+            client_id=int(client_id),
+        )
+    )
     if client is None:
         audit_access_denied(actor=actor, model=Client, object_id=client_id)
         raise NotFound("Client not found.")
