@@ -80,6 +80,25 @@ def test_flagged_session_comes_before_an_unflagged_one(client, world, frozen):
     assert other.display_name in items[1] and "Flagged reading" not in items[1]
 
 
+def test_todays_appointment_follows_the_open_session(client, world, frozen):
+    from tests.scheduling.factories import LA, book
+
+    _flagged_session(world)
+    # 20:45 in Portland on the 7th: the practice's today although UTC is already the 8th.
+    appointment = book(
+        world.therapist, world.unreferred,
+        starts_at=dt.datetime(2026, 12, 7, 20, 45, tzinfo=LA),
+    ).first  # fmt: skip
+    # Tomorrow's (practice's) appointment is not today's.
+    book(world.therapist, world.unreferred, starts_at=dt.datetime(2026, 12, 8, 10, 0, tzinfo=LA))
+    today = _home(client, world.therapist).split('data-testid="today"')[1].split("</section>")[0]
+    items = today.split('data-testid="today-item"')[1:]
+    assert len(items) == 2
+    assert 'data-status="in_session"' in items[0]
+    assert f"/schedule/{appointment.pk}/" in items[1] and "20:45" in items[1]
+    assert world.unreferred.display_name in items[1]
+
+
 def test_nothing_today_says_so(client, world, frozen):
     page = _home(client, world.therapist)
     assert 'data-testid="today-empty"' in page
@@ -112,6 +131,7 @@ def test_therapist_sees_alerts_drafts_and_audits_what_it_names(client, world, fr
     assert world.client.display_name in alerts
     notes = page.split('data-testid="dash-notes"')[1].split("</article>")[0]
     assert f"/notes/{note.pk}/" in notes
+    assert 'Notes to sign <span class="badge">1</span>' in notes
     actions = set(
         AuditEvent.objects.filter(pk__gt=0).order_by("-pk")[: AuditEvent.objects.count() - before]
         .values_list("action", flat=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import JSONField, OuterRef, Q, Subquery
+from django.urls import reverse
 
 from kapflow import policy
 from kapflow.audit.services import audit_record_many
@@ -42,8 +43,9 @@ class TodayItem:
     url: str
     status: str  # "in_session" / "checklist" / "scheduled" / "cancelled" / "completed"
     status_label: str
-    flag_reading: str = ""  # e.g. "184/102" for a flagged blood pressure
+    flag_reading: str = ""  # e.g. "BP 184/102" for a flagged blood pressure
     flag_messages: list[str] = field(default_factory=list)
+    appointment_id: int | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -87,13 +89,14 @@ def open_sessions_today(*, actor, mine_only: bool = True) -> list[TodayItem]:
         items.append(
             TodayItem(
                 starts_at=s.started_at or s.opened_at,
-                kind_label=f"Dosing session ({s.get_delivery_display().lower()})",
+                kind_label=f"Dosing session, {s.get_delivery_display().lower()}",
                 client=s.client,
                 url=s.get_absolute_url(),
                 status="in_session" if running else "checklist",
                 status_label="In session" if running else "Checklist open",
                 flag_reading=_reading(s.flag_data or {}),
                 flag_messages=[f.get("message", "") for f in (s.flag_flags or []) if f],
+                appointment_id=s.appointment_id,
             )
         )
     audit_record_many(
@@ -122,18 +125,13 @@ def appointments_today(*, actor, now: datetime) -> list[TodayItem]:
                 starts_at=appt.starts_at,
                 kind_label=appt.get_kind_display(),
                 client=shown[0].client if shown else None,
-                url=f"{_schedule_url()}?appointment={appt.pk}",
+                url=reverse("scheduling:detail", args=[appt.pk]),
                 status=appt.status,
                 status_label=appt.get_status_display(),
+                appointment_id=appt.pk,
             )
         )
     return items
-
-
-def _schedule_url() -> str:
-    from django.urls import reverse
-
-    return reverse("scheduling:week")
 
 
 @dataclass
@@ -149,6 +147,14 @@ class TherapistHome:
     due_items: list
     urgent_tasks: list
 
+    @property
+    def notes_count(self) -> int:
+        return len(self.drafts) + len(self.cosign)
+
+    @property
+    def tasks_count(self) -> int:
+        return len(self.due_items) + len(self.urgent_tasks)
+
 
 def therapist_home(*, actor, now: datetime | None = None) -> TherapistHome:
     """The clinician's today: what is open now first (a flagged reading on top), then the
@@ -163,9 +169,13 @@ def therapist_home(*, actor, now: datetime | None = None) -> TherapistHome:
     now = now or clock.now()
     day, _, _ = practice_day(actor.organisation, now)
     sessions = open_sessions_today(actor=actor)
-    # An open session with a flagged reading first, then the other open ones, then the day.
+    # An open session with a flagged reading first, then the other open ones, then the day
+    # (an appointment whose session is open is that session, shown once).
     sessions.sort(key=lambda i: (not i.flag_reading, i.status != "in_session"))
-    today = sessions + appointments_today(actor=actor, now=now)
+    running = {i.appointment_id for i in sessions} - {None}
+    today = sessions + [
+        i for i in appointments_today(actor=actor, now=now) if i.appointment_id not in running
+    ]
     drafts = list(
         policy.notes_queryset(actor)
         .filter(author=actor, status=NoteStatus.DRAFT)
