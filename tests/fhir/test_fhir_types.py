@@ -5,10 +5,14 @@ instruments as Questionnaires their responses point to."""
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
+from kapflow.alerts.models import Alert
+from kapflow.assessments.models import Response
 from kapflow.audit.models import AuditEvent
 from tests.fhir.test_fhir import CLINICAL, _get, _record, _token, _valid
+from tests.notes.factories import signed
 from tests.patients.factories import ClientFactory, on_team
 
 BASE = "/fhir/R4/"
@@ -181,3 +185,26 @@ def test_everything_holds_every_patient_type(client, records):
     assert kinds == {"Patient", "Condition", *CLINICAL}
     for entry in bundle["entry"]:
         get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+
+
+def test_everything_runs_the_same_queries_for_a_small_and_a_large_record(client, records):
+    token = _token(records.admin)
+    path = f"Patient/{records.client.pk}/$everything"
+    _get(client, path, token)
+    with CaptureQueriesContext(connection) as small:
+        before = len(_get(client, path, token).json()["entry"])
+    for _ in range(3):  # more alerts, questionnaires and signed notes
+        Alert.objects.create(
+            organisation=records.practice, client=records.client, kind="reaction",
+            raised_by=records.therapist.user, raised_by_role="client", severity="routine",
+        )  # fmt: skip
+        Response.objects.create(
+            organisation=records.practice, client=records.client, instrument="gad7",
+            source="staff", answers={}, total=3, band="Minimal", submitted_at=timezone.now(),
+            entered_by=records.therapist.user,
+        )  # fmt: skip
+        signed(records.client, records.therapist, session_type="dosing")
+    with CaptureQueriesContext(connection) as large:
+        after = len(_get(client, path, token).json()["entry"])
+    assert after > before
+    assert len(large) == len(small)
