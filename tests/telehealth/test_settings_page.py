@@ -110,3 +110,19 @@ def test_a_partners_admin_has_no_room_settings(client, world):
     sign_in(client, partner_admin.user)
     assert client.get(URL).status_code == 404
     assert not TelehealthSettings.objects.exists()
+
+
+def test_the_companion_finds_the_room_from_their_sessions(client, world, appt):
+    from kapflow.scheduling.models import AppointmentParticipant
+
+    AppointmentParticipant.objects.create(
+        organisation=world.practice, appointment=appt, role="companion",
+        companion=Companion.objects.get(user=world.companion.user),
+        starts_at=appt.starts_at, ends_at=appt.ends_at,
+    )  # fmt: skip
+    sign_in(client, world.companion.user)
+    page = client.get("/schedule/companion/")
+    assert f'href="/telehealth/{appt.pk}/"'.encode() in page.content
+    TelehealthSettings.objects.create(organisation=world.practice, use_external_link=True)
+    page = client.get("/schedule/companion/")
+    assert b"/telehealth/" not in page.content and EXTERNAL.encode() not in page.content

@@ -400,6 +400,11 @@ class CompanionAppointment:
 
     starts_at: datetime
     ends_at: datetime
+    # The appointment and whether it meets by video: for the link to the session room.
+    id: int = 0
+    telehealth: bool = False
+    organisation_id: int | None = None
+    telehealth_url: str = ""
 
 
 def upcoming_for_companion(
@@ -426,9 +431,11 @@ def upcoming_for_companion(
             appointment__kind=AppointmentKind.DOSING,
         )
         .order_by("starts_at")
-        .values_list("starts_at", "ends_at")[:limit]
-    )
-    return [CompanionAppointment(s, e) for s, e in rows]
+        .values_list(
+            "starts_at", "ends_at", "appointment_id", "appointment__telehealth", "organisation_id"
+        )[:limit]
+    )  # fmt: skip
+    return [CompanionAppointment(s, e, i, t, o) for s, e, i, t, o in rows]
 
 
 def today_count_for_member(*, actor, zone_name: str, now: datetime | None = None) -> int:

@@ -11,7 +11,7 @@ register = template.Library()
 
 
 @register.inclusion_tag("telehealth/_video_link.html", takes_context=True)
-def video_link(context, appointment, portal=False):
+def video_link(context, appointment, portal=False, room_only=False):
     organisation_id = getattr(appointment, "organisation_id", None)
     if organisation_id is None:  # the portal's rows: the signed-in client's own practice
         actor = getattr(context.get("request"), "actor", None)
@@ -26,4 +26,6 @@ def video_link(context, appointment, portal=False):
         "external": cache[organisation_id],
         "url": appointment.telehealth_url,
         "portal": portal,
+        # The companion is shown the room only (the external link was never theirs to see).
+        "room_only": room_only,
     }
