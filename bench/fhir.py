@@ -57,43 +57,45 @@ def setup() -> None:
 
 def build(n: int):
     """The practice, its staff and n clients, each with one of every clinical resource."""
-    from kapflow.accounts.models import Organisation, Role
+    from kapflow.accounts.models import Membership, Organisation, Role
     from kapflow.patients.models import Client
     from tests.accounts.factories import OrganisationFactory, PartnerFactory, member, partnership
     from tests.fhir.test_fhir import _record
     from tests.patients.factories import ClientFactory, on_team
 
     world = type("World", (), {})()
+    started = time.perf_counter()
     practice = Organisation.objects.filter(name=PRACTICE).first()
-    if practice is not None and Client.objects.filter(organisation=practice).count() == n:
-        log(f"reusing {n} clients")
-        from kapflow.accounts.models import Membership
-
-        staff = Membership.objects.filter(organisation=practice).order_by("pk")
+    have = Client.objects.filter(organisation=practice).count() if practice else 0
+    if have > n:
+        sys.exit(f"{PRACTICE} has {have} clients, more than {n}: drop the bench database first.")
+    if practice is None:
+        world.practice = OrganisationFactory(name=PRACTICE, state="OR")
+        partner = PartnerFactory(name="FHIR Bench Partner")
+        partnership(world.practice, partner)
+        world.admin = member(world.practice, Role.PRACTICE_ADMIN)
+        world.therapist = member(world.practice, Role.THERAPIST, licences=[("LMFT", "OR")])
+        prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
+    else:
+        # Reuse what is there (an interrupted build is topped up to n clients).
         world.practice = practice
+        staff = Membership.objects.filter(organisation=practice).order_by("pk")
         world.admin = staff.filter(roles__role=Role.PRACTICE_ADMIN).first()
         world.therapist = staff.filter(roles__role=Role.THERAPIST).first()
-        world.client = Client.objects.filter(organisation=practice).order_by("pk").first()
-        return world
-    if practice is not None:
-        sys.exit(f"{PRACTICE} exists with another client count: drop the bench database first.")
-    started = time.perf_counter()
-    world.practice = OrganisationFactory(name=PRACTICE, state="OR")
-    partner = PartnerFactory(name="FHIR Bench Partner")
-    partnership(world.practice, partner)
-    world.admin = member(world.practice, Role.PRACTICE_ADMIN)
-    world.therapist = member(world.practice, Role.THERAPIST, licences=[("LMFT", "OR")])
-    prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
-    for i in range(n):
+        prescriber = Membership.objects.filter(
+            organisation__name="FHIR Bench Partner", roles__role=Role.PRESCRIBER
+        ).first()
+    if have:
+        log(f"reusing {have} clients")
+    for i in range(have, n):
         client = ClientFactory(organisation=world.practice)
         on_team(client, world.therapist)
         on_team(client, prescriber, role="prescriber", added_by=world.therapist.user)
         _record(world, client, world.therapist, prescriber)
-        if i == 0:
-            world.client = client
         if (i + 1) % 100 == 0:
             log(f"{i + 1} clients built")
-    log(f"built {n} clients in {time.perf_counter() - started:.0f} s")
+    world.client = Client.objects.filter(organisation=world.practice).order_by("pk").first()
+    log(f"{n} clients ready in {time.perf_counter() - started:.0f} s")
     from django.db import connection
 
     with connection.cursor() as cursor:
