@@ -7,7 +7,6 @@ The room needs WebSockets, which pytest-django's live server does not speak: the
 application runs under uvicorn in a thread of this process, on the same test database."""
 
 import asyncio
-import re
 import threading
 
 import pytest
@@ -15,9 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from kapflow.patients.models import Companion
-from tests.accounts.factories import PASSWORD
 from tests.e2e.conftest import ARGS, CHROMIUM
-from tests.e2e.flows import sign_in
 from tests.telehealth.factories import start_session, telehealth_appointment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -79,19 +76,10 @@ def media_browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS + MEDIA)
         yield browser
         browser.close()
-        # While Playwright's loop runs in this thread, the test's own ORM calls get a
-        # connection of their own (Django keys connections by context, and Playwright's
-        # greenlets carry theirs): close it here, or PostgreSQL cannot drop the test database
-        # ("being accessed by other users").
+        # While Playwright is open in this thread, the test's own ORM calls run on a second
+        # connection (a backend pid other than the one pytest-django opened): close it here,
+        # or PostgreSQL cannot drop the test database ("being accessed by other users").
         connections.close_all()
-
-
-def _sign_in_password(page, base, membership):
-    page.goto(f"{base}/sign-in/")
-    page.get_by_label("Email").fill(membership.user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/sign-in/"))
 
 
 def test_three_people_see_each_other(world, asgi_base, media_browser):
@@ -99,17 +87,11 @@ def test_three_people_see_each_other(world, asgi_base, media_browser):
     appointment = telehealth_appointment(world)
     start_session(world, appointment)
     url = f"{asgi_base}/telehealth/{appointment.pk}/"
-    pages = {}
-    for name in ("therapist", "client_member", "companion", "therapist2"):
-        context = media_browser.new_context(viewport={"width": 1100, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(30000)
-        pages[name] = page
-    sign_in(pages["therapist"], asgi_base, world.therapist)
-    _sign_in_password(pages["client_member"], asgi_base, world.client_member)
-    _sign_in_password(pages["companion"], asgi_base, world.companion)
-    sign_in(pages["therapist2"], asgi_base, world.therapist2)
-
+    staff = {"therapist": True, "client_member": False, "companion": False, "therapist2": True}
+    pages = {
+        name: _page_as(media_browser, asgi_base, getattr(world, name).user, staff=is_staff)
+        for name, is_staff in staff.items()
+    }
     host = pages["therapist"]
     host.goto(url)
     expect(host.get_by_test_id("room-status")).to_have_text("In the room.")
@@ -196,6 +178,10 @@ def test_an_independent_webrtc_peer_and_the_browser_agree(world, asgi_base, medi
         # aiortc's synthetic track is 640 x 480; Chromium decoded it at that size.
         assert size == [640, 480]
         expect(host.get_by_test_id("present-companion")).to_contain_text("connected")
+        # The link's state is on the person's tile.
+        tile = host.locator(f"#tile-{peer.result.seat}")
+        expect(tile).to_have_attribute("data-state", "connected")
+        expect(tile.locator("figcaption")).to_have_text("Companion (connected)")
         for _ in range(600):
             if peer.result.frame_size or peer.result.error:
                 break

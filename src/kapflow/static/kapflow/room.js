@@ -63,6 +63,13 @@
     return fig;
   }
 
+  function showState(seat, state) {
+    var fig = document.getElementById("tile-" + seat);
+    if (!fig) return;
+    fig.dataset.state = state;
+    fig.querySelector("figcaption").textContent = (roles[seat] || "Participant") + " (" + state + ")";
+  }
+
   function closePeer(seat) {
     var p = peers[seat];
     if (!p) return;
@@ -91,6 +98,7 @@
       send({ type: "signal", to: seat, kind: "ice", candidate: ev.candidate ? ev.candidate.toJSON() : null });
     };
     pc.onconnectionstatechange = function () {
+      showState(seat, pc.connectionState);
       send({ type: "state", peer: seat, state: pc.connectionState });
     };
     return p;
@@ -177,7 +185,10 @@
       case "chat":
         document.getElementById("chat").appendChild(el("li", (roles[m.from] || m.role) + ": " + m.text));
         break;
-      case "state": break;
+      case "state":
+        // Each person's link with me, as their browser reports it: shown on their tile.
+        if (m.peer === me) showState(m.seat, m.state);
+        break;
       case "refused": closedForGood = true; say(m.message); break;
       case "removed": closedForGood = true; say("The therapist removed you from the room."); stopAll(); break;
       case "ended": closedForGood = true; say("The therapist ended the room."); stopAll(); break;
