@@ -359,7 +359,12 @@ def test_a_wrong_signature_shows_the_field_error(client, world, evaluating):
     client.post(url, _evaluation_form(evaluating))
     response = client.post(url, _decision_form(world, evaluating, signature="Somebody Else"))
     assert response.status_code == 422
-    assert "Sign: type your full name: Type your full name exactly" in _text(response)
+    name = world.prescriber.user.full_name
+    # The field and the expected form are named, beside the field.
+    assert (
+        f"Sign: type your full name as registered: {name}: Type your full name as registered "
+        f"on your account: “{name}”."
+    ) in _text(response)
     assert not EligibilityDecision.objects.exists()
 
 

@@ -43,13 +43,22 @@ def client_assessments(request, client_id: int):
             )  # fmt: skip
         if done is not None:
             messages.success(request, "Questionnaire assigned; it appears in the client's portal.")
-            return redirect("assessments:client", client_id=client_id)
+            return _back(request, client_id)
     data.update(
         form=form,
         registry=instruments.REGISTRY,
         can_assess=policy.can_assess(actor, _with_team(data["client"])),
     )
     return render(request, "assessments/client.html", data)
+
+
+def _back(request, client_id: int):
+    """Back where the clinician came from: the course page when opened from a course
+    (`?course=<id>`, an id only; the course page checks access), else the client's list."""
+    course_id = request.GET.get("course", "")
+    if course_id.isdigit() and len(course_id) < 12:
+        return redirect("courses:detail", course_id=int(course_id))
+    return redirect("assessments:client", client_id=client_id)
 
 
 def _with_team(client):
@@ -71,7 +80,7 @@ def enter(request, client_id: int, instrument: str):
         )  # fmt: skip
         if done is not None:
             messages.success(request, f"{inst.short_name} saved.")
-            return redirect("assessments:client", client_id=client_id)
+            return _back(request, client_id)
     return render(
         request,
         "assessments/enter.html",

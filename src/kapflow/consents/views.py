@@ -137,8 +137,7 @@ def sign(request, document_id: int):
             understood=data["understood"], drawn_signature=data["drawn_signature"],
         )  # fmt: skip
         if signature is not None:
-            messages.success(request, f"Signed: {document.title}, version {document.version}.")
-            return redirect("consents:signed", signature_id=signature.pk)
+            return _after_signing(request, document, signature)
     current = selectors.current_documents(organisation=client.organisation_id).get(document.kind)
     return render(
         request,
@@ -153,6 +152,23 @@ def sign(request, document_id: int):
         },
         status=422 if form.errors else 200,
     )
+
+
+def _after_signing(request, document, signature):
+    """Straight on to the next document waiting for the client's signature, so four forms
+    are four signatures and no trips back to the list; after the last, what was signed."""
+    waiting = [s for s in selectors.own_consents(actor=request.actor).statuses if s.can_sign]
+    signed = f"Signed: {document.title}, version {document.version}."
+    if waiting:
+        left = len(waiting)
+        messages.success(
+            request,
+            f"{signed} {left} more form{'s' if left > 1 else ''} to sign: "
+            f"{waiting[0].current.title} is next.",
+        )
+        return redirect("consents:sign", document_id=waiting[0].current.pk)
+    messages.success(request, f"{signed} Every consent form is signed; your care team can see it.")
+    return redirect("consents:signed", signature_id=signature.pk)
 
 
 @login_required

@@ -33,6 +33,7 @@ from kapflow.courses.forms import (
     overrides_from,
 )
 from kapflow.courses.models import EventKind
+from kapflow.courses.next_steps import Viewer, course_next_steps
 from kapflow.patients.selectors import client_get_for_actor
 
 
@@ -151,13 +152,31 @@ def _detail_context(actor, course, *, refused=None, forms=None):
     from kapflow.prescriptions.selectors import course_prescribing
     from kapflow.scheduling.selectors import upcoming_for_course
 
+    prescribing = course_prescribing(actor=actor, course=course, now=now)
+    bookable = policy.bookable_kinds(actor) if policy.can_schedule(actor) else frozenset()
+    referral = prescribing.referral
+    steps = course_next_steps(
+        course=course, facts=row.facts, referral=referral, prescribing=prescribing,
+        reasons=row.blockers,
+        viewer=Viewer(
+            can_refer=prescribing.can_refer, is_prescriber=prescribing.is_prescriber,
+            is_referral_prescriber=referral is not None
+            and policy.is_referral_prescriber(actor, referral),
+            can_assess=policy.can_assess(actor, course.client),
+            can_run_session=row.facts.stage in rules.DOSING_STAGES
+            and policy.can_run_session(actor, course),
+            records=frozenset(records), bookable_kinds=frozenset(bookable),
+            actions=tuple(a["transition"].action.value for a in actions),
+        ),
+    )  # fmt: skip
     return {
         "course": course,
         "row": row,
         "gate": gate,
+        "steps": steps,
         "actions": actions,
         "records": [(k, EventKind(k).label) for k in records],
-        "prescribing": course_prescribing(actor=actor, course=course, now=now),
+        "prescribing": prescribing,
         "consent": selectors.consent_status(course),
         # Every signature listed is an audited read (consent.view).
         "consents": client_consents(actor=actor, client=course.client, now=now),

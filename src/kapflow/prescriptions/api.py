@@ -215,6 +215,7 @@ class DispenseOut(Schema):
     fill_number: int
     quantity: int
     dispensed_on: date
+    handover: Literal["shipped", "pickup"]
     shipped_on: date | None
     tracking: str
     received_on: date | None
@@ -250,6 +251,9 @@ class PrescriptionOut(Schema):
 class DispenseIn(Schema):
     quantity: int = Field(ge=1, le=120)
     dispensed_on: date
+    handover: Literal["shipped", "pickup"] = Field(
+        "shipped", description="Shipped to the client, or picked up (no shipping date)."
+    )
     shipped_on: date | None = None
     tracking: str = Field("", max_length=100)
     received_on: date | None = None
@@ -372,6 +376,7 @@ def _prescription_out(view) -> dict:
                 "fill_number": d.fill_number,
                 "quantity": d.quantity,
                 "dispensed_on": d.dispensed_on,
+                "handover": d.handover,
                 "shipped_on": d.shipped_on,
                 "tracking": d.tracking,
                 "received_on": d.received_on,

@@ -11,6 +11,7 @@ from kapflow.prescriptions.models import (
     PRODUCT_CHOICES,
     Decision,
     EvaluationModality,
+    Handover,
 )
 from kapflow.prescriptions.services import FOLLOWUP_PLANS
 
@@ -113,14 +114,17 @@ class EvaluationForm(forms.Form):
         empty_value=None, required=False,
     )  # fmt: skip
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, med_rows: int = MED_ROWS, **kwargs):
+        """`med_rows`: how many medicine rows; at least MED_ROWS, more when the draft (for
+        example, prefilled from the referral) already lists more."""
         super().__init__(*args, **kwargs)
+        self.med_rows = max(MED_ROWS, med_rows)
         for item in CHECKLIST:
             self.fields[f"check_{item.code}"] = forms.TypedChoiceField(
                 label=item.question, choices=YES_NO, coerce=_yes_no, empty_value=None,
                 required=False,
             )  # fmt: skip
-        for i in range(MED_ROWS):
+        for i in range(self.med_rows):
             self.fields[f"med_{i}_name"] = forms.CharField(required=False, max_length=120)
             self.fields[f"med_{i}_dose"] = forms.CharField(required=False, max_length=80)
             self.fields[f"med_{i}_daily_mg"] = forms.DecimalField(
@@ -133,7 +137,7 @@ class EvaluationForm(forms.Form):
     def medication_rows(self):
         return [
             (self[f"med_{i}_name"], self[f"med_{i}_dose"], self[f"med_{i}_daily_mg"])
-            for i in range(MED_ROWS)
+            for i in range(self.med_rows)
         ]
 
     def checklist(self) -> dict:
@@ -141,7 +145,7 @@ class EvaluationForm(forms.Form):
 
     def medications(self) -> list[dict]:
         rows = []
-        for i in range(MED_ROWS):
+        for i in range(self.med_rows):
             name = self.cleaned_data.get(f"med_{i}_name")
             if name:
                 daily = self.cleaned_data.get(f"med_{i}_daily_mg")
@@ -168,7 +172,7 @@ class EvaluationForm(forms.Form):
         for item in CHECKLIST:
             answer = evaluation.checklist.get(item.code)
             initial[f"check_{item.code}"] = {True: "yes", False: "no"}.get(answer, "")
-        for i, med in enumerate(evaluation.medications[:MED_ROWS]):
+        for i, med in enumerate(evaluation.medications):
             initial[f"med_{i}_name"] = med.get("name", "")
             initial[f"med_{i}_dose"] = med.get("dose", "")
             initial[f"med_{i}_daily_mg"] = med.get("daily_dose_mg")
@@ -205,10 +209,19 @@ class DecisionForm(forms.Form):
     signature = forms.CharField(label="Sign: type your full name", max_length=200)
     findings_digest = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
-    def __init__(self, *args, to_review: list[str] | tuple[str, ...] = (), **kwargs):
+    def __init__(
+        self, *args, to_review: list[str] | tuple[str, ...] = (), signer: str = "", **kwargs
+    ):
         """`to_review`: the medicines, as the findings name them, that are not in the
-        catalogue; one checkbox each, and no such field when there are none."""
+        catalogue; one checkbox each, and no such field when there are none. `signer`: the
+        signing prescriber's registered full name, shown as the form the signature takes."""
         super().__init__(*args, **kwargs)
+        if signer:
+            self.fields["signature"].label = f"Sign: type your full name as registered: {signer}"
+            self.fields["signature"].help_text = (
+                "Your typed name is your signature on this decision. Capital letters, spacing "
+                "and a title such as “Dr.” may differ."
+            )
         if to_review:
             self.fields["medications_reviewed"].choices = [
                 (name, f"{name}: reviewed by hand") for name in to_review
@@ -245,12 +258,23 @@ class PrescriptionForm(forms.Form):
 class DispenseForm(forms.Form):
     quantity = forms.IntegerField(label="Doses dispensed", min_value=1, max_value=120)
     dispensed_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    shipped_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    handover = forms.ChoiceField(
+        label="How the client gets it", choices=Handover.choices, initial=Handover.SHIPPED,
+        widget=forms.RadioSelect, required=False,
+    )  # fmt: skip
+    shipped_on = forms.DateField(
+        label="Shipped on (shipped fills only)", required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
     tracking = forms.CharField(label="Tracking number", required=False, max_length=100)
     received_on = forms.DateField(
         label="Received by the client", required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
+
+    def clean_handover(self):
+        # Not chosen: shipped, as every fill was before pick-ups were recorded.
+        return self.cleaned_data.get("handover") or Handover.SHIPPED
 
 
 class FollowupForm(forms.Form):
@@ -273,9 +297,26 @@ class DoseLogForm(forms.Form):
 
 
 class ShipForm(forms.Form):
-    shipped_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    """Shipping and receipt of a fill; for a fill picked up only the date received counts
+    (the service says which date is missing, by its field)."""
+
+    shipped_on = forms.DateField(
+        label="Shipped on (shipped fills only)", required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )  # fmt: skip
     tracking = forms.CharField(label="Tracking number", required=False, max_length=100)
     received_on = forms.DateField(
         label="Received by the client", required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )  # fmt: skip
+
+
+class PickupForm(ShipForm):
+    """The day the client collected a fill that is picked up, not shipped."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["shipped_on"]
+        del self.fields["tracking"]
+        self.fields["received_on"].label = "Picked up on"
+        self.fields["received_on"].required = True

@@ -285,8 +285,16 @@ class Prescription(models.Model):
         return reverse("prescriptions:prescription", args=[self.pk])
 
 
+class Handover(models.TextChoices):
+    """How a fill reaches the client: shipped (a shipping date, then receipt) or collected at
+    the clinic or pharmacy (receipt only; there is nothing to ship)."""
+
+    SHIPPED = "shipped", "Shipped to the client"
+    PICKUP = "pickup", "Picked up at the clinic or pharmacy"
+
+
 class Dispense(models.Model):
-    """One fill: the original (fill 0) or a refill, and its shipping to the client."""
+    """One fill: the original (fill 0) or a refill, and how it reached the client."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
     prescription = models.ForeignKey(
@@ -297,6 +305,7 @@ class Dispense(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(120)]
     )
     dispensed_on = models.DateField()
+    handover = models.CharField(max_length=10, choices=Handover.choices, default=Handover.SHIPPED)
     shipped_on = models.DateField(null=True, blank=True)
     tracking = models.CharField(max_length=100, blank=True)
     received_on = models.DateField(null=True, blank=True)
@@ -311,7 +320,12 @@ class Dispense(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["prescription", "fill_number"], name="dispense_fill_once"
-            )
+            ),
+            # A fill picked up is never shipped.
+            models.CheckConstraint(
+                condition=~models.Q(handover="pickup") | models.Q(shipped_on__isnull=True),
+                name="dispense_pickup_not_shipped",
+            ),
         ]
 
     def __str__(self):

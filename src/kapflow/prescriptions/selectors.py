@@ -138,6 +138,37 @@ def course_prescribing(*, actor, course: Course, now: datetime) -> CoursePrescri
     )
 
 
+def prescription_prefill(*, actor, course: Course) -> dict:
+    """A new prescription's starting values, from what is already known: the course's pathway
+    (daily for low dose, per session otherwise) and delivery (a product sent home when it
+    doses at home), and the prescriber's own pharmacy and DEA number from the last
+    prescription they wrote for this practice. The dose is left to the prescriber. One
+    query."""
+    at_home = course.delivery == "at_home"
+    product = rx.PRODUCTS["ketamine_sl_lozenge" if at_home else "ketamine_sl_rdt"]
+    initial = {
+        "product": product.code,
+        "frequency": rx.Frequency.DAILY.value
+        if course.pathway == "low_dose"
+        else rx.Frequency.PER_SESSION.value,
+        "strength_mg": product.strengths_mg[0],
+        "refills": 0,
+    }
+    last = (
+        Prescription.objects.for_org(course.organisation_id)
+        .filter(prescriber=actor)
+        .only("pharmacy_name", "pharmacy_phone", "pharmacy_address", "dea_number")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last is not None:
+        initial.update(
+            pharmacy_name=last.pharmacy_name, pharmacy_phone=last.pharmacy_phone,
+            pharmacy_address=last.pharmacy_address, dea_number=last.dea_number,
+        )  # fmt: skip
+    return initial
+
+
 # ---- referrals -----------------------------------------------------------------------------
 
 

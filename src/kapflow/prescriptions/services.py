@@ -10,6 +10,7 @@ first, and writes its audit row inside the transaction.
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -41,6 +42,7 @@ from kapflow.prescriptions.models import (
     DoseSource,
     DoseUse,
     EligibilityDecision,
+    Handover,
     MedicalEvaluation,
     Prescription,
     PrescriptionStatus,
@@ -242,9 +244,16 @@ def referral_accept(*, actor: Membership, referral_id: int, now: datetime | None
         now=now, workflow=True,
     )  # fmt: skip
     _set_status(referral, ReferralStatus.ACCEPTED, actor=actor, now=now)
+    # What the practice sent is the evaluation's starting point, not typed again: the
+    # referral's history and its medicines (coded where the catalogue knows them), and
+    # ongoing therapy, which the referral itself attests (the client's therapist sent it).
+    # The prescriber checks them with the client; nothing is screened until it is saved.
     evaluation = MedicalEvaluation(
         organisation=referral.organisation, referral=referral, course=referral.course,
         prescriber=actor, evaluated_on=clock.clinical_date(referral.organisation, now),
+        history=referral.history,
+        medications=medications_clean(referral_medication_rows(referral.medications)),
+        ongoing_therapy=True,
     )  # fmt: skip
     evaluation.full_clean()
     evaluation.save()
@@ -344,6 +353,27 @@ def _decimal(value, field: str, errors: dict) -> Decimal | None:
     except (InvalidOperation, ValueError):
         errors[field] = "Enter a number."
         return None
+
+
+def referral_medication_rows(text: str) -> list[dict]:
+    """The referral's free-text medicines (one per line or separated by ";") as evaluation
+    rows: the name is the longest leading run of words the catalogue knows, else the words
+    before the first one with a digit; the rest is the dose as written. At most the form's
+    eight rows and MAX_MEDICATIONS are kept."""
+    rows: list[dict] = []
+    for line in re.split(r"[\n;]+", text or ""):
+        words = line.split()
+        if not words:
+            continue
+        cut = next(
+            (n for n in range(len(words), 0, -1) if medication_exact(" ".join(words[:n]))),
+            None,
+        )
+        if cut is None:
+            cut = next((i for i, w in enumerate(words) if any(c.isdigit() for c in w)), None)
+            cut = cut or len(words)
+        rows.append({"name": " ".join(words[:cut]), "dose": " ".join(words[cut:])})
+    return rows[:MAX_MEDICATIONS]
 
 
 def medications_clean(rows: list[dict]) -> list[dict]:
@@ -494,6 +524,35 @@ def evaluation_findings(evaluation: MedicalEvaluation, *, on_date: date) -> list
     return screen.eligibility_screen(evaluation_input(evaluation, on_date=on_date))
 
 
+# A typed signature is an attestation: it must be the signer's name as registered on the
+# account. Only case, spacing and a leading courtesy title may differ ("Sam Whitfield" signs
+# for "Dr. Sam Whitfield"); any other spelling is refused, and the refusal names the
+# expected form so the signer is never left guessing (issue 17).
+SIGNATURE_TITLES = frozenset({"dr", "doctor", "mr", "mrs", "ms", "mx", "prof", "professor"})
+
+
+def _signature_words(name: str) -> list[str]:
+    words = " ".join((name or "").split()).casefold().split(" ")
+    while len(words) > 1 and words[0].rstrip(".") in SIGNATURE_TITLES:
+        words = words[1:]
+    return [w for w in words if w]
+
+
+def signature_matches(typed: str, registered: str) -> bool:
+    """The typed signature is the registered full name, ignoring case, extra spaces and a
+    leading title such as "Dr."."""
+    expected = _signature_words(registered)
+    return bool(expected) and _signature_words(typed) == expected
+
+
+def signature_error(registered: str) -> str:
+    """The refusal for a signature that does not match, naming the expected form."""
+    return (
+        f"Type your full name as registered on your account: “{registered}”. "
+        "Capital letters, spacing and a title such as “Dr.” may differ; nothing else."
+    )
+
+
 @transaction.atomic
 def eligibility_decide(
     *,
@@ -527,9 +586,9 @@ def eligibility_decide(
     reason = (reason or "").strip()
     if not reason:
         errors["reason"] = "Write the reason for the decision."
-    signature = (signature or "").strip()
-    if signature.casefold() != (actor.user.full_name or "").strip().casefold():
-        errors["signature"] = "Type your full name exactly as on your account to sign."
+    signature = " ".join((signature or "").split())
+    if not signature_matches(signature, actor.user.full_name):
+        errors["signature"] = signature_error(actor.user.full_name)
     if decision == Decision.ELIGIBLE and not (
         clearance_valid_days and 1 <= clearance_valid_days <= course_services.MAX_CLEARANCE_DAYS
     ):
@@ -839,6 +898,40 @@ def supply(prescription: Prescription) -> tuple[int, int, int]:
     return dispensed["n"] or 0, used, dispensed["fills"] or 0
 
 
+def _handover_errors(
+    handover: str,
+    shipped_on: date | None,
+    tracking: str,
+    received_on: date | None,
+    dispensed_on: date | None,
+) -> dict[str, str]:
+    """Field errors for how a fill reached the client. A shipped fill is received after it
+    ships; a fill picked up has no shipping date or tracking, only the day it was collected."""
+    errors: dict[str, str] = {}
+    if handover not in Handover.values:
+        errors["handover"] = "Choose shipped or picked up."
+    elif handover == Handover.PICKUP:
+        if shipped_on is not None:
+            errors["shipped_on"] = (
+                "A fill picked up is not shipped: leave the shipping date empty, or choose shipped."
+            )
+        if tracking:
+            errors["tracking"] = "A fill picked up has no tracking number."
+        if received_on and dispensed_on and received_on < dispensed_on:
+            errors["received_on"] = "The pick-up cannot come before dispensing."
+    else:
+        if shipped_on and dispensed_on and shipped_on < dispensed_on:
+            errors["shipped_on"] = "Shipping cannot come before dispensing."
+        if received_on and not shipped_on:
+            errors["received_on"] = (
+                "A shipped fill is received after it ships: enter the shipping date first, or "
+                "choose picked up if the client collected it."
+            )
+        elif received_on and shipped_on and received_on < shipped_on:
+            errors["received_on"] = "Receipt cannot come before shipping."
+    return errors
+
+
 @transaction.atomic
 def dispense_record(
     *,
@@ -849,9 +942,12 @@ def dispense_record(
     shipped_on: date | None = None,
     tracking: str = "",
     received_on: date | None = None,
+    handover: str = Handover.SHIPPED,
     now: datetime | None = None,
 ) -> Dispense:
-    """Record a fill (the first, or a refill) and its shipping, as the pharmacy reports it."""
+    """Record a fill (the first, or a refill) and how it reached the client, as the pharmacy
+    reports it: shipped (a shipping date before any receipt) or picked up (no shipping;
+    the date received is the day it was collected)."""
     now = now or timezone.now()
     prescription = _prescription_for(actor, prescription_id)
     course = _prescribing_course(
@@ -885,12 +981,8 @@ def dispense_record(
         )
     if not quantity or not 1 <= quantity <= prescription.quantity:
         errors["quantity"] = f"Enter 1 to {prescription.quantity} doses (the quantity per fill)."
-    if shipped_on and dispensed_on and shipped_on < dispensed_on:
-        errors["shipped_on"] = "Shipping cannot come before dispensing."
-    if received_on and not shipped_on:
-        errors["received_on"] = "Enter the shipping date first."
-    elif received_on and shipped_on and received_on < shipped_on:
-        errors["received_on"] = "Receipt cannot come before shipping."
+    tracking = (tracking or "").strip()
+    errors.update(_handover_errors(handover, shipped_on, tracking, received_on, dispensed_on))
     if errors:
         raise ValidationError(errors)
     # Shipping and receipt happened (not after today) and follow the fill; the fill's own
@@ -907,9 +999,9 @@ def dispense_record(
         raise GateBlocked(reasons)
     dispense = Dispense(
         organisation=prescription.organisation, prescription=prescription, fill_number=fills,
-        quantity=quantity, dispensed_on=dispensed_on, shipped_on=shipped_on,
-        tracking=(tracking or "").strip(), received_on=received_on, recorded_by=actor.user,
-        recorded_at=now,
+        quantity=quantity, dispensed_on=dispensed_on, handover=handover,
+        shipped_on=shipped_on, tracking=tracking, received_on=received_on,
+        recorded_by=actor.user, recorded_at=now,
     )  # fmt: skip
     dispense.full_clean()
     dispense.save()
@@ -949,8 +1041,17 @@ def dispense_ship(
         actor, dispense.prescription.course_id, "Shipping is recorded by the course's prescriber."
     )
     today = clock.clinical_date(course.organisation, now)
+    tracking = (tracking or "").strip()
     errors: dict[str, str] = {}
-    if shipped_on is None:
+    if dispense.handover == Handover.PICKUP:
+        # Nothing ships: the only date is the day the client collected the fill.
+        if received_on is None:
+            errors["received_on"] = "Enter the date the client picked the fill up."
+        errors.update(
+            _handover_errors(Handover.PICKUP, shipped_on, tracking, received_on,
+                             dispense.dispensed_on)
+        )  # fmt: skip
+    elif shipped_on is None:
         errors["shipped_on"] = "Enter the date shipped."
     elif shipped_on < dispense.dispensed_on:
         errors["shipped_on"] = "Shipping cannot come before dispensing."
@@ -965,13 +1066,12 @@ def dispense_ship(
     changed = [
         field
         for field, value in (
-            ("shipped_on", shipped_on), ("tracking", (tracking or "").strip()),
-            ("received_on", received_on),
+            ("shipped_on", shipped_on), ("tracking", tracking), ("received_on", received_on),
         )
         if getattr(dispense, field) != value
     ]  # fmt: skip
     dispense.shipped_on = shipped_on
-    dispense.tracking = (tracking or "").strip()
+    dispense.tracking = tracking
     dispense.received_on = received_on
     dispense.full_clean()
     dispense.save(update_fields=["shipped_on", "tracking", "received_on"])

@@ -29,6 +29,7 @@ from kapflow.prescriptions.forms import (
     DoseLogForm,
     EvaluationForm,
     FollowupForm,
+    PickupForm,
     PrescriptionForm,
     ReasonForm,
     ReferralForm,
@@ -176,7 +177,9 @@ def referral_detail(request, referral_id: int, *, forms=None, status=200):
     )
 
 
-def _referral_action(request, referral_id, run, form=None, key=None, done="Saved."):
+def _referral_action(
+    request, referral_id, run, form=None, key=None, done="Saved.", then="prescriptions:referral"
+):
     actor = staff_actor(request)
     try:
         run(actor)
@@ -187,7 +190,7 @@ def _referral_action(request, referral_id, run, form=None, key=None, done="Saved
             request, referral_id=referral_id, forms={key or "close": form}, status=status
         )
     messages.success(request, done)
-    return redirect("prescriptions:referral", referral_id=referral_id)
+    return redirect(then, referral_id=referral_id)
 
 
 @login_required
@@ -197,6 +200,8 @@ def referral_accept(request, referral_id: int):
         request, referral_id,
         lambda actor: services.referral_accept(actor=actor, referral_id=referral_id),
         done="Referral accepted; the evaluation is open.",
+        # Straight on to the evaluation, started from what the referral sent.
+        then="prescriptions:evaluation",
     )  # fmt: skip
 
 
@@ -241,15 +246,19 @@ def evaluation(request, referral_id: int):
     actor = staff_actor(request)
     view = selectors.evaluation_get_for_actor(actor=actor, referral_id=referral_id)
     ev = view.evaluation
-    form = EvaluationForm(initial=EvaluationForm.initial_for(ev))
+    med_rows = len(ev.medications) + 2
+    form = EvaluationForm(initial=EvaluationForm.initial_for(ev), med_rows=med_rows)
     to_review = screen.medications_to_review(view.findings)
-    decision_form = DecisionForm(initial={"findings_digest": view.digest}, to_review=to_review)
+    signer = actor.user.full_name
+    decision_form = DecisionForm(
+        initial={"findings_digest": view.digest}, to_review=to_review, signer=signer
+    )
     status = 200
     if request.method == "POST":
         if not view.editable:
             raise Http404()
         if request.POST.get("intent") == "decide":
-            decision_form = DecisionForm(request.POST, to_review=to_review)
+            decision_form = DecisionForm(request.POST, to_review=to_review, signer=signer)
             if decision_form.is_valid():
                 d = decision_form.cleaned_data
                 try:
@@ -265,11 +274,14 @@ def evaluation(request, referral_id: int):
                     status = _fail(decision_form, exc)
                 else:
                     messages.success(request, "Decision signed and shared with the practice.")
+                    # Eligible: the prescriber goes straight on to the prescription.
+                    if d["decision"] == "eligible" and policy.can_prescribe(actor, ev.course):
+                        return redirect("prescriptions:prescribe", course_id=ev.course_id)
                     return redirect("prescriptions:evaluation", referral_id=referral_id)
             else:
                 status = 422
         else:
-            form = EvaluationForm(request.POST)
+            form = EvaluationForm(request.POST, med_rows=med_rows)
             if form.is_valid():
                 d = form.cleaned_data
                 try:
@@ -296,12 +308,23 @@ def evaluation(request, referral_id: int):
         severity: [f for f in view.findings if f.severity is severity]
         for severity in screen.SEVERITY_ORDER
     }
+    referral = view.evaluation.referral
+    # Signed eligible, and nothing prescribed yet: the prescriber's way on.
+    continue_to_prescription = (
+        not view.editable
+        and bool(view.decisions)
+        and view.decisions[0].decision == "eligible"
+        and policy.can_prescribe(actor, view.evaluation.course)
+        and not course_selectors.course_facts(view.evaluation.course).prescription_active
+    )
     return render(
         request,
         "prescriptions/evaluation.html",
         {
             "view": view,
-            "referral": view.evaluation.referral,
+            "referral": referral,
+            "continue_to_prescription": continue_to_prescription,
+            "prefilled": view.editable and bool(referral.history or referral.medications),
             "form": form,
             "decision_form": decision_form,
             "by_severity": by_severity,
@@ -329,11 +352,7 @@ def prescription_new(request, course_id: int):
     if not policy.can_prescribe(actor, course):
         raise Http404()
     form = PrescriptionForm(
-        request.POST or None,
-        initial={
-            "frequency": "daily" if course.pathway == "low_dose" else "per_session",
-            "refills": 0,
-        },
+        request.POST or None, initial=selectors.prescription_prefill(actor=actor, course=course)
     )
     status = 200
     if request.method == "POST":
@@ -348,10 +367,11 @@ def prescription_new(request, course_id: int):
                 return redirect(prescription)
         else:
             status = 422
+    prescribing = selectors.course_prescribing(actor=actor, course=course, now=timezone.now())
     return render(
         request,
         "prescriptions/prescription_new.html",
-        {"course": course, "form": form},
+        {"course": course, "form": form, "decision": prescribing.decision},
         status=status,
     )
 
@@ -376,7 +396,11 @@ def prescription_detail(request, prescription_id: int, *, forms=None, status=200
             "dispense_form": forms.get("dispense")
             or DispenseForm(initial={"quantity": view.prescription.quantity}),
             "cancel_form": forms.get("cancel") or ReasonForm(),
-            "ship_form": forms.get("ship") or ShipForm(),
+            "ship_form": ShipForm(),
+            "pickup_form": PickupForm(),
+            # A refused shipping or pick-up update shows its errors on its own row.
+            "ship_failed": forms.get("ship"),
+            "ship_failed_for": forms.get("ship_for"),
             "decline_form": forms.get("decline") or ReasonForm(),
             "authorise_form": forms.get("authorise") or DoseAuthoriseForm(),
         },
@@ -384,19 +408,21 @@ def prescription_detail(request, prescription_id: int, *, forms=None, status=200
     )
 
 
-def _rx_action(request, prescription_id, form, key, run, done):
+def _rx_action(request, prescription_id, form, key, run, done, extra=None):
     actor = staff_actor(request)
     if not form.is_valid():
         return prescription_detail(
-            request, prescription_id=prescription_id, forms={key: form}, status=422
-        )
+            request, prescription_id=prescription_id, forms={key: form, **(extra or {})},
+            status=422,
+        )  # fmt: skip
     try:
         run(actor, form.cleaned_data)
     except (ValidationError, DomainError) as exc:
         status = _fail(form, exc)
         return prescription_detail(
-            request, prescription_id=prescription_id, forms={key: form}, status=status
-        )
+            request, prescription_id=prescription_id, forms={key: form, **(extra or {})},
+            status=status,
+        )  # fmt: skip
     messages.success(request, done)
     return redirect("prescriptions:prescription", prescription_id=prescription_id)
 
@@ -416,10 +442,17 @@ def dispense_new(request, prescription_id: int):
 @login_required
 @require_POST
 def dispense_ship(request, prescription_id: int, dispense_id: int):
+    # The form only chooses which fields to read; the service checks the fill's own handover.
+    pickup = request.POST.get("handover") == "pickup"
+    form = PickupForm(request.POST) if pickup else ShipForm(request.POST)
     return _rx_action(
-        request, prescription_id, ShipForm(request.POST), "ship",
-        lambda actor, d: services.dispense_ship(actor=actor, dispense_id=dispense_id, **d),
-        "Shipping recorded.",
+        request, prescription_id, form, "ship",
+        lambda actor, d: services.dispense_ship(
+            actor=actor, dispense_id=dispense_id, shipped_on=d.get("shipped_on"),
+            tracking=d.get("tracking") or "", received_on=d.get("received_on"),
+        ),
+        "Pick-up recorded." if pickup else "Shipping recorded.",
+        extra={"ship_for": dispense_id},
     )  # fmt: skip
 
 
