@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "kapflow.portability",
     "kapflow.notifications",
     "kapflow.dashboard",
+    "kapflow.search",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django_otp.admin import OTPAdminSite
 
@@ -9,6 +11,12 @@ from kapflow.dashboard.views import home
 # Platform staff only, and only after MFA: the admin site itself checks the OTP session.
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "kapflow platform administration"
+
+
+def favicon(request):
+    """Browsers and feed readers ask for /favicon.ico whatever a page links (base.html)."""
+    return HttpResponsePermanentRedirect(static("kapflow/favicon.ico"))
+
 
 urlpatterns = [
     path("", home, name="home"),
@@ -34,6 +42,9 @@ urlpatterns = [
     path("me/", include("kapflow.portal.urls")),
     path("outbox/", include("kapflow.outbox.urls")),
     path("notifications/", include("kapflow.notifications.urls")),
+    path("search/", include("kapflow.search.urls")),
+    # Browsers and feed readers ask for /favicon.ico whatever the page links.
+    path("favicon.ico", favicon),
     path("api/v1/", api.urls),
     path("fhir/R4/", include("kapflow.fhir.urls")),
     path("me/record/", include("kapflow.fhir.portal_urls")),

@@ -122,3 +122,83 @@ document.addEventListener("htmx:afterRequest", (event) => {
   const form = htmxForm(event);
   if (form) formReady(form);
 });
+
+// The main menu collapses behind its Menu button on narrow screens (layout.css, below 60rem).
+// Without this script the button stays hidden and the menu stays open. Escape closes the
+// menu and gives focus back to the button; the link to the page shown is marked current.
+function setUpMenu() {
+  const nav = document.querySelector("nav[data-menu]");
+  if (!nav) return;
+  const button = nav.querySelector(".menu-toggle");
+  const menu = nav.querySelector("#main-menu");
+  if (!button || !menu) return;
+  button.hidden = false;
+  nav.dataset.collapsible = "1";
+  button.addEventListener("click", () => {
+    const open = button.getAttribute("aria-expanded") !== "true";
+    button.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const first = menu.querySelector("a, button");
+      if (first) first.focus();
+    }
+  });
+  nav.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+      button.setAttribute("aria-expanded", "false");
+      button.focus();
+    }
+  });
+  const here = window.location.pathname;
+  let best = null;
+  menu.querySelectorAll("a[href]").forEach((link) => {
+    const path = new URL(link.href, window.location.href).pathname;
+    if (path !== "/" && here.startsWith(path) && (!best || path.length > best.path.length)) {
+      best = { link, path };
+    }
+  });
+  if (best) best.link.setAttribute("aria-current", "page");
+}
+
+// Data tables scroll inside their own region, never the page (WCAG 1.4.10): every table is
+// put in a .table-wrap if it is not in one, and each wrap becomes a labelled region that
+// takes keyboard focus, so it can be scrolled with the arrow keys.
+function tableLabel(table) {
+  const caption = table.querySelector("caption");
+  if (caption && caption.textContent.trim()) return caption.textContent.trim();
+  if (table.getAttribute("aria-label")) return table.getAttribute("aria-label");
+  let node = table.closest(".table-wrap") || table;
+  while (node && node !== document.body) {
+    let sibling = node.previousElementSibling;
+    while (sibling) {
+      if (/^H[1-6]$/.test(sibling.tagName)) return sibling.textContent.trim();
+      const inner = sibling.querySelector && sibling.querySelector("h1, h2, h3, h4, h5, h6");
+      if (inner) return inner.textContent.trim();
+      sibling = sibling.previousElementSibling;
+    }
+    node = node.parentElement;
+  }
+  return "Table";
+}
+
+function setUpTables(root) {
+  (root || document).querySelectorAll("table").forEach((table) => {
+    let wrap = table.parentElement;
+    if (!wrap.classList.contains("table-wrap")) {
+      wrap = document.createElement("div");
+      wrap.className = "table-wrap";
+      table.parentNode.insertBefore(wrap, table);
+      wrap.append(table);
+    }
+    if (!wrap.hasAttribute("role")) wrap.setAttribute("role", "region");
+    if (!wrap.hasAttribute("tabindex")) wrap.setAttribute("tabindex", "0");
+    if (!wrap.hasAttribute("aria-label") && !wrap.hasAttribute("aria-labelledby")) {
+      wrap.setAttribute("aria-label", `${tableLabel(table)} (scrolls sideways)`);
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpMenu();
+  setUpTables(document);
+});
+document.addEventListener("htmx:afterSettle", () => setUpTables(document));
