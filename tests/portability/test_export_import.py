@@ -57,7 +57,8 @@ def _build():
     w.admin = member(practice, Role.PRACTICE_ADMIN)
     w.therapist = member(practice, Role.THERAPIST, licences=[("LMFT", "OR")])
     w.prescriber = member(partner, Role.PRESCRIBER, licences=[("NP", "OR")])
-    w.seed = totp_device(w.prescriber.user).key
+    w.seed = totp_device(w.therapist.user).key
+    w.partner_seed = totp_device(w.prescriber.user).key
     w.other_admin = member(other, Role.PRACTICE_ADMIN)
     w.other_client = ClientFactory(organisation=other, legal_last_name="Staysbehind")
     w.client = ClientFactory(organisation=practice)
@@ -85,6 +86,8 @@ def _export_then_forget(tmp_path, name="a.tar.gz"):
             "other_admin_user": w.other_admin.user_id,
             "prescriber_user": w.prescriber.user_id,
             "seed": w.seed,
+            "partner_seed": w.partner_seed,
+            "therapist_user": w.therapist.user_id,
             "admin_password": User.objects.get(pk=w.admin.user_id).password,
         }
         result = export_practice(slug=w.practice.slug, out=out)
@@ -116,10 +119,16 @@ def test_the_archive_holds_the_practice_and_what_it_names_and_nothing_else(
     assert facts["other_client"] not in {c["id"] for c in clients}
     assert {c["organisation_id"] for c in clients} == {facts["practice"]}
     users = {u["id"]: u for u in _rows(result.path, "tables/accounts_user.jsonl")}
-    # The partner's prescriber comes with their membership, licence and (decrypted) seed.
+    # The partner's prescriber comes with their membership and licence, but not with
+    # another organisation's sign-in secrets: no password, no authenticator seed.
     assert facts["prescriber_user"] in users
+    assert users[facts["prescriber_user"]]["password"] == "!"
+    licences = _rows(result.path, "tables/accounts_clinicianlicence.jsonl")
+    assert facts["prescriber_user"] in {row["user_id"] for row in licences}
     seeds = _rows(result.path, "tables/accounts_authenticatordevice.jsonl")
+    # The practice's own therapist's seed travels (decrypted); the partner's does not.
     assert [s["key"] for s in seeds] == [facts["seed"]]
+    assert users[facts["therapist_user"]]["password"] != "!"
     # The other practice's admin is named by the probe: present, but cannot sign in.
     assert users[facts["other_admin_user"]]["password"] == "!"
     assert manifest["tables"]["accounts_membership"] == 5  # 4 of the practice, the prescriber
@@ -149,7 +158,8 @@ def test_import_into_an_empty_database_and_export_again_gives_the_same_content(
     with connection.cursor() as cursor:
         cursor.execute("SELECT key FROM accounts_authenticatordevice")
         assert cursor.fetchone()[0].startswith("gAAAA")  # encrypted again at rest
-    assert User.objects.get(pk=facts["prescriber_user"]).password != "!"
+    assert User.objects.get(pk=facts["therapist_user"]).password != "!"
+    assert User.objects.get(pk=facts["prescriber_user"]).password == "!"  # the partner's
     attachment = Attachment.objects.get()
     assert attachment.file.read() == PDF
     assert Membership.objects.filter(organisation__slug=facts["slug"]).count() == 4

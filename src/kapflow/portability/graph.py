@@ -2,13 +2,15 @@
 
 A tenant table's rows belong to the practice when their `organisation` is the practice (the
 distribution keys of decision 0044, tests/runtime/test_distribution_keys.py). A few child
-tables carry it through a parent (CHILDREN); a person's credentials follow the person when
-they hold one of the exported memberships (PERSONAL). The partnerships naming the practice
-come too. Then every foreign key of every chosen row is followed until nothing new turns
-up (the closure): a partner's prescriber and their membership, the partner organisation,
-the people who wrote a row, so the archive loads into an empty install with every
-reference intact. A person reached only that way (someone of another organisation who
-appears in the practice's audit trail) arrives without a password or devices (NO_SIGN_IN).
+tables carry it through a parent (CHILDREN); a person's sign-in secrets and password follow
+the person when they hold a membership of the practice itself (PERSONAL), their licences and
+certificates when they hold any exported membership (PROFESSIONAL). The partnerships naming
+the practice come too. Then every foreign key of every chosen row is followed until nothing
+new turns up (the closure): a partner's prescriber and their membership, the partner
+organisation, the people who wrote a row, so the archive loads into an empty install with
+every reference intact. A person of another organisation (the partner's prescriber, someone
+who appears in the practice's audit trail) arrives without a password or devices
+(NO_SIGN_IN).
 
 Content types and permissions go whole (`migrate` writes them; import replaces the
 target's, whose ids other rows may name). Every other table is listed in LEFT_OUT with the
@@ -40,10 +42,16 @@ CHILDREN = {
 PERSONAL = {
     "accounts.AuthenticatorDevice": "user",
     "accounts.RecoveryCodeDevice": "user",
-    "accounts.ClinicianLicence": "user",
-    "accounts.TrainingCertificate": "user",
     "accounts.User_groups": "user",
     "accounts.User_user_permissions": "user",
+}
+# A clinician's licences and certificates follow every exported membership, the partner's
+# prescriber's too (the licensure checks read them); sign-in secrets (PERSONAL) and the
+# password only a membership of the practice itself: the practice's export must not carry
+# another organisation's staff credentials.
+PROFESSIONAL = {
+    "accounts.ClinicianLicence": "user",
+    "accounts.TrainingCertificate": "user",
 }
 
 # Exported whole: written by `migrate`, replaced on import.
@@ -118,7 +126,7 @@ def rule_for(model) -> str:
         return "direct"
     if label in CHILDREN:
         return "child"
-    if label in PERSONAL:
+    if label in PERSONAL or label in PROFESSIONAL:
         return "personal"
     if label in BY_REFERENCE:
         return "reference"
@@ -192,6 +200,7 @@ class Selection:
         user = by_label["accounts.User"]
         followers = [(by_label[label], field) for label, field in CHILDREN.items()]
         personal = [(by_label[label], field) for label, field in PERSONAL.items()]
+        professional = [(by_label[label], field) for label, field in PROFESSIONAL.items()]
         seen_parents: dict = defaultdict(set)
         while True:
             grew = False
@@ -207,22 +216,26 @@ class Selection:
                 seen_parents[(model, field)] |= fresh
                 if fresh and self._read_in(model, f"{field}_id", fresh):
                     grew = True
+            own = self.member_users(membership, organisation_id=org.pk)
             members = self.member_users(membership)
-            for model, field in personal:
-                fresh = members - seen_parents[(model, field)]
-                seen_parents[(model, field)] |= fresh
-                if fresh and self._read_in(model, f"{field}_id", fresh):
-                    grew = True
+            for group, people in ((personal, own), (professional, members)):
+                for model, field in group:
+                    fresh = people - seen_parents[(model, field)]
+                    seen_parents[(model, field)] |= fresh
+                    if fresh and self._read_in(model, f"{field}_id", fresh):
+                        grew = True
             if not grew and not any(self._wanted[m] - self.pks[m] for m in self._wanted):
                 break
-        self.signing_in = self.member_users(membership) & self.pks[user]
+        self.signing_in = self.member_users(membership, organisation_id=org.pk) & self.pks[user]
         return self
 
-    def member_users(self, membership) -> set:
+    def member_users(self, membership, organisation_id: int | None = None) -> set:
+        """The people holding an exported membership (of `organisation_id` only, if given)."""
         pks = self.pks.get(membership, set())
         users = set()
         for chunk in _chunks(pks):
-            users |= set(
-                membership._base_manager.filter(pk__in=chunk).values_list("user_id", flat=True)
-            )
+            rows = membership._base_manager.filter(pk__in=chunk)
+            if organisation_id is not None:
+                rows = rows.filter(organisation_id=organisation_id)
+            users |= set(rows.values_list("user_id", flat=True))
         return users
