@@ -27,7 +27,7 @@ def load_demo_notifications(*, practice) -> int:
         return 0
     now = clock.now()
     since = now - RECENT
-    made = 0
+    made: list = []  # the notifications this seeding wrote, and only those
 
     def team(row, kind, route, at, by_user_id=None):
         return notify(
@@ -40,21 +40,21 @@ def load_demo_notifications(*, practice) -> int:
         .filter(signed_at__gte=since)
         .order_by("-signed_at")[:PER_KIND]
     ):
-        made += len(team(s, "consent_signed", "consents:signature", s.signed_at, s.signed_by_id))
+        made.extend(team(s, "consent_signed", "consents:signature", s.signed_at, s.signed_by_id))
     for r in (
         Response.objects.for_org(practice)
         .filter(submitted_at__gte=since)
         .order_by("-submitted_at")[:PER_KIND]
     ):
-        made += len(team(r, "questionnaire_answered", "assessments:response", r.submitted_at))
+        made.extend(team(r, "questionnaire_answered", "assessments:response", r.submitted_at))
     for a in Alert.objects.for_org(practice).filter(acknowledged_at__isnull=True)[:PER_KIND]:
-        made += len(team(a, "alert_raised", "alerts:detail", a.raised_at, a.raised_by_id))
+        made.extend(team(a, "alert_raised", "alerts:detail", a.raised_at, a.raised_by_id))
     for m in (
         Message.objects.for_org(practice)
         .filter(created_at__gte=since)
         .order_by("-created_at")[: PER_KIND * 2]
     ):
-        made += len(
+        made.extend(
             notify(
                 recipients=Membership.objects.filter(
                     pk__in=ThreadParticipant.objects.filter(thread_id=m.thread_id).values(
@@ -71,7 +71,7 @@ def load_demo_notifications(*, practice) -> int:
     for r in Referral.objects.filter(organisation=practice, status="sent").order_by("-sent_at")[
         :PER_KIND
     ]:
-        made += len(
+        made.extend(
             notify(
                 recipients=[r.prescriber],
                 kind="referral_received",
@@ -85,7 +85,7 @@ def load_demo_notifications(*, practice) -> int:
         .select_related("course")
         .order_by("-decided_at")[:PER_KIND]
     ):
-        made += len(
+        made.extend(
             notify(
                 recipients=Membership.objects.filter(pk=d.course.therapist_id),
                 kind="evaluation_decided",
@@ -94,7 +94,7 @@ def load_demo_notifications(*, practice) -> int:
                 at=d.decided_at,
             )
         )
-    Notification.objects.filter(created_at__lt=now - READ_BEFORE, read_at__isnull=True).update(
-        read_at=now
-    )
-    return made
+    Notification.objects.filter(
+        pk__in=[n.pk for n in made], created_at__lt=now - READ_BEFORE, read_at__isnull=True
+    ).update(read_at=now)
+    return len(made)
