@@ -28,10 +28,12 @@ def _families() -> dict[str, list[str]]:
     from kapflow.encounters.models import EntryKind
     from kapflow.prescriptions.models import Decision, ReferralStatus
     from kapflow.scheduling.models import AppointmentStatus
+    from kapflow.scheduling.services import ENCOUNTER_STEPS
 
     return {
         "amendment.": list(DECISIONS),
         "appointment.": [AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW],
+        "appointment.encounter_": list(ENCOUNTER_STEPS),
         "course.": [a.value for a in Action],
         "course.record_": [k.value for k in RECORDABLE],
         "dosing_session.": list(EntryKind.values),

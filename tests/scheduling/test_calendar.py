@@ -186,6 +186,17 @@ def test_a_free_slot_opens_the_booking_form_prefilled(client, world, hours, frid
     assert f'<option value="{cedar.pk}" selected>' in html
 
 
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-05:00", "2040-01-01T09:00Z", "soon"]
+)
+def test_an_implausible_slot_time_leaves_the_default_start(client, world, friday, value):
+    """Year 1 cannot be drawn in Los Angeles' zone: ignored, not a 500."""
+    sign_in(client, world.therapist.user)
+    response = client.get("/schedule/book/", {"at": value})
+    assert response.status_code == 200
+    assert value[:10] not in response.content.decode()
+
+
 def test_the_day_view_and_a_midnight_crossing_on_the_page(client, world, friday):
     late = book(world.therapist, world.client, starts_at=at(2027, 3, 1, 22), minutes=180).first
     sign_in(client, world.therapist.user)

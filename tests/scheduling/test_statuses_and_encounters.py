@@ -258,6 +258,27 @@ def test_a_dosing_appointment_follows_its_session(world):
     assert AuditEvent.objects.filter(action="appointment.encounter_start").count() == 1
 
 
+def test_an_appointment_with_an_open_session_is_not_cancelled_or_marked_missed(world):
+    """Else the dose would be given and discharged on an appointment that says cancelled."""
+    course = ready_course(world.client, world.therapist, world.prescriber)
+    appt = dosing_appointment(course, world.therapist)
+    encounters.session_open(actor=world.therapist, course_id=course.pk, appointment_id=appt.pk)
+    appt.refresh_from_db()
+    with pytest.raises(DomainError) as exc:
+        services.appointment_cancel(
+            actor=world.therapist, appointment_id=appt.pk, version=appt.version, reason="Ill"
+        )
+    assert exc.value.code == "scheduling.session_open" and exc.value.field == "status"
+    with pytest.raises(DomainError) as exc:
+        services.appointment_mark(
+            actor=world.therapist, appointment_id=appt.pk, version=appt.version,
+            status="no_show", reason="Did not answer",
+        )  # fmt: skip
+    assert exc.value.code == "scheduling.session_open"
+    assert _state(appt)[0] == "checked_in"
+    assert _audits("appointment.cancel") == 0
+
+
 def test_a_cancelled_appointment_opens_no_session(world):
     course = ready_course(world.client, world.therapist, world.prescriber)
     appt = dosing_appointment(course, world.therapist)

@@ -993,6 +993,7 @@ def appointment_cancel(
             code="scheduling.not_scheduled",
             field="status",
         )
+    _refuse_if_session_open(appt)
     targets = [appt]
     if following and appt.series_id:
         targets += list(
@@ -1076,6 +1077,8 @@ def appointment_mark(
         raise ValidationError({"reason": "Say what happened (for example: no reply to two calls)."})
     if status == AppointmentStatus.COMPLETED and appt.kind in ENCOUNTER_KINDS:
         return _complete(actor, appt, note=reason, now=now)
+    if status == AppointmentStatus.NO_SHOW:
+        _refuse_if_session_open(appt)
     allowed = (
         (AppointmentStatus.SCHEDULED, AppointmentStatus.CHECKED_IN)
         if status == AppointmentStatus.NO_SHOW
@@ -1217,6 +1220,19 @@ ENCOUNTER_STEPS = {
     "finish": (AppointmentStatus.COMPLETED, OPEN_STATUSES),
     "abandon": (AppointmentStatus.CHECKED_IN, (AppointmentStatus.IN_SESSION,)),
 }
+
+
+def _refuse_if_session_open(appt: Appointment) -> None:
+    """An appointment whose dosing session is open is not cancelled or marked missed: the
+    session ends first (discharged or abandoned), and moves the appointment itself."""
+    from kapflow.encounters.models import OPEN_STATES, DosingSession  # the floor above
+
+    if DosingSession.objects.filter(appointment_id=appt.pk, state__in=OPEN_STATES).exists():
+        raise DomainError(
+            "A dosing session is open for this appointment: discharge or abandon it first.",
+            code="scheduling.session_open",
+            field="status",
+        )
 
 
 def encounter_status(*, actor: Membership, appointment_id: int, step: str, now: datetime) -> None:

@@ -148,7 +148,10 @@ def _book_initial(request, actor) -> dict:
     initial = {"starts_at": forms.default_start(timezone.now())}
     # A free slot of the calendar: ?at=<UTC instant>&therapist=<id>&room=<id> (ids only).
     at = _parse_start((request.GET.get("at") or "").replace("Z", "+00:00"))
-    if at is not None:
+    now = timezone.now()
+    # Only a plausible booking time: a year 1 or 9999 instant cannot be shown in a zone west
+    # (or east) of UTC, and the form would fail to draw (a 500 instead of a default).
+    if at is not None and now - timedelta(days=366) <= at <= now + timedelta(days=5 * 366):
         initial["starts_at"] = at
     for name in ("therapist", "prescriber", "room"):
         if _int(request.GET.get(name)):
