@@ -194,11 +194,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-# A streaming replica for reports and exports (decision 0044): DATABASE_REPLICA_URL adds the
-# alias "replica", read only by the report selectors that ask for it (kapflow.core.replica);
-# writes and every other read stay on "default". Same pool and options as the primary. A test
-# run never creates it: it mirrors the test database, so on a real standby it reads the copy
     if not TESTING:
         # `make serve` runs web, worker and scheduler processes on one file. WAL lets reads
         # go on beside a write; BEGIN IMMEDIATE takes the write lock when a transaction
@@ -209,6 +204,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL",
         }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A streaming replica for reports and exports (decision 0044): DATABASE_REPLICA_URL adds the
+# alias "replica", read only by the report selectors that ask for it (kapflow.core.replica);
+# writes and every other read stay on "default". Same pool and options as the primary. A test
+# run never creates it: it mirrors the test database, so on a real standby it reads the copy
 # streamed from the primary (tests/runtime/test_replica.py, bench/replica.sh).
 _replica_url = env_str("DATABASE_REPLICA_URL")
 if _replica_url:
