@@ -143,6 +143,8 @@ def _walk(browser, base: str, email: str) -> tuple[list[str], dict]:
         response = page.goto(f"{base}{url}")
         if response is None or "text/html" not in (response.headers.get("content-type") or ""):
             continue
+        if not response.text().lstrip().lower().startswith("<!doctype html"):
+            continue  # an htmx fragment the crawl followed (hx-get): checked in its page
         title = page.title()
         if not CLEAN_TITLE.fullmatch(title):
             other.append(f"{who} {url}: the tab title is {title!r}")
