@@ -139,7 +139,7 @@ def test_the_prescriber_evaluates_signs_and_prescribes_in_eight_clicks(browser, 
     t = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
     sign_in(t, base, therapist)
     t.goto(f"{base}/courses/{course.pk}/")
-    expect(t.get_by_test_id("next-primary")).to_contain_text("Waiting for the client to sign")
+    expect(t.get_by_test_id("next-steps")).to_contain_text("Waiting for the client to sign")
     for width, name in ((1366, "course-therapist-1366"), (390, "course-therapist-390")):
         t.set_viewport_size({"width": width, "height": 900})
         t.reload()
