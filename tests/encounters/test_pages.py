@@ -477,3 +477,17 @@ def test_my_sessions_name_the_zone(rf, world, course):
     request.actor = world.client_member
     html = render_to_string("encounters/mine.html", {"sessions": [session]}, request=request)
     assert re.search(r"opened \w{3} \d+ \w{3}, \d\d:\d\d [A-Za-z][A-Za-z0-9+\-]*<", html)
+
+
+def test_the_session_panel_lists_only_confirmed_companions(world):
+    """An invited companion who has not confirmed is not the escort the panel promises."""
+    from kapflow.encounters.selectors import session_context
+    from tests.encounters.factories import opened, ready_course
+
+    course = ready_course(world.client, world.therapist, world.prescriber)
+    session = opened(world.therapist, course)
+    Companion.objects.filter(client=world.client).update(confirmed_at=None)
+    assert session_context(session=session).companions == []
+    Companion.objects.filter(client=world.client).update(confirmed_at=timezone.now())
+    names = [name for name, _ in session_context(session=session).companions]
+    assert names == [str(world.companion.user)]

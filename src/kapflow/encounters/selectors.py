@@ -112,7 +112,8 @@ def session_context(*, session: DosingSession) -> SessionContext:
     )
     companions = [
         (str(c.user), c.relationship)
-        for c in Companion.objects.filter(client_id=session.client_id)
+        # Confirmed companions only: someone invited but not confirmed is not the escort.
+        for c in Companion.objects.filter(client_id=session.client_id, confirmed_at__isnull=False)
         .select_related("user")
         .order_by("id")
     ]
