@@ -114,3 +114,11 @@ def test_only_ints_strings_and_aware_datetimes_are_bound(orgs, value):
     template = QueryTemplate(lambda *, v: Organisation.objects.filter(name=v))
     with pytest.raises(TemplateError):
         template.list(v=value)
+
+
+def test_an_int_no_column_can_hold_gets_the_orms_answer(orgs):
+    """The ORM finds nothing for an id beyond 64 bits; bound as is, it would be an error."""
+    template = QueryTemplate(lambda *, pk: Organisation.objects.filter(pk=pk))
+    assert template.list(pk=10**30) == []
+    assert template.list(pk=-(10**30)) == []
+    assert [o.pk for o in template.list(pk=orgs[2].pk)] == [orgs[2].pk]

@@ -38,6 +38,7 @@ class TemplateError(Exception):
 
 
 _PROBE_BASE = 7_919_000_000_000
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _probe(kind: type, index: int, side: int) -> Any:
@@ -96,6 +97,11 @@ class QueryTemplate:
     def list(self, **arguments) -> list:
         shape = {name: arguments.pop(name) for name in self.shape}
         kinds = {name: _kind(value) for name, value in arguments.items()}
+        if any(kinds[name] is int and not _INT64[0] <= value <= _INT64[1] for name, value in
+               arguments.items()):  # fmt: skip
+            # No column holds it: the ORM answers (an exact lookup matches nothing) where a
+            # bound value would be a database error.
+            return list(self.build(**shape, **arguments))
         bound = tuple(sorted((name, kind.__name__) for name, kind in kinds.items()))
         key = (tuple(sorted(shape.items())), bound)
         compiled = self._compiled.get(key)
