@@ -73,10 +73,12 @@ def memberships_for_user(user: User) -> list[Membership]:
 
 # Every bearer-token request runs this: compiled once, bound per call (decision 0055).
 _API_TOKEN_ACTOR = QueryTemplate(
-    lambda *, token_hash: ApiToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True)
-    .select_related("membership__organisation", "membership__user")
-    .annotate(**_roles_and_grants("membership_id"))
-    .order_by("pk")[:1]
+    lambda *, token_hash: (
+        ApiToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True)
+        .select_related("membership__organisation", "membership__user")
+        .annotate(**_roles_and_grants("membership_id"))
+        .order_by("pk")[:1]
+    )
 )
 
 

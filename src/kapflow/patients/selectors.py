@@ -157,10 +157,12 @@ def _team_member(row: dict) -> TeamMember:
 # Compiled once per scope shape and bound per call (decision 0055): building and compiling
 # this query cost more CPU than PostgreSQL spends running it.
 _CLIENT_DETAIL = QueryTemplate(
-    lambda *, client_id, **scope: policy.clients_scope(**scope)
-    .annotate(team_json=_team_json())
-    .filter(pk=client_id)
-    .order_by("pk")[:1],
+    lambda *, client_id, **scope: (
+        policy.clients_scope(**scope)
+        .annotate(team_json=_team_json())
+        .filter(pk=client_id)
+        .order_by("pk")[:1]
+    ),
     shape=("practice", "admin", "clinician"),
     optional=("organisation_id", "membership_id", "now"),  # not every scope reads them
 )
