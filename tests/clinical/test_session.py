@@ -292,3 +292,26 @@ def test_billing_split_first_hour_and_the_rest(minutes, first, rest, units):
 def test_session_minutes_are_whole_and_never_negative():
     assert session_minutes(DOSE, DOSE + timedelta(minutes=150, seconds=59)) == 150
     assert session_minutes(DOSE, DOSE - MIN) == 0
+
+
+# ---- time present in a session room (billing, decision 0049) ---------------------------------
+
+
+def test_present_minutes_counts_overlaps_once_and_only_inside_the_session():
+    from datetime import UTC, datetime, timedelta
+
+    from kapflow.clinical.session import present_minutes
+
+    t0 = datetime(2026, 3, 8, 9, 0, tzinfo=UTC)
+
+    def m(n):
+        return t0 + timedelta(minutes=n)
+
+    # Joined 10 minutes before the start (not counted), dropped at 40, back 55-100, a second
+    # device 90-120 overlapping (counted once), and a visit after the end (not counted).
+    visits = [(m(-10), m(40)), (m(55), m(100)), (m(90), m(120)), (m(200), m(210))]
+    assert present_minutes(visits, m(0), m(150)) == 40 + 65
+    assert present_minutes([], m(0), m(150)) == 0
+    assert present_minutes([(m(0), m(150))], m(0), m(150)) == 150
+    assert present_minutes([(m(10), m(20)), (m(20), m(30))], m(0), m(150)) == 20
+    assert present_minutes([(m(0), m(0) + timedelta(seconds=119))], m(0), m(150)) == 1

@@ -233,3 +233,60 @@ def test_visual_check_goes_on_the_session_timeline(world, appt):
     services.visual_check_answer(entry=companion, check_id=check.pk, answer="settled")
     entry = TimelineEntry.objects.get(session=session, kind="observation")
     assert entry.source == "companion" and entry.data["check"] == "settled"
+
+
+def test_the_discharge_bills_the_therapists_time_in_the_room(world):
+    """Joined and left times feed the billing split: 150 minutes from start to discharge,
+    of which the therapist was in the room for 40 + 80 (a 15-minute drop not billed)."""
+    from kapflow.encounters import services as encounter_services
+    from tests.encounters.factories import GOOD_START, GOOD_VITALS, MIN
+
+    Companion.objects.filter(user=world.companion.user).update(confirmed_at=timezone.now())
+    appt = telehealth_appointment(world, starts_in=-160)
+    start = timezone.now() - 150 * MIN
+    session = encounter_services.session_open(
+        actor=world.therapist, course_id=appt.course_id, appointment_id=appt.pk, now=start
+    )
+    session = encounter_services.session_start(
+        actor=world.therapist, session_id=session.pk, version=session.version, now=start,
+        **GOOD_START,
+    )  # fmt: skip
+    encounter_services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="dose", route="sublingual",
+        amount=200, occurred_at=start, now=start,
+    )  # fmt: skip
+    encounter_services.entry_add(
+        actor=world.therapist, session_id=session.pk, kind="vitals",
+        occurred_at=start + 125 * MIN, now=start + 125 * MIN, **GOOD_VITALS,
+    )  # fmt: skip
+    entry = services.room_enter(user=world.therapist.user, appointment_id=appt.pk)
+    SeatVisit.objects.filter(pk=entry.visit.pk).update(
+        joined_at=start - 5 * MIN, left_at=start + 40 * MIN, dropped=True
+    )
+    again = services.room_enter(user=world.therapist.user, appointment_id=appt.pk)
+    SeatVisit.objects.filter(pk=again.visit.pk).update(joined_at=start + 55 * MIN)
+    # The client's connection is not the therapist's time.
+    SeatVisit.objects.create(
+        organisation=appt.organisation,
+        seat=Seat.objects.create(
+            organisation=appt.organisation, room=entry.seat.room, user=world.client_member.user,
+            role="client", status="admitted",
+        ),
+        joined_at=start,
+    )  # fmt: skip
+    session.refresh_from_db()
+    closed = encounter_services.session_discharge(
+        actor=world.therapist, session_id=session.pk, version=session.version,
+        alert_oriented=True, walks_steadily=True, escort_present=True,
+    )  # fmt: skip
+    # 40 minutes, then from 55 to the discharge at 150 (or 151 as the clock moved on).
+    assert closed.minutes in (40 + 95, 40 + 96)
+    assert closed.first_hour_minutes == 60
+    assert closed.additional_minutes == closed.minutes - 60
+
+
+def test_without_the_therapist_in_the_room_the_clock_is_billed(world, appt):
+    from kapflow.encounters import presence
+
+    session = start_session(world, appt)
+    assert presence.therapist_intervals(session, until=timezone.now()) is None

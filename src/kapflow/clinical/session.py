@@ -344,6 +344,28 @@ def session_minutes(started_at: datetime, ended_at: datetime) -> int:
     return max(int((ended_at - started_at).total_seconds() // 60), 0)
 
 
+def present_minutes(intervals, start: datetime, end: datetime) -> int:
+    """Whole minutes of [start, end] covered by at least one (joined, left) interval, an
+    overlap counted once: the clinician's time in a session room, for the billing split."""
+    clipped = sorted(
+        (max(joined, start), min(left, end))
+        for joined, left in intervals
+        if min(left, end) > max(joined, start)
+    )
+    total = timedelta(0)
+    run_start = run_end = None
+    for joined, left in clipped:
+        if run_end is None or joined > run_end:
+            if run_end is not None:
+                total += run_end - run_start
+            run_start, run_end = joined, left
+        else:
+            run_end = max(run_end, left)
+    if run_end is not None:
+        total += run_end - run_start
+    return int(total.total_seconds() // 60)
+
+
 def billing_split(minutes: int) -> BillingSplit:
     """Split a session's length into the first hour and the rest. A time-based unit counts
     once its midpoint is passed (CPT time rule: 31 minutes of an hour), so 90 minutes beyond
@@ -369,6 +391,7 @@ __all__ = [
     "discharge_reasons",
     "flagged_parameters",
     "measured_parameters",
+    "present_minutes",
     "session_minutes",
     "unresolved_parameters",
     "vitals_due",

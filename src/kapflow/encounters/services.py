@@ -32,7 +32,7 @@ from kapflow.clinical import session as rules
 from kapflow.clinical.overrides import Justification
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.courses import services as course_services
-from kapflow.encounters import selectors
+from kapflow.encounters import presence, selectors
 from kapflow.encounters.models import (
     CHECKLIST_ITEMS,
     OPEN_STATES,
@@ -776,9 +776,10 @@ def session_discharge(
     now: datetime | None = None,
 ) -> DosingSession:
     """Discharge the client and close the session, or refuse listing every unmet criterion
-    (none can be overridden). Records the length (first hour and the rest), brings the
-    course's integration items (72 h) and week-after check-in onto the dashboard, and marks
-    the booked appointment completed."""
+    (none can be overridden). Records the length (first hour and the rest; in a session room,
+    the therapist's time in the room: encounters.presence), brings the course's integration
+    items (72 h) and week-after check-in onto the dashboard, and marks the booked appointment
+    completed."""
     now = now or timezone.now()
     session = selectors.session_for_update(actor=actor, session_id=session_id)
     _check_version(session, version)
@@ -795,6 +796,10 @@ def session_discharge(
     if reasons:
         raise GateBlocked(reasons)
     minutes = rules.session_minutes(session.started_at, now)
+    # In a session room, the therapist's time in the room is what is billed (decision 0049).
+    present = presence.therapist_intervals(session, until=now)
+    if present is not None:
+        minutes = rules.present_minutes(present, session.started_at, now)
     split = rules.billing_split(minutes)
     observed = rules.session_minutes(state.dose_at, now)
     record = DischargeRecord(

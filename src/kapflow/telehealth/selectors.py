@@ -244,3 +244,22 @@ def room_times(*, actor, appointment) -> list[RoomTime]:
         .order_by("joined_at", "pk")
     )
     return [RoomTime(v.seat.role, v.joined_at, v.left_at, v.dropped) for v in visits]
+
+
+def therapist_presence(session, until):
+    """encounters.presence's source: the therapist seat's connections to the room of the
+    session's appointment, an open one ending at `until`; None if nobody took that seat."""
+    from kapflow.telehealth.models import SeatRole, SeatVisit
+
+    if not session.appointment_id:
+        return None
+    visits = list(
+        SeatVisit.objects.filter(
+            organisation_id=session.organisation_id,
+            seat__room__appointment_id=session.appointment_id,
+            seat__role=SeatRole.THERAPIST,
+        ).values_list("joined_at", "left_at")
+    )
+    if not visits:
+        return None
+    return [(joined, left or until) for joined, left in visits]
