@@ -162,7 +162,10 @@ def _detail_context(actor, course, *, refused=None, forms=None):
             can_refer=prescribing.can_refer, is_prescriber=prescribing.is_prescriber,
             is_referral_prescriber=referral is not None
             and policy.is_referral_prescriber(actor, referral),
-            can_assess=policy.can_assess(actor, course.client),
+            # The questionnaires page also asks to see scores (a partner's prescriber only
+            # when the referral shared them): no link to a page that would be a 404.
+            can_assess=policy.can_assess(actor, course.client)
+            and policy.can_see_scores(actor, course.client),
             can_run_session=row.facts.stage in rules.DOSING_STAGES
             and policy.can_run_session(actor, course),
             records=frozenset(records), bookable_kinds=frozenset(bookable),
