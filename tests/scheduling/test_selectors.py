@@ -43,7 +43,12 @@ def test_companion_rows_hold_only_times(world):
     course = make_course(world.client, world.therapist, stage="active", delivery="at_home")
     book(world.therapist, None, kind="dosing", course_ids=[course.pk])
     (row,) = selectors.upcoming_for_companion(actor=world.companion)
-    assert set(vars(row)) == {"starts_at", "ends_at"}
+    # Times, and what the link to the session room needs (decision 0049): nothing clinical,
+    # no client name, kind, course or note.
+    assert set(vars(row)) == {
+        "starts_at", "ends_at", "id", "telehealth", "organisation_id", "telehealth_url",
+    }  # fmt: skip
+    assert row.telehealth_url == ""
     with pytest.raises(NotFound):
         selectors.upcoming_for_companion(actor=world.client_member)
 
