@@ -96,7 +96,8 @@ def test_client_signs_shares_an_intention_and_names_a_companion(browser, live_se
 
     a = browser.new_context().new_page()
     _create_account(a, base, _invite_path("ash@example.test"), "Ash Castellan")
-    a.get_by_role("button", name="Safety sheet, checklist and check-ins").click()
+    # The companion's home leads with what to do first (decision 0050).
+    a.get_by_role("button", name="Read the safety sheet and confirm your checklist").click()
     expect(a.get_by_test_id("safety-sheet")).to_contain_text("911")
     expect(a.get_by_test_id("safety-sheet")).to_contain_text("503-555-0142")
     for box in a.locator("input[type=checkbox]").all():
