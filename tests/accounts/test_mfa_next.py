@@ -50,3 +50,14 @@ def test_mfa_verify_follows_this_host_by_full_address(client, world):
 def test_mfa_verify_refuses_plain_http_from_a_secure_request(client, world, settings):
     response = _verify(client, world, "next=http://testserver/clients/", secure=True)
     assert response["Location"] == "/"
+
+
+def test_an_htmx_fragment_before_verification_gets_nothing_not_the_verification_page(client, world):
+    """The header's notification count loads by htmx on the verification page itself: a
+    redirect would swap a second copy of that page (and its Verify button) into the header."""
+    totp_device(world.therapist.user)
+    client.post("/sign-in/", {"username": world.therapist.user.email, "password": PASSWORD})
+    response = client.get("/notifications/bell/", headers={"HX-Request": "true"})
+    assert response.status_code == 204 and response.content == b""
+    page = client.get("/notifications/bell/")
+    assert page.status_code == 302 and "/mfa/" in page["Location"]

@@ -64,8 +64,8 @@ def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     dosing = Appointment.objects.get(course=course, kind="dosing")
     integration = Appointment.objects.get(kind="integration", follows=dosing)
 
+    # The appointment is the encounter (decision 0054): one press on it opens the session.
     page.get_by_test_id("open-session").click()
-    page.get_by_role("button", name="Open the session").click()
     expect(page.get_by_test_id("start-form")).to_be_visible()
 
     # Refused: every reason listed, nothing started; the refusal takes focus and is
@@ -133,8 +133,8 @@ def test_a_whole_dosing_session_on_the_screen(page, live_server, world):
     assert dosing.status == "completed"
 
     # The dosing note: drafted from the session, signed by its author, then locked.
+    # One press drafts the note from the session record (decision 0052).
     page.get_by_test_id("write-note").click()
-    page.get_by_role("button", name="Start the draft").click()
     editor = page.locator("#note-editor")
     for field in editor.locator("textarea").all():
         field.fill("Tolerated the dose; one raised reading settled; discharged with a driver.")

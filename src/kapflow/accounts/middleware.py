@@ -5,6 +5,7 @@ the organisation switcher (kept in the session), or their first membership.
 """
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
@@ -91,6 +92,10 @@ class MfaRequiredMiddleware:
         ):
             from django_otp import user_has_device
 
+            if request.headers.get("HX-Request") == "true":
+                # A fragment (the header's notification count) asked for by the verification
+                # page itself: a redirect would swap that page into the header. Nothing.
+                return HttpResponse(status=204)
             if user_has_device(user, confirmed=True):
                 return redirect(f"{settings.MFA_VERIFY_URL}")
             return redirect(f"{settings.MFA_SETUP_URL}")
