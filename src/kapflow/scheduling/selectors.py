@@ -790,9 +790,10 @@ def calendar_for_member(
     )  # fmt: skip
     role = "therapist" if membership.has_role(Role.THERAPIST) else "prescriber"
     slot_pieces = []
+    zone = rules.ZoneInfo(zone_name)
     for slot in free:
-        piece = grid.day_piece(slot.starts_at, slot.ends_at, slot.starts_at.astimezone(
-            rules.ZoneInfo(zone_name)).date(), zone_name)  # fmt: skip
+        day = slot.starts_at.astimezone(zone).date()
+        piece = grid.day_piece(slot.starts_at, slot.ends_at, day, zone_name)
         if piece is None or piece.day not in by_day:
             continue
         params = {"at": slot.starts_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ"),

@@ -1,6 +1,7 @@
 """`kapflow export --practice SLUG [--out FILE]`: the whole practice in one archive
 (kapflow.portability.export; docs/deploy.md, "Moving a practice")."""
 
+from datetime import UTC
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,7 +23,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, practice: str, out: str | None = None, **options):
         quiet = options.get("verbosity", 1) == 0
-        target = Path(out or f"{practice}-{clock.now().date().isoformat()}.kapflow.tar.gz")
+        # The default name carries the export's UTC date (an operator's file, not a record).
+        stamp = clock.now().astimezone(UTC).date().isoformat()
+        target = Path(out or f"{practice}-{stamp}.kapflow.tar.gz")
         try:
             result = export_practice(
                 slug=practice, out=target, progress=None if quiet else self.stdout.write
