@@ -53,17 +53,21 @@ def _action(action: str) -> str:
     return f"#action-{action}"
 
 
+def _refer_step(course, viewer: Viewer, why: str, code: str) -> Step | None:
+    if not viewer.can_refer:
+        return None
+    return Step(
+        "Refer the client to a prescriber",
+        reverse("prescriptions:refer", args=[course.pk]),
+        why,
+        code,
+    )
+
+
 def _referral_step(course, referral, viewer: Viewer, why: str, code: str) -> Step | None:
     """The prescriber's part: accept the referral, then evaluate and decide."""
     if referral is None or not referral.is_open:
-        if viewer.can_refer:
-            return Step(
-                "Refer the client to a prescriber",
-                reverse("prescriptions:refer", args=[course.pk]),
-                why,
-                code,
-            )
-        return None
+        return _refer_step(course, viewer, why, code)
     if viewer.is_referral_prescriber:
         if referral.status == "sent":
             return Step(
@@ -94,14 +98,7 @@ def _for_reason(reason, *, course, referral, viewer: Viewer) -> Step | None:
             return Step("Record the suicide-risk screen", "#record-risk_screen", why, code)
         return None
     if code in ("referral.no_prescriber",):
-        if viewer.can_refer:
-            return Step(
-                "Refer the client to a prescriber",
-                reverse("prescriptions:refer", args=[course.pk]),
-                why,
-                code,
-            )
-        return None
+        return _refer_step(course, viewer, why, code)
     if code in ("eligibility.missing", "clearance.missing", "clearance.expired"):
         return _referral_step(course, referral, viewer, why, code)
     if code in ("prescription.missing", "prescription.no_doses_left"):
