@@ -104,7 +104,12 @@ def test_therapist_books_from_a_free_slot_and_sees_it_placed(page, live_server, 
     before = region.evaluate("el => el.scrollLeft")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    assert region.evaluate("el => el.scrollLeft") > before
+    # Chromium scrolls smoothly: the keys start the scroll, the frames after it move it.
+    page.wait_for_function(
+        "before => document.querySelector('[data-testid=week]').scrollLeft > before",
+        arg=before,
+        timeout=5000,
+    )
     print(f"week view height at 390 px: {_height(page)} px")
     page.screenshot(path=str(SHOTS / "week-390.png"), full_page=True)
     page.get_by_test_id("view-day").click()
