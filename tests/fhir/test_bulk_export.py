@@ -103,6 +103,8 @@ def test_system_export_round_trip(client, records, django_capture_on_commit_call
     # The admin's practice only: never practice B's client.
     assert patients == {str(records.client.pk), str(records.unreferred.pk)}
     assert {"Condition", "Encounter", "Provenance", "MedicationAdministration"} <= set(files)
+    # PractitionerRole goes wherever Practitioner goes: the system level.
+    assert {r["id"] for r in files["PractitionerRole"]} == {r["id"] for r in files["Practitioner"]}
     audited = AuditEvent.objects.filter(action="fhir.export", actor=records.admin.user)
     assert audited.filter(client_id=records.client.pk).exists()
     assert not audited.filter(client_id=records.other_client.pk).exists()

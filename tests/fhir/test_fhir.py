@@ -32,6 +32,7 @@ BASE = "/fhir/R4/"
 TYPES = [
     "Patient",
     "Practitioner",
+    "PractitionerRole",
     "Organization",
     "EpisodeOfCare",
     "Observation",
@@ -250,6 +251,10 @@ def test_last_updated_filters(client, records):
         ("Patient", {"name": "x"}, "name"),
         ("Observation", {"patient": "Group/1"}, "patient"),
         ("Practitioner", {"patient": "1"}, "patient"),
+        ("PractitionerRole", {"patient": "1"}, "patient"),
+        ("PractitionerRole", {"practitioner": "Patient/1"}, "practitioner"),
+        ("PractitionerRole", {"organization": "abc"}, "organization"),
+        ("Practitioner", {"organization": "1"}, "organization"),
         ("Patient", {"_lastUpdated": "2026-01-01"}, "_lastUpdated"),
         ("Patient", {"_lastUpdated": "gtnot-a-date"}, "_lastUpdated"),
         ("MedicationRequest", {"_lastUpdated": "gt2026-01-01"}, "_lastUpdated"),
@@ -374,6 +379,14 @@ MATRIX = [
     ("MedicationDispense?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
     ("MedicationAdministration?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
     ("CareTeam/{id}", "client", _row(200, 200, 404, 200, 200, 403, 403, 404)),
+    # PractitionerRole: the Practitioner's policy (own organisation, plus the care teams of the
+    # clients the actor sees).
+    ("Practitioner/{id}", "prescriber", _row(200, 200, 404, 200, 200, 403, 403, 404)),
+    ("PractitionerRole/{id}", "prescriber", _row(200, 200, 404, 200, 200, 403, 403, 404)),
+    ("PractitionerRole/{id}", "other_therapist", _row(404, 404, 404, 404, 404, 403, 403, 200)),
+    ("PractitionerRole?practitioner={id}", "therapist", _row(1, 1, 1, 1, 1, 403, 403, 0)),
+    ("PractitionerRole?organization={id}", "partner", _row(1, 1, 0, 1, 1, 403, 403, 0)),
+    ("PractitionerRole?organization={id}", "other", _row(0, 0, 0, 0, 0, 403, 403, 1)),
     ("Condition?patient={id}", "unreferred", _row(1, 0, 0, 1, 0, 403, 403, 0)),
 ]
 

@@ -208,3 +208,50 @@ def test_everything_runs_the_same_queries_for_a_small_and_a_large_record(client,
         after = len(_get(client, path, token).json()["entry"])
     assert after > before
     assert len(large) == len(small)
+
+
+def test_practitioner_role_and_the_licences_as_qualifications(client, records):
+    token = _token(records.admin)
+    practitioner = _get(client, f"Practitioner/{records.prescriber.pk}", token).json()
+    _valid(practitioner)
+    (licence,) = practitioner["qualification"]
+    assert licence["code"]["coding"][0] == {
+        "system": "http://terminology.hl7.org/CodeSystem/v2-0360",
+        "code": "NP",
+        "display": "Nurse Practitioner",
+    }
+    assert licence["code"]["coding"][1]["system"] == "urn:kapflow:licence-type"
+    assert licence["identifier"][0]["value"]
+    assert licence["issuer"] == {"display": "OR state licensing board"}
+    therapist = _get(client, f"Practitioner/{records.therapist.pk}", token).json()
+    # LMFT is not in HL7's degree table: kapflow's own code only.
+    assert [c["code"] for c in therapist["qualification"][0]["code"]["coding"]] == ["LMFT"]
+    assert "qualification" not in _get(client, f"Practitioner/{records.admin.pk}", token).json()
+
+    role = _valid(_get(client, f"PractitionerRole/{records.prescriber.pk}", token).json())
+    assert role.practitioner.reference == f"Practitioner/{records.prescriber.pk}"
+    assert role.organization.reference == f"Organization/{records.partner.pk}"
+    assert [c.coding[0].code for c in role.code] == ["prescriber"]
+    assert _get(client, role.organization.reference, token).status_code == 200
+
+    by_practitioner = _get(
+        client, "PractitionerRole", token, practitioner=f"Practitioner/{records.therapist.pk}"
+    ).json()
+    assert [r["id"] for r in _entries(by_practitioner)] == [str(records.therapist.pk)]
+    by_organisation = _get(client, "PractitionerRole", token, organization=records.practice.pk)
+    ids = {r["id"] for r in _entries(by_organisation.json())}
+    assert ids == {
+        str(m.pk) for m in (records.admin, records.therapist, records.therapist2, records.biller)
+    }
+    statement = client.get(BASE + "metadata").json()
+    (served,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "PractitionerRole"]
+    assert {p["name"] for p in served["searchParam"]} >= {"practitioner", "organization"}
+
+
+def test_practitioner_role_reads_are_audited(client, records):
+    token = _token(records.therapist)
+    before = AuditEvent.objects.count()
+    _get(client, f"PractitionerRole/{records.therapist2.pk}", token)
+    _get(client, "PractitionerRole", token, practitioner=records.prescriber.pk)
+    actions = list(AuditEvent.objects.order_by("id")[before:].values_list("action", flat=True))
+    assert actions == ["fhir.read", "fhir.search"]

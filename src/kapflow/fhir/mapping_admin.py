@@ -1,12 +1,33 @@
-"""FHIR mapping of who and where: Patient (a client), Practitioner (a staff membership) and
-Organization. Pure functions from rows the selectors loaded to FHIR JSON dicts; nothing here
-queries or decides access.
+"""FHIR mapping of who and where: Patient (a client), Practitioner (a staff membership, its
+person's licences as qualifications), PractitionerRole (the roles of that membership in its
+organisation) and Organization. Pure functions from rows the selectors loaded to FHIR JSON
+dicts; nothing here queries or decides access.
 
 No US Core profile is claimed: US Core Patient requires an administrative gender and kapflow
-does not hold one; US Core Practitioner requires an identifier (NPI) that not every member has.
+does not hold one; US Core Practitioner requires an identifier (NPI) that not every member
+has; US Core PractitionerRole requires contact details or an endpoint, which a membership
+does not carry.
+
+R4 puts licences on Practitioner.qualification (PractitionerRole has no such element): each is
+coded in HL7 v2 table 0360 where the table has the degree, and always in kapflow's own list,
+with the licence number as its identifier and the licensing state as its issuer.
 """
 
+from kapflow.accounts.models import STAFF_ROLES, LicenceType, Role
+
 NPI = "http://hl7.org/fhir/sid/us-npi"
+DEGREE = "http://terminology.hl7.org/CodeSystem/v2-0360"
+LICENCE_TYPE = "urn:kapflow:licence-type"
+ROLE = "urn:kapflow:role"
+# kapflow's licence types that HL7 v2 table 0360 (degree/license/certificate) also names.
+DEGREE_CODES = {
+    "MD": ("MD", "Doctor of Medicine"),
+    "DO": ("DO", "Doctor of Osteopathy"),
+    "NP": ("NP", "Nurse Practitioner"),
+    "PA": ("PA", "Physician Assistant"),
+    "RN": ("RN", "Registered Nurse"),
+    "PhD": ("PHD", "Doctor of Philosophy"),
+}
 
 
 def _meta(updated) -> dict:
@@ -63,6 +84,52 @@ def practitioner(membership) -> dict:
     }
     if user.npi:
         resource["identifier"] = [{"system": NPI, "value": user.npi}]
+    qualifications = [_qualification(licence) for licence in user.licences.all()]
+    if qualifications:
+        resource["qualification"] = qualifications
+    return resource
+
+
+def _qualification(licence) -> dict:
+    label = (
+        LicenceType(licence.licence_type).label
+        if licence.licence_type in LicenceType.values
+        else licence.licence_type
+    )
+    codings = []
+    if licence.licence_type in DEGREE_CODES:
+        code, display = DEGREE_CODES[licence.licence_type]
+        codings.append({"system": DEGREE, "code": code, "display": display})
+    codings.append({"system": LICENCE_TYPE, "code": licence.licence_type, "display": label})
+    qualification = {
+        "identifier": [{"system": f"urn:kapflow:licence:{licence.state}", "value": licence.number}],
+        "code": {"coding": codings, "text": f"{label}, {licence.state}"},
+        "issuer": {"display": f"{licence.state} state licensing board"},
+    }
+    if licence.expires_on is not None:
+        qualification["period"] = {"end": licence.expires_on.isoformat()}
+    return qualification
+
+
+def practitioner_role(membership) -> dict:
+    """The staff roles one membership holds in its organisation (roles prefetched, ordered)."""
+    roles = [r.role for r in membership.roles.all() if r.role in STAFF_ROLES]
+    resource = {
+        "resourceType": "PractitionerRole",
+        "id": str(membership.pk),
+        "active": membership.is_active,
+        "period": {"start": membership.created_at.isoformat()},
+        "practitioner": {"reference": f"Practitioner/{membership.pk}"},
+        "organization": {"reference": f"Organization/{membership.organisation_id}"},
+    }
+    if roles:
+        resource["code"] = [
+            {
+                "coding": [{"system": ROLE, "code": role, "display": Role(role).label}],
+                "text": Role(role).label,
+            }
+            for role in roles
+        ]
     return resource
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 
 from kapflow import policy
-from kapflow.accounts.models import Membership, Organisation
+from kapflow.accounts.models import ClinicianLicence, Membership, MembershipRole, Organisation
 from kapflow.alerts.models import Alert
 from kapflow.assessments.models import Response
 from kapflow.audit.services import (
@@ -49,6 +49,9 @@ class Spec:
     # Further tables served as the same type, each with its own id prefix (Observation: vital
     # signs after the questionnaire totals; Provenance: decisions and consents after notes).
     extra: tuple["Spec", ...] = ()
+    # Reference search parameters besides `patient=`: (name, the type it names, the field it
+    # filters), e.g. PractitionerRole's ("practitioner", "Practitioner", "pk").
+    references: tuple[tuple[str, str, str], ...] = ()
 
     def parts(self) -> list["Spec"]:
         return [self, *self.extra]
@@ -71,7 +74,23 @@ def _shape_patients(qs: QuerySet) -> QuerySet:
 
 
 def _shape_practitioners(qs: QuerySet) -> QuerySet:
-    return qs.select_related("user").annotate(fhir_client_id=_NO_CLIENT).order_by("pk")
+    # Licences are the person's (the user's), shown on every membership as qualifications.
+    return (
+        qs.select_related("user")
+        .prefetch_related(
+            Prefetch("user__licences", queryset=ClinicianLicence.objects.order_by("pk"))
+        )
+        .annotate(fhir_client_id=_NO_CLIENT)
+        .order_by("pk")
+    )
+
+
+def _shape_practitioner_roles(qs: QuerySet) -> QuerySet:
+    return (
+        qs.prefetch_related(Prefetch("roles", queryset=MembershipRole.objects.order_by("role")))
+        .annotate(fhir_client_id=_NO_CLIENT)
+        .order_by("pk")
+    )
 
 
 def _shape_organisations(qs: QuerySet) -> QuerySet:
@@ -233,6 +252,16 @@ SPECS: dict[str, Spec] = {
         Membership, policy.practitioners_queryset, _shape_practitioners, None, None,
         mapping_admin.practitioner,
     ),
+    # One PractitionerRole per staff membership (the same id as its Practitioner): the roles
+    # that person holds in that organisation, under the Practitioner's policy.
+    "PractitionerRole": Spec(
+        Membership, policy.practitioners_queryset, _shape_practitioner_roles, None, None,
+        mapping_admin.practitioner_role,
+        references=(
+            ("practitioner", "Practitioner", "pk"),
+            ("organization", "Organization", "organisation_id"),
+        ),
+    ),
     "Organization": Spec(
         Organisation, policy.organisations_queryset, _shape_organisations, None, None,
         mapping_admin.organization,
@@ -331,12 +360,15 @@ class Search:
     count: int = 20
     offsets: tuple[int, ...] = (0,)  # one per part of the type (Observation: totals, vitals)
     include_patients: bool = False  # _include=<Type>:patient
+    where: tuple[tuple[str, int], ...] = ()  # reference parameters: (field, id)
 
 
 def _filtered(spec: Spec, actor, search: Search) -> QuerySet:
     qs = spec.rows(actor)
     if search.patient is not None:
         qs = qs.filter(**{spec.patient_field: search.patient})
+    for field, value in search.where:
+        qs = qs.filter(**{field: value})
     if search.updated_after is not None:
         qs = qs.filter(**{f"{spec.updated_field}__gte": search.updated_after})
     if search.updated_before is not None:

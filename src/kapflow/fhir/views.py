@@ -146,7 +146,8 @@ def _search(request, resource_type: str) -> Search:
             count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT), offsets=_offsets(request, 1)
         )
     spec = SPECS[resource_type]
-    known = {"_count", "_offset", "patient", "_lastUpdated", "_include"} | IGNORED
+    references = {name: (kind, field) for name, kind, field in spec.references}
+    known = {"_count", "_offset", "patient", "_lastUpdated", "_include"} | IGNORED | set(references)
     for name in request.GET:
         if name not in known:
             raise BadRequest(name, f"The search parameter {name} is not supported.")
@@ -164,6 +165,15 @@ def _search(request, resource_type: str) -> Search:
         if not (value.isascii() and value.isdecimal()) or len(value) > 12:
             raise BadRequest("patient", "patient must be a Patient id, e.g. Patient/12.")
         patient = int(value)
+    where = []
+    for name, (kind, field) in references.items():
+        raw = request.GET.get(name)
+        if raw is None:
+            continue
+        value = raw.removeprefix(f"{kind}/")
+        if not (value.isascii() and value.isdecimal()) or len(value) > 12:
+            raise BadRequest(name, f"{name} must be a {kind} id, e.g. {kind}/12.")
+        where.append((field, int(value)))
     after = before = None
     updated = request.GET.getlist("_lastUpdated")
     if updated and spec.updated_field is None:
@@ -185,6 +195,7 @@ def _search(request, resource_type: str) -> Search:
         count=_int(request, "_count", DEFAULT_COUNT, 1, MAX_COUNT),
         offsets=_offsets(request, len(spec.parts())),
         include_patients=include,
+        where=tuple(where),
     )
 
 
@@ -240,6 +251,7 @@ def metadata(request):
         params = list(paging)
         if spec.patient_field:
             params.append({"name": "patient", "type": "reference"})
+        params += [{"name": name, "type": "reference"} for name, _, _ in spec.references]
         if spec.updated_field:
             params.append({"name": "_lastUpdated", "type": "date"})
         entry = {
