@@ -315,7 +315,8 @@ def test_everything_holds_what_the_actor_may_see(client, records):
     bundle = response.json()
     _valid(bundle)
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
-    assert kinds == {"Patient", *CLINICAL}
+    # Condition: the referral's diagnoses (the billing ones are the billers' and admins').
+    assert kinds == {"Patient", "Condition", *CLINICAL}
     patients = {
         e["resource"].get("subject", e["resource"].get("patient", {})).get("reference")
         for e in bundle["entry"]
@@ -359,8 +360,9 @@ MATRIX = [
     ("Appointment?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
     ("Appointment?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),
     ("Patient?patient={id}", "other_client", _row(0, 0, 0, 0, 0, 403, 403, 1)),
-    # Billing diagnoses: the billing pages' rule (the practice's billers and admins).
-    ("Condition?patient={id}", "client", _row(1, 0, 0, 1, 0, 403, 403, 0)),
+    # Billing diagnoses: the billing pages' rule (the practice's billers and admins); the
+    # referral's diagnoses: whoever sees the referral (its clinicians, admins, the prescriber).
+    ("Condition?patient={id}", "client", _row(1, 1, 0, 1, 1, 403, 403, 0)),
     ("Condition?patient={id}", "other_client", _row(0, 0, 0, 0, 0, 403, 403, 1)),
     ("Encounter?patient={id}", "client", _row(1, 1, 0, 0, 1, 403, 403, 0)),
     ("Encounter?patient={id}", "unreferred", _row(1, 1, 0, 0, 0, 403, 403, 0)),

@@ -255,3 +255,83 @@ def test_practitioner_role_reads_are_audited(client, records):
     _get(client, "PractitionerRole", token, practitioner=records.prescriber.pk)
     actions = list(AuditEvent.objects.order_by("id")[before:].values_list("action", flat=True))
     assert actions == ["fhir.read", "fhir.search"]
+
+
+def _referral(records):
+    from kapflow.prescriptions.models import Referral
+
+    return Referral.objects.get(client=records.client)
+
+
+def test_the_referral_diagnoses_are_conditions_the_prescriber_sees(client, records):
+    referral = _referral(records)
+    referral.diagnoses = [
+        {"code": "F33.1", "description": "Major depressive disorder, recurrent, moderate"},
+        {"code": "F41.1", "description": "Generalized anxiety disorder"},
+        {"code": "F43.10", "description": "Post-traumatic stress disorder, unspecified"},
+    ]
+    referral.save()
+    token = _token(records.prescriber)
+    found = _entries(_get(client, "Condition", token, patient=records.client.pk).json())
+    assert [c["id"] for c in found] == [
+        f"referral-{referral.pk}-F33.1",
+        f"referral-{referral.pk}-F41.1",
+        f"referral-{referral.pk}-F43.10",
+    ]
+    for condition in found:
+        _valid(condition)
+        assert condition["code"]["coding"][0]["system"] == "http://hl7.org/fhir/sid/icd-10-cm"
+        assert condition["clinicalStatus"]["coding"][0]["code"] == "active"
+        assert condition["category"][0]["coding"][0]["code"] == "problem-list-item"
+        assert condition["subject"] == {"reference": f"Patient/{records.client.pk}"}
+        assert condition["meta"]["profile"] == [
+            "http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition-problems-health-concerns"
+        ]
+        assert _get(client, f"Condition/{condition['id']}", token).json() == condition
+    # A code the referral does not name, or a referral out of reach, is not found.
+    assert _get(client, f"Condition/referral-{referral.pk}-F99", token).status_code == 404
+    assert _get(client, f"Condition/referral-{referral.pk}", token).status_code == 404
+    other = _token(records.therapist2)
+    assert _get(client, f"Condition/{found[0]['id']}", other).status_code == 404
+
+    # One per page: the pages end inside the referral and still serve each Condition once.
+    admin = _token(records.admin)
+    seen, url = [], BASE + f"Condition?patient={records.client.pk}&_count=1"
+    while url:
+        page = client.get(url, headers={"Authorization": f"Bearer {admin}"}).json()
+        assert len(page["entry"]) == 1
+        seen.append(page["entry"][0]["resource"]["id"])
+        url = {link["relation"]: link["url"] for link in page["link"]}.get("next")
+    billing = [i for i in seen if not i.startswith("referral-")]
+    assert len(billing) == 1 and seen[1:] == [c["id"] for c in found]
+
+
+def test_a_withdrawn_or_declined_referral_claims_no_status_and_no_profile(client, records):
+    referral = _referral(records)
+    referral.status = "withdrawn"
+    referral.save()
+    # The prescriber no longer sees what a withdrawn referral shared, as on its page.
+    prescriber = _token(records.prescriber)
+    assert "entry" not in _get(client, "Condition", prescriber, patient=records.client.pk).json()
+    therapist = _token(records.therapist)
+    (condition,) = _entries(_get(client, "Condition", therapist, patient=records.client.pk).json())
+    _valid(condition)
+    assert "clinicalStatus" not in condition and "meta" not in condition
+    referral.status = "declined"
+    referral.save()
+    (condition,) = _entries(_get(client, "Condition", prescriber, patient=records.client.pk).json())
+    assert "clinicalStatus" not in condition and "meta" not in condition
+
+
+def test_referral_conditions_are_in_the_bulk_export(client, records, settings, tmp_path):
+    from kapflow.fhir import export
+    from kapflow.fhir.models import BulkExport
+
+    settings.MEDIA_ROOT = tmp_path
+    job = BulkExport.objects.create(
+        organisation=records.prescriber.organisation, requested_by=records.prescriber,
+        token="t-referral", level="patient", types=["Condition"], request_url="test",
+    )  # fmt: skip
+    assert export.export_run(export_id=job.pk)["resources"] == 1
+    line = (export.export_dir(job) / "Condition.ndjson").read_text().strip()
+    assert line.startswith('{"resourceType":"Condition","id":"referral-')

@@ -248,10 +248,10 @@ def _write_all(export: BulkExport, actor, directory: Path) -> list[dict]:
                             actor=actor, action="fhir.export", targets=rows,
                             client_attr="fhir_client_id",
                         )  # fmt: skip
-                    handle.writelines(
-                        json.dumps(spec.mapper(row), separators=(",", ":")) + "\n" for row in rows
-                    )
-                    count += len(rows)
+                    for row in rows:
+                        for resource in spec.resources(row):
+                            handle.write(json.dumps(resource, separators=(",", ":")) + "\n")
+                            count += 1
                     last = rows[-1].pk
                     _still_wanted(export.pk)
         if count:

@@ -1,4 +1,5 @@
-"""FHIR mapping of the care around a course: Condition (a billing ICD-10-CM diagnosis),
+"""FHIR mapping of the care around a course: Condition (a billing ICD-10-CM diagnosis, or one
+named in a referral),
 Encounter (a dosing session), Questionnaire (an instrument of kapflow.clinical.instruments) and
 QuestionnaireResponse (the answers), CareTeam, Flag (a reaction report or "need help now"),
 DocumentReference (a signed progress note, its PDF a Binary), Provenance (who signed or
@@ -6,9 +7,10 @@ decided what), MedicationDispense (a fill) and MedicationAdministration (a dose 
 
 Pure functions from rows the selectors loaded to FHIR JSON dicts; nothing here queries or
 decides access. A profile is claimed only where every row has what the profile requires:
-Condition carries US Core's Problems and Health Concerns profile (category, code and subject
-are always present, the ICD-10-CM code is a member of US Core's condition codes); the others
-claim none (decision 0048).
+a Condition carries US Core's Problems and Health Concerns profile when it has the category,
+an ICD-10-CM code (a member of US Core's condition codes), the subject and a clinical status
+(`_us_core_condition` checks each resource it is given); the others claim none (decision
+0048).
 """
 
 from kapflow.clinical import instruments
@@ -45,35 +47,94 @@ def _coding(system: str, code: str, display: str | None = None) -> dict:
     return {"coding": [coding]}
 
 
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+# What a FHIR id may hold (an ICD-10-CM code is letters, digits and a dot).
+_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+# A referral declined or withdrawn says nothing about whether its diagnoses are still active.
+_REFERRAL_STATUS_UNKNOWN = frozenset({"declined", "withdrawn"})
+
+
+def _us_core_condition(resource: dict) -> dict:
+    """Claim US Core Problems and Health Concerns only when this resource has each element the
+    profile requires: a problem-list-item or health-concern category, an ICD-10-CM code, the
+    subject and (for a problem-list item) a clinical status."""
+    categories = {
+        c.get("code") for cat in resource.get("category", []) for c in cat.get("coding", [])
+    }
+    codes = [c for c in resource.get("code", {}).get("coding", []) if c.get("system") == ICD10CM]
+    if (
+        categories & {"problem-list-item", "health-concern"}
+        and codes
+        and all(c.get("code") for c in codes)
+        and resource.get("subject", {}).get("reference", "").startswith("Patient/")
+        and resource.get("clinicalStatus")
+    ):
+        meta = {**resource.get("meta", {}), "profile": [US_CORE_CONDITION]}
+        head = {"resourceType": resource["resourceType"], "id": resource["id"], "meta": meta}
+        return {**head, **{k: v for k, v in resource.items() if k not in head}}
+    return resource
+
+
+def referral_conditions(referral) -> list[dict]:
+    """The ICD-10-CM diagnoses a referral named, one Condition each (id
+    "referral-<referral>-<code>"): active while the referral stands, recorded when sent."""
+    resources = []
+    for diagnosis in referral.diagnoses:
+        code = str(diagnosis.get("code") or "")
+        if not code or len(code) > 10 or not set(code) <= _ID_CHARACTERS:
+            continue
+        description = diagnosis.get("description") or ""
+        coding = {"system": ICD10CM, "code": code}
+        if description:
+            coding["display"] = description
+        resource = {
+            "resourceType": "Condition",
+            "id": f"referral-{referral.pk}-{code}",
+            "category": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
+            "code": {"coding": [coding], "text": description or code},
+            "subject": _ref("Patient", referral.client_id),
+            "recordedDate": referral.sent_at.isoformat(),
+            "note": [{"text": f"Named in referral #{referral.pk} for a medical evaluation"}],
+        }
+        if referral.status not in _REFERRAL_STATUS_UNKNOWN:
+            resource["clinicalStatus"] = _coding(CONDITION_CLINICAL, "active", "Active")
+        resources.append(_us_core_condition(resource))
+    return resources
+
+
 def condition(diagnosis) -> dict:
     """A diagnosis the practice bills under, in pointer order (`rank`)."""
-    return {
-        "resourceType": "Condition",
-        "id": str(diagnosis.pk),
-        "meta": {"profile": [US_CORE_CONDITION]},
-        "clinicalStatus": _coding(
-            "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
-        ),
-        "verificationStatus": _coding(
-            "http://terminology.hl7.org/CodeSystem/condition-ver-status", "confirmed", "Confirmed"
-        ),
-        "category": [
-            _coding(
-                "http://terminology.hl7.org/CodeSystem/condition-category",
-                "problem-list-item",
-                "Problem List Item",
-            )
-        ],
-        "code": {
-            "coding": [
-                {"system": ICD10CM, "code": diagnosis.code, "display": diagnosis.description}
+    return _us_core_condition(
+        {
+            "resourceType": "Condition",
+            "id": str(diagnosis.pk),
+            "clinicalStatus": _coding(
+                "http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"
+            ),
+            "verificationStatus": _coding(
+                "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                "confirmed",
+                "Confirmed",
+            ),
+            "category": [
+                _coding(
+                    "http://terminology.hl7.org/CodeSystem/condition-category",
+                    "problem-list-item",
+                    "Problem List Item",
+                )
             ],
-            "text": diagnosis.description,
-        },
-        "subject": _ref("Patient", diagnosis.client_id),
-        "recordedDate": diagnosis.added_at.isoformat(),
-        "note": [{"text": f"Claim diagnosis pointer {diagnosis.rank}"}],
-    }
+            "code": {
+                "coding": [
+                    {"system": ICD10CM, "code": diagnosis.code, "display": diagnosis.description}
+                ],
+                "text": diagnosis.description,
+            },
+            "subject": _ref("Patient", diagnosis.client_id),
+            "recordedDate": diagnosis.added_at.isoformat(),
+            "note": [{"text": f"Claim diagnosis pointer {diagnosis.rank}"}],
+        }
+    )
 
 
 def encounter(session) -> dict:

@@ -29,7 +29,13 @@ from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.fhir import mapping_admin, mapping_care, mapping_clinical
 from kapflow.notes.models import Note
 from kapflow.patients.models import CareTeamMember, Client
-from kapflow.prescriptions.models import Dispense, DoseUse, EligibilityDecision, Prescription
+from kapflow.prescriptions.models import (
+    Dispense,
+    DoseUse,
+    EligibilityDecision,
+    Prescription,
+    Referral,
+)
 from kapflow.scheduling.models import Appointment, AppointmentParticipant
 
 
@@ -52,6 +58,9 @@ class Spec:
     # Reference search parameters besides `patient=`: (name, the type it names, the field it
     # filters), e.g. PractitionerRole's ("practitioner", "Practitioner", "pk").
     references: tuple[tuple[str, str, str], ...] = ()
+    # The mapper gives a list: one row is several resources (a referral's diagnoses), with ids
+    # "<prefix><row id>-<suffix>". Paging then counts resources, not rows (see PER_ROW).
+    many: bool = False
 
     def parts(self) -> list["Spec"]:
         return [self, *self.extra]
@@ -64,6 +73,14 @@ class Spec:
 
     def rows(self, actor) -> QuerySet:
         return self.shape(self.scope(actor))
+
+    def resources(self, row) -> list[dict]:
+        return self.mapper(row) if self.many else [self.mapper(row)]
+
+
+# A `many` part's offset is row * PER_ROW + the resources of that row already served, so a
+# page may end inside a row. A row gives fewer (a referral lists at most 12 diagnoses).
+PER_ROW = 100
 
 
 _NO_CLIENT = Value(None, output_field=IntegerField())
@@ -167,6 +184,17 @@ def _prescriptions(actor) -> QuerySet:
     return Prescription.objects.filter(course__in=policy.courses_queryset(actor))
 
 
+def _referral_diagnoses(actor) -> QuerySet:
+    # The referrals the actor may see (the referral pages' scope), with at least one
+    # diagnosis. As on the referral page and in the JSON API, a partner prescriber no longer
+    # sees what a withdrawn referral shared.
+    return (
+        policy.referrals_queryset(actor)
+        .exclude(status="withdrawn", prescriber=actor, partner_id=actor.organisation_id)
+        .exclude(diagnoses=[])
+    )
+
+
 def _diagnoses(actor) -> QuerySet:
     # As the billing pages scope them (billing.selectors.billing_client_get): the practice's
     # billers and admins, for its own clients.
@@ -177,6 +205,12 @@ def _diagnoses(actor) -> QuerySet:
 
 def _by_client(qs: QuerySet) -> QuerySet:
     return qs.annotate(fhir_client_id=F("client_id")).order_by("pk")
+
+
+REFERRAL_CONDITIONS = Spec(
+    Referral, _referral_diagnoses, _by_client, "client_id", None,
+    mapping_care.referral_conditions, prefix="referral-", many=True,
+)  # fmt: skip
 
 
 def _shape_care_teams(qs: QuerySet) -> QuerySet:
@@ -286,8 +320,11 @@ SPECS: dict[str, Spec] = {
         Appointment, policy.appointments_queryset, _shape_appointments,
         "participants__client_id", None, mapping_clinical.appointment,
     ),
+    # The billing diagnoses (billers and admins), then the referrals' diagnoses (whoever sees
+    # the referral: the practice's clinicians and admins, the partner prescriber).
     "Condition": Spec(
         Diagnosis, _diagnoses, _by_client, "client_id", None, mapping_care.condition,
+        extra=(REFERRAL_CONDITIONS,),
     ),
     "Encounter": Spec(
         DosingSession, policy.dosing_sessions_queryset, _by_client, "client_id", None,
@@ -327,6 +364,9 @@ QUESTIONNAIRES = {code: mapping_care.questionnaire(i) for code, i in instruments
 
 def parse_id(spec: Spec, raw: str) -> int | None:
     """The database id in a FHIR id, or None when it cannot name a row of this type."""
+    if spec.many:  # "<prefix><row id>-<suffix>"
+        rest = raw[len(spec.prefix) :] if raw.startswith(spec.prefix) else ""
+        raw = spec.prefix + rest.partition("-")[0]
     return _number(raw, spec.prefix)
 
 
@@ -344,12 +384,13 @@ def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
     spec = SPECS[resource_type].part_for(resource_id)
     pk = parse_id(spec, resource_id)
     row = spec.rows(actor).filter(pk=pk).first() if pk is not None else None
-    if row is None:
+    found = [r for r in spec.resources(row) if r["id"] == resource_id] if row is not None else []
+    if not found:
         if pk is None or spec.model is Organisation:
             raise NotFound()
         raise audit_not_found(actor=actor, model=spec.model, object_id=pk)
     audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
-    return spec.mapper(row)
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -400,15 +441,20 @@ def resource_search(*, actor, resource_type: str, search: Search) -> Page:
     with audit_batch():
         for spec, offset in zip(parts, offsets, strict=True):
             # Every part is read even when the page is full, so the query count is fixed.
-            rows = list(_filtered(spec, actor, search)[offset : offset + search.count + 1])
-            taken = rows[:room]
-            more = more or len(rows) > len(taken)
-            room -= len(taken)
-            following.append(offset + len(taken))
+            if spec.many:
+                taken, resources, offset_next, left = _take_many(spec, actor, search, offset, room)
+            else:
+                rows = list(_filtered(spec, actor, search)[offset : offset + search.count + 1])
+                taken = rows[:room]
+                resources = [spec.mapper(row) for row in taken]
+                offset_next, left = offset + len(taken), len(rows) > len(taken)
+            more = more or left
+            room -= len(resources)
+            following.append(offset_next)
             audit_record_many(
                 actor=actor, action="fhir.search", targets=taken, client_attr="fhir_client_id"
             )
-            page.extend(spec.mapper(row) for row in taken)
+            page.extend(resources)
             client_ids.update(row.fhir_client_id for row in taken if row.fhir_client_id)
         included = []
         if search.include_patients and client_ids:
@@ -419,6 +465,29 @@ def resource_search(*, actor, resource_type: str, search: Search) -> Page:
             )
             included = [patients.mapper(row) for row in rows]
     return Page(page, tuple(following) if more else None, included)
+
+
+def _take_many(spec: Spec, actor, search: Search, offset: int, room: int):
+    """A `many` part's share of a page: the rows it read from (for the audit), up to `room`
+    resources, the next offset and whether anything is left. Reads count + 1 rows, as the
+    other parts do: every row gives at least one resource, so that is always enough."""
+    start, skip = divmod(offset, PER_ROW)
+    rows = list(_filtered(spec, actor, search)[start : start + search.count + 1])
+    taken, resources = [], []
+    position = start * PER_ROW + skip
+    for row in rows:
+        if room - len(resources) <= 0:
+            return taken, resources, position, True
+        produced = spec.resources(row)[skip:]
+        served = produced[: room - len(resources)]
+        if served:
+            taken.append(row)
+            resources.extend(served)
+        if len(served) < len(produced):
+            return taken, resources, position + len(served), True
+        position = (position // PER_ROW + 1) * PER_ROW
+        skip = 0
+    return taken, resources, position, len(rows) > search.count
 
 
 def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict]:
@@ -439,7 +508,8 @@ def patient_everything(*, actor, client_id: int, limit: int = 1000) -> list[dict
                     actor=actor, action="fhir.everything", targets=rows,
                     client_attr="fhir_client_id",
                 )  # fmt: skip
-                resources.extend(spec.mapper(row) for row in rows)
+                for row in rows:
+                    resources.extend(spec.resources(row))
     return resources
 
 
@@ -467,7 +537,8 @@ def own_record(*, actor) -> tuple[Client, list[dict]]:
             )
             if "__" in spec.patient_field:
                 qs = qs.distinct()
-            resources.extend(spec.mapper(row) for row in spec.shape(qs))
+            for row in spec.shape(qs):
+                resources.extend(spec.resources(row))
     return client, resources
 
 

@@ -208,7 +208,7 @@ def _offsets(request, parts: int) -> tuple[int, ...]:
         return (0,) * parts
     pieces = raw.split("-")
     if len(pieces) != parts or not all(
-        p.isascii() and p.isdecimal() and len(p) <= 6 for p in pieces
+        p.isascii() and p.isdecimal() and len(p) <= 9 for p in pieces
     ):
         raise BadRequest("_offset", "_offset must be the value from a next or previous link.")
     return tuple(int(p) for p in pieces)
