@@ -105,6 +105,8 @@ def test_system_export_round_trip(client, records, django_capture_on_commit_call
     assert {"Condition", "Encounter", "Provenance", "MedicationAdministration"} <= set(files)
     # PractitionerRole goes wherever Practitioner goes: the system level.
     assert {r["id"] for r in files["PractitionerRole"]} == {r["id"] for r in files["Practitioner"]}
+    # The caseloads are readable Groups, exported at the system level and valid line by line.
+    assert str(records.therapist.pk) in {r["id"] for r in files["Group"]}
     audited = AuditEvent.objects.filter(action="fhir.export", actor=records.admin.user)
     assert audited.filter(client_id=records.client.pk).exists()
     assert not audited.filter(client_id=records.other_client.pk).exists()

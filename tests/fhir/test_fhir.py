@@ -48,13 +48,14 @@ TYPES = [
     "Provenance",
     "MedicationDispense",
     "MedicationAdministration",
+    "Group",
 ]
 CLINICAL = [
     "EpisodeOfCare", "Observation", "MedicationRequest", "Consent", "Appointment", "Encounter",
     "QuestionnaireResponse", "CareTeam", "Flag", "DocumentReference", "Provenance",
     "MedicationDispense", "MedicationAdministration",
 ]  # fmt: skip
-SERVED = [*TYPES, "Questionnaire", "Binary", "Group"]
+SERVED = [*TYPES, "Questionnaire", "Binary"]
 
 
 def _record(world, client, therapist, prescriber=None):
@@ -389,6 +390,10 @@ MATRIX = [
     ("PractitionerRole?practitioner={id}", "therapist", _row(1, 1, 1, 1, 1, 403, 403, 0)),
     ("PractitionerRole?organization={id}", "partner", _row(1, 1, 0, 1, 1, 403, 403, 0)),
     ("PractitionerRole?organization={id}", "other", _row(0, 0, 0, 0, 0, 403, 403, 1)),
+    # Group: a clinician's caseload, under the same policy (and an admin has none).
+    ("Group/{id}", "prescriber", _row(200, 200, 404, 200, 200, 403, 403, 404)),
+    ("Group/{id}", "admin", _row(404, 404, 404, 404, 404, 403, 403, 404)),
+    ("Group?managing-entity={id}", "therapist", _row(1, 1, 1, 1, 1, 403, 403, 0)),
     ("Condition?patient={id}", "unreferred", _row(1, 0, 0, 1, 0, 403, 403, 0)),
 ]
 

@@ -335,3 +335,30 @@ def test_referral_conditions_are_in_the_bulk_export(client, records, settings, t
     assert export.export_run(export_id=job.pk)["resources"] == 1
     line = (export.export_dir(job) / "Condition.ndjson").read_text().strip()
     assert line.startswith('{"resourceType":"Condition","id":"referral-')
+
+
+def test_group_is_a_caseload_with_the_members_the_reader_may_see(client, records):
+    admin = _token(records.admin)
+    group = _valid(_get(client, f"Group/{records.therapist.pk}", admin).json())
+    assert group.type == "person" and group.actual is True
+    assert group.managingEntity.reference == f"Practitioner/{records.therapist.pk}"
+    members = [m.entity.reference for m in group.member]
+    assert members == [f"Patient/{records.client.pk}", f"Patient/{records.unreferred.pk}"]
+    assert group.quantity == 2
+    # A partner prescriber sees the referred client only, as everywhere else.
+    prescriber = _token(records.prescriber)
+    before = AuditEvent.objects.count()
+    seen = _get(client, f"Group/{records.therapist.pk}", prescriber).json()
+    assert [m["entity"]["reference"] for m in seen["member"]] == [f"Patient/{records.client.pk}"]
+    # The read is audited, and so is each client the Group names.
+    rows = list(AuditEvent.objects.order_by("id")[before:].values_list("action", "client_id"))
+    assert rows == [("fhir.read", None), ("fhir.read", records.client.pk)]
+    # An empty caseload is a Group with no members.
+    empty = _get(client, f"Group/{records.therapist2.pk}", admin).json()
+    assert empty["quantity"] == 0 and "member" not in empty
+    found = _get(client, "Group", admin, **{"managing-entity": records.prescriber.pk}).json()
+    assert [g["id"] for g in _entries(found)] == [str(records.prescriber.pk)]
+    statement = client.get(BASE + "metadata").json()
+    (served,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Group"]
+    assert [i["code"] for i in served["interaction"]] == ["read", "search-type"]
+    assert served["operation"][0]["name"] == "export"

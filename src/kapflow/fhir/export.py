@@ -25,7 +25,7 @@ from kapflow.audit.services import audit_batch, audit_record, audit_record_many
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.fhir.models import ACTIVE_STATUSES, BulkExport, ExportLevel, ExportStatus
-from kapflow.fhir.selectors import SPECS
+from kapflow.fhir.selectors import SPECS, group_scope
 from kapflow.patients.models import CareTeamMember
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ def default_types(level: str) -> list[str]:
 
 
 def group_get(*, actor, group_id: str) -> Membership:
-    """Group/{id}: the caseload of the Practitioner with that id, if the actor may name them."""
+    """Group/{id}: the caseload of the clinician with that id, if the actor may name them (the
+    same rows as a Group read, kapflow.fhir.selectors.group_scope)."""
     pk = int(group_id) if group_id.isascii() and group_id.isdecimal() and len(group_id) < 13 else 0
-    membership = policy.practitioners_queryset(actor).filter(pk=pk).first()
+    membership = group_scope(actor).filter(pk=pk).first()
     if membership is None:
         raise NotFound()
     return membership
@@ -247,6 +248,10 @@ def _write_all(export: BulkExport, actor, directory: Path) -> list[dict]:
                         audit_record_many(
                             actor=actor, action="fhir.export", targets=rows,
                             client_attr="fhir_client_id",
+                        )  # fmt: skip
+                        audit_record_many(
+                            actor=actor, action="fhir.export", targets=spec.listed(rows),
+                            client_attr="client_id",
                         )  # fmt: skip
                     for row in rows:
                         for resource in spec.resources(row):

@@ -137,6 +137,36 @@ def condition(diagnosis) -> dict:
     )
 
 
+def group(membership) -> dict:
+    """A clinician's caseload: their active care-team clients that the reader may see (the
+    selector loaded them, one entry per client however many roles), managed by them."""
+    members, seen = [], set()
+    for row in membership.fhir_members:
+        if row.client_id in seen:
+            continue
+        seen.add(row.client_id)
+        members.append(
+            {
+                "entity": _ref("Patient", row.client_id),
+                "period": {"start": row.added_at.isoformat()},
+            }
+        )
+    resource = {
+        "resourceType": "Group",
+        "id": str(membership.pk),
+        "active": membership.is_active,
+        "type": "person",
+        "actual": True,
+        "code": {"text": "Caseload"},
+        "name": f"Caseload of {membership.user.full_name or 'an unnamed member'}",
+        "managingEntity": _ref("Practitioner", membership.pk),
+        "quantity": len(members),
+    }
+    if members:
+        resource["member"] = members
+    return resource
+
+
 def encounter(session) -> dict:
     """A dosing session: opened, started, and discharged or abandoned."""
     code, display = ENCOUNTER_CLASS.get(session.delivery, ENCOUNTER_CLASS["in_person"])

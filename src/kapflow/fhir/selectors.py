@@ -11,7 +11,13 @@ from datetime import datetime
 from django.db.models import F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 
 from kapflow import policy
-from kapflow.accounts.models import ClinicianLicence, Membership, MembershipRole, Organisation
+from kapflow.accounts.models import (
+    CLINICIAN_ROLES,
+    ClinicianLicence,
+    Membership,
+    MembershipRole,
+    Organisation,
+)
 from kapflow.alerts.models import Alert
 from kapflow.assessments.models import Response
 from kapflow.audit.services import (
@@ -61,6 +67,9 @@ class Spec:
     # The mapper gives a list: one row is several resources (a referral's diagnoses), with ids
     # "<prefix><row id>-<suffix>". Paging then counts resources, not rows (see PER_ROW).
     many: bool = False
+    # The attribute holding the care-team rows a resource lists (Group: the caseload): each
+    # of those clients is audited too, since the resource names them.
+    members: str | None = None
 
     def parts(self) -> list["Spec"]:
         return [self, *self.extra]
@@ -76,6 +85,12 @@ class Spec:
 
     def resources(self, row) -> list[dict]:
         return self.mapper(row) if self.many else [self.mapper(row)]
+
+    def listed(self, rows) -> list:
+        """The care-team rows the given rows list (their clients are audited)."""
+        if self.members is None:
+            return []
+        return [member for row in rows for member in getattr(row, self.members)]
 
 
 # A `many` part's offset is row * PER_ROW + the resources of that row already served, so a
@@ -211,6 +226,29 @@ REFERRAL_CONDITIONS = Spec(
     Referral, _referral_diagnoses, _by_client, "client_id", None,
     mapping_care.referral_conditions, prefix="referral-", many=True,
 )  # fmt: skip
+
+
+def group_scope(actor) -> QuerySet:
+    """Group/{id}: the caseload of the clinician (therapist or prescriber) whose Practitioner
+    has that id, for the clinicians the actor may name (practitioners_queryset). The Group
+    read, its search and its $export all start here."""
+    clinicians = MembershipRole.objects.filter(role__in=CLINICIAN_ROLES).values("membership_id")
+    return policy.practitioners_queryset(actor).filter(pk__in=clinicians)
+
+
+def _groups(actor) -> QuerySet:
+    # The members: the clinician's active care-team clients that the actor may see, as the
+    # Group-level $export takes them (kapflow.fhir.export).
+    caseload = CareTeamMember.objects.filter(
+        ended_at__isnull=True, client_id__in=policy.clients_queryset(actor).values("pk")
+    ).order_by("client_id", "id")
+    return group_scope(actor).prefetch_related(
+        Prefetch("care_of", queryset=caseload, to_attr="fhir_members")
+    )
+
+
+def _shape_groups(qs: QuerySet) -> QuerySet:
+    return qs.select_related("user").annotate(fhir_client_id=_NO_CLIENT).order_by("pk")
 
 
 def _shape_care_teams(qs: QuerySet) -> QuerySet:
@@ -355,6 +393,12 @@ SPECS: dict[str, Spec] = {
         DoseUse, _doses, _shape_doses, "course__client_id", "recorded_at",
         mapping_care.medication_administration,
     ),
+    # A clinician's caseload, the Group a Group-level $export names (same id as the
+    # Practitioner).
+    "Group": Spec(
+        Membership, _groups, _shape_groups, None, None, mapping_care.group,
+        references=(("managing-entity", "Practitioner", "pk"),), members="fhir_members",
+    ),
 }  # fmt: skip
 
 # Types served from code, not from the database: the instruments as Questionnaires. They hold
@@ -389,7 +433,11 @@ def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
         if pk is None or spec.model is Organisation:
             raise NotFound()
         raise audit_not_found(actor=actor, model=spec.model, object_id=pk)
-    audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
+    with audit_batch():
+        audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
+        audit_record_many(
+            actor=actor, action="fhir.read", targets=spec.listed([row]), client_attr="client_id"
+        )
     return found[0]
 
 
@@ -454,6 +502,10 @@ def resource_search(*, actor, resource_type: str, search: Search) -> Page:
             audit_record_many(
                 actor=actor, action="fhir.search", targets=taken, client_attr="fhir_client_id"
             )
+            audit_record_many(
+                actor=actor, action="fhir.search", targets=spec.listed(taken),
+                client_attr="client_id",
+            )  # fmt: skip
             page.extend(resources)
             client_ids.update(row.fhir_client_id for row in taken if row.fhir_client_id)
         included = []

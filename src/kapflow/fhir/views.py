@@ -269,6 +269,8 @@ def metadata(request):
                 },
                 {"name": "export", "definition": PATIENT_EXPORT},
             ]
+        if name == "Group":
+            entry["operation"] = [{"name": "export", "definition": GROUP_EXPORT}]
         resources.append(entry)
     resources.append(
         {
@@ -278,9 +280,6 @@ def metadata(request):
         }
     )
     resources.append({"type": "Binary", "interaction": [{"code": "read"}]})
-    resources.append(
-        {"type": "Group", "operation": [{"name": "export", "definition": GROUP_EXPORT}]}
-    )
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
