@@ -19,3 +19,18 @@ def processes(tmp_path):
     started = Processes(tmp_path)
     yield started
     started.stop_all()
+
+
+@pytest.fixture
+def redis_url():
+    """An empty Redis database of our own (15 down to 9), emptied again afterwards: the RQ
+    queue's keys carry no prefix, so parallel runs must not share a database."""
+    import redis
+
+    for number in range(15, 8, -1):
+        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
+        if client.dbsize() == 0 and client.set("kapflow-test-claim", "1", nx=True):
+            yield f"redis://127.0.0.1:6379/{number}"
+            client.flushdb()
+            return
+    pytest.skip("no empty Redis database between 9 and 15")

@@ -2,12 +2,12 @@
 one is valid on the other, a sign-in lockout counted on one holds on the other, sessions
 never touch the database, and a task a page puts on the RQ queue is done by `kapflow worker`.
 
-Each run uses its own key prefix in Redis database 13, so parallel runs do not meet.
+Each run uses its own empty Redis database (the `redis_url` fixture), so parallel runs do not
+meet.
 """
 
 import http.cookiejar
 import re
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,18 +27,10 @@ from tests.runtime.processes import (
     log_of,
     needs_postgresql,
     ready,
+    redis_up,
     wait_http,
     wait_until,
 )
-
-
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
 
 pytestmark = [
     needs_postgresql(),
@@ -84,21 +76,6 @@ class Browser:
             base + "/sign-in/",
             {"csrfmiddlewaretoken": token, "username": email, "password": password},
         )
-
-
-@pytest.fixture
-def redis_url():
-    """An empty Redis database of our own (15 down to 9), emptied again afterwards: the RQ
-    queue's keys carry no prefix, so parallel runs must not share a database."""
-    import redis
-
-    for number in range(15, 8, -1):
-        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
-        if client.dbsize() == 0 and client.set("kapflow-test-claim", "1", nx=True):
-            yield f"redis://127.0.0.1:6379/{number}"
-            client.flushdb()
-            return
-    pytest.skip("no empty Redis database between 9 and 15")
 
 
 # redis_url first: its teardown (emptying the database) then runs after the processes are gone.

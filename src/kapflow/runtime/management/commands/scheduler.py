@@ -1,10 +1,13 @@
 """`kapflow scheduler`: enqueue the periodic jobs (kapflow.runtime.jobs) once per period.
 
 Run one, or two for availability: the JobRun claim makes each job run once per period
-whichever scheduler wakes first. `--once` runs one tick and exits (for cron or a test);
-`--list` prints the jobs and their periods.
+whichever scheduler wakes first. With RQ each tick also puts the jobs of workers that died
+mid-task back on the queue (kapflow.runtime.rqworker; the database worker does its own).
+`--once` runs one tick and exits (for cron or a test); `--list` prints the jobs and their
+periods.
 """
 
+import logging
 import signal
 import threading
 
@@ -14,8 +17,11 @@ from django.utils.crypto import get_random_string
 
 from kapflow.core import clock
 from kapflow.runtime.models import ProcessKind
+from kapflow.runtime.rqworker import recover_configured_queues
 from kapflow.runtime.schedule import jobs, tick
 from kapflow.runtime.worker import heartbeat_start, heartbeat_stop
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -53,6 +59,10 @@ class Command(BaseCommand):
 
     def _tick(self, scheduler_id: str, only) -> None:
         try:
+            try:
+                recover_configured_queues()
+            except Exception:  # Redis away: the tick's jobs fail the same way and say so
+                logger.exception("task.recovery_failed")
             for name in tick(now=clock.now(), claimed_by=scheduler_id, only=only):
                 self.stdout.write(f"enqueued {name}")
             self.stdout.flush()

@@ -2,7 +2,8 @@
 
 With the database backend (the default) it runs kapflow.runtime.worker.Worker: heartbeats,
 recovery of tasks left RUNNING by a dead worker, retries with backoff. With RQ (REDIS_URL)
-it runs django-rq's worker with kapflow's job class and RQ's scheduler (for retry delays).
+it runs django-rq's worker with kapflow's job and worker classes (kapflow.runtime.rqworker:
+jobs left STARTED by a dead worker run again) and RQ's scheduler (for retry delays).
 SIGTERM lets the current task finish; a second one stops it (the task is recovered and runs
 again).
 """
@@ -44,6 +45,7 @@ class Command(BaseCommand):
                 "rqworker",
                 *queue_names,
                 job_class="kapflow.runtime.backends.Job",
+                worker_class="kapflow.runtime.rqworker.Worker",
                 with_scheduler=True,
                 burst=batch,
                 max_jobs=max_tasks,
