@@ -129,3 +129,38 @@ def test_adherence_never_counts_more_than_expected(offsets, since):
     result = rx.daily_adherence(taken, start=start, today=TODAY)
     assert 0 <= result.taken <= result.expected <= 28
     assert len(result.missed) == result.expected - result.taken
+
+
+# ---- what the supply of doses waits for (issue 17) -----------------------------------------
+
+
+def _supply(dispensed=0, used=0, fills=0, refills=0):
+    return rx.Supply(dispensed=dispensed, used=used, fills=fills, refills=refills)
+
+
+def test_no_active_prescription_means_writing_one():
+    assert rx.supply_step([]) == (rx.SupplyStep.PRESCRIBE, None)
+
+
+def test_a_prescription_not_filled_waits_for_its_fill_not_a_new_prescription():
+    assert rx.supply_step([_supply()]) == (rx.SupplyStep.FILL, 0)
+
+
+def test_a_dose_left_needs_nothing():
+    assert rx.supply_step([_supply(dispensed=2, used=1, fills=1)]) == (rx.SupplyStep.NONE, None)
+
+
+def test_every_dose_used_with_a_refill_allowed_means_the_next_fill():
+    used_up = _supply(dispensed=2, used=2, fills=1, refills=1)
+    assert rx.supply_step([used_up]) == (rx.SupplyStep.REFILL, 0)
+
+
+def test_every_fill_used_means_a_new_prescription():
+    spent = _supply(dispensed=2, used=2, fills=1, refills=0)
+    assert rx.supply_step([spent]) == (rx.SupplyStep.PRESCRIBE, None)
+
+
+def test_the_first_prescription_that_may_still_be_filled_is_the_one():
+    spent = _supply(dispensed=2, used=2, fills=1, refills=0)
+    assert rx.supply_step([spent, _supply()]) == (rx.SupplyStep.FILL, 1)
+    assert rx.supply_step([spent, _supply(dispensed=1, fills=1)]) == (rx.SupplyStep.NONE, None)

@@ -11,6 +11,7 @@ from kapflow.clinical import course as rules
 from kapflow.courses import selectors
 from kapflow.courses.models import Course
 from kapflow.courses.next_steps import Viewer, course_next_steps
+from kapflow.courses.services import course_facts_refresh
 from tests.conftest import sign_in
 from tests.courses.factories import make_course
 from tests.prescriptions.factories import evaluate, refer
@@ -84,6 +85,30 @@ def test_the_prescriber_prescribes_from_an_eligible_course(client, world):
     assert href == f"/prescribing/courses/{course.pk}/prescribe/"
     assert code in ("prescription.missing", "stage.eligible")
     assert _links(page)["prescribe"] == href
+
+
+def test_a_prescription_not_filled_leads_the_prescriber_to_record_the_fill(client, world):
+    """The gate's "no doses left" on a prescription never filled: the fill is what is next,
+    on the prescription's page, not a second prescription (issue 17)."""
+    from tests.prescriptions.factories import prescribe
+
+    course = make_course(world.client, world.therapist, prescriber=world.prescriber,
+                         stage="active", doses=0)  # fmt: skip
+    prescription = prescribe(course, world.prescriber, doses=0)
+    course_facts_refresh(course_id=course.pk)
+    sign_in(client, world.prescriber.user)
+    page = client.get(f"/courses/{course.pk}/").content.decode()
+    code, href = _primary(page)
+    assert (code, href) == (
+        "prescription.no_doses_left",
+        f"/prescribing/prescriptions/{prescription.pk}/",
+    )
+    assert "Record the pharmacy&#x27;s fill" in page or "Record the pharmacy's fill" in page
+    assert "Write the prescription" not in page
+    # The therapist waits for the same step, named as it is.
+    sign_in(client, world.therapist.user)
+    page = client.get(f"/courses/{course.pk}/").content.decode()
+    assert "Waiting for the prescriber to record the fill" in page
 
 
 def test_the_therapist_waits_for_the_clients_signature(client, world):

@@ -81,7 +81,7 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     t = browser.new_context().new_page()
     sign_in(t, base, therapist)
     t.goto(f"{base}/clients/{client.pk}/")
-    t.get_by_text("Open a KAP course").click()
+    _open(t.locator("details", has=t.get_by_role("button", name="Open course at inquiry")))
     t.get_by_role("button", name="Open course at inquiry").click()
     expect(t.get_by_test_id("stage")).to_have_text("Inquiry")
     course_url = t.url
@@ -114,7 +114,7 @@ def test_inquiry_to_ready_to_dose_across_both_organisations(browser, live_server
     p.get_by_label("Your DEA registration number").fill("AB1234563")
     p.get_by_role("button", name="Sign and issue").click()
     expect(p.get_by_test_id("doses-left")).to_contain_text("0 (0 used of 0 dispensed)")
-    p.get_by_text("Record a fill").click()
+    _open(p.get_by_test_id("fill-form"))  # open already: nothing filled yet
     p.get_by_label("Dispensed on").fill(clock.clinical_date(practice).isoformat())
     p.get_by_role("button", name="Record the fill").click()
     expect(p.get_by_test_id("doses-left")).to_contain_text("2 (0 used of 2 dispensed)")

@@ -201,6 +201,32 @@ def test_stale_version_is_refused_and_changes_nothing(world, course):
     assert _counts(course) == before
 
 
+def test_a_checklist_answered_after_the_screen_was_drawn_does_not_stale_the_start(world, course):
+    """The client answers on their phone after the therapist opened the screen (issue 17):
+    a start that attests nothing itself stands on those answers, read again at the start."""
+    session = opened(world.therapist, course)
+    services.checklist_submit(actor=world.client_member, session_id=session.pk, answers=ALL_YES)
+    started_session = services.session_start(
+        actor=world.therapist, session_id=session.pk, version=1, **GOOD_VITALS
+    )
+    assert started_session.state == "in_progress"
+    assert started_session.start_day["alcohol_free_24h"] is True
+    assert started_session.start_day["driver_confirmed"] is True
+
+
+def test_a_checklist_answer_that_denies_an_item_still_refuses_the_start(world, course):
+    session = opened(world.therapist, course)
+    services.checklist_submit(
+        actor=world.client_member, session_id=session.pk,
+        answers={**ALL_YES, "no_alcohol_24h": False},
+    )  # fmt: skip
+    with pytest.raises(GateBlocked) as exc:
+        services.session_start(
+            actor=world.therapist, session_id=session.pk, version=1, **GOOD_VITALS
+        )
+    assert _codes(exc) == ["alcohol.not_attested"]
+
+
 # ---- the timeline -------------------------------------------------------------------------
 
 

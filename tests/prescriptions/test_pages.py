@@ -78,7 +78,11 @@ def test_the_referral_form_offers_the_partners_prescriber(client, world):
     course = make_course(world.unreferred, world.therapist, stage="intake")
     sign_in(client, world.therapist.user)
     page = _text(client.get(f"/prescribing/courses/{course.pk}/refer/"))
-    assert f'<option value="{world.prescriber.pk}">{world.prescriber.user} — Partner P' in page
+    # The partner's one prescriber is chosen already (issue 17).
+    assert (
+        f'<option value="{world.prescriber.pk}" selected>{world.prescriber.user} — Partner P'
+        in page
+    )
     assert 'name="consent_to_share"' in page and 'name="diagnoses"' in page
 
 

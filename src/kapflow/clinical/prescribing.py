@@ -252,6 +252,47 @@ def refill_due(doses_left: int, *, threshold: int, fills_left: int) -> bool:
     return doses_left <= threshold
 
 
+class SupplyStep(StrEnum):
+    """What the course's supply of doses waits for next (issue 17)."""
+
+    NONE = "none"  # a dispensed dose is left to use
+    FILL = "fill"  # an active prescription not filled yet: the pharmacy's first fill
+    REFILL = "refill"  # every dispensed dose used; the prescription allows another fill
+    PRESCRIBE = "prescribe"  # no active prescription, or every fill it allows is used
+
+
+@dataclass(frozen=True)
+class Supply:
+    """One active prescription's supply: doses dispensed and used, fills made and the
+    refills it allows (the first fill is not a refill)."""
+
+    dispensed: int
+    used: int
+    fills: int
+    refills: int
+
+    @property
+    def doses_left(self) -> int:
+        return max(self.dispensed - self.used, 0)
+
+    @property
+    def fills_left(self) -> int:
+        return max(self.refills + 1 - self.fills, 0)
+
+
+def supply_step(active: list[Supply]) -> tuple[SupplyStep, int | None]:
+    """The next step for the course's doses, and the index in `active` (the course's active
+    prescriptions, the one to act on first) of the prescription it is taken on. A dose left
+    anywhere: nothing to do. Otherwise the first prescription that may still be filled is
+    filled (its first fill, or a refill); with none, a new prescription is written."""
+    if any(s.doses_left > 0 for s in active):
+        return SupplyStep.NONE, None
+    for index, supply in enumerate(active):
+        if supply.fills_left > 0:
+            return (SupplyStep.FILL if supply.fills == 0 else SupplyStep.REFILL), index
+    return SupplyStep.PRESCRIBE, None
+
+
 @dataclass(frozen=True)
 class Adherence:
     start: date

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 
 from kapflow.clinical import course as rules
+from kapflow.clinical import prescribing as rx
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class NextSteps:
     primary: Step | None
     more: list[Step] = field(default_factory=list)  # other reasons still open
     links: list[Step] = field(default_factory=list)  # every step from the course, one click
+
+
+# Reasons answered by a record on the course page itself: its form is drawn open.
+RECORD_FOR_REASON = {"screen.missing": "risk_screen", "preparation.none": "preparation"}
 
 
 def _book(course, kind: str) -> str:
@@ -91,7 +96,36 @@ def _referral_step(course, referral, viewer: Viewer, why: str, code: str) -> Ste
     )
 
 
-def _for_reason(reason, *, course, referral, viewer: Viewer) -> Step | None:
+SUPPLY_LABELS = {
+    # (the prescriber's step, what the others wait for)
+    rx.SupplyStep.FILL: ("Record the pharmacy's fill", "the prescriber to record the fill"),
+    rx.SupplyStep.REFILL: ("Record the next fill", "the prescriber to record the next fill"),
+    rx.SupplyStep.PRESCRIBE: (
+        "Write the prescription",
+        "the prescriber to write the prescription",
+    ),
+}
+
+
+def _supply_step(course, prescribing, viewer: Viewer, why: str, code: str) -> Step | None:
+    """No dose to use: the prescription to write, or the fill to record on the one written
+    (kapflow.clinical.prescribing.supply_step decides which)."""
+    active = [p for p in (prescribing.prescriptions if prescribing else []) if p.status == "active"]
+    step, index = rx.supply_step(
+        [rx.Supply(dispensed=p.dispensed, used=p.used, fills=p.fills, refills=p.refills)
+         for p in active]
+    )  # fmt: skip
+    if step is rx.SupplyStep.NONE:
+        return None
+    own, waiting = SUPPLY_LABELS[step]
+    if not viewer.is_prescriber:
+        return Step(f"Waiting for {waiting}", "", why, code, waiting=True)
+    if index is None:
+        return Step(own, reverse("prescriptions:prescribe", args=[course.pk]), why, code)
+    return Step(own, active[index].get_absolute_url(), why, code)
+
+
+def _for_reason(reason, *, course, referral, prescribing, viewer: Viewer) -> Step | None:
     code, why = reason.code, reason.message
     if code == "screen.missing":
         if "risk_screen" in viewer.records:
@@ -102,16 +136,7 @@ def _for_reason(reason, *, course, referral, viewer: Viewer) -> Step | None:
     if code in ("eligibility.missing", "clearance.missing", "clearance.expired"):
         return _referral_step(course, referral, viewer, why, code)
     if code in ("prescription.missing", "prescription.no_doses_left"):
-        if viewer.is_prescriber:
-            return Step(
-                "Write the prescription",
-                reverse("prescriptions:prescribe", args=[course.pk]),
-                why,
-                code,
-            )
-        return Step(
-            "Waiting for the prescriber to write the prescription", "", why, code, waiting=True
-        )
+        return _supply_step(course, prescribing, viewer, why, code)
     if code.startswith("consent."):
         return Step(
             "Waiting for the client to sign in their portal",
@@ -163,12 +188,8 @@ def _for_stage(facts, *, course, referral, prescribing, viewer: Viewer) -> Step 
     if stage in (rules.Stage.REFERRED, rules.Stage.MEDICAL_EVALUATION):
         return _referral_step(course, referral, viewer, "", code)
     if stage is rules.Stage.ELIGIBLE:
-        if viewer.is_prescriber and not facts.prescription_active:
-            return Step(
-                "Write the prescription",
-                reverse("prescriptions:prescribe", args=[course.pk]),
-                code=code,
-            )
+        if viewer.is_prescriber and (supply := _supply_step(course, prescribing, viewer, "", code)):
+            return supply
         if "record_consent" in viewer.actions:
             return Step("Confirm the client's consent", _action("record_consent"), code=code)
     if stage is rules.Stage.CONSENTED and "start_preparation" in viewer.actions:
@@ -245,7 +266,11 @@ def course_next_steps(
     mapped = [
         step
         for reason in reasons
-        if (step := _for_reason(reason, course=course, referral=referral, viewer=viewer))
+        if (
+            step := _for_reason(
+                reason, course=course, referral=referral, prescribing=prescribing, viewer=viewer
+            )
+        )
     ]
     # One step per destination: four consent reasons are one trip to the consent record.
     seen: set[str] = set()

@@ -33,7 +33,7 @@ from kapflow.courses.forms import (
     overrides_from,
 )
 from kapflow.courses.models import EventKind
-from kapflow.courses.next_steps import Viewer, course_next_steps
+from kapflow.courses.next_steps import RECORD_FOR_REASON, Viewer, course_next_steps
 from kapflow.patients.selectors import client_get_for_actor
 
 
@@ -120,6 +120,16 @@ def prescriber_dashboard(request):
     return redirect("prescriptions:queue")
 
 
+def _open_records(records, row, gate) -> set[str]:
+    """The quick records a standing reason asks for, drawn open (issue 17): the next step's
+    reasons, and from preparation on the dosing gate's too."""
+    standing = list(row.blockers)
+    if row.facts.stage is rules.Stage.PREPARATION or row.facts.stage in rules.DOSING_STAGES:
+        standing += gate
+    codes = {r.code for r in standing}
+    return {kind for code, kind in RECORD_FOR_REASON.items() if kind in records and code in codes}
+
+
 def _detail_context(actor, course, *, refused=None, forms=None):
     now = timezone.now()
     row = selectors.course_row(course, now=now)
@@ -179,6 +189,7 @@ def _detail_context(actor, course, *, refused=None, forms=None):
         "steps": steps,
         "actions": actions,
         "records": [(k, EventKind(k).label) for k in records],
+        "open_records": _open_records(records, row, gate),
         "prescribing": prescribing,
         "consent": selectors.consent_status(course),
         # Every signature listed is an audited read (consent.view).
@@ -249,7 +260,29 @@ def course_open(request, client_id: int):
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Course opened at inquiry.")
+            if request.POST.get("then") != rules.Action.START_INTAKE.value:
+                messages.success(request, "Course opened at inquiry.")
+                return redirect(course.get_absolute_url())
+            # The first contact is often the intake itself: its step too, in the same press
+            # (issue 17). A refusal leaves the course at inquiry and says why.
+            try:
+                services.course_transition(
+                    actor=actor, course_id=course.pk, action=rules.Action.START_INTAKE.value
+                )
+            except GateBlocked as exc:
+                reasons = "; ".join(r.message for r in exc.reasons)
+                messages.error(
+                    request, f"Course opened at inquiry; the intake was not started: {reasons}"
+                )
+            except (ValidationError, DomainError) as exc:
+                message = (
+                    " ".join(exc.messages) if isinstance(exc, ValidationError) else exc.message
+                )
+                messages.error(
+                    request, f"Course opened at inquiry; the intake was not started: {message}"
+                )
+            else:
+                messages.success(request, "Course opened; intake started.")
             return redirect(course.get_absolute_url())
     else:
         messages.error(request, "Choose a pathway and a delivery.")

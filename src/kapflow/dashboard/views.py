@@ -38,6 +38,7 @@ def staff_home(request):
     context = {
         "can_schedule": policy.can_schedule(actor),
         "can_lead_group": policy.can_lead_group(actor),
+        "can_create_client": policy.can_create_client(actor),
         "notifications": latest_unread(actor=actor),
         "notification_count": unread_count(actor=actor),
     }

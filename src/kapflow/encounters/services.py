@@ -86,6 +86,20 @@ def _check_version(session: DosingSession, version: int | None) -> None:
         )
 
 
+def _only_checklist_since(session: DosingSession, version: int | None) -> bool:
+    """True when the session moved on from `version` only by checklist answers: before the
+    start nothing else changes a session without changing its state (checklist_submit is
+    the only write that bumps a session in CHECKLIST). A start that attests nothing itself
+    relies on those answers alone, and reads them again at once: the client answering on
+    their phone after the screen was drawn is not "someone else changed this session"
+    (issue 17: it refused every such start once)."""
+    return (
+        version is not None
+        and version < session.version
+        and session.state == SessionState.CHECKLIST
+    )
+
+
 def _require_state(session: DosingSession, *states: str) -> None:
     if session.state in states:
         return
@@ -441,7 +455,9 @@ def session_start(
     reason passes only under a signed decision (decision 0029)."""
     now = now or timezone.now()
     session = selectors.session_for_update(actor=actor, session_id=session_id)
-    _check_version(session, version)
+    attests = alcohol_free_24h or companion_present or driver_confirmed or bool(overrides)
+    if not (_only_checklist_since(session, version) and not attests):
+        _check_version(session, version)
     _require_state(session, SessionState.CHECKLIST)
     if not policy.can_run_session(actor, session.course):
         raise PermissionDenied("Only the course's therapists start a session.")

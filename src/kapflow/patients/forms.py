@@ -28,6 +28,15 @@ class ClientForm(forms.ModelForm):
         pass
 
 
+class ClientCreateForm(ClientForm):
+    """A new client, and their portal invitation in the same press when an e-mail is given."""
+
+    invite = forms.BooleanField(
+        required=False, initial=True,
+        label="Invite to the client portal (sent to the e-mail above)",
+    )  # fmt: skip
+
+
 class ClientSearchForm(forms.Form):
     q = forms.CharField(
         label="Search by name, email or client number", required=False, max_length=100

@@ -20,6 +20,7 @@ from kapflow.patients import selectors, services
 from kapflow.patients.forms import (
     CareTeamAddForm,
     CareTeamRemoveForm,
+    ClientCreateForm,
     ClientForm,
     ClientSearchForm,
     EmergencyAccessForm,
@@ -71,14 +72,24 @@ def client_create(request):
     actor = staff_actor(request)
     if not policy.can_create_client(actor):
         raise Http404()
-    form = ClientForm(request.POST or None)
+    # A new client most often lives in the practice's own state (the form says which).
+    form = ClientCreateForm(request.POST or None, initial={"state": actor.organisation.state})
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        invite = data.pop("invite", False)
         try:
-            client = services.client_create(actor=actor, data=form.cleaned_data)
+            client = services.client_create(actor=actor, data=data)
         except ValidationError as exc:
             add_errors(form, exc)
         else:
             messages.success(request, "Client created.")
+            if invite and client.email:
+                try:
+                    services.client_portal_invite(actor=actor, client_id=client.pk)
+                except (ValidationError, DomainError, errors.PermissionDenied) as exc:
+                    messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+                else:
+                    messages.success(request, "Portal invitation sent to the client's e-mail.")
             return redirect(client.get_absolute_url())
     return render(request, "patients/client_form.html", {"form": form, "creating": True})
 

@@ -50,9 +50,13 @@ class ReferralForm(forms.Form):
 
     def __init__(self, *args, prescribers=(), **kwargs):
         super().__init__(*args, **kwargs)
+        prescribers = list(prescribers)
         self.fields["prescriber"].choices = [("", "Choose…")] + [
             (m.pk, f"{m.user} — {m.organisation.name}") for m in prescribers
         ]
+        if len(prescribers) == 1:
+            # The practice's one partner prescriber for this client: chosen already.
+            self.fields["prescriber"].initial = prescribers[0].pk
 
 
 class ScheduleForm(forms.Form):

@@ -393,8 +393,16 @@ def prescription_detail(request, prescription_id: int, *, forms=None, status=200
             "doses_left": selectors.doses_left(view.prescription),
             "fills_left": selectors.fills_left(view.prescription),
             "can_prescribe": policy.can_prescribe(actor, course),
+            # The pharmacy's fill is what an issued prescription waits for: dated today (the
+            # practice's day) and, before the first fill, open (issue 17).
             "dispense_form": forms.get("dispense")
-            or DispenseForm(initial={"quantity": view.prescription.quantity}),
+            or DispenseForm(
+                initial={
+                    "quantity": view.prescription.quantity,
+                    "dispensed_on": clock.clinical_date(view.prescription.course.organisation),
+                }
+            ),
+            "dispense_open": "dispense" in forms or not view.dispenses,
             "cancel_form": forms.get("cancel") or ReasonForm(),
             "ship_form": ShipForm(),
             "pickup_form": PickupForm(),

@@ -137,6 +137,12 @@ def _book_form(request, actor, data=None, initial=None):
         clients += list(policy.clients_queryset(actor).filter(pk__in=wanted))
     rooms = selectors.rooms_list(organisation_id=actor.organisation_id, active_only=True)
     clinicians = selectors.schedulable_members(actor=actor)
+    if initial is not None and "room" not in initial and not initial.get("telehealth"):
+        # A practice with one room books in it unless told otherwise (issue 17: one choice
+        # less per booking); the booking checks the room's clashes as always.
+        rooms = list(rooms)
+        if len(rooms) == 1:
+            initial = {**initial, "room": rooms[0].pk}
     return forms.BookForm(
         data, initial=initial, clients=clients, clinicians=clinicians, rooms=rooms,
         integration_hours=selectors.integration_hours(actor.organisation_id),

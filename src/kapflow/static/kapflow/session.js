@@ -39,3 +39,17 @@ document.addEventListener("htmx:afterRequest", (event) => {
     if (first) first.focus();
   }
 });
+
+// Discharge: the clinician who has checked all three criteria ticks them in one press (as the
+// evaluation's "No to every item"); each box stays visible and can be unticked before the
+// session is closed. Without this script the button stays hidden.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("button[data-discharge-all]").forEach((button) => {
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      button.form.querySelectorAll("input[type=checkbox]").forEach((box) => {
+        box.checked = true;
+      });
+    });
+  });
+});
