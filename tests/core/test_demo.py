@@ -334,3 +334,24 @@ def test_demo_portal_records(db):
         138, 86, 88,
     )  # fmt: skip
     assert all(c.recorded_at > latest.occurred_at for c in checkins)
+
+
+def test_the_demo_at_home_session_is_its_appointment(db):
+    """The client sign-in's at-home session of today is opened on its dosing appointment (the
+    session room's), so the calendar and the session screen show one encounter (decision
+    0054): the appointment is checked in, and the screen names it."""
+    from kapflow.scheduling.models import Appointment
+
+    call_command("demo", stdout=StringIO())
+    jordan = User.objects.get(email="client@harborlight.example")
+    session = DosingSession.objects.get(client__user=jordan, state="checklist")
+    assert session.delivery == "at_home" and session.appointment_id is not None
+    appointment = Appointment.objects.get(pk=session.appointment_id)
+    assert (appointment.kind, appointment.telehealth) == ("dosing", True)
+    assert appointment.course_id == session.course_id
+    assert appointment.status == "checked_in"
+    # No other open dosing appointment of that course stands apart from the session.
+    assert not Appointment.objects.filter(
+        course=session.course, kind="dosing", status="scheduled",
+        starts_at__date=appointment.starts_at.date(),
+    ).exclude(pk=appointment.pk).exists()  # fmt: skip

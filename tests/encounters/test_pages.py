@@ -491,3 +491,21 @@ def test_the_session_panel_lists_only_confirmed_companions(world):
     Companion.objects.filter(client=world.client).update(confirmed_at=timezone.now())
     names = [name for name, _ in session_context(session=session).companions]
     assert names == [str(world.companion.user)]
+
+
+def test_the_room_link_is_shown_only_to_those_with_a_seat(client, world):
+    """A session opened on a telehealth dosing appointment links its video room for the
+    appointment's therapist; an admin reading the screen has no seat (the room would say
+    "not found"), so no link."""
+    from tests.telehealth.factories import telehealth_appointment
+
+    appointment = telehealth_appointment(world)
+    session = services.session_open(
+        actor=world.therapist, course_id=appointment.course_id, appointment_id=appointment.pk
+    )
+    room = reverse("telehealth:room", args=[appointment.pk])
+    sign_in(client, world.therapist.user)
+    assert f'href="{room}"' in client.get(_url("detail", session.pk)).content.decode()
+    sign_in(client, world.admin.user)
+    screen = client.get(_url("detail", session.pk))
+    assert screen.status_code == 200 and f'href="{room}"' not in screen.content.decode()

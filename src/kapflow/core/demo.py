@@ -406,14 +406,16 @@ def _load_demo(*, clients: int, seed: int) -> dict:
     )  # fmt: skip
     from kapflow.core.demo_sessions import load_demo_sessions
     from kapflow.scheduling.demo import load_demo_schedule
-
-    schedule = load_demo_schedule(practice=practice)
-    sessions = load_demo_sessions(practice=practice, therapist=therapists[0])
     from kapflow.telehealth.demo import load_demo_room
 
-    sessions |= load_demo_room(
-        practice=practice, own=own, therapist=therapists[0], companion=companion
+    schedule = load_demo_schedule(practice=practice)
+    # The at-home appointment first: today's session of the client sign-in is opened on it,
+    # so the calendar and the session screen show one encounter (decision 0054).
+    room = load_demo_room(practice=practice, own=own, therapist=therapists[0], companion=companion)
+    sessions = load_demo_sessions(
+        practice=practice, therapist=therapists[0], appointment_id=room["room_appointment"]
     )
+    sessions |= room
     # Courses, events and sessions were loaded row by row: store their facts as the services
     # would have (decision 0042).
     from kapflow.courses.services import course_facts_refresh

@@ -103,7 +103,10 @@ def _session(actor, course, *, started: datetime, vitals: list[tuple[int, dict]]
     return session
 
 
-def load_demo_sessions(*, practice, therapist) -> dict:
+def load_demo_sessions(*, practice, therapist, appointment_id: int | None = None) -> dict:
+    """Yesterday's discharged session with its signed note, a session in progress with a
+    flagged reading, and the client sign-in's at-home session opened for today, on its
+    dosing appointment (`appointment_id`, the session room's) when there is one."""
     from kapflow.encounters.models import DosingSession
     from kapflow.notes import services as notes
 
@@ -163,9 +166,9 @@ def load_demo_sessions(*, practice, therapist) -> dict:
     except (StopIteration, DomainError, ValidationError):
         # Fewer ready courses than expected (or a rule refused): the demo shows what it made.
         pass
-    # The client sign-in's at-home course: a session opened for today, so the client and the
-    # companion see the pre-session checklist (the gate will refuse the start until the new
-    # consent version is signed).
+    # The client sign-in's at-home course: a session opened for today on its appointment
+    # (which it checks in), so the client and the companion see the pre-session checklist
+    # (the gate will refuse the start until the new consent version is signed).
     from kapflow.courses.models import Course
     from kapflow.encounters import services as sessions
 
@@ -179,7 +182,9 @@ def load_demo_sessions(*, practice, therapist) -> dict:
     )  # fmt: skip
     if own is not None:
         try:
-            sessions.session_open(actor=own.therapist, course_id=own.pk)
+            sessions.session_open(
+                actor=own.therapist, course_id=own.pk, appointment_id=appointment_id
+            )
             made["sessions"] += 1
         except (DomainError, ValidationError):
             pass

@@ -155,6 +155,19 @@ def session_detail(request, session_id: int):
     context = _screen_context(actor, session)
     context["forms"] = _forms(session)
     context["client_context"] = selectors.session_context(session=session)
+    # The video room's link only for someone with a seat in it (the room tells anyone else
+    # "not found"): an admin reading the screen of a session opened on a telehealth dosing
+    # appointment has none.
+    appointment = session.appointment if session.appointment_id else None
+    context["room_seat"] = bool(
+        appointment is not None
+        and appointment.telehealth
+        and policy.room_seat_role(
+            actor,
+            appointment,
+            list(appointment.participants.select_related("client", "companion")),
+        )
+    )
     return render(request, "encounters/session.html", context)
 
 
