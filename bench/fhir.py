@@ -2,6 +2,12 @@
 full Django stack (bearer token, audit INSERTs and all), and a bulk $export run.
 
     KAPFLOW_TESTING=1 .venv/bin/python bench/fhir.py [--clients 1000] [--repeat 30]
+        [--export-only]
+
+The system-level $export runs in a child process of its own, as the task worker would, so its
+peak memory (ru_maxrss, and the Python heap's peak from tracemalloc in a second, slower run
+with --tracemalloc) is the export's and not the searches'. It prints resources/s, the audit
+rows the export wrote and the peak memory.
 
 Uses (and creates) the database kapflow_fhirbench unless DATABASE_URL is set; builds the data
 set with the suite's own factories (tests/fhir/test_fhir.py `_record`: one of every clinical
@@ -123,11 +129,93 @@ def statements(fn) -> int:
     return len(captured)
 
 
+def run_export(job_id: int, trace: bool) -> None:
+    """The child process: run one export as the worker would and print what it cost (JSON)."""
+    import json
+    import resource
+    import tracemalloc
+
+    setup()
+    from django.conf import settings
+
+    from kapflow.fhir import export
+
+    settings.MEDIA_ROOT = os.environ.get("KAPFLOW_BENCH_MEDIA", settings.MEDIA_ROOT)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    result = export.export_run(export_id=job_id)
+    seconds = time.perf_counter() - started
+    heap_peak = tracemalloc.get_traced_memory()[1] if trace else None
+    print(json.dumps({
+        "resources": result["resources"], "seconds": seconds,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "baseline_kb": baseline, "heap_peak_bytes": heap_peak,
+    }))  # fmt: skip
+
+
+def bulk_export(world, trace: bool = False) -> dict:
+    """A system-level export of the whole practice, in a child process; its files are removed
+    afterwards."""
+    import json
+    import subprocess
+    import tempfile
+
+    from kapflow.audit.models import AuditEvent
+    from kapflow.fhir import export
+    from kapflow.fhir.models import BulkExport
+    from kapflow.fhir.selectors import SPECS
+
+    BulkExport.objects.filter(requested_by=world.admin, status__in=["queued", "running"]).update(
+        status="cancelled"
+    )
+    job = BulkExport.objects.create(
+        organisation=world.admin.organisation, requested_by=world.admin,
+        token=f"bench-{time.time_ns()}", level="system", types=list(SPECS), request_url="bench",
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as media:
+        args = [sys.executable, str(Path(__file__).resolve()), "--run-export", str(job.pk)]
+        if trace:
+            args.append("--tracemalloc")
+        done = subprocess.run(
+            args, env={**os.environ, "KAPFLOW_BENCH_MEDIA": media}, capture_output=True,
+            text=True, check=True,
+        )  # fmt: skip
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        job.refresh_from_db()
+        export.export_cancel(actor=world.admin, token=job.token)
+    figures["audit_rows"] = AuditEvent.objects.filter(
+        action="fhir.export", target_type="bulkexport", target_id=job.pk
+    ).count()
+    return figures
+
+
+def print_export(figures: dict, label: str) -> None:
+    rate = figures["resources"] / figures["seconds"]
+    grown = (figures["maxrss_kb"] - figures["baseline_kb"]) / 1024
+    line = (
+        f"bulk $export (system{label}): {figures['resources']} resources in "
+        f"{figures['seconds']:.1f} s, {rate:.0f} resources/s; {figures['audit_rows']} audit "
+        f"rows; peak RSS {figures['maxrss_kb'] / 1024:.0f} MB ({grown:+.0f} MB over the "
+        "process after start-up)"
+    )
+    if figures["heap_peak_bytes"] is not None:
+        line += f"; Python heap peak {figures['heap_peak_bytes'] / 1024 / 1024:.1f} MB"
+    print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--export-only", action="store_true", help="skip the searches")
+    parser.add_argument("--run-export", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run_export:
+        run_export(args.run_export, args.tracemalloc)
+        return
     setup()
     from django.test import Client as HttpClient
 
@@ -136,6 +224,11 @@ def main() -> None:
     from kapflow.fhir.selectors import SPECS
 
     world = build(args.clients)
+    if args.export_only:
+        print(f"\nFHIR bench, {args.clients} clients, PostgreSQL\n")
+        print_export(bulk_export(world), "")
+        print_export(bulk_export(world, trace=True), ", under tracemalloc")
+        return
     _, secret = accounts.api_token_create(
         actor=world.admin, name="fhir-bench", mfa_verified=True, scope=ApiTokenScope.READ
     )
@@ -154,7 +247,9 @@ def main() -> None:
     for name in SPECS:
         page = get(name, _count=50)
         small = get(name, _count=1)
-        counts = (statements(small), statements(page))
+        # Group's audit INSERTs grow with its members (one per 1,000 clients it names, the
+        # bound PostgreSQL puts on one statement's parameters): not a fixed count.
+        counts = None if name == "Group" else (statements(small), statements(page))
         rows.append((f"search {name} (_count=50)", median_ms(page, args.repeat), counts))
     include = get("Encounter", _count=50, _include="Encounter:patient")
     rows.append(
@@ -170,18 +265,7 @@ def main() -> None:
     everything = get(f"Patient/{world.client.pk}/$everything")
     rows.append(("Patient/$everything", median_ms(everything, args.repeat), None))
 
-    # Bulk export of the whole practice, run in this process as the worker would.
-    from kapflow.fhir import export
-    from kapflow.fhir.models import BulkExport
-
-    job = BulkExport.objects.create(
-        organisation=world.admin.organisation, requested_by=world.admin,
-        token=f"bench-{time.time_ns()}", level="system", types=list(SPECS), request_url="bench",
-    )  # fmt: skip
-    started = time.perf_counter()
-    result = export.export_run(export_id=job.pk)
-    seconds = time.perf_counter() - started
-    export.export_cancel(actor=world.admin, token=job.token)
+    figures = bulk_export(world)
 
     print(f"\nFHIR bench, {args.clients} clients, PostgreSQL, median of {args.repeat} runs\n")
     print("| request | median ms | statements (1 row / 50 rows) |")
@@ -189,9 +273,8 @@ def main() -> None:
     for label, ms, counts in rows:
         fixed = "" if counts is None else f"{counts[0]} / {counts[1]}"
         print(f"| {label} | {ms:.1f} | {fixed} |")
-    rate = result["resources"] / seconds
-    print(f"\nbulk $export (system): {result['resources']} resources in {seconds:.1f} s, "
-          f"{rate:.0f} resources/s")  # fmt: skip
+    print()
+    print_export(figures, "")
     unequal = [label for label, _, counts in rows if counts and counts[0] != counts[1]]
     if unequal:
         sys.exit(f"query counts differ between 1 and 50 rows: {unequal}")

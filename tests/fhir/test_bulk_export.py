@@ -239,3 +239,66 @@ def test_the_purge_is_a_scheduled_job():
 
     job = next(job for job in jobs() if job.name == "fhir_exports_expire")
     assert job.every == datetime.timedelta(hours=1)
+
+
+def test_each_exported_client_is_audited_once_and_reaches_the_accounting(
+    client, records, django_capture_on_commit_callbacks
+):
+    """A partner prescriber's Patient-level export: one `fhir.export` row per client whose
+    record went in (the export as target), not one per resource, and the client's accounting
+    of disclosures shows it as one copy, to that prescriber."""
+    from kapflow.audit.accounting import client_accounting
+
+    token = _token(records.prescriber)
+    _kickoff(client, token, "Patient/$export", capture=django_capture_on_commit_callbacks)
+    job = BulkExport.objects.get()
+    rows = AuditEvent.objects.filter(action="fhir.export")
+    assert list(rows.values_list("client_id", "target_type", "target_id")) == [
+        (records.client.pk, "bulkexport", job.pk)
+    ]
+    assert sum(entry["count"] for entry in job.output) > 10  # many resources, one row
+    lines = [
+        line
+        for line in client_accounting(client=records.client, zone_name="UTC").lines
+        if line.what.startswith("FHIR resources")
+    ]
+    assert len(lines) == 1 and lines[0].times == 1
+    assert "Partner P" in lines[0].recipient
+    # Not a disclosure of the client the prescriber was never referred.
+    assert not AuditEvent.objects.filter(
+        client_id=records.unreferred.pk, action__startswith="fhir."
+    ).exists()
+
+
+def test_a_group_export_audits_every_member_once(
+    client, records, django_capture_on_commit_callbacks
+):
+    token = _token(records.admin)
+    _kickoff(
+        client, token, f"Group/{records.therapist.pk}/$export",
+        capture=django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    clients = AuditEvent.objects.filter(action="fhir.export").values_list("client_id", flat=True)
+    assert sorted(clients) == sorted([records.client.pk, records.unreferred.pk])
+
+
+def test_the_export_streams_in_batches(records, monkeypatch):
+    """A batch of one row at a time: the files hold the same resources, each client is still
+    audited once."""
+    monkeypatch.setattr(export, "BATCH", 1)
+    job = BulkExport.objects.create(
+        organisation=records.practice, requested_by=records.admin, token="t-small",
+        level="system", types=["Patient", "Condition", "Observation"], request_url="test",
+    )  # fmt: skip
+    result = export.export_run(export_id=job.pk)
+    job.refresh_from_db()
+    counts = {entry["type"]: entry["count"] for entry in job.output}
+    assert counts == {"Patient": 2, "Condition": 3, "Observation": 4}
+    assert result["resources"] == 9
+    for entry in job.output:
+        lines = (export.export_dir(job) / entry["file"]).read_text().splitlines()
+        assert len(lines) == entry["count"]
+        for line in lines:
+            get_fhir_model_class(entry["type"]).model_validate(json.loads(line))
+    exported = AuditEvent.objects.filter(action="fhir.export").values_list("client_id", flat=True)
+    assert sorted(exported) == sorted([records.client.pk, records.unreferred.pk])

@@ -3,7 +3,8 @@ cancel, the requester's download and the purge of expired files.
 
 The rows come from the same Spec table, scope and mapping as read and search
 (kapflow.fhir.selectors), so an export never holds what a search would not show the requester.
-Each batch written is audited as `fhir.export`, one row per resource. Files are NDJSON under
+Each client whose record goes in is audited once per export as `fhir.export` (the
+export as target), with the first batch that holds any of it. Files are NDJSON under
 MEDIA_ROOT/private/fhir-exports/<token>/, a directory no URL serves. Nothing here logs PHI:
 log lines carry the export's id and counts only.
 """
@@ -12,6 +13,7 @@ import json
 import logging
 import secrets
 import shutil
+from copy import copy as _copy
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,11 +23,11 @@ from django.db.models import QuerySet
 
 from kapflow import policy
 from kapflow.accounts.models import Membership
-from kapflow.audit.services import audit_batch, audit_record, audit_record_many
+from kapflow.audit.services import audit_record
 from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.fhir.models import ACTIVE_STATUSES, BulkExport, ExportLevel, ExportStatus
-from kapflow.fhir.selectors import SPECS, group_scope
+from kapflow.fhir.selectors import SPECS, audit_chunked, group_scope
 from kapflow.patients.models import CareTeamMember
 
 logger = logging.getLogger(__name__)
@@ -228,8 +230,31 @@ def export_run(*, export_id: int) -> dict:
     return {"export_id": export_id, "ran": True, "resources": total}
 
 
+def _audit_clients(export: BulkExport, actor, spec, rows, recorded: set[int]) -> None:
+    """One `fhir.export` row per client whose record the export holds, written with the
+    first batch that holds any of it (its target is the export, so the client's accounting
+    of disclosures shows one copy per export). `recorded` is the clients already written."""
+    clients = {row.fhir_client_id for row in rows if row.fhir_client_id}
+    clients.update(member.client_id for member in spec.listed(rows))
+    new = sorted(clients - recorded)
+    if not new:
+        return
+    recorded.update(new)
+    copies = []
+    for client_id in new:
+        copy = _copy(export)
+        copy.fhir_client_id = client_id
+        copies.append(copy)
+    audit_chunked(actor=actor, action="fhir.export", targets=copies, client_attr="fhir_client_id")
+
+
 def _write_all(export: BulkExport, actor, directory: Path) -> list[dict]:
+    """Each type's file written batch by batch (BATCH rows read, mapped, written, let go), so
+    memory stays flat whatever the practice's size; the set of audited client ids is the only
+    thing that grows (one int per client)."""
     patients = _patients(export, actor)
+    recorded: set[int] = set()
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     output = []
     for done, name in enumerate(export.types):
         _still_wanted(export.pk)
@@ -244,20 +269,12 @@ def _write_all(export: BulkExport, actor, directory: Path) -> list[dict]:
                     rows = list(qs.filter(pk__gt=last)[:BATCH])
                     if not rows:
                         break
-                    with audit_batch():
-                        audit_record_many(
-                            actor=actor, action="fhir.export", targets=rows,
-                            client_attr="fhir_client_id",
-                        )  # fmt: skip
-                        audit_record_many(
-                            actor=actor, action="fhir.export", targets=spec.listed(rows),
-                            client_attr="client_id",
-                        )  # fmt: skip
-                    for row in rows:
-                        for resource in spec.resources(row):
-                            handle.write(json.dumps(resource, separators=(",", ":")) + "\n")
-                            count += 1
+                    _audit_clients(export, actor, spec, rows, recorded)
+                    lines = [dumps(r) for row in rows for r in spec.resources(row)]
+                    handle.write("\n".join(lines) + "\n")
+                    count += len(lines)
                     last = rows[-1].pk
+                    del rows, lines
                     _still_wanted(export.pk)
         if count:
             output.append({"type": name, "file": path.name, "count": count})

@@ -424,6 +424,21 @@ def _number(raw: str, prefix: str = "") -> int | None:
     return int(raw)
 
 
+# Audit rows per INSERT when a resource names many clients (a Group of a whole caseload):
+# PostgreSQL binds at most 65,535 parameters in one statement, about 3,800 audit rows.
+AUDIT_CHUNK = 1000
+
+
+def audit_chunked(*, actor, action: str, targets: list, client_attr: str) -> None:
+    """audit_record_many for any number of rows: one INSERT per AUDIT_CHUNK of them."""
+    for start in range(0, len(targets), AUDIT_CHUNK):
+        with audit_batch():
+            audit_record_many(
+                actor=actor, action=action, targets=targets[start : start + AUDIT_CHUNK],
+                client_attr=client_attr,
+            )  # fmt: skip
+
+
 def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
     spec = SPECS[resource_type].part_for(resource_id)
     pk = parse_id(spec, resource_id)
@@ -433,11 +448,10 @@ def resource_read(*, actor, resource_type: str, resource_id: str) -> dict:
         if pk is None or spec.model is Organisation:
             raise NotFound()
         raise audit_not_found(actor=actor, model=spec.model, object_id=pk)
-    with audit_batch():
-        audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
-        audit_record_many(
-            actor=actor, action="fhir.read", targets=spec.listed([row]), client_attr="client_id"
-        )
+    audit_record(actor=actor, action="fhir.read", target=row, client_id=row.fhir_client_id)
+    audit_chunked(
+        actor=actor, action="fhir.read", targets=spec.listed([row]), client_attr="client_id"
+    )
     return found[0]
 
 
@@ -502,7 +516,7 @@ def resource_search(*, actor, resource_type: str, search: Search) -> Page:
             audit_record_many(
                 actor=actor, action="fhir.search", targets=taken, client_attr="fhir_client_id"
             )
-            audit_record_many(
+            audit_chunked(
                 actor=actor, action="fhir.search", targets=spec.listed(taken),
                 client_attr="client_id",
             )  # fmt: skip
