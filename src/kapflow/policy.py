@@ -251,17 +251,59 @@ def is_companion_actor(actor) -> bool:
 
 def courses_queryset(actor) -> QuerySet:
     """Courses of the clients the actor may see; billers see none (no clinical data)."""
+    from kapflow.core import clock
     from kapflow.courses.models import Course
 
-    if actor is None or not actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES):
+    if actor is None:
         return Course.objects.none()
-    if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
-        return Course.objects.for_org(actor.organisation)
-    visible = clients_queryset(actor).values("pk")
-    if _is_practice(actor):
+    return courses_scope(
+        **course_scope_shape(actor),
+        organisation_id=actor.organisation_id,
+        membership_id=actor.pk,
+        now=clock.now(),
+    )
+
+
+def course_scope_shape(actor) -> dict:
+    """What chooses the shape of the actor's course scope (QueryTemplate's shape arguments):
+    the client scope's, plus whether the actor may list courses and is the practice's admin."""
+    return {
+        **client_scope_shape(actor),
+        "may_list": can_list_courses(actor),
+        "practice_admin": actor.has_role(Role.PRACTICE_ADMIN),
+    }
+
+
+def courses_scope(
+    *,
+    practice: bool,
+    admin: bool,
+    clinician: bool,
+    may_list: bool,
+    practice_admin: bool,
+    organisation_id: int,
+    membership_id: int,
+    now,
+) -> QuerySet:
+    """courses_queryset from plain values, as clients_scope is clients_queryset's."""
+    from kapflow.courses.models import Course
+
+    if not may_list:
+        return Course.objects.none()
+    if practice_admin and practice:
+        return Course.objects.for_org(organisation_id)
+    visible = clients_scope(
+        practice=practice,
+        admin=admin,
+        clinician=clinician,
+        organisation_id=organisation_id,
+        membership_id=membership_id,
+        now=now,
+    ).values("pk")
+    if practice:
         # Same rows (a practice's clinicians see only its own clients), but scoped by the
         # course's organisation first so the caseload can walk its ordered index.
-        return Course.objects.for_org(actor.organisation).filter(client_id__in=visible)
+        return Course.objects.for_org(organisation_id).filter(client_id__in=visible)
     return Course.objects.filter(client_id__in=visible)
 
 

@@ -141,15 +141,51 @@ def append(events: list[AuditEvent]) -> list[AuditEvent]:
     # would add two round trips to every audit write.
     with transaction.atomic(savepoint=False):
         head = _lock_and_read_head()
+        stored = []
         for event in events:
+            values = _stored_values(event)
             event.prev_digest = head
-            event.digest = digest(key, head, _stored_values(event), event.content_digest)
+            event.digest = digest(key, head, values, event.content_digest)
             head = event.digest
+            stored.append(values)
         if len(events) == 1:
             events[0].save(force_insert=True)
+        elif connection.vendor == "postgresql":
+            _insert_many(events, stored)
         else:
             AuditEvent.objects.bulk_create(events)
     return events
+
+
+# The columns of one audit row, in the order _insert_many binds them.
+INSERT_COLUMNS = (*CHAINED_FIELDS, "prev_digest", "digest", "content_digest")
+_CASTS = {"ip_address": "::inet", "changed_fields": "::jsonb"}
+_JSON_AT = CHAINED_FIELDS.index("changed_fields")
+_ROW = "(" + ", ".join(f"%s{_CASTS.get(name, '')}" for name in INSERT_COLUMNS) + ")"
+
+
+def _insert_many(events: list[AuditEvent], stored: list[list]) -> None:
+    """Several rows in one INSERT on PostgreSQL, bound from the values their digests were
+    taken over (the list pages' rows: bulk_create spent more CPU preparing each field again
+    than the INSERT costs). The ids come back as bulk_create would set them."""
+    params = []
+    for event, values in zip(events, stored, strict=True):
+        values = list(values)
+        values[_JSON_AT] = json.dumps(values[_JSON_AT])
+        params.extend((*values, event.prev_digest, event.digest, event.content_digest))
+    columns = ", ".join(f'"{name}"' for name in INSERT_COLUMNS)
+    sql = (
+        f'INSERT INTO "{AuditEvent._meta.db_table}" ({columns}) VALUES '  # noqa: S608 (constants)
+        + ", ".join([_ROW] * len(events))
+        + " RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ only someone paging on by hand ever asks for.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -83,16 +84,35 @@ def bounded_page(qs: QuerySet, *, number, per_page: int, cap: int | None = None)
     """One page of an ordered queryset: two queries (the page's rows plus one, the bounded
     count, up to `cap`, default COUNT_CAP). A number past the end shows the last page when
     the count is exact (as Django's get_page does), else an empty page."""
+    return bounded_page_of(
+        count=lambda limit: qs.order_by()[:limit].count(),
+        rows=lambda start, stop: list(qs[start:stop]),
+        number=number,
+        per_page=per_page,
+        cap=cap,
+    )
+
+
+def bounded_page_of(
+    *,
+    count: Callable[[int], int],
+    rows: Callable[[int, int], list],
+    number,
+    per_page: int,
+    cap: int | None = None,
+) -> BoundedPage:
+    """bounded_page for a list read some other way (a compiled query, say): `count(limit)`
+    counts at most `limit` rows, `rows(start, stop)` returns the rows in [start, stop)."""
     cap = COUNT_CAP if cap is None else cap
     number = page_number(number)
-    counted = qs.order_by()[: cap + 1].count()
+    counted = count(cap + 1)
     paginator = BoundedPaginator(
         count=min(counted, cap), count_exact=counted <= cap, per_page=per_page
     )
     if paginator.count_exact and number > paginator.num_pages:
         number = paginator.num_pages
     start = (number - 1) * per_page
-    rows = list(qs[start : start + per_page + 1])
+    found = rows(start, start + per_page + 1)
     return BoundedPage(
-        object_list=rows[:per_page], number=number, paginator=paginator, more=len(rows) > per_page
+        object_list=found[:per_page], number=number, paginator=paginator, more=len(found) > per_page
     )

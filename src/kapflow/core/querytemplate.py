@@ -38,6 +38,7 @@ class TemplateError(Exception):
 
 
 _PROBE_BASE = 7_919_000_000_000
+MAX_SHAPES = 256  # compiled shapes kept per template
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -108,6 +109,9 @@ class QueryTemplate:
         if compiled is None:
             compiled = self._compile(shape, kinds)
             with self._lock:
+                if len(self._compiled) >= MAX_SHAPES:
+                    # Bounded whatever callers ask for: the oldest shape compiles again.
+                    self._compiled.pop(next(iter(self._compiled)))
                 self._compiled.setdefault(key, compiled)
         params = list(compiled.params)
         for position, name, adapt in compiled.slots:

@@ -34,7 +34,8 @@ from kapflow.clinical import course as rules
 from kapflow.consents.selectors import gate_annotations as consent_annotations
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
-from kapflow.core.paging import BoundedPage, bounded_page
+from kapflow.core.paging import BoundedPage, bounded_page, bounded_page_of, page_number
+from kapflow.core.querytemplate import QueryTemplate
 from kapflow.core.timezones import organisation_zone
 from kapflow.courses.models import (
     CLOSED_VALUES,
@@ -434,19 +435,30 @@ class CourseFilters:
     search: str = ""
 
 
-def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> BoundedPage:
-    """One page of the actor's caseload (admins: every course of the practice): the rows
-    with their stored facts in one indexed query, a count bounded at COUNT_CAP, one audit
-    INSERT (decision 0042)."""
-    if not policy.can_list_courses(actor):
-        raise NotFound()
-    now = now or timezone.now()
-    qs = policy.courses_queryset(actor)
-    if filters.status == "open":
+def _caseload(
+    *,
+    status: str,
+    sort: str,
+    organisation_id: int,
+    membership_id: int,
+    now: datetime,
+    stage: str = "",
+    pathway: str = "",
+    delivery: str = "",
+    therapist: int | None = None,
+    words: tuple[str, ...] = (),
+    **scope,
+) -> QuerySet:
+    """The caseload's rows in order, before paging: a function of its arguments only, so
+    that its compiled SQL can be bound again with another actor's values (_CASELOAD_ROWS)."""
+    qs = policy.courses_scope(
+        **scope, organisation_id=organisation_id, membership_id=membership_id, now=now
+    )
+    if status == "open":
         qs = qs.exclude(stage__in=CLOSED_VALUES)
-    elif filters.status == "closed":
+    elif status == "closed":
         qs = qs.filter(stage__in=CLOSED_VALUES)
-    elif filters.status == "overdue":
+    elif status == "overdue":
         qs = qs.filter(
             Exists(
                 DueItem.objects.filter(
@@ -454,13 +466,12 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
                 )
             )
         )
-    for name in ("stage", "pathway", "delivery"):
-        value = getattr(filters, name)
+    for name, value in (("stage", stage), ("pathway", pathway), ("delivery", delivery)):
         if value:
             qs = qs.filter(**{name: value})
-    if filters.therapist:
-        qs = qs.filter(therapist_id=filters.therapist)
-    for word in filters.search.split()[:4]:
+    if therapist:
+        qs = qs.filter(therapist_id=therapist)
+    for word in words:
         # As the client list searches (patients.selectors.client_list), names only.
         condition = (
             Q(client__legal_last_name__icontains=word)
@@ -472,12 +483,66 @@ def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -
         qs = qs.filter(condition)
     # The sort walks an index (course_org_stage_rank, course_org_stage_changed) and stops
     # after the page's rows; their facts are joined, not computed.
-    order = SORTS.get(filters.sort, SORTS["stage"])
-    if filters.stage and order == SORTS["stage"]:
+    order = SORTS.get(sort, SORTS["stage"])
+    if stage and order == SORTS["stage"]:
         # Within one stage the rank is constant: the same order, from the stage's own index.
         order = ("stage_changed_at", "id")
-    qs = with_stored_facts(qs.order_by(*order))
-    page = bounded_page(qs, number=filters.page, per_page=PAGE_SIZE)
+    return with_stored_facts(qs.order_by(*order))
+
+
+# The caseload's two queries compiled once per shape and bound per call (decision 0055):
+# building and compiling them cost more CPU than PostgreSQL spends running them. Paging and
+# the count's limit change the SQL's text, so they are shape; pages past TEMPLATED_PAGES and
+# name searches (bound as `%word%`, which a template cannot bind) run the ORM as written.
+_SCOPE_VALUES = ("organisation_id", "membership_id", "now")  # not every scope reads them
+_CASELOAD_SHAPE = (
+    "practice", "admin", "clinician", "may_list", "practice_admin", "status", "sort",
+)  # fmt: skip
+_CASELOAD_ROWS = QueryTemplate(
+    lambda *, start, stop, **arguments: _caseload(**arguments)[start:stop],
+    shape=(*_CASELOAD_SHAPE, "start", "stop"),
+    optional=_SCOPE_VALUES,
+)
+_CASELOAD_COUNT = QueryTemplate(
+    lambda *, limit, **arguments: (
+        _caseload(**arguments).order_by().values_list("pk", flat=True)[:limit]
+    ),
+    shape=(*_CASELOAD_SHAPE, "limit"),
+    optional=_SCOPE_VALUES,
+)
+TEMPLATED_PAGES = 40
+
+
+def course_list(*, actor, filters: CourseFilters, now: datetime | None = None) -> BoundedPage:
+    """One page of the actor's caseload (admins: every course of the practice): the rows
+    with their stored facts in one indexed query, a count bounded at COUNT_CAP, one audit
+    INSERT (decision 0042)."""
+    if not policy.can_list_courses(actor):
+        raise NotFound()
+    now = now or timezone.now()
+    arguments = {
+        **policy.course_scope_shape(actor),
+        "status": filters.status,
+        "sort": filters.sort if filters.sort in SORTS else "stage",
+        "organisation_id": actor.organisation_id,
+        "membership_id": actor.pk,
+        "now": clock.now(),
+    }
+    # Only the filters given are arguments: which ones are given is part of the query's shape.
+    for name in ("stage", "pathway", "delivery", "therapist"):
+        if getattr(filters, name):
+            arguments[name] = getattr(filters, name)
+    words = tuple(filters.search.split()[:4])
+    if words or page_number(filters.page) > TEMPLATED_PAGES:
+        qs = _caseload(**arguments, words=words)
+        page = bounded_page(qs, number=filters.page, per_page=PAGE_SIZE)
+    else:
+        page = bounded_page_of(
+            count=lambda limit: len(_CASELOAD_COUNT.list(**arguments, limit=limit)),
+            rows=lambda start, stop: _CASELOAD_ROWS.list(**arguments, start=start, stop=stop),
+            number=filters.page,
+            per_page=PAGE_SIZE,
+        )
     courses = attach_facts(page.object_list)
     page.object_list = [course_row(course, now=now) for course in courses]
     audit_record_many(
