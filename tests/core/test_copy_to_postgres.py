@@ -1,5 +1,5 @@
 """`kapflow copy_to_postgres` (decision 0043), as an operator runs it: a SQLite installation
-with records is copied into a PostgreSQL database of our own (`kapflow_copy_to_postgres_test`,
+with records is copied into a PostgreSQL database of our own (`kapflow_copy_to_postgres_test_<pid>`,
 made and dropped here, on KAPFLOW_COPY_TEST_SERVER, default postgres://postgres@127.0.0.1:5432).
 An unmigrated target is refused; a copy that fails half-way (a name longer than its column,
 which SQLite never checked) leaves the target empty; the copy holds every row of every table
@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.process
 
 SERVER = os.environ.get("KAPFLOW_COPY_TEST_SERVER", "postgres://postgres@127.0.0.1:5432")
-NAME = "kapflow_copy_to_postgres_test"
+NAME = f"kapflow_copy_to_postgres_test_{os.getpid()}"  # two runs at once do not collide
 TARGET = f"{SERVER}/{NAME}"
 ROOT = Path(__file__).resolve().parents[2]
 SEED = "from kapflow.accounts.models import AuthenticatorDevice as D; print(D.objects.get().key)"
