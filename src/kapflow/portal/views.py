@@ -66,6 +66,7 @@ def client_home(request):
 
     from kapflow.amendments.selectors import amendments_for_details
     from kapflow.consents.selectors import own_consents
+    from kapflow.encounters.selectors import open_sessions_for_party
     from kapflow.scheduling.selectors import upcoming_for_client
 
     to_sign = [row.label for row in own_consents(actor=request.actor).statuses if row.can_sign]
@@ -86,6 +87,10 @@ def client_home(request):
             "companions": companions,
             "open_forms": open_forms,
             "to_sign": to_sign,
+            # A session opened for the client and waiting for their checklist leads the card.
+            "checklist_open": any(
+                s.state == "checklist" for s in open_sessions_for_party(actor=request.actor)
+            ),
             "mfa_offer": not _has_device(request.user),
             "appointments": upcoming_for_client(actor=request.actor),
             "zone_name": timezone.get_current_timezone_name(),
