@@ -14,6 +14,7 @@ from kapflow.audit import chain
 from kapflow.audit.apps import check_audit_key
 from kapflow.audit.models import AuditCheck, AuditEvent
 from kapflow.audit.services import audit_chain_check, audit_record, audit_record_many
+from kapflow.core.clock import now as chain_now
 from tests.conftest import sign_in
 
 
@@ -57,6 +58,37 @@ def test_verify_reports_ok_with_the_count(world):
     rows = _events(world, n=7)
     result = chain.verify(batch_size=3)
     assert (result.ok, result.events, result.last_id) == (True, len(rows), rows[-1].pk)
+
+
+def test_a_large_batch_with_every_kind_of_value_is_stored_as_digested(world):
+    """More rows than one statement could bind one by one (PostgreSQL stops at 65,535
+    parameters: 18 a row), with an address, changed fields and an export's digest: stored
+    in order, each row's id set, and the whole chain verifies."""
+    events = [
+        AuditEvent(
+            at=chain_now(),
+            actor_id=world.admin.user_id,
+            organisation_id=world.practice.pk,
+            action="client.export",
+            target_type="client",
+            target_id=world.client.pk,
+            client_id=world.client.pk,
+            ip_address="2001:db8::1" if i % 2 else "192.0.2.7",
+            changed_fields=["email", "phone"] if i % 3 else [],
+            route="clients:detail",
+            content_digest="ab" * 32 if i % 5 == 0 else "",
+        )
+        for i in range(4_000)
+    ]
+    chain.append(events)
+    assert all(e.pk is not None for e in events)
+    assert [e.pk for e in events] == sorted(e.pk for e in events)
+    stored = AuditEvent.objects.get(pk=events[3].pk)
+    assert (stored.ip_address, stored.changed_fields) == ("2001:db8::1", [])
+    assert AuditEvent.objects.get(pk=events[5].pk).content_digest == "ab" * 32
+    result = chain.verify(batch_size=1_000)
+    total = AuditEvent.objects.count()
+    assert (result.ok, result.events, result.last_id) == (True, total, events[-1].pk)
 
 
 def test_a_changed_row_is_named_with_what_differs(world):

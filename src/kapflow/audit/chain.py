@@ -159,28 +159,35 @@ def append(events: list[AuditEvent]) -> list[AuditEvent]:
 
 # The columns of one audit row, in the order _insert_many binds them.
 INSERT_COLUMNS = (*CHAINED_FIELDS, "prev_digest", "digest", "content_digest")
-_CASTS = {"ip_address": "::inet", "changed_fields": "::jsonb"}
 _JSON_AT = CHAINED_FIELDS.index("changed_fields")
-_ROW = "(" + ", ".join(f"%s{_CASTS.get(name, '')}" for name in INSERT_COLUMNS) + ")"
+
+
+def _insert_sql() -> str:
+    """One INSERT for any number of rows: a typed array per column, unnested (as Django's
+    own bulk_create does on PostgreSQL), so the text and its 18 parameters never change."""
+    q = connection.ops.quote_name
+    fields = {f.attname: f for f in AuditEvent._meta.concrete_fields}
+    arrays = ", ".join(f"%s::{fields[name].db_type(connection)}[]" for name in INSERT_COLUMNS)
+    columns = ", ".join(q(name) for name in INSERT_COLUMNS)
+    return (
+        f"INSERT INTO {q(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608 (names only)
+        f"SELECT * FROM UNNEST({arrays}) RETURNING {q('id')}"
+    )
 
 
 def _insert_many(events: list[AuditEvent], stored: list[list]) -> None:
     """Several rows in one INSERT on PostgreSQL, bound from the values their digests were
     taken over (the list pages' rows: bulk_create spent more CPU preparing each field again
-    than the INSERT costs). The ids come back as bulk_create would set them."""
-    params = []
+    than the INSERT costs). The ids come back in the rows' order, as bulk_create sets them."""
+    columns: list[list] = [[] for _ in INSERT_COLUMNS]
     for event, values in zip(events, stored, strict=True):
-        values = list(values)
-        values[_JSON_AT] = json.dumps(values[_JSON_AT])
-        params.extend((*values, event.prev_digest, event.digest, event.content_digest))
-    columns = ", ".join(f'"{name}"' for name in INSERT_COLUMNS)
-    sql = (
-        f'INSERT INTO "{AuditEvent._meta.db_table}" ({columns}) VALUES '  # noqa: S608 (constants)
-        + ", ".join([_ROW] * len(events))
-        + " RETURNING id"
-    )
+        row = list(values)
+        row[_JSON_AT] = json.dumps(row[_JSON_AT])
+        row += (event.prev_digest, event.digest, event.content_digest)
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_insert_sql(), columns)
         ids = [row[0] for row in cursor.fetchall()]
     for event, pk in zip(events, ids, strict=True):
         event.pk = pk
