@@ -455,8 +455,18 @@ def session_start(
     reason passes only under a signed decision (decision 0029)."""
     now = now or timezone.now()
     session = selectors.session_for_update(actor=actor, session_id=session_id)
+    answers = {
+        r.respondent: r
+        for r in sorted(
+            ChecklistResponse.objects.filter(session=session), key=lambda r: (r.answered_at, r.pk)
+        )
+    }
     attests = alcohol_free_24h or companion_present or driver_confirmed or bool(overrides)
-    if not (_only_checklist_since(session, version) and not attests):
+    # Answers that arrived since the screen was drawn pass unseen only when every item of
+    # every latest answer is yes: a "no" (fasting, say, which the gate does not weigh) must
+    # be seen by the clinician before the start, so that start is stale as before.
+    all_yes = all(a.complete for a in answers.values())
+    if not (_only_checklist_since(session, version) and not attests and all_yes):
         _check_version(session, version)
     _require_state(session, SessionState.CHECKLIST)
     if not policy.can_run_session(actor, session.course):
@@ -466,12 +476,6 @@ def session_start(
          "spo2": spo2},
         required=False,
     )  # fmt: skip
-    answers = {
-        r.respondent: r
-        for r in sorted(
-            ChecklistResponse.objects.filter(session=session), key=lambda r: (r.answered_at, r.pk)
-        )
-    }
     # A clinician's answers record the client's word (by phone, in the room).
     client = max(
         (a for a in (answers.get(Respondent.CLIENT), answers.get(Respondent.CLINICIAN)) if a),
