@@ -424,8 +424,9 @@ def _number(raw: str, prefix: str = "") -> int | None:
     return int(raw)
 
 
-# Audit rows per INSERT when a resource names many clients (a Group of a whole caseload):
-# PostgreSQL binds at most 65,535 parameters in one statement, about 3,800 audit rows.
+# Audit rows per INSERT when a resource names many clients (a Group of a whole caseload), so
+# one statement stays bounded. (Written when a VALUES list failed past 3,640 rows; since
+# ce9ad4f one INSERT takes any number, and this bound is only a size limit.)
 AUDIT_CHUNK = 1000
 
 
