@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import JobStatus
@@ -17,10 +18,10 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.utils import utcformat
 
 from kapflow.core import clock
+from kapflow.runtime import rqworker
 from kapflow.runtime.backends import Job
 from kapflow.runtime.rqworker import (
     HOST_FIELD,
-    LOCK_KEY,
     recover_abandoned_jobs,
     recover_configured_queues,
 )
@@ -63,8 +64,15 @@ def registered(connection, name: str, *, pid: int, host: str | None, seconds_ago
     connection.hset(f"rq:worker:{name}", mapping=mapping)
 
 
-def recover(connection) -> int:
-    return recover_abandoned_jobs(connection, ["default"], stale_after=STALE_AFTER)
+def recover(connection, stale_after: timedelta = STALE_AFTER) -> int:
+    return recover_abandoned_jobs(connection, ["default"], stale_after=stale_after)
+
+
+def lapse(connection, job) -> None:
+    """The job's started-registry entry past its score: its worker stopped beating for it."""
+    registry = StartedJobRegistry("default", connection=connection)
+    (entry,) = connection.zrange(registry.key, 0, -1)
+    connection.zadd(registry.key, {entry: clock.now().timestamp() - 1}, xx=True)
 
 
 def in_started(connection, job) -> bool:
@@ -112,13 +120,32 @@ def test_a_worker_on_this_host_whose_pid_is_gone_is_dead_at_once(redis):
     assert job.get_status(refresh=True) == JobStatus.QUEUED
 
 
-def test_a_worker_on_another_host_is_dead_only_when_its_heartbeat_is_stale(redis):
+def test_a_worker_on_another_host_is_dead_only_when_its_heartbeat_and_entry_are_stale(redis):
     registered(redis, "elsewhere", pid=dead_pid(), host="other-host:1")
     job = taken_by(redis, tasks.succeeds.enqueue("elsewhere"), "elsewhere")
     assert recover(redis) == 0  # its PID means nothing here
+    # Past the setting (60 s) but within a busy worker's beat plus RQ's 60 s: still alive.
     registered(redis, "elsewhere", pid=1, host="other-host:1", seconds_ago=61)
+    assert recover(redis) == 0
+    # Its beat is old by our clock, but RQ's own per-job entry has not lapsed (clock skew).
+    registered(redis, "elsewhere", pid=1, host="other-host:1", seconds_ago=120)
+    assert recover(redis) == 0
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+    lapse(redis, job)
     assert recover(redis) == 1
     assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_a_lowered_setting_never_makes_a_busy_worker_stale(redis):
+    # A busy RQ worker beats every 30 s: 40 s without a beat is normal, whatever the setting.
+    registered(redis, "busy-elsewhere", pid=1, host="other-host:1", seconds_ago=40)
+    job = taken_by(redis, tasks.succeeds.enqueue("busy"), "busy-elsewhere")
+    lapse(redis, job)
+    assert recover(redis, stale_after=timedelta(seconds=5)) == 0
+    registered(redis, "busy-here", pid=os.getppid(), host=host_key(), seconds_ago=40)
+    here = taken_by(redis, tasks.succeeds.enqueue("here"), "busy-here")
+    assert recover(redis, stale_after=timedelta(seconds=5)) == 0
+    assert job.get_status(refresh=True) == here.get_status(refresh=True) == JobStatus.STARTED
 
 
 def test_a_task_without_retries_fails_as_worker_lost(redis):
@@ -144,15 +171,61 @@ def test_a_task_that_kills_every_worker_ends_failed(redis):
     assert job.get_status() == JobStatus.FAILED
 
 
-def test_one_recovery_at_a_time(redis):
+def test_recovery_and_rqs_registry_cleanup_take_turns(redis, monkeypatch):
     job = taken_by(redis, tasks.succeeds.enqueue("locked"), "gone")
-    lock = redis.lock(LOCK_KEY, timeout=60)
-    assert lock.acquire(blocking=False)  # another scheduler is in its pass
+    queue = Queue("default", connection=redis)
+    assert queue.acquire_maintenance_lock()  # a worker's clean_registries is at this queue
     assert recover(redis) == 0
     assert job.get_status(refresh=True) == JobStatus.STARTED
-    lock.release()
+    queue.release_maintenance_lock()
+
+    rq_could_clean = []
+    worker_dead = rqworker.worker_dead
+
+    def checking(*args, **kwargs):
+        rq_could_clean.append(queue.acquire_maintenance_lock())
+        return worker_dead(*args, **kwargs)
+
+    monkeypatch.setattr(rqworker, "worker_dead", checking)
     assert recover(redis) == 1
-    assert not redis.exists(LOCK_KEY)
+    assert rq_could_clean == [False]  # RQ's cleanup waits for the recovery's pass
+    assert not redis.exists(queue.registry_cleaning_key)
+
+
+def test_a_failure_between_removal_and_requeue_loses_nothing(redis, monkeypatch):
+    job = taken_by(redis, tasks.succeeds.enqueue("crash"), "gone")
+
+    def broken(*args, **kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Queue, "_enqueue_job", broken)
+        with pytest.raises(RedisConnectionError):
+            recover(redis)
+    assert job.get_status(refresh=True) == JobStatus.STARTED
+    assert in_started(redis, job)  # still there for the next pass
+    assert recover(redis) == 1
+    assert Queue("default", connection=redis).get_job_ids() == [job.id]
+    assert job.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_a_job_that_finishes_during_the_check_is_left_alone(redis, monkeypatch):
+    job = taken_by(redis, tasks.succeeds.enqueue("finishing"), "gone")
+    worker_dead = rqworker.worker_dead
+
+    def finishing(connection, *args, **kwargs):
+        # Its worker ends the job after recovery looked at the entry and before it acts.
+        key = StartedJobRegistry("default", connection=connection).key
+        connection.zrem(key, *connection.zrange(key, 0, -1))
+        return worker_dead(connection, *args, **kwargs)
+
+    monkeypatch.setattr(rqworker, "worker_dead", finishing)
+    assert recover(redis) == 0
+    assert Queue("default", connection=redis).get_job_ids() == []
+
+
+def test_the_test_databases_claim_expires(redis_url):
+    assert 0 < Redis.from_url(redis_url).ttl("kapflow-test-claim") <= 3600
 
 
 def test_the_scheduler_pass_recovers_every_configured_queue(redis):
