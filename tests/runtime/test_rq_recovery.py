@@ -210,7 +210,7 @@ def test_a_failure_between_removal_and_requeue_loses_nothing(redis, monkeypatch)
 
 
 def test_a_job_that_finishes_during_the_check_is_left_alone(redis, monkeypatch):
-    job = taken_by(redis, tasks.succeeds.enqueue("finishing"), "gone")
+    taken_by(redis, tasks.succeeds.enqueue("finishing"), "gone")
     worker_dead = rqworker.worker_dead
 
     def finishing(connection, *args, **kwargs):
