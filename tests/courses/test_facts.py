@@ -453,3 +453,33 @@ def test_the_caseload_page_writes_its_trail_once(client, world, course):
         AuditEvent.objects.filter(actor_id=world.therapist.user_id).values_list("action", flat=True)
     )
     assert {"course.list", "alert.list"} <= actions
+
+
+def test_a_filter_redraw_reads_and_audits_the_rows_only(client, world, course):
+    """The htmx redraw of the results (a search, a filter) neither reads nor records the
+    alerts, due items and urgent tasks drawn above the table: fewer queries than the page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from kapflow.alerts.services import alert_raise
+    from kapflow.audit.models import AuditEvent
+    from tests.conftest import sign_in
+
+    alert_raise(actor=world.companion, client_id=world.client.pk, kind="help_now", answers={})
+    sign_in(client, world.therapist.user)
+    client.get("/courses/")  # the session's first read of remembered filters
+    with CaptureQueriesContext(connection) as page_queries:
+        page = client.get("/courses/").content.decode()
+    before = AuditEvent.objects.filter(action="alert.list").count()
+    with CaptureQueriesContext(connection) as rows_queries:
+        rows = client.get("/courses/", HTTP_HX_REQUEST="true",
+                          HTTP_HX_TARGET="course-results").content.decode()  # fmt: skip
+    assert "<html" not in rows and 'data-testid="caseload"' in rows
+    assert 'data-testid="caseload"' in page and "<html" in page
+    assert AuditEvent.objects.filter(action="alert.list").count() == before
+    assert AuditEvent.objects.filter(action="course.list").count() >= 3
+    tables = " ".join(q["sql"] for q in rows_queries.captured_queries)
+    for table in ("alerts_alert", "courses_dueitem", "assessments_urgenttask"):
+        assert table not in tables
+        assert table in " ".join(q["sql"] for q in page_queries.captured_queries)
+    assert len(rows_queries) < len(page_queries)

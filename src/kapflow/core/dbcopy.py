@@ -112,7 +112,8 @@ def target_problems(*, source: str, target: str) -> list[str]:
 
 
 def _copy_model(model, *, source: str, target: str) -> int:
-    fields = list(model._meta.local_concrete_fields)
+    # A generated column (Course.stage_rank) is computed by the target, never written.
+    fields = [f for f in model._meta.local_concrete_fields if not getattr(f, "generated", False)]
     rows = model._base_manager.using(source).order_by("pk").iterator(chunk_size=BATCH)
     batch, copied = [], 0
     for row in rows:

@@ -46,7 +46,6 @@ from kapflow.courses.models import (
     DueItem,
     GateSettings,
     OverrideDecision,
-    stage_rank,
 )
 from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.patients.models import CareTeamMember, Companion
@@ -56,11 +55,9 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 25
 
-# Pipeline order of the stages, for sorting by stage (not alphabetically).
-STAGE_RANK = stage_rank()
-
 SORTS = {
-    "stage": (STAGE_RANK.asc(), "stage_changed_at", "id"),
+    # Pipeline order of the stages (not alphabetical): Course.stage_rank, a stored column.
+    "stage": ("stage_rank", "stage_changed_at", "id"),
     "recent": ("-stage_changed_at", "-id"),
     "oldest": ("stage_changed_at", "id"),
     "name": ("client__legal_last_name", "client__legal_first_name", "id"),

@@ -91,23 +91,25 @@ def dashboard(request):
         page=data.get("page") or 1,
         search=(data.get("q") or "").strip(),
     )
-    # The courses and the alerts shown are recorded in one audit INSERT (decision 0042).
-    with audit_batch():
-        page = selectors.course_list(actor=actor, filters=filters)
-        alerts = _open_alerts(actor)
+    # A search or filter change redraws the rows only: the tasks and alerts above them are
+    # neither read nor audited for it.
+    rows_only = bool(request.htmx) and request.htmx.target == "course-results"
     context = {
         "form": form,
-        "page": page,
         "filters": filters,
-        "due_items": selectors.open_due_items(actor=actor, limit=10),
-        "urgent": urgent_tasks_open(actor=actor, limit=20),
-        "alerts": alerts,
         "remembered": remembered and request.method == "GET" and source is not request.GET,
         # The therapist's column, for whoever sees every therapist's courses.
         "several_therapists": actor.has_role(Role.PRACTICE_ADMIN),
     }
-    if request.htmx and request.htmx.target == "course-results":
+    # The courses and the alerts shown are recorded in one audit INSERT (decision 0042).
+    with audit_batch():
+        context["page"] = selectors.course_list(actor=actor, filters=filters)
+        if not rows_only:
+            context["alerts"] = _open_alerts(actor)
+    if rows_only:
         return render(request, "courses/_course_rows.html", context)
+    context["due_items"] = selectors.open_due_items(actor=actor, limit=10)
+    context["urgent"] = urgent_tasks_open(actor=actor, limit=20)
     return render(request, "courses/dashboard.html", context)
 
 
