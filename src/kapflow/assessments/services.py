@@ -155,7 +155,7 @@ def link_send(*, actor: Membership, assignment_id: int) -> ResponseLink:
     audit_record(
         actor=actor, action="assessment.link_send", target=link, client_id=assignment.client_id
     )
-    from kapflow.assessments.tasks import link_email
+    from kapflow.assessments.notify import link_email
 
     link_id = link.pk
     transaction.on_commit(lambda: link_email.enqueue(link_id))
@@ -427,7 +427,7 @@ def _task_raise(task: UrgentTask, *, actor: Membership | None) -> UrgentTask:
     _course_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=task.client_id)
     logger.warning("assessment.safety_flag", extra={"urgent_task_id": task.pk})
-    from kapflow.assessments.tasks import urgent_task_notify
+    from kapflow.assessments.notify import urgent_task_notify
 
     task_id = task.pk
     transaction.on_commit(lambda: urgent_task_notify.enqueue(task_id))
