@@ -27,6 +27,8 @@ import math
 import random
 import time
 
+from common import capture, count_statements, log  # bench/common.py
+
 CLINICIANS = 50_000
 PRACTICES = 500
 SEED = 20261207
@@ -37,17 +39,6 @@ CONDITIONS = ["depression", "ptsd", "anxiety", "ocd", "substance", "pain"]
 INSURANCE = ["self_pay", "superbill", "aetna", "bcbs", "cigna", "united", "sliding"]
 WORDS = ["trauma", "grief", "depression", "anxiety", "veterans", "couples", "integration"]
 NEIGHBOUR = {"NY": "NJ", "NJ": "NY", "CA": "OR", "OR": "WA", "WA": "OR", "IL": "WI"}
-
-
-def _run():
-    import sys
-
-    main = sys.modules.get("__main__")
-    if main is not None and hasattr(main, "count_statements"):
-        return main
-    import run
-
-    return run
 
 
 def _zip_sample(n: int) -> list[dict]:
@@ -89,7 +80,6 @@ def build_directory(rebuild: bool) -> dict:
     from kapflow.directory.models import ClinicianProfile, PracticeProfile
     from kapflow.directory.selectors import city_key, normalise
 
-    log = _run().log
     started = time.perf_counter()
     existing = ClinicianProfile.objects.filter(slug__startswith="bench-dir-", visible=True)
     if not rebuild and existing.count() == CLINICIANS + 1:
@@ -253,8 +243,6 @@ def directory_scenarios(data: dict, repeat: int):
     from kapflow.directory import selectors
     from kapflow.directory.selectors import SearchParams
 
-    r = _run()
-    capture, count_statements, log = r.capture, r.count_statements, r.log
     built = build_directory(data.get("rebuild", False))
     near = SearchParams(mode="near", zip_code="10001", radius=50, sort="distance")
     online = SearchParams(mode="online", state="CA", modality="higher_dose")

@@ -93,6 +93,8 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from common import capture, count_statements, load_actor, log  # bench/common.py
+
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -153,10 +155,6 @@ CONDITION_CYCLE = (
 # _response_counts), about 1 % of them corrected and one client in 50 with a draft.
 RESPONSES_PER_CLIENT = 20
 OUTCOMES_INSTRUMENT = "phq9"
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 # ---- database -------------------------------------------------------------------------------
@@ -1611,25 +1609,6 @@ def measure_rounds(pairs: list[tuple], solo: dict, repeat: int) -> tuple[dict, d
     return scenario, baseline, ratios
 
 
-TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
-
-
-def capture(fn, i: int) -> list[str]:
-    """The SQL of one call, as Django logs it (Django also logs BEGIN/COMMIT/SAVEPOINT)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as ctx:
-        fn(i)
-    return [q["sql"] for q in ctx.captured_queries]
-
-
-def count_statements(sql: list[str]) -> tuple[int, int]:
-    """(data statements, transaction-control statements)."""
-    tx = sum(1 for q in sql if q.split(None, 1)[0].upper() in TRANSACTION_CONTROL)
-    return len(sql) - tx, tx
-
-
 # ---- raw SQL baselines ----------------------------------------------------------------------
 
 
@@ -1836,16 +1815,6 @@ def raw_course_list(org_id: int, *, member_id: int | None = None, stage: str = "
 
 
 # ---- scenarios ------------------------------------------------------------------------------
-
-
-def load_actor(membership_id: int):
-    from kapflow.accounts.models import Membership
-
-    return (
-        Membership.objects.select_related("organisation", "user")
-        .prefetch_related("roles")
-        .get(pk=membership_id)
-    )
 
 
 def signed_in(user):

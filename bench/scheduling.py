@@ -26,6 +26,8 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
+from common import capture, count_statements, load_actor, log  # bench/common.py
+
 CLINICIANS = 50
 YEARS_BACK = 4
 YEARS_AHEAD = 1
@@ -36,19 +38,6 @@ CLINICIAN_EMAIL = "bench-sched-{}@kapflow-bench.example"
 SMALL_EMAIL = "bench-sched-small@kapflow-bench.example"
 KINDS = ["therapy"] * 6 + ["integration"] * 2 + ["preparation", "dosing"]
 ZONE = "America/Los_Angeles"
-
-
-def _run():
-    """bench/run.py's helpers (log, capture, count_statements, load_actor), whether it runs
-    as the main script or was imported."""
-    import sys
-
-    main = sys.modules.get("__main__")
-    if main is not None and hasattr(main, "count_statements"):
-        return main
-    import run
-
-    return run
 
 
 def _clinicians(data: dict):
@@ -94,8 +83,6 @@ def build_schedule(data: dict, rebuild: bool) -> dict:
 
     from kapflow.patients.models import Client
     from kapflow.scheduling.models import AppointmentParticipant
-
-    log = _run().log
 
     clinicians, small = _clinicians(data)
     practice, admin = data["practice"], data["admin"]
@@ -276,9 +263,6 @@ def schedule_scenarios(data: dict, repeat: int):
     from django.utils import timezone
 
     from kapflow.scheduling import selectors, services
-
-    r = _run()
-    capture, count_statements, load_actor, log = r.capture, r.count_statements, r.load_actor, r.log
 
     built = build_schedule(data, data.get("rebuild", False))
     data["schedule"] = built
