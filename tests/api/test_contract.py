@@ -38,7 +38,7 @@ from schemathesis.core.transport import Response
 
 from kapflow.accounts.models import Membership, Role
 from kapflow.accounts.services import api_token_create
-from kapflow.core.demo import load_demo
+from kapflow.demo.loader import load_demo
 from tests.accounts.factories import OrganisationFactory, member
 from tests.conftest import sign_in
 from tests.courses.factories import make_course

@@ -9,7 +9,7 @@ import pytest
 from kapflow.accounts.models import Membership
 from kapflow.billing import pdf, selectors
 from kapflow.billing.models import Invoice, Package, Subscription
-from kapflow.core.demo import load_demo
+from kapflow.demo.loader import load_demo
 from tests.pdftext import pdf_readable
 
 

@@ -3,7 +3,7 @@ only) and leaves one confirmed request from the public form on Harbor Light's ca
 
 import pytest
 
-from kapflow.core.demo import load_demo
+from kapflow.demo.loader import load_demo
 from kapflow.directory.models import ClinicianProfile, Inquiry, PracticeProfile
 from kapflow.directory.selectors import SearchParams, search
 

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from kapflow.accounts.models import Membership
 from kapflow.billing.models import Invoice, Payment
-from kapflow.core.demo import load_demo
+from kapflow.demo.loader import load_demo
 from tests.accounts.factories import PASSWORD
 from tests.e2e.flows import sign_in
 from tests.pdftext import pdf_readable

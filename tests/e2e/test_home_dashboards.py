@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test import Client as DjangoClient
 
-from kapflow.core.demo import DEMO_PASSWORD, SIGN_INS
+from kapflow.demo.people import DEMO_PASSWORD, SIGN_INS
 
 pytestmark = [pytest.mark.e2e]
 

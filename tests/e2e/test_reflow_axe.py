@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client as DjangoClient
 
-from kapflow.core.demo import DEMO_PASSWORD, SIGN_INS
+from kapflow.demo.people import DEMO_PASSWORD, SIGN_INS
 from tests.core import test_demo_crawl as demo_crawl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -24,7 +24,7 @@ import pytest
 from django.db import connection
 
 from kapflow.accounts.models import Membership
-from kapflow.core.demo import load_demo
+from kapflow.demo.loader import load_demo
 from kapflow.portability import archive
 from kapflow.portability.export import export_practice
 from kapflow.portability.importer import busy_tables

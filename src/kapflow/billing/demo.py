@@ -1,4 +1,4 @@
-"""Demo billing (kapflow.core.demo calls load_demo_billing after the sessions): the fee
+"""Demo billing (kapflow.demo.loader calls load_demo_billing after the sessions): the fee
 schedule, and money in every state for billing@, through the services so every rule applies.
 
 - The client sign-in (client@): out-of-network coverage and two diagnoses; two past visits

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "kapflow.notifications",
     "kapflow.dashboard",
     "kapflow.search",
+    "kapflow.demo",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""The demo's notifications: the demo writes its history directly (kapflow.core.demo), not
+"""The demo's notifications: the demo writes its history directly (kapflow.demo), not
 through the services that notify, so this replays the last days' events through
 `notifications.services.notify` as those services would have: consents signed, questionnaires
 answered, messages, referrals waiting, decisions and open alerts. Older than two days: read."""

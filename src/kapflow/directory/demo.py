@@ -1,4 +1,4 @@
-"""Demo directory (kapflow.core.demo calls load_demo_directory after the schedule): Harbor
+"""Demo directory (kapflow.demo.loader calls load_demo_directory after the schedule): Harbor
 Light and two more fictional practices published in different states, one online only, and
 one confirmed request from the public form (a joint intake) waiting on Harbor Light's
 caseload. Everything goes through the directory's services; idempotent."""

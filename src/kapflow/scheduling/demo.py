@@ -1,4 +1,4 @@
-"""Demo schedule for the fictional practice (kapflow.core.demo can call load_demo_schedule
+"""Demo schedule for the fictional practice (kapflow.demo.loader can call load_demo_schedule
 after load_demo): two rooms, weekday hours for each therapist, and two weeks of upcoming
 appointments for the open courses, booked through the services (so clashes are skipped and
 every booking is audited). Idempotent: nothing is added once the practice has appointments.

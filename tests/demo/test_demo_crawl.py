@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
-from kapflow.core.demo import DEMO_PASSWORD, SIGN_INS
+from kapflow.demo.people import DEMO_PASSWORD, SIGN_INS
 
 MAX_PAGES = 400
 PER_SHAPE = 4

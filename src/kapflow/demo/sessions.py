@@ -1,4 +1,4 @@
-"""Demo dosing sessions and notes (kapflow.core.demo calls load_demo_sessions after the
+"""Demo dosing sessions and notes (kapflow.demo.loader calls load_demo_sessions after the
 courses and the schedule): for the first therapist, one in-person session discharged
 yesterday with its signed dosing note, and one in progress now (dose given 50 minutes ago,
 one flagged blood pressure), so the session screen, the vitals reminders and the notes have

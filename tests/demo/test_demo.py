@@ -20,9 +20,9 @@ from kapflow.clinical.prescribing import dea_number_valid
 from kapflow.consents.models import ConsentDocument, ConsentSignature, ConsentWithdrawal
 from kapflow.consents.selectors import own_consents
 from kapflow.core import clock
-from kapflow.core.demo import DEMO_COURSES, JORDAN_COURSE
 from kapflow.courses.models import Course, CourseEvent
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
+from kapflow.demo.plan import DEMO_COURSES, JORDAN_COURSE
 from kapflow.encounters.models import DosingSession
 from kapflow.prescriptions import selectors
 from kapflow.prescriptions.models import (
@@ -98,7 +98,7 @@ def test_demo_prescribing_records_match_the_courses(db):
     }
     courses = list(with_facts(Course.objects.exclude(stage__in=rules.CLOSED_STAGES)).order_by("id"))
     sessions, no_doses = Counter(), []
-    # The demo's sessions on the screen (kapflow.core.demo_sessions) add a dosing each to
+    # The demo's sessions on the screen (kapflow.demo.sessions) add a dosing each to
     # courses the plan built; take them out to compare with the plan.
     on_screen = Counter(
         DosingSession.objects.filter(dose_event__isnull=False).values_list("course_id", flat=True)

@@ -10,13 +10,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from kapflow.core.demo import (
-    DEMO_PASSWORD,
-    SIGN_INS,
-    demo_stale_since,
-    load_demo,
-    only_demo_organisations,
-)
+from kapflow.demo.loader import demo_stale_since, load_demo, only_demo_organisations
+from kapflow.demo.people import DEMO_PASSWORD, SIGN_INS
 
 
 class Command(BaseCommand):
