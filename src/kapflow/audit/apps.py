@@ -29,9 +29,14 @@ class AuditConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
+        from kapflow import policy
         from kapflow.audit import signals
+        from kapflow.audit.services import audit_route_not_found
+        from kapflow.core.access import register_staff_gate
 
         checks.register(check_audit_key)
+        # core's staff gate (core.access) asks policy and refuses through the audit trail.
+        register_staff_gate(is_staff=policy.is_staff_actor, refuse=audit_route_not_found)
         # Sign-in events are audit events (issue 13). axes connects its own receivers first
         # (it is installed before this app), so a lockout is known when on_sign_in_failed runs.
         user_logged_in.connect(signals.on_signed_in, dispatch_uid="kapflow_audit_sign_in")

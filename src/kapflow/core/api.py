@@ -3,19 +3,8 @@
 from ninja import Schema
 from pydantic import Field
 
-from kapflow import policy
-
-
-def staff_actor(request):
-    """The acting staff membership, or 404 (a record the path names by id is recorded as
-    probed, audit_route_not_found)."""
-    from kapflow.audit.services import audit_route_not_found
-
-    actor = getattr(request, "actor", None)
-    if not policy.is_staff_actor(actor):
-        raise audit_route_not_found(request)
-    return actor
-
+# Re-exported: every app's staff pages and routers import it from here.
+from kapflow.core.access import staff_actor as staff_actor
 
 # ---- the one error shape every router declares (kapflow.api builds the responses) ------------
 

@@ -4,18 +4,8 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from kapflow import policy
-
-
-def staff_actor(request):
-    """The acting staff membership, or 404: clients and companions never reach staff pages
-    (a record the page names by id is recorded as probed, audit_route_not_found)."""
-    from kapflow.audit.services import audit_route_not_found
-
-    actor = getattr(request, "actor", None)
-    if not policy.is_staff_actor(actor):
-        raise audit_route_not_found(request)
-    return actor
+# Re-exported: every app's staff pages and routers import it from here.
+from kapflow.core.access import staff_actor as staff_actor
 
 
 def add_errors(form, exc: ValidationError) -> None:
