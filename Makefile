@@ -78,6 +78,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	KAPFLOW_TESTING=1 $(PY) manage.py makemigrations --check --dry-run
+	$(BIN)/lint-imports
 
 test: lint
 	KAPFLOW_TESTING=1 $(BIN)/pytest $(PYTEST_ARGS)
