@@ -5,14 +5,16 @@ import json
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kapflow.accounts import services as account_services
+from kapflow.audit.models import AuditEvent
 from kapflow.courses.models import DueItem
 from kapflow.encounters import services
-from kapflow.encounters.models import DosingSession
+from kapflow.encounters.models import ChecklistResponse, DosingSession
 from tests.conftest import sign_in
 from tests.encounters.factories import ALL_YES, GOOD_START, MIN, dosed, opened, ready_course
 
@@ -127,9 +129,22 @@ def test_checklist_over_the_api_for_the_client(client, world, course):
     response = client.post(
         f"{URL}/{session.pk}/checklist", data=json.dumps(ALL_YES), content_type="application/json"
     )
-    assert response.status_code in (201, 403), response.content  # CSRF may guard the session
-    if response.status_code == 201:
-        assert response.json()["respondent"] == "client"
+    assert response.status_code == 201, response.content
+    assert response.json()["respondent"] == "client"
+    stored = ChecklistResponse.objects.get(session=session)
+    assert (stored.respondent, stored.answered_by_id) == ("client", world.client_member.user_id)
+    event = AuditEvent.objects.get(action="dosing_session.checklist")
+    assert (event.target_id, event.client_id) == (session.pk, world.client.pk)
+
+
+def test_the_session_checklist_refuses_a_post_without_the_csrf_token(world, course):
+    session = opened(world.therapist, course)
+    browser = sign_in(Client(enforce_csrf_checks=True), world.client_member.user)
+    response = browser.post(
+        f"{URL}/{session.pk}/checklist", data=json.dumps(ALL_YES), content_type="application/json"
+    )
+    assert response.status_code == 403, response.content
+    assert not ChecklistResponse.objects.filter(session=session).exists()
 
 
 def test_groups_over_the_api(api, world, course):

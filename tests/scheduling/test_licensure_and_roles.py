@@ -13,6 +13,7 @@ import pytest
 
 from kapflow.accounts import services as account_services
 from kapflow.accounts.models import ClinicianLicence, Role
+from kapflow.audit.models import AuditEvent
 from kapflow.core.errors import DomainError, PermissionDenied
 from kapflow.scheduling import services
 from kapflow.scheduling.models import Appointment, SchedulingSettings
@@ -180,6 +181,9 @@ def test_the_practices_own_clinicians_still_change_every_kind(world, course):
     services.appointment_cancel(
         actor=world.therapist, appointment_id=followup.pk, version=1, reason="Moved to video."
     )
+    assert Appointment.objects.get(pk=followup.pk).status == "cancelled"
+    event = AuditEvent.objects.get(action="appointment.cancel")
+    assert (event.actor_id, event.target_id) == (world.therapist.user_id, followup.pk)
 
 
 # ---- the integration window: the service -----------------------------------------------------

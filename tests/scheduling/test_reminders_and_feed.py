@@ -2,8 +2,10 @@
 iCalendar feed (secret URL, revoked is 404, no PHI, constant query count)."""
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -76,8 +78,14 @@ def test_cancelled_appointments_get_no_reminder(world):
     assert reminders_send(now=appt.starts_at - timedelta(hours=1)) == 0
 
 
-def test_send_reminders_command_runs(world):
-    call_command("send_reminders")
+def test_send_reminders_command_sends_what_is_due_now(world):
+    appt = book(world.therapist, world.client).first
+    out = StringIO()
+    with time_machine.travel(appt.starts_at - timedelta(minutes=60), tick=False):
+        call_command("send_reminders", stdout=out)
+    assert out.getvalue().strip() == "reminders: SUCCESSFUL"
+    assert ReminderSent.objects.filter(appointment=appt).count() == 4
+    assert len(mail.outbox) == 2
 
 
 # ---- the feed -------------------------------------------------------------------------------
