@@ -27,6 +27,14 @@ def _is_practice(actor) -> bool:
 # ---- clients -------------------------------------------------------------------------------
 
 
+def _partnered_practices(partner_id) -> QuerySet:
+    """The practices an organisation is a partner of (ids, as a subquery): the tenancy a
+    partner's clinician works in, beside the care-team grant that names the client."""
+    from kapflow.accounts.models import Partnership
+
+    return Partnership.objects.filter(partner_id=partner_id).values("practice_id")
+
+
 def clients_queryset(actor) -> QuerySet:
     """Every client the actor may see on staff pages and staff endpoints."""
     from kapflow.core import clock
@@ -57,14 +65,13 @@ def clients_scope(
 ) -> QuerySet:
     """clients_queryset from plain values: a function of its arguments only, so that a
     compiled copy of it can be bound with another actor's values (QueryTemplate)."""
-    from kapflow.patients.models import CareTeamMember, Client
+    from kapflow.patients import grants
+    from kapflow.patients.models import Client
 
     if admin and practice:
         return Client.objects.for_org(organisation_id)
     if clinician:
-        on_team = CareTeamMember.objects.filter(
-            client=OuterRef("pk"), membership_id=membership_id, ended_at__isnull=True
-        )
+        on_team = grants.holds_grant(membership_id, client="pk")
         # Scope by organisation first (tenancy), then by the care-team grant: a practice's
         # clinicians only treat its own clients; a partner's only those of practices it
         # partners with. This also lets PostgreSQL walk the (organisation, name) index.
@@ -72,12 +79,11 @@ def clients_scope(
             scoped = Client.objects.for_org(organisation_id)
             # Or an open emergency grant of the same practice (decision 0036).
             grant = _emergency_grant_of(membership_id, organisation_id, now, "pk")
-            return scoped.filter(Q(Exists(on_team)) | Q(Exists(grant)))
-        from kapflow.accounts.models import Partnership
+            return scoped.filter(Q(on_team) | Q(Exists(grant)))
 
-        practices = Partnership.objects.filter(partner_id=organisation_id).values("practice_id")
+        practices = _partnered_practices(organisation_id)
         scoped = Client.objects.filter(organisation_id__in=practices)
-        return scoped.filter(Exists(on_team))
+        return scoped.filter(on_team)
     return Client.objects.none()
 
 
@@ -429,17 +435,15 @@ def referrals_queryset(actor) -> QuerySet:
         )
     if not actor.has_role(Role.PRESCRIBER):
         return Referral.objects.none()
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     # Addressed to the actor, while the care-team grant lasts (decision 0005): a practice
     # that removes the prescriber from the team ends their access to an open referral. A
     # declined or withdrawn one stays listed so both sides see its status (its content is
     # hidden from the partner once withdrawn).
-    grant = CareTeamMember.objects.filter(
-        client=OuterRef("client"), membership=actor, ended_at__isnull=True
-    )
+    grant = grants.holds_grant(actor.pk, client="client")
     return Referral.objects.filter(partner_id=actor.organisation_id, prescriber=actor).filter(
-        Q(Exists(grant)) | Q(status__in=["declined", "withdrawn"])
+        Q(grant) | Q(status__in=["declined", "withdrawn"])
     )
 
 
@@ -467,11 +471,9 @@ def can_prescribe(actor, course) -> bool:
 
 def _on_team_now(actor, client_id: int) -> bool:
     # A query rather than the prefetched team: callers hold a course or an alert, not a client.
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
-    return CareTeamMember.objects.filter(
-        client_id=client_id, membership=actor, ended_at__isnull=True
-    ).exists()
+    return grants.on_care_team(actor.pk, client_id)
 
 
 def can_read_shared_journal(actor, course) -> bool:
@@ -557,9 +559,8 @@ def can_use_messaging(actor) -> bool:
 
 def message_threads_queryset(actor) -> QuerySet:
     """Threads the actor takes part in and may still read."""
-    from kapflow.accounts.models import Partnership
     from kapflow.messaging.models import Thread, ThreadKind, ThreadParticipant
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     if not can_use_messaging(actor):
         return Thread.objects.none()
@@ -569,19 +570,15 @@ def message_threads_queryset(actor) -> QuerySet:
     if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
         allowed.append(Q(kind=ThreadKind.CARE))
     if actor.has_role(*CLINICIAN_ROLES):
-        on_team = CareTeamMember.objects.filter(
-            client_id=OuterRef("client_id"), membership=actor, ended_at__isnull=True
-        )
-        allowed.append(Q(Exists(on_team)))
+        on_team = grants.holds_grant(actor.pk, client="client_id")
+        allowed.append(Q(on_team))
     condition = allowed[0]
     for other in allowed[1:]:
         condition |= other
     if _is_practice(actor):
         scoped = Thread.objects.for_org(actor.organisation)
     else:
-        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
-            "practice_id"
-        )
+        practices = _partnered_practices(actor.organisation_id)
         scoped = Thread.objects.filter(organisation_id__in=practices)
     taking_part = ThreadParticipant.objects.filter(thread_id=OuterRef("pk"), membership=actor)
     return scoped.filter(Exists(taking_part)).filter(condition)
@@ -590,7 +587,8 @@ def message_threads_queryset(actor) -> QuerySet:
 def messageable_clients_queryset(actor) -> QuerySet:
     """Clients a staff member may start a thread about: a practice admin, every client of
     the practice; a clinician, the clients whose care team they are on. Billers: none."""
-    from kapflow.patients.models import CareTeamMember, Client
+    from kapflow.patients import grants
+    from kapflow.patients.models import Client
 
     if actor is None:
         return Client.objects.none()
@@ -599,10 +597,8 @@ def messageable_clients_queryset(actor) -> QuerySet:
     if actor.has_role(*CLINICIAN_ROLES):
         # clients_queryset answers for a biller who is also a clinician with every client of
         # the practice; messaging needs the care-team grant whatever the other roles.
-        on_team = CareTeamMember.objects.filter(
-            client=OuterRef("pk"), membership=actor, ended_at__isnull=True
-        )
-        return clients_queryset(actor).filter(Exists(on_team))
+        on_team = grants.holds_grant(actor.pk, client="pk")
+        return clients_queryset(actor).filter(on_team)
     return Client.objects.none()
 
 
@@ -627,10 +623,9 @@ def thread_candidates_queryset(thread, *, include_admins: bool = True) -> QueryS
     team; for a `care` thread also the client and (include_admins) the practice's admins."""
     from kapflow.accounts.models import Membership
     from kapflow.messaging.models import ThreadKind
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
-    team = CareTeamMember.objects.filter(client_id=thread.client_id, ended_at__isnull=True)
-    team = team.values("membership_id")
+    team = grants.team_member_ids(thread.client_id)
     allowed = Q(pk__in=team, roles__role__in=sorted(CLINICIAN_ROLES))
     if thread.kind == ThreadKind.CARE:
         allowed |= Q(
@@ -753,11 +748,7 @@ def appointments_queryset(actor) -> QuerySet:
     if _is_practice(actor):
         scoped = Appointment.objects.for_org(actor.organisation)
     else:
-        from kapflow.accounts.models import Partnership
-
-        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
-            "practice_id"
-        )
+        practices = _partnered_practices(actor.organisation_id)
         scoped = Appointment.objects.filter(organisation_id__in=practices)
     return scoped.filter(Q(Exists(taking_part)) | Q(Exists(their_client)))
 
@@ -910,10 +901,9 @@ def _active_supervisees(actor):
 def notes_queryset(actor) -> QuerySet:
     """Every note the actor may read (drafts and psychotherapy notes included, by the rules
     above). Other organisations' notes are never in it."""
-    from kapflow.accounts.models import Partnership
     from kapflow.clinical.notes import MEDICAL_SESSION_TYPES
     from kapflow.notes.models import Note, NoteKind, NoteStatus
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     if actor is None or not actor.has_role(Role.PRACTICE_ADMIN, *CLINICIAN_ROLES):
         return Note.objects.none()
@@ -923,26 +913,20 @@ def notes_queryset(actor) -> QuerySet:
         allowed |= Q(author_id__in=_active_supervisees(actor))
     signed_progress = Q(status=NoteStatus.SIGNED, kind=NoteKind.PROGRESS)
     if actor.has_role(*CLINICIAN_ROLES):
-        on_team = CareTeamMember.objects.filter(
-            client_id=OuterRef("client_id"), membership=actor, ended_at__isnull=True
-        )
+        on_team = grants.holds_grant(actor.pk, client="client_id")
         if _is_practice(actor):
             grant = _emergency_grant(actor, "client_id")
-            allowed |= signed_progress & (Q(Exists(on_team)) | Q(Exists(grant)))
+            allowed |= signed_progress & (Q(on_team) | Q(Exists(grant)))
         elif actor.has_role(Role.PRESCRIBER):
             allowed |= (
-                signed_progress
-                & Q(session_type__in=sorted(MEDICAL_SESSION_TYPES))
-                & Q(Exists(on_team))
+                signed_progress & Q(session_type__in=sorted(MEDICAL_SESSION_TYPES)) & Q(on_team)
             )
     if actor.has_role(Role.PRACTICE_ADMIN) and _is_practice(actor):
         allowed |= signed_progress
     if _is_practice(actor):
         scoped = Note.objects.for_org(actor.organisation)
     else:
-        practices = Partnership.objects.filter(partner_id=actor.organisation_id).values(
-            "practice_id"
-        )
+        practices = _partnered_practices(actor.organisation_id)
         scoped = Note.objects.filter(organisation_id__in=practices)
     return scoped.filter(allowed)
 
@@ -1144,7 +1128,7 @@ def invoices_queryset(actor) -> QuerySet:
     """The invoices a staff member may read: every invoice of the practice for its billers
     and admins; for its therapists, those of clients on their care team."""
     from kapflow.billing.models import Invoice
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     if actor is None or not _is_practice(actor):
         return Invoice.objects.none()
@@ -1152,10 +1136,8 @@ def invoices_queryset(actor) -> QuerySet:
     if can_work_billing(actor):
         return invoices
     if actor.has_role(Role.THERAPIST):
-        on_team = CareTeamMember.objects.filter(
-            client=OuterRef("client_id"), membership=actor, ended_at__isnull=True
-        )
-        return invoices.filter(Exists(on_team))
+        on_team = grants.holds_grant(actor.pk, client="client_id")
+        return invoices.filter(on_team)
     return Invoice.objects.none()
 
 
@@ -1286,13 +1268,13 @@ def practitioners_queryset(actor) -> QuerySet:
     """Staff memberships a staff actor may name: the members of their own organisation and
     the care-team members of the clients they see."""
     from kapflow.accounts.models import STAFF_ROLES, Membership
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     if not is_staff_actor(actor):
         return Membership.objects.none()
-    on_teams = CareTeamMember.objects.filter(
-        client_id__in=clients_queryset(actor).values("pk"), ended_at__isnull=True
-    ).values("membership_id")
+    on_teams = grants.open_grants(client_id__in=clients_queryset(actor).values("pk")).values(
+        "membership_id"
+    )
     return Membership.objects.filter(
         Q(organisation_id=actor.organisation_id) | Q(pk__in=on_teams),
         roles__role__in=STAFF_ROLES,

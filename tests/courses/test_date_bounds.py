@@ -92,10 +92,9 @@ def test_the_clearance_date_lies_between_the_opening_and_today(world, value, ok)
     events = CourseEvent.objects.count()
 
     def decide():
-        return services.course_transition(
+        return services.course_workflow_step(
             actor=world.prescriber, course_id=course.pk, action="decide_eligible",
-            clearance_on=value, clearance_valid_days=90, workflow=True,
-        )  # fmt: skip
+            clearance_on=value, clearance_valid_days=90,)  # fmt: skip
 
     if ok:
         assert decide().clearance_on == value

@@ -250,10 +250,9 @@ def refer_again(w, course):
         actor=w.therapist, client_id=other.pk, pathway="higher_dose", delivery="in_person"
     )
     course_services.course_transition(actor=w.therapist, course_id=opened.pk, action="start_intake")
-    course_services.course_transition(
-        actor=w.therapist, course_id=opened.pk, action="refer", prescriber_id=w.prescriber.pk,
-        workflow=True,
-    )  # fmt: skip
+    course_services.course_workflow_step(
+        actor=w.therapist, course_id=opened.pk, action="refer", prescriber_id=w.prescriber.pk
+    )
 
 
 STEPS = {

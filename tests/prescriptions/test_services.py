@@ -21,7 +21,7 @@ from kapflow.courses import services as course_services
 from kapflow.courses.models import Course, CourseEvent, GateSettings
 from kapflow.patients import selectors as patient_selectors
 from kapflow.patients.models import CareTeamMember
-from kapflow.prescriptions import selectors, services
+from kapflow.prescriptions import doses, selectors, services
 from kapflow.prescriptions.models import (
     Dispense,
     DoseUse,
@@ -878,7 +878,7 @@ def _use(world, course):
     """One dosing session's dose, as courses.services.dosing_start takes it."""
     with transaction.atomic():
         dosing = event(course, world.therapist, "dosing")
-        return services.dose_use_for_session(
+        return doses.dose_use_for_session(
             actor=world.therapist, course=course, event=dosing, now=timezone.now()
         )
 

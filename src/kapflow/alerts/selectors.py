@@ -6,14 +6,15 @@ shown, in one INSERT). Each open-alert list is one SELECT whatever its length: t
 course and reporter are joined, and whether the actor may acknowledge is annotated.
 """
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from kapflow import policy
 from kapflow.alerts.models import Alert, Severity
 from kapflow.audit.services import audit_not_found, audit_record, audit_record_many
 from kapflow.clinical.reactions import SYMPTOM_BY_CODE
 from kapflow.core.errors import NotFound
-from kapflow.patients.models import CareTeamMember, Client
+from kapflow.patients import grants
+from kapflow.patients.models import Client
 
 # Emergencies first, then urgent, then routine; newest first within each.
 SEVERITY_ORDER = Case(
@@ -25,13 +26,11 @@ SEVERITY_ORDER = Case(
 
 
 def _for_staff(actor) -> QuerySet:
-    on_team = CareTeamMember.objects.filter(
-        client_id=OuterRef("client_id"), membership_id=actor.pk, ended_at__isnull=True
-    )
+    on_team = grants.holds_grant(actor.pk, client="client_id")
     return (
         policy.alerts_queryset(actor)
         .select_related("client", "course", "raised_by", "acknowledged_by__user")
-        .annotate(actor_on_team=Exists(on_team))
+        .annotate(actor_on_team=on_team)
     )
 
 

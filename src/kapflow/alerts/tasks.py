@@ -18,17 +18,10 @@ def alert_notify(alert_id: int) -> None:
     """E-mail every clinician on the client's care team (therapists and prescribers, the
     partner's included) a link to the alert, at once."""
     from kapflow.alerts.models import Alert
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients.grants import team_emails
 
     alert = Alert.objects.get(pk=alert_id)
-    emails = set(
-        CareTeamMember.objects.filter(
-            client_id=alert.client_id,
-            ended_at__isnull=True,
-            membership__is_active=True,
-            membership__user__is_active=True,
-        ).values_list("membership__user__email", flat=True)
-    )
+    emails = team_emails(alert.client_id)
     url = settings.KAPFLOW_BASE_URL.rstrip("/") + reverse("alerts:detail", args=[alert_id])
     for email in sorted(emails):
         send_mail(

@@ -64,18 +64,10 @@ def amendment_notify_team(amendment_id: int) -> None:
     statement of disagreement) is waiting. A partner's prescriber is not told: they do not
     decide."""
     from kapflow.amendments.models import AmendmentRequest
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients.grants import team_emails
 
     row = AmendmentRequest.objects.get(pk=amendment_id)
-    emails = set(
-        CareTeamMember.objects.filter(
-            client_id=row.client_id,
-            ended_at__isnull=True,
-            membership__organisation_id=row.organisation_id,
-            membership__is_active=True,
-            membership__user__is_active=True,
-        ).values_list("membership__user__email", flat=True)
-    )
+    emails = team_emails(row.client_id, organisation_id=row.organisation_id)
     for email in sorted(emails):
         send_mail(
             subject=TEAM_SUBJECT,

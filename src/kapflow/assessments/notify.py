@@ -45,14 +45,10 @@ def link_email(link_id: int) -> None:
 def urgent_task_notify(task_id: int) -> None:
     """Tell the client's clinicians at once that an urgent task waits (link only)."""
     from kapflow.assessments.models import UrgentTask
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients.grants import team_emails
 
     urgent = UrgentTask.objects.get(pk=task_id)
-    emails = set(
-        CareTeamMember.objects.filter(
-            client_id=urgent.client_id, ended_at__isnull=True
-        ).values_list("membership__user__email", flat=True)
-    )
+    emails = team_emails(urgent.client_id)
     url = settings.KAPFLOW_BASE_URL.rstrip("/") + reverse("assessments:urgent", args=[task_id])
     for email in sorted(emails):
         send_mail(

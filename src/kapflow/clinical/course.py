@@ -284,6 +284,31 @@ def _eligibility_reasons(facts: CourseFacts) -> list[Reason]:
     return []
 
 
+# The stages a prescription may be written in: after a signed eligible decision, while the
+# course is open (kapflow.prescriptions).
+PRESCRIBING_STAGES = frozenset(
+    {Stage.ELIGIBLE, Stage.CONSENTED, Stage.PREPARATION, Stage.ACTIVE, Stage.MAINTENANCE}
+)
+
+
+def prescribing_reasons(facts: CourseFacts) -> list[Reason]:
+    """Why the course's prescriber may not write a prescription now (both hard): no signed
+    eligible decision on an open course, or no current licence in the client's state."""
+    reasons = []
+    if facts.stage not in PRESCRIBING_STAGES or facts.eligibility != "eligible":
+        reasons.append(
+            Reason("eligibility.missing", "Prescribe only after a signed eligible decision.")
+        )
+    if not facts.prescriber_licensed:
+        reasons.append(
+            Reason(
+                "licence.state_mismatch",
+                "You hold no current licence in the state where the client is.",
+            )
+        )
+    return reasons
+
+
 def transition_reasons(
     action: Action, facts: CourseFacts, *, now: datetime, policy: GatePolicy | None = None
 ) -> list[Reason]:
@@ -739,5 +764,6 @@ __all__ = [
     "next_dose_from",
     "next_step",
     "one_at_a_time_reasons",
+    "prescribing_reasons",
     "transition_reasons",
 ]

@@ -29,6 +29,7 @@ from kapflow.clinical.medications import (
     medication_key,
     medications_named,
 )
+from kapflow.clinical.reasons import Reason
 
 
 class Severity(StrEnum):
@@ -759,6 +760,29 @@ def review_check(findings: Iterable[Finding], reviewed: Iterable[str]) -> Review
     )
 
 
+def eligible_reasons(findings: Iterable[Finding], *, exclusions_acknowledged: bool) -> list[Reason]:
+    """Why an "eligible" decision cannot be signed on these findings: every finding still
+    missing (hard), and every exclusion the prescriber has not confirmed reviewing (soft: the
+    confirmation is theirs to give, with the decision's written reason)."""
+    findings = list(findings)
+    reasons = [
+        Reason(f.code, f"Still missing: {f.message}")
+        for f in findings
+        if f.severity is Severity.MISSING
+    ]
+    if not exclusions_acknowledged:
+        reasons += [
+            Reason(
+                f.code,
+                f"Exclusion found: {f.message} Confirm you reviewed it to decide eligible.",
+                overridable=True,
+            )
+            for f in findings
+            if f.severity is Severity.EXCLUDE
+        ]
+    return reasons
+
+
 def findings_summary(findings: Iterable[Finding]) -> dict[Severity, int]:
     """How many findings of each severity, every severity present (zero when none)."""
     counts = dict.fromkeys(SEVERITY_ORDER, 0)
@@ -783,6 +807,7 @@ __all__ = [
     "Severity",
     "bmi",
     "eligibility_screen",
+    "eligible_reasons",
     "findings_summary",
     "medications_to_review",
     "review_check",

@@ -48,7 +48,8 @@ from kapflow.courses.models import (
     OverrideDecision,
 )
 from kapflow.encounters.models import DosingSession, TimelineEntry
-from kapflow.patients.models import CareTeamMember, Companion
+from kapflow.patients import grants
+from kapflow.patients.models import Companion
 from kapflow.prescriptions.models import Dispense, DoseUse, Prescription
 
 logger = logging.getLogger(__name__)
@@ -589,7 +590,7 @@ def course_get_for_actor(*, actor, course_id: int, audit_action: str = "course.v
         .prefetch_related(
             Prefetch(
                 "client__care_team",
-                queryset=CareTeamMember.objects.filter(ended_at__isnull=True).select_related(
+                queryset=grants.open_grants().select_related(
                     "membership__user", "membership__organisation"
                 ),
             )

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import EmptyResultSet, ValidationError
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from kapflow.clinical import overrides as ovr
 from kapflow.core import clock
 from kapflow.core.bounds import DateKind, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
+from kapflow.courses.facts import course_facts_refresh
 from kapflow.courses.models import (
     CLOSED_VALUES,
     CONDITION_CHOICES,
@@ -38,8 +39,9 @@ from kapflow.courses.models import (
     OverrideDecision,
 )
 from kapflow.courses.selectors import course_facts, gate_policy, with_facts
-from kapflow.patients.models import CareTeamMember
 from kapflow.patients.selectors import client_get_for_update
+from kapflow.patients.services import care_team_end, care_team_grant
+from kapflow.prescriptions.doses import dose_use_for_session
 
 logger = logging.getLogger(__name__)
 
@@ -82,55 +84,6 @@ def _facts_check(course: Course) -> None:
     if differ:
         logger.warning("course_facts.drift", extra={"course_id": course.pk, "fields": differ})
         course_facts_refresh(course_id=course.pk)
-
-
-def course_facts_refresh(
-    *,
-    course_id: int | None = None,
-    client_id: int | None = None,
-    user_id: int | None = None,
-    organisation_id: int | None = None,
-    missing: bool = False,
-) -> int:
-    """Store the facts (CourseFacts) of one course, of a client's courses, of the courses a
-    clinician (by user) is therapist or prescriber of, of a practice's courses, or of every
-    course that has none yet (`missing`): computed from the rows themselves by with_facts,
-    in one INSERT ... SELECT ... ON CONFLICT statement, inside the caller's transaction.
-    Every write path that changes a row a fact is read from calls it after its writes;
-    `kapflow refresh_course_facts` repairs. Returns the number of courses written."""
-    scopes = [
-        Q(pk=course_id) if course_id is not None else None,
-        Q(client_id=client_id) if client_id is not None else None,
-        Q(therapist__user_id=user_id) | Q(prescriber__user_id=user_id)
-        if user_id is not None
-        else None,
-        Q(organisation_id=organisation_id) if organisation_id is not None else None,
-        Q(facts__isnull=True) if missing else None,
-    ]
-    given = [scope for scope in scopes if scope is not None]
-    if len(given) != 1:
-        raise ValueError("Name exactly one set of courses to refresh.")
-    courses = Course.objects.filter(given[0])
-    fresh = with_facts(courses).values("id", "organisation_id", *FACT_FIELDS)
-    try:
-        select_sql, params = fresh.query.get_compiler(connection=connection).as_sql()
-    except EmptyResultSet:
-        return 0
-    q = connection.ops.quote_name
-    columns = ["course_id", "organisation_id", *FACT_FIELDS, "refreshed_at"]
-    picked = [f"fresh.{q(name)}" for name in ("id", "organisation_id", *FACT_FIELDS)]
-    updates = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in columns[1:])
-    # Only quoted names and Django's compiled SELECT are pasted in; every value is a
-    # parameter. WHERE true: SQLite needs it to parse an upsert from a SELECT.
-    statement = (
-        f"INSERT INTO {q(CourseFacts._meta.db_table)} ({', '.join(map(q, columns))}) "  # noqa: S608
-        f"SELECT {', '.join(picked)}, %s FROM ({select_sql}) fresh WHERE true "
-        f"ON CONFLICT ({q('course_id')}) DO UPDATE SET {updates}"
-    )
-    now = connection.ops.adapt_datetimefield_value(clock.now())
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [now, *params])
-        return cursor.rowcount
 
 
 def _event(*, actor, course, kind, occurred_at=None, **fields) -> CourseEvent:
@@ -201,13 +154,7 @@ def course_open(
     )
     course.full_clean()
     course.save()
-    if not CareTeamMember.objects.filter(
-        client=client, membership=therapist, role="therapist", ended_at__isnull=True
-    ).exists():
-        CareTeamMember.objects.create(
-            organisation=client.organisation, client=client, membership=therapist,
-            role="therapist", added_by=actor.user,
-        )  # fmt: skip
+    care_team_grant(actor=actor, client=client, membership=therapist, role="therapist")
     _event(
         actor=actor, course=course, kind=EventKind.TRANSITION, to_stage=course.stage,
         action="open", reason="Course opened.",
@@ -227,6 +174,13 @@ def _require_side(actor, course, side: rules.Side) -> None:
         raise PermissionDenied(f"This step is for {who}.")
 
 
+def _action(action: str) -> rules.Action:
+    try:
+        return rules.Action(action)
+    except ValueError as exc:
+        raise ValidationError({"action": "Unknown step."}) from exc
+
+
 @transaction.atomic
 def course_transition(
     *,
@@ -239,125 +193,84 @@ def course_transition(
     clearance_valid_days: int | None = None,
     preparation_planned: int | None = None,
     now: datetime | None = None,
-    workflow: bool = False,
 ) -> Course:
-    """Move the course along one transition, or refuse with every reason (GateBlocked).
-
-    The referral, evaluation and eligibility steps belong to kapflow.prescriptions, which
-    calls this with `workflow=True` after checking its own permissions; asked for directly,
-    they are refused."""
-    now = now or timezone.now()
-    try:
-        act = rules.Action(action)
-    except ValueError as exc:
-        raise ValidationError({"action": "Unknown step."}) from exc
-    if act in WORKFLOW_ACTIONS and not workflow:
+    """Move the course along one of its therapist's or prescriber's own steps (the course page
+    and the API), or refuse with every reason (GateBlocked). The referral, evaluation and
+    eligibility steps are taken on the referral pages (course_workflow_step); asked for
+    here, they are refused whatever else the request carries."""
+    act = _action(action)
+    if act in WORKFLOW_ACTIONS:
         raise DomainError(
             "Referral, evaluation and eligibility steps are taken on the referral page.",
             code="course.use_referral",
         )
     course = course_for_update(actor, course_id)
+    _require_side(actor, course, rules.TRANSITIONS[act].side)
+    return _transition(
+        actor=actor, course=course, act=act, reason=reason, prescriber_id=prescriber_id,
+        clearance_on=clearance_on, clearance_valid_days=clearance_valid_days,
+        preparation_planned=preparation_planned, now=now or timezone.now(),
+    )  # fmt: skip
+
+
+@transaction.atomic
+def course_workflow_step(
+    *,
+    actor: Membership,
+    course_id: int,
+    action: str,
+    reason: str = "",
+    prescriber_id: int | None = None,
+    clearance_on: date | None = None,
+    clearance_valid_days: int | None = None,
+    now: datetime | None = None,
+) -> Course:
+    """A referral, evaluation or eligibility step (WORKFLOW_ACTIONS), for kapflow.prescriptions
+    only: the referral's rules decide who may take it (the referring therapist, the
+    referral's prescriber), and its services check them before calling this. The course's
+    own gate, its reasons and its writes are course_transition's."""
+    act = _action(action)
+    if act not in WORKFLOW_ACTIONS:
+        raise ValueError(f"{act.value} is not a referral step: use course_transition.")
+    course = course_for_update(actor, course_id)
+    return _transition(
+        actor=actor, course=course, act=act, reason=reason, prescriber_id=prescriber_id,
+        clearance_on=clearance_on, clearance_valid_days=clearance_valid_days,
+        now=now or timezone.now(),
+    )  # fmt: skip
+
+
+def _transition(
+    *, actor, course, act: rules.Action, reason, prescriber_id=None, clearance_on=None,
+    clearance_valid_days=None, preparation_planned=None, now: datetime,
+) -> Course:  # fmt: skip
+    """The one path of a stage change: the step's inputs checked, the rules asked with them
+    (transition_reasons), the new facts taken from rules.apply and written to the row, then
+    the side effects (the prescriber's grant, a closed course's open referral), the timeline
+    event, the stored facts and the audit row."""
     transition = rules.TRANSITIONS[act]
-    if not workflow:
-        _require_side(actor, course, transition.side)
     reason = (reason or "").strip()
     if transition.reason_required and not reason:
         raise ValidationError({"reason": "Write why; this decision needs a reason."})
-
-    facts = course_facts(course)
-    if facts.stage not in transition.sources:
+    before = course_facts(course)
+    if before.stage not in transition.sources:
         # The stage decides first: a wrong-stage request is refused whatever else it carries.
-        raise GateBlocked(rules.transition_reasons(act, facts, now=now))
-    if act is rules.Action.DECIDE_ELIGIBLE:
-        errors = {}
-        if clearance_on is not None and clearance_on > clock.clinical_date(
-            course.organisation, now
-        ):
-            errors["clearance_on"] = "The clearance date cannot be in the future."
-        if clearance_valid_days is not None and not 1 <= clearance_valid_days <= (
-            MAX_CLEARANCE_DAYS
-        ):
-            errors["clearance_valid_days"] = f"Enter 1 to {MAX_CLEARANCE_DAYS} days."
-        if errors:
-            raise ValidationError(errors)
-        # The clearance is this course's eligibility decision, made on an evaluation that
-        # follows the course's referral: not before the course opened.
-        check_date(
-            "clearance_on", clearance_on, organisation=course.organisation,
-            kind=DateKind.HAPPENED, born=course.client.date_of_birth, now=now,
-            starts=(start_of(course.organisation, course.opened_at, "the course opened"),),
-        )  # fmt: skip
-    prescriber = None
-    if act is rules.Action.REFER:
-        prescriber = _prescriber_choice(course, prescriber_id) if prescriber_id else None
-        facts = replace(
-            facts, prescriber_assigned=prescriber is not None or facts.prescriber_assigned
-        )
-    if act is rules.Action.DECIDE_ELIGIBLE:
-        facts = replace(facts, clearance_on=clearance_on, clearance_valid_days=clearance_valid_days)
-    if act is rules.Action.START_PREPARATION and preparation_planned not in (None, 1, 2, 3):
-        raise ValidationError({"preparation_planned": "Plan one to three preparation sessions."})
-
+        raise GateBlocked(rules.transition_reasons(act, before, now=now))
+    facts, prescriber = _with_step_inputs(
+        course, act, before, prescriber_id=prescriber_id, clearance_on=clearance_on,
+        clearance_valid_days=clearance_valid_days, preparation_planned=preparation_planned,
+        now=now,
+    )  # fmt: skip
     reasons = rules.transition_reasons(act, facts, now=now, policy=gate_policy(course))
     if reasons:
         raise GateBlocked(reasons)
-
+    after = rules.apply(facts, act)
     from_stage = course.stage
-    course.stage = transition.target.value
-    course.stage_changed_at = now
-    data: dict = {}
-    if prescriber is not None:
-        course.prescriber = prescriber
-        data["prescriber_membership_id"] = prescriber.pk
-        if not CareTeamMember.objects.filter(
-            client=course.client, membership=prescriber, role="prescriber", ended_at__isnull=True
-        ).exists():
-            # The referral is the partner prescriber's access grant (decision 0005).
-            CareTeamMember.objects.create(
-                organisation=course.organisation, client=course.client, membership=prescriber,
-                role="prescriber", added_by=actor.user,
-            )  # fmt: skip
-    if act is rules.Action.DECIDE_ELIGIBLE:
-        course.eligibility = "eligible"
-        course.clearance_on = clearance_on
-        course.clearance_valid_days = clearance_valid_days
-        data.update(clearance_on=clearance_on.isoformat(), valid_days=clearance_valid_days)
-    if act is rules.Action.DECIDE_NOT_ELIGIBLE:
-        course.eligibility = "not_eligible"
-    if act is rules.Action.DECLINE_REFERRAL and course.prescriber_id:
-        # The referral was the partner's access grant (decision 0005): it ends with it.
-        CareTeamMember.objects.filter(
-            client=course.client, membership_id=course.prescriber_id, role="prescriber",
-            ended_at__isnull=True,
-        ).update(ended_at=now)  # fmt: skip
-        data["prescriber_membership_id"] = course.prescriber_id
-        course.prescriber = None
-    if act is rules.Action.RECORD_CONSENT:
-        # The client's signature is the record (kapflow.consents); the step notes which
-        # version the therapist confirmed.
-        data["consent_version"] = course.kap_signed_version
-        data["consent_signed_at"] = course.kap_signed_at.isoformat()
-    if act is rules.Action.START_PREPARATION and preparation_planned:
-        course.preparation_planned = preparation_planned
-        data["preparation_planned"] = preparation_planned
-    if transition.target.value in CLOSED_VALUES:
-        course.closed_at = now
-        if act is not rules.Action.DECIDE_NOT_ELIGIBLE:
-            # A course closed while its referral is still open takes the referral with it,
-            # so it leaves the prescriber's queue (the decision closes its own referral).
-            from kapflow.prescriptions.models import OPEN_REFERRAL, Referral
-
-            withdrawn = Referral.objects.filter(course=course, status__in=OPEN_REFERRAL).update(
-                status="withdrawn", status_changed_at=now, responded_by=actor.user,
-                status_reason=f"The course was closed: {reason}",
-            )  # fmt: skip
-            if withdrawn and course.prescriber_id:
-                # The prescriber never took the client on: the referral's grant ends too.
-                CareTeamMember.objects.filter(
-                    client=course.client, membership_id=course.prescriber_id,
-                    role="prescriber", ended_at__isnull=True,
-                ).update(ended_at=now)  # fmt: skip
-                data["referral_withdrawn"] = True
+    data = _write_facts(course, before=before, after=after, now=now)
+    data |= _step_effects(
+        actor=actor, course=course, act=act, after=after, prescriber=prescriber,
+        preparation_planned=preparation_planned, reason=reason, now=now,
+    )  # fmt: skip
     course.full_clean()
     course.save()
     _event(
@@ -371,6 +284,116 @@ def course_transition(
         changed_fields=["stage"],
     )  # fmt: skip
     return course
+
+
+def _with_step_inputs(
+    course, act, facts, *, prescriber_id, clearance_on, clearance_valid_days,
+    preparation_planned, now,
+) -> tuple[rules.CourseFacts, Membership | None]:  # fmt: skip
+    """The facts as the step would make them with what the request carries (the prescriber
+    referred to, the clearance signed), each input checked first with its field named."""
+    prescriber = None
+    if act is rules.Action.DECIDE_ELIGIBLE:
+        _clearance_check(course, clearance_on, clearance_valid_days, now=now)
+        facts = replace(facts, clearance_on=clearance_on, clearance_valid_days=clearance_valid_days)
+    if act is rules.Action.REFER and prescriber_id:
+        prescriber = _prescriber_choice(course, prescriber_id)
+        facts = replace(facts, prescriber_assigned=True)
+    if act is rules.Action.START_PREPARATION and preparation_planned not in (None, 1, 2, 3):
+        raise ValidationError({"preparation_planned": "Plan one to three preparation sessions."})
+    return facts, prescriber
+
+
+def _clearance_check(course, clearance_on, clearance_valid_days, *, now) -> None:
+    errors = {}
+    if clearance_on is not None and clearance_on > clock.clinical_date(course.organisation, now):
+        errors["clearance_on"] = "The clearance date cannot be in the future."
+    if clearance_valid_days is not None and not 1 <= clearance_valid_days <= MAX_CLEARANCE_DAYS:
+        errors["clearance_valid_days"] = f"Enter 1 to {MAX_CLEARANCE_DAYS} days."
+    if errors:
+        raise ValidationError(errors)
+    # The clearance is this course's eligibility decision, made on an evaluation that
+    # follows the course's referral: not before the course opened.
+    check_date(
+        "clearance_on", clearance_on, organisation=course.organisation,
+        kind=DateKind.HAPPENED, born=course.client.date_of_birth, now=now,
+        starts=(start_of(course.organisation, course.opened_at, "the course opened"),),
+    )  # fmt: skip
+
+
+def _write_facts(course, *, before, after, now) -> dict:
+    """Write rules.apply's new facts to the course row (the facts the row holds itself);
+    returns what the timeline event records of them."""
+    course.stage = after.stage.value
+    course.stage_changed_at = now
+    data: dict = {}
+    if after.eligibility != before.eligibility:
+        course.eligibility = after.eligibility or ""
+    if (after.clearance_on, after.clearance_valid_days) != (
+        before.clearance_on, before.clearance_valid_days,
+    ):  # fmt: skip
+        course.clearance_on = after.clearance_on
+        course.clearance_valid_days = after.clearance_valid_days
+        data.update(
+            clearance_on=after.clearance_on.isoformat() if after.clearance_on else None,
+            valid_days=after.clearance_valid_days,
+        )
+    if after.closed:
+        course.closed_at = now
+    return data
+
+
+def _step_effects(
+    *, actor, course, act, after, prescriber, preparation_planned, reason, now
+) -> dict:
+    """What a step changes beside the course's facts: the prescriber's care-team grant (the
+    referral is the partner's access, decision 0005), the preparation plan, the consent
+    version confirmed, a closed course's open referral. Returns what the event records."""
+    data: dict = {}
+    if prescriber is not None:
+        course.prescriber = prescriber
+        data["prescriber_membership_id"] = prescriber.pk
+        care_team_grant(
+            actor=actor, client=course.client, membership=prescriber, role="prescriber", now=now
+        )
+    if not after.prescriber_assigned and course.prescriber_id:
+        # Declined: the referral was the partner's access grant, and it ends with it.
+        care_team_end(
+            actor=actor, client=course.client, membership_id=course.prescriber_id,
+            role="prescriber", reason=reason or "The referral was declined.", now=now,
+        )  # fmt: skip
+        data["prescriber_membership_id"] = course.prescriber_id
+        course.prescriber = None
+    if act is rules.Action.RECORD_CONSENT:
+        # The client's signature is the record (kapflow.consents); the step notes which
+        # version the therapist confirmed.
+        data["consent_version"] = course.kap_signed_version
+        data["consent_signed_at"] = course.kap_signed_at.isoformat()
+    if act is rules.Action.START_PREPARATION and preparation_planned:
+        course.preparation_planned = preparation_planned
+        data["preparation_planned"] = preparation_planned
+    if after.closed and act is not rules.Action.DECIDE_NOT_ELIGIBLE:
+        data |= _close_open_referral(actor=actor, course=course, reason=reason, now=now)
+    return data
+
+
+def _close_open_referral(*, actor, course, reason, now) -> dict:
+    """A course closed while its referral is still open takes the referral with it, so it
+    leaves the prescriber's queue (the eligibility decision closes its own referral)."""
+    from kapflow.prescriptions.models import OPEN_REFERRAL, Referral
+
+    withdrawn = Referral.objects.filter(course=course, status__in=OPEN_REFERRAL).update(
+        status="withdrawn", status_changed_at=now, responded_by=actor.user,
+        status_reason=f"The course was closed: {reason}",
+    )  # fmt: skip
+    if not (withdrawn and course.prescriber_id):
+        return {}
+    # The prescriber never took the client on: the referral's grant ends too.
+    care_team_end(
+        actor=actor, client=course.client, membership_id=course.prescriber_id,
+        role="prescriber", reason=f"The course was closed: {reason}"[:500], now=now,
+    )  # fmt: skip
+    return {"referral_withdrawn": True}
 
 
 def _prescriber_choice(course: Course, prescriber_id: int) -> Membership:
@@ -739,8 +762,6 @@ def dosing_start(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=now,
         overridden=[r.code for r in soft], data=_day_data(day),
     )  # fmt: skip
-    from kapflow.prescriptions.services import dose_use_for_session
-
     # The gate above saw doses left, under the course lock: one dose is taken from the
     # oldest active prescription with doses left, which may raise a refill request, and
     # an amount above its per-session amount is refused.
@@ -865,8 +886,6 @@ def dose_given_record(
         actor=actor, course=course, kind=EventKind.DOSING, occurred_at=occurred_at,
         overridden=list(overridden), data=_day_data(day) | (data or {}),
     )  # fmt: skip
-    from kapflow.prescriptions.services import dose_use_for_session
-
     use = dose_use_for_session(
         actor=actor, course=course, event=event, now=occurred_at, amount_mg=amount_mg,
         unit=unit,

@@ -553,7 +553,8 @@ def _open_inquiry_course(inquiry: Inquiry, *, now: datetime):
     (a therapist) on the care team; the pre-screen is on the course's first event."""
     from kapflow.courses.models import Course, CourseEvent, EventKind
     from kapflow.courses.services import course_facts_refresh
-    from kapflow.patients.models import CareTeamMember, Client
+    from kapflow.patients.models import Client
+    from kapflow.patients.services import care_team_grant
 
     clinician = inquiry.clinician
     member = Membership.objects.select_related("user").get(pk=clinician.membership_id)
@@ -595,9 +596,9 @@ def _open_inquiry_course(inquiry: Inquiry, *, now: datetime):
     )
     course.full_clean()
     course.save()
-    CareTeamMember.objects.create(
-        organisation_id=inquiry.organisation_id, client=client, membership=therapist,
-        role="therapist", is_primary=True, added_by=therapist.user, added_at=now,
+    care_team_grant(
+        actor=None, client=client, membership=therapist, role="therapist", is_primary=True,
+        now=now,
     )  # fmt: skip
     CourseEvent.objects.create(
         organisation_id=inquiry.organisation_id,
@@ -746,7 +747,7 @@ def inquiry_book(
     (joined to the client's care team first, as a booking requires). Telehealth unless a
     room is chosen. The inquiry becomes booked (its hold gives way to the appointment), all
     in one transaction: a refusal changes nothing. Returns (inquiry, Booking)."""
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
     from kapflow.patients.services import care_team_add
     from kapflow.scheduling.models import AppointmentKind
     from kapflow.scheduling.services import appointment_book
@@ -778,12 +779,7 @@ def inquiry_book(
         therapist_id = member.pk
     elif prescriber_id is None:
         prescriber_id = member.pk  # a prescriber's card: the course's therapist joins
-    if (
-        prescriber_id is not None
-        and not CareTeamMember.objects.filter(
-            client_id=course.client_id, membership_id=prescriber_id, ended_at__isnull=True
-        ).exists()
-    ):
+    if prescriber_id is not None and not grants.on_care_team(prescriber_id, course.client_id):
         # Licensure is the booking's to refuse (below), with the scheduling reasons.
         care_team_add(
             actor=actor, client_id=course.client_id, membership_id=prescriber_id,

@@ -28,7 +28,7 @@ from kapflow.encounters.models import (
     SessionSettings,
     TimelineEntry,
 )
-from kapflow.patients.models import CareTeamMember
+from kapflow.patients import grants
 
 # Criteria the clinician attests at discharge; the others are computed from the timeline.
 ATTESTED = frozenset(
@@ -71,7 +71,7 @@ def _session_qs():
     ).prefetch_related(
         Prefetch(
             "client__care_team",
-            queryset=CareTeamMember.objects.filter(ended_at__isnull=True),
+            queryset=grants.open_grants(),
         )
     )  # fmt: skip
 

@@ -230,8 +230,8 @@ def _session_amount_check(*, actor: Membership, session: DosingSession) -> None:
     """The session's doses as they stand (corrections applied, struck ones out) must add up
     to no more than the prescription allows per session (decision 0030): the first dose and
     every booster together. Refuses with the reason, else the dose use records the total."""
+    from kapflow.prescriptions.doses import session_amount_check
     from kapflow.prescriptions.models import DoseUse
-    from kapflow.prescriptions.services import session_amount_check
 
     use_id = (
         DoseUse.objects.filter(dosing_event_id=session.dose_event_id)

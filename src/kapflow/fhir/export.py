@@ -28,7 +28,7 @@ from kapflow.core import clock
 from kapflow.core.errors import DomainError, NotFound
 from kapflow.fhir.models import ACTIVE_STATUSES, BulkExport, ExportLevel, ExportStatus
 from kapflow.fhir.selectors import SPECS, audit_chunked, group_scope
-from kapflow.patients.models import CareTeamMember
+from kapflow.patients import grants
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +151,7 @@ def _patients(export: BulkExport, actor) -> QuerySet | None:
         return None
     visible = policy.clients_queryset(actor).values("pk")
     if export.level == ExportLevel.GROUP:
-        caseload = CareTeamMember.objects.filter(
-            membership_id=export.group_id, ended_at__isnull=True
-        ).values("client_id")
+        caseload = grants.open_grants(membership_id=export.group_id).values("client_id")
         return visible.filter(pk__in=caseload)
     return visible
 

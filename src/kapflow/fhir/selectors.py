@@ -34,7 +34,8 @@ from kapflow.courses.models import Course
 from kapflow.encounters.models import DosingSession, TimelineEntry
 from kapflow.fhir import mapping_admin, mapping_care, mapping_clinical
 from kapflow.notes.models import Note
-from kapflow.patients.models import CareTeamMember, Client
+from kapflow.patients import grants
+from kapflow.patients.models import Client
 from kapflow.prescriptions.models import (
     Dispense,
     DoseUse,
@@ -239,8 +240,8 @@ def group_scope(actor) -> QuerySet:
 def _groups(actor) -> QuerySet:
     # The members: the clinician's active care-team clients that the actor may see, as the
     # Group-level $export takes them (kapflow.fhir.export).
-    caseload = CareTeamMember.objects.filter(
-        ended_at__isnull=True, client_id__in=policy.clients_queryset(actor).values("pk")
+    caseload = grants.open_grants(
+        client_id__in=policy.clients_queryset(actor).values("pk")
     ).order_by("client_id", "id")
     return group_scope(actor).prefetch_related(
         Prefetch("care_of", queryset=caseload, to_attr="fhir_members")
@@ -254,7 +255,7 @@ def _shape_groups(qs: QuerySet) -> QuerySet:
 def _shape_care_teams(qs: QuerySet) -> QuerySet:
     return (
         qs.prefetch_related(
-            Prefetch("care_team", queryset=CareTeamMember.objects.order_by("added_at", "id"))
+            Prefetch("care_team", queryset=grants.every_grant().order_by("added_at", "id"))
         )
         .annotate(fhir_client_id=F("pk"))
         .order_by("pk")

@@ -158,8 +158,27 @@ def _band_colour(severity: int, top_severity: int) -> str:
     return BAND_COLOURS[min(max(index, 0), len(BAND_COLOURS) - 1)]
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The plotting area of one chart and its two scales."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    x_scale: Scale
+    y_scale: Scale
+
+    def x(self, moment: datetime) -> str:
+        return _num(self.x_scale(moment.timestamp()))
+
+    def y(self, value: float) -> str:
+        return _num(self.y_scale(value))
+
+
 def render(chart: Chart) -> str:
-    """The chart as an <svg> element (a string)."""
+    """The chart as an <svg> element (a string): severity bands, axes, dosing markers,
+    reference lines, the scores and the legend, drawn in that order."""
     if not chart.points:
         raise ValueError("a chart needs at least one point")
     m = chart.margin
@@ -167,15 +186,11 @@ def render(chart: Chart) -> str:
     right = chart.width - m["right"]
     bottom = chart.height - m["bottom"]
     start, end = time_domain([p.at for p in chart.points] + list(chart.markers))
-    x_scale = Scale((start.timestamp(), end.timestamp()), (left, right))
-    y_scale = Scale((chart.y_min, chart.y_max), (bottom, top))
-
-    def x(moment: datetime) -> str:
-        return _num(x_scale(moment.timestamp()))
-
-    def y(value: float) -> str:
-        return _num(y_scale(value))
-
+    frame = _Frame(
+        left, top, right, bottom,
+        x_scale=Scale((start.timestamp(), end.timestamp()), (left, right)),
+        y_scale=Scale((chart.y_min, chart.y_max), (bottom, top)),
+    )  # fmt: skip
     uid = escape(chart.id)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="outcome-chart" role="img" '
@@ -184,19 +199,29 @@ def render(chart: Chart) -> str:
         f'font-family="system-ui, sans-serif" font-size="11">',
         f'<title id="{uid}-title">{escape(chart.title)}</title>',
         f'<desc id="{uid}-desc">{escape(chart.description)}</desc>',
+        *_bands(chart, frame),
+        *_axes(chart, frame, start, end),
+        *_markers(chart, frame),
+        *_rules(chart, frame),
+        *_scores(chart, frame),
+        _legend(chart, left, chart.height - 18),
+        "</svg>",
     ]
+    return "".join(out)
 
-    # Severity bands.
+
+def _bands(chart: Chart, f: _Frame) -> list[str]:
+    """The severity bands, each labelled where it is tall enough."""
     top_severity = max((b.severity for b in chart.bands), default=0)
-    out.append('<g class="bands">')
+    out = ['<g class="bands">']
     for band in chart.bands:
         lo = max(band.low - 0.5, chart.y_min)
         hi = min(band.high + 0.5, chart.y_max)
         if hi <= lo:
             continue
-        y_top, y_bottom = y_scale(hi), y_scale(lo)
+        y_top, y_bottom = f.y_scale(hi), f.y_scale(lo)
         out.append(
-            f'<rect x="{left}" y="{_num(y_top)}" width="{right - left}" '
+            f'<rect x="{f.left}" y="{_num(y_top)}" width="{f.right - f.left}" '
             f'height="{_num(y_bottom - y_top)}" fill="{_band_colour(band.severity, top_severity)}" '
             f'fill-opacity="{BAND_OPACITY}" data-band="{escape(band.label)}"/>'
         )
@@ -204,66 +229,83 @@ def render(chart: Chart) -> str:
             # A halo in the page's background colour keeps the label legible where a
             # reference line crosses it.
             out.append(
-                f'<text x="{left + 4}" y="{_num(y_top + 10)}" fill="currentColor" '
+                f'<text x="{f.left + 4}" y="{_num(y_top + 10)}" fill="currentColor" '
                 f'fill-opacity="0.6" font-size="9" stroke-width="3" stroke-linejoin="round" '
                 f'style="{HALO}">{escape(band.label)}</text>'
             )
     out.append("</g>")
+    return out
 
-    # Axes: y ticks at the band edges (whole points) and the ends; x ticks evenly in time.
-    out.append('<g class="axes" stroke="currentColor" stroke-opacity="0.4">')
-    out.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}"/>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>')
-    out.append("</g>")
-    y_ticks = sorted({chart.y_min, chart.y_max, *(b.low for b in chart.bands)})
-    out.append('<g class="y-ticks" fill="currentColor" text-anchor="end">')
-    for value in y_ticks:
+
+def _axes(chart: Chart, f: _Frame, start: datetime, end: datetime) -> list[str]:
+    """Axes: y ticks at the band edges (whole points) and the ends; x ticks evenly in time."""
+    left, top, bottom = f.left, f.top, f.bottom
+    out = [
+        '<g class="axes" stroke="currentColor" stroke-opacity="0.4">',
+        f'<line x1="{left}" y1="{bottom}" x2="{f.right}" y2="{bottom}"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{bottom}"/>',
+        "</g>",
+        '<g class="y-ticks" fill="currentColor" text-anchor="end">',
+    ]
+    for value in sorted({chart.y_min, chart.y_max, *(b.low for b in chart.bands)}):
         if chart.y_min <= value <= chart.y_max:
-            out.append(f'<text x="{left - 6}" y="{_num(y_scale(value) + 4)}">{_num(value)}</text>')
+            out.append(
+                f'<text x="{left - 6}" y="{_num(f.y_scale(value) + 4)}">{_num(value)}</text>'
+            )
     out.append("</g>")
     out.append('<g class="x-ticks" fill="currentColor" text-anchor="middle">')
     for moment in time_ticks(start, end):
-        out.append(f'<text x="{x(moment)}" y="{bottom + 16}">{_day(moment)}</text>')
+        out.append(f'<text x="{f.x(moment)}" y="{bottom + 16}">{_day(moment)}</text>')
     out.append("</g>")
     out.append(
         f'<text x="{_num(left - 34)}" y="{_num((top + bottom) / 2)}" fill="currentColor" '
         f'text-anchor="middle" transform="rotate(-90 {_num(left - 34)} '
         f'{_num((top + bottom) / 2)})">{escape(chart.y_label)}</text>'
     )
+    return out
 
-    # Dosing sessions.
-    out.append(
+
+def _markers(chart: Chart, f: _Frame) -> list[str]:
+    """The dosing sessions, as dashed vertical lines."""
+    out = [
         f'<g class="markers" stroke="{MARKER_COLOUR}" stroke-width="1.5" '
         f'stroke-dasharray="{MARKER_DASH}">'
-    )
+    ]
     for moment in chart.markers:
         out.append(
-            f'<line x1="{x(moment)}" y1="{top}" x2="{x(moment)}" y2="{bottom}">'
+            f'<line x1="{f.x(moment)}" y1="{f.top}" x2="{f.x(moment)}" y2="{f.bottom}">'
             f"<title>{escape(chart.marker_label)} {_day(moment)}</title></line>"
         )
     out.append("</g>")
+    return out
 
-    # Reference lines, with labels in the right margin moved apart where they would collide.
+
+def _rules(chart: Chart, f: _Frame) -> list[str]:
+    """Reference lines, with labels in the right margin moved apart where they would collide."""
     rules = [r for r in chart.rules if chart.y_min <= r.value <= chart.y_max]
-    label_y = spread([y_scale(r.value) + 4 for r in rules], gap=12, low=top + 8, high=bottom)
-    out.append('<g class="rules">')
+    label_y = spread([f.y_scale(r.value) + 4 for r in rules], gap=12, low=f.top + 8, high=f.bottom)
+    out = ['<g class="rules">']
     for rule, text_y in zip(rules, label_y, strict=True):
         colour, dash = RULE_STYLES.get(rule.kind, RULE_STYLES["baseline"])
         out.append(
-            f'<line x1="{left}" y1="{y(rule.value)}" x2="{right}" y2="{y(rule.value)}" '
+            f'<line x1="{f.left}" y1="{f.y(rule.value)}" x2="{f.right}" y2="{f.y(rule.value)}" '
             f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="{dash}" '
             f'data-rule="{escape(rule.kind)}"/>'
         )
         out.append(
-            f'<text x="{right + 6}" y="{_num(text_y)}" fill="currentColor">'
+            f'<text x="{f.right + 6}" y="{_num(text_y)}" fill="currentColor">'
             f"{escape(rule.label)}</text>"
         )
     out.append("</g>")
+    return out
 
-    # Scores.
+
+def _scores(chart: Chart, f: _Frame) -> list[str]:
+    """The scores in time order: a line through them, and a point with its tooltip each."""
     ordered = sorted(chart.points, key=lambda p: p.at)
+    out = []
     if len(ordered) > 1:
-        path = " ".join(f"{x(p.at)},{y(p.value)}" for p in ordered)
+        path = " ".join(f"{f.x(p.at)},{f.y(p.value)}" for p in ordered)
         out.append(
             f'<polyline points="{path}" fill="none" stroke="{SCORE_COLOUR}" stroke-width="2"/>'
         )
@@ -271,14 +313,11 @@ def render(chart: Chart) -> str:
     for p in ordered:
         note = f", {p.note}" if p.note else ""
         out.append(
-            f'<circle cx="{x(p.at)}" cy="{y(p.value)}" r="4">'
+            f'<circle cx="{f.x(p.at)}" cy="{f.y(p.value)}" r="4">'
             f"<title>{_day(p.at)}: {_num(p.value)}{escape(note)}</title></circle>"
         )
     out.append("</g>")
-
-    out.append(_legend(chart, left, chart.height - 18))
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def _legend(chart: Chart, left: float, baseline_y: float) -> str:

@@ -74,7 +74,9 @@ def client_create(*, actor: Membership, data: dict) -> Client:
         changed_fields=list(data),
     )
     if actor.has_role(Role.THERAPIST):
-        _care_team_insert(actor=actor, client=client, membership=actor, role="therapist")
+        care_team_grant(
+            actor=actor, client=client, membership=actor, role="therapist", is_primary=True
+        )
     return client
 
 
@@ -128,7 +130,26 @@ def care_team_licence_findings(*, membership: Membership, client: Client) -> lis
     )
 
 
-def _care_team_insert(*, actor, client, membership, role, is_primary=True) -> CareTeamMember:
+# ---- care-team grants: the one write path (issue 20) -------------------------------------------
+# A grant is what lets a clinician see a client (policy.clients_scope). Every place that gives
+# or ends one (the care-team page, a course opened, a referral sent or declined, a course
+# closed, the front door's intake) calls these two, inside its own transaction: the row is
+# validated, carries its licence warning, and is audited.
+
+
+def care_team_grant(
+    *, actor: Membership | None, client: Client, membership: Membership, role: str,
+    is_primary: bool = False, now=None,
+) -> CareTeamMember:  # fmt: skip
+    """Put `membership` on the client's care team in `role`, or return the open grant it
+    already holds in that role (a second grant would change nothing). `actor` None: the
+    system grants it (a request from the public directory), recorded as added by the
+    clinician themself."""
+    current = CareTeamMember.objects.filter(
+        client=client, membership=membership, role=role, ended_at__isnull=True
+    ).first()
+    if current is not None:
+        return current
     findings = care_team_licence_findings(membership=membership, client=client)
     member = CareTeamMember(
         organisation=client.organisation,
@@ -136,13 +157,34 @@ def _care_team_insert(*, actor, client, membership, role, is_primary=True) -> Ca
         membership=membership,
         role=role,
         is_primary=is_primary,
-        added_by=actor.user,
+        added_by=(actor or membership).user,
+        added_at=now or clock.now(),
         licence_warning=" ".join(f.message for f in findings)[:300],
     )
     member.full_clean()
     member.save()
     audit_record(actor=actor, action="care_team.add", target=member, client_id=client.pk)
     return member
+
+
+def care_team_end(
+    *, actor: Membership, client: Client, membership_id: int, role: str, reason: str, now=None
+) -> int:
+    """End the open grant `membership_id` holds in `role` on the client's care team, if any
+    (access goes with it; the row stays as history). Returns how many ended (0 or 1)."""
+    members = CareTeamMember.objects.select_for_update().filter(
+        client=client, membership_id=membership_id, role=role, ended_at__isnull=True
+    )
+    for member in members:
+        _care_team_close(actor=actor, member=member, reason=reason, now=now)
+    return len(members)
+
+
+def _care_team_close(*, actor: Membership, member: CareTeamMember, reason: str, now=None) -> None:
+    member.ended_at = now or clock.now()
+    member.ended_reason = reason.strip()[:500]
+    member.save(update_fields=["ended_at", "ended_reason"])
+    audit_record(actor=actor, action="care_team.remove", target=member, client_id=member.client_id)
 
 
 @transaction.atomic
@@ -193,7 +235,7 @@ def care_team_add(
         CareTeamMember.objects.filter(
             client=client, role=role, ended_at__isnull=True, is_primary=True
         ).update(is_primary=False)
-    member = _care_team_insert(
+    member = care_team_grant(
         actor=actor, client=client, membership=membership, role=role, is_primary=is_primary
     )
     return member, findings
@@ -212,10 +254,7 @@ def care_team_remove(*, actor: Membership, client_id: int, member_id: int, reaso
         raise audit_not_found(actor=actor, model=CareTeamMember, object_id=member_id)
     if member.ended_at is not None:
         raise NotFound()
-    member.ended_at = timezone.now()
-    member.ended_reason = reason.strip()[:500]
-    member.save(update_fields=["ended_at", "ended_reason"])
-    audit_record(actor=actor, action="care_team.remove", target=member, client_id=client.pk)
+    _care_team_close(actor=actor, member=member, reason=reason)
 
 
 # ---- the portal: the client's account, companions, check-ins --------------------------------

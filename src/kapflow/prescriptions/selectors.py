@@ -11,7 +11,6 @@ from decimal import Decimal
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
-    Exists,
     IntegerField,
     OuterRef,
     Q,
@@ -29,7 +28,7 @@ from kapflow.clinical import prescribing as rx
 from kapflow.core import clock
 from kapflow.core.errors import NotFound
 from kapflow.courses.models import Course, DueItem
-from kapflow.patients.models import CareTeamMember
+from kapflow.patients import grants
 from kapflow.prescriptions.models import (
     OPEN_REFERRAL,
     Dispense,
@@ -437,11 +436,7 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
         )[:SECTION_SIZE]
     )
     # The other sections are the actor's own courses, while the care-team grant lasts.
-    granted = Exists(
-        CareTeamMember.objects.filter(
-            client=OuterRef("course__client"), membership=actor, ended_at__isnull=True
-        )
-    )
+    granted = grants.holds_grant(actor.pk, client="course__client")
     refills_qs = RefillRequest.objects.filter(prescriber=actor, status=RefillStatus.OPEN).filter(
         granted
     )
@@ -465,13 +460,7 @@ def prescriber_queue(*, actor, today: date | None = None) -> PrescriberQueue:
         Course.objects.filter(
             prescriber=actor, pathway="low_dose", stage__in=["active", "maintenance"]
         )
-        .filter(
-            Exists(
-                CareTeamMember.objects.filter(
-                    client=OuterRef("client"), membership=actor, ended_at__isnull=True
-                )
-            )
-        )
+        .filter(grants.holds_grant(actor.pk, client="client"))
         .annotate(
             logged_7d=Count(
                 "dose_uses__taken_on",

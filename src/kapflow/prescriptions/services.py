@@ -3,7 +3,7 @@ medical evaluation, sign the eligibility decision, issue and fill prescriptions,
 raise and resolve refill requests, record follow-ups, log daily low doses.
 
 Rules come from kapflow.clinical (eligibility screen, prescribing limits, the course gate);
-stage changes go through kapflow.courses.services.course_transition so the course timeline
+stage changes go through kapflow.courses.services.course_workflow_step so the course timeline
 and its locks stay the single path. Every function is one transaction, checks the policy
 first, and writes its audit row inside the transaction.
 """
@@ -17,7 +17,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from kapflow import policy
@@ -32,8 +31,9 @@ from kapflow.core import clock
 from kapflow.core.bounds import DateKind, Start, check_date, check_instant, start_of
 from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
 from kapflow.courses import services as course_services
-from kapflow.courses.models import Course, CourseEvent, EventKind, GateSettings
+from kapflow.courses.models import Course, CourseEvent, EventKind
 from kapflow.courses.selectors import course_facts, with_facts
+from kapflow.prescriptions.doses import supply, use_dose
 from kapflow.prescriptions.models import (
     OPEN_REFERRAL,
     Decision,
@@ -178,9 +178,9 @@ def referral_send(
         raise ValidationError(errors)
     if Referral.objects.filter(course=course, status__in=OPEN_REFERRAL).exists():
         raise DomainError("This course already has an open referral.", code="referral.open")
-    course_services.course_transition(
+    course_services.course_workflow_step(
         actor=actor, course_id=course.pk, action=course_rules.Action.REFER.value,
-        prescriber_id=prescriber.pk, reason="Referral sent.", now=now, workflow=True,
+        prescriber_id=prescriber.pk, reason="Referral sent.", now=now,
     )  # fmt: skip
     referral = Referral(
         organisation=course.organisation, partner=prescriber.organisation, course=course,
@@ -238,10 +238,10 @@ def referral_accept(*, actor: Membership, referral_id: int, now: datetime | None
         raise GateBlocked(
             [course_rules.Reason("referral.not_sent", "Only a newly sent referral is accepted.")]
         )
-    course_services.course_transition(
+    course_services.course_workflow_step(
         actor=actor, course_id=referral.course_id,
         action=course_rules.Action.BEGIN_EVALUATION.value, reason="Referral accepted.",
-        now=now, workflow=True,
+        now=now,
     )  # fmt: skip
     _set_status(referral, ReferralStatus.ACCEPTED, actor=actor, now=now)
     # What the practice sent is the evaluation's starting point, not typed again: the
@@ -315,10 +315,10 @@ def referral_close(
         raise GateBlocked(
             [course_rules.Reason("referral.closed", "This referral is no longer open.")]
         )
-    course_services.course_transition(
+    course_services.course_workflow_step(
         actor=actor, course_id=referral.course_id,
         action=course_rules.Action.DECLINE_REFERRAL.value, reason=f"Referral {verb}: {reason}",
-        now=now, workflow=True,
+        now=now,
     )  # fmt: skip
     _set_status(referral, status, actor=actor, now=now, reason=reason)
     audit_record(
@@ -580,23 +580,10 @@ def eligibility_decide(
         raise GateBlocked(
             [course_rules.Reason("evaluation.closed", "A decision is already signed.")]
         )
-    errors: dict[str, str] = {}
-    if decision not in Decision.values:
-        errors["decision"] = "Choose eligible, not eligible or needs more information."
-    reason = (reason or "").strip()
-    if not reason:
-        errors["reason"] = "Write the reason for the decision."
-    signature = " ".join((signature or "").split())
-    if not signature_matches(signature, actor.user.full_name):
-        errors["signature"] = signature_error(actor.user.full_name)
-    if decision == Decision.ELIGIBLE and not (
-        clearance_valid_days and 1 <= clearance_valid_days <= course_services.MAX_CLEARANCE_DAYS
-    ):
-        errors["clearance_valid_days"] = (
-            f"Enter how many days the clearance holds (1 to {course_services.MAX_CLEARANCE_DAYS})."
-        )
-    if errors:
-        raise ValidationError(errors)
+    reason, signature = _decision_inputs(
+        actor, decision=decision, reason=reason, signature=signature,
+        clearance_valid_days=clearance_valid_days,
+    )  # fmt: skip
     course = with_facts(Course.objects.filter(pk=evaluation.course_id)).get()
     evaluation.course = course
     findings = evaluation_findings(
@@ -608,56 +595,19 @@ def eligibility_decide(
             "The findings changed since the page was loaded. Review them again, then sign.",
             code="evaluation.findings_changed",
         )
-    # A medicine the catalogue does not know was screened for nothing: only a tick per
-    # medicine clears it, never the reason's free text (decision 0028).
-    review = screen.review_check(findings, medications_reviewed or ())
-    if review.unknown:
-        raise ValidationError(
-            {
-                "medications_reviewed": "Only a medicine listed as not in the catalogue can be "
-                "confirmed as reviewed. Reload the evaluation and review it again."
-            }
-        )
-    if decision == Decision.ELIGIBLE and review.missing:
-        count = len(review.missing)
-        raise ValidationError(
-            {
-                "medications_reviewed": f"{count} medicine{'s' if count > 1 else ''} not in the "
-                f"catalogue {'are' if count > 1 else 'is'} not confirmed as reviewed by hand. "
-                "Tick each one to decide eligible."
-            }
-        )
+    review = _medications_review(
+        findings, medications_reviewed, eligible=decision == Decision.ELIGIBLE
+    )
     if decision == Decision.ELIGIBLE:
-        blocking = [
-            course_rules.Reason(f.code, f"Still missing: {f.message}")
-            for f in findings
-            if f.severity is screen.Severity.MISSING
-        ]
-        exclusions = [f for f in findings if f.severity is screen.Severity.EXCLUDE]
-        if exclusions and not acknowledge_exclusions:
-            blocking += [
-                course_rules.Reason(
-                    f.code,
-                    f"Exclusion found: {f.message} Confirm you reviewed it to decide eligible.",
-                    overridable=True,
-                )
-                for f in exclusions
-            ]
+        blocking = screen.eligible_reasons(
+            findings, exclusions_acknowledged=bool(acknowledge_exclusions)
+        )
         if blocking:
             raise GateBlocked(blocking)
-    snapshot = {
-        field: str(v) if isinstance(v, date | Decimal) else v
-        for field in EVALUATION_FIELDS
-        for v in [getattr(evaluation, field)]
-    }
-    snapshot.update(
-        medications=evaluation.medications, checklist=evaluation.checklist,
-        diagnoses=evaluation.referral.diagnoses, version=evaluation.version,
-    )  # fmt: skip
     record = EligibilityDecision(
         organisation=evaluation.organisation, evaluation=evaluation, course_id=course.pk,
         decision=decision, reason=reason, findings=[f.as_dict() for f in findings],
-        findings_digest=digest, evaluation_snapshot=snapshot,
+        findings_digest=digest, evaluation_snapshot=_evaluation_snapshot(evaluation),
         exclusions_acknowledged=bool(acknowledge_exclusions) and decision == Decision.ELIGIBLE,
         medications_reviewed=[
             {"medication": name, "reviewed_by": actor.user_id, "reviewed_at": now.isoformat()}
@@ -668,17 +618,86 @@ def eligibility_decide(
     )  # fmt: skip
     record.full_clean()
     record.save()
+    _decision_effects(actor, record, course, evaluation, now=now)
+    return record
+
+
+def _decision_inputs(
+    actor, *, decision, reason, signature, clearance_valid_days
+) -> tuple[str, str]:
+    """The decision's form checked, every field at fault named at once; returns the reason
+    and the signature as stored."""
+    errors: dict[str, str] = {}
+    if decision not in Decision.values:
+        errors["decision"] = "Choose eligible, not eligible or needs more information."
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = "Write the reason for the decision."
+    signature = " ".join((signature or "").split())
+    if not signature_matches(signature, actor.user.full_name):
+        errors["signature"] = signature_error(actor.user.full_name)
+    most = course_services.MAX_CLEARANCE_DAYS
+    if decision == Decision.ELIGIBLE and not (
+        clearance_valid_days and 1 <= clearance_valid_days <= most
+    ):
+        errors["clearance_valid_days"] = f"Enter how many days the clearance holds (1 to {most})."
+    if errors:
+        raise ValidationError(errors)
+    return reason, signature
+
+
+def _medications_review(findings, medications_reviewed, *, eligible: bool) -> screen.ReviewCheck:
+    """A medicine the catalogue does not know was screened for nothing: only a tick per
+    medicine clears it, never the reason's free text (decision 0028)."""
+    review = screen.review_check(findings, medications_reviewed or ())
+    if review.unknown:
+        raise ValidationError(
+            {
+                "medications_reviewed": "Only a medicine listed as not in the catalogue can be "
+                "confirmed as reviewed. Reload the evaluation and review it again."
+            }
+        )
+    if eligible and review.missing:
+        count = len(review.missing)
+        raise ValidationError(
+            {
+                "medications_reviewed": f"{count} medicine{'s' if count > 1 else ''} not in the "
+                f"catalogue {'are' if count > 1 else 'is'} not confirmed as reviewed by hand. "
+                "Tick each one to decide eligible."
+            }
+        )
+    return review
+
+
+def _evaluation_snapshot(evaluation) -> dict:
+    """The evaluation as the prescriber signed on it, kept with the decision."""
+    snapshot = {
+        field: str(v) if isinstance(v, date | Decimal) else v
+        for field in EVALUATION_FIELDS
+        for v in [getattr(evaluation, field)]
+    }
+    snapshot.update(
+        medications=evaluation.medications, checklist=evaluation.checklist,
+        diagnoses=evaluation.referral.diagnoses, version=evaluation.version,
+    )  # fmt: skip
+    return snapshot
+
+
+def _decision_effects(actor, record, course, evaluation, *, now) -> None:
+    """The signed decision moves the course (eligible or not eligible; "needs more
+    information" leaves it in evaluation), closes the referral, is audited and tells the
+    course's therapist."""
+    decision = record.decision
     if decision == Decision.ELIGIBLE:
-        course_services.course_transition(
+        course_services.course_workflow_step(
             actor=actor, course_id=course.pk, action=course_rules.Action.DECIDE_ELIGIBLE.value,
-            reason=reason, clearance_on=clock.clinical_date(course.organisation, now),
-            clearance_valid_days=clearance_valid_days, now=now, workflow=True,
+            reason=record.reason, clearance_on=clock.clinical_date(course.organisation, now),
+            clearance_valid_days=record.clearance_valid_days, now=now,
         )  # fmt: skip
     elif decision == Decision.NOT_ELIGIBLE:
-        course_services.course_transition(
+        course_services.course_workflow_step(
             actor=actor, course_id=course.pk,
-            action=course_rules.Action.DECIDE_NOT_ELIGIBLE.value, reason=reason, now=now,
-            workflow=True,
+            action=course_rules.Action.DECIDE_NOT_ELIGIBLE.value, reason=record.reason, now=now,
         )  # fmt: skip
     if decision != Decision.NEEDS_INFO:
         _set_status(evaluation.referral, ReferralStatus.EVALUATED, actor=actor, now=now)
@@ -690,7 +709,6 @@ def eligibility_decide(
         Membership.objects.filter(pk=course.therapist_id), "evaluation_decided",
         "courses:detail", course.pk, actor,
     )  # fmt: skip
-    return record
 
 
 def _notify_in_app(recipients, kind: str, route: str, object_id: int, actor) -> None:
@@ -737,17 +755,6 @@ def _refills_close(*, status: str, by: Membership, now: datetime, note: str, **s
     )
 
 
-PRESCRIBING_STAGES = frozenset(
-    {
-        course_rules.Stage.ELIGIBLE,
-        course_rules.Stage.CONSENTED,
-        course_rules.Stage.PREPARATION,
-        course_rules.Stage.ACTIVE,
-        course_rules.Stage.MAINTENANCE,
-    }
-)
-
-
 @transaction.atomic
 def prescription_issue(
     *,
@@ -775,41 +782,10 @@ def prescription_issue(
     course = _course_for(actor, course_id)
     if not policy.can_prescribe(actor, course):
         raise PermissionDenied("Prescribing is for the course's prescriber.")
-    facts = course_facts(course)
-    reasons: list[course_rules.Reason] = []
-    if facts.stage not in PRESCRIBING_STAGES or facts.eligibility != "eligible":
-        reasons.append(
-            course_rules.Reason(
-                "eligibility.missing", "Prescribe only after a signed eligible decision."
-            )
-        )
-    if not facts.prescriber_licensed:
-        reasons.append(
-            course_rules.Reason(
-                "licence.state_mismatch",
-                "You hold no current licence in the state where the client is.",
-            )
-        )
-    errors: dict[str, str] = {}
-    if not rx.dea_number_valid(dea_number):
-        errors["dea_number"] = "Enter a valid DEA registration number (2 letters, 7 digits)."
-    if not (pharmacy_name or "").strip():
-        errors["pharmacy_name"] = "Name the pharmacy."
-    if product not in rx.PRODUCTS:
-        errors["product"] = "Choose a product from the list."
-    if errors:
-        raise ValidationError(errors)
+    reasons = course_rules.prescribing_reasons(course_facts(course))
+    _prescription_inputs_check(dea_number=dea_number, pharmacy_name=pharmacy_name, product=product)
     today = clock.clinical_date(course.organisation, now)
-    written_on = written_on or today
-    # A prescription follows the eligibility decision (its clearance date), within the
-    # course; with no clearance recorded, the course's opening bounds it.
-    starts = (start_of(course.organisation, course.opened_at, "the course opened"),)
-    if course.clearance_on is not None:
-        starts += (Start(course.clearance_on, "the eligibility decision"),)
-    check_date(
-        "written_on", written_on, organisation=course.organisation, kind=DateKind.HAPPENED,
-        born=course.client.date_of_birth, starts=starts, now=now,
-    )  # fmt: skip
+    written_on = _written_on_check(course, written_on or today, now=now)
     frequency = frequency or (
         rx.Frequency.DAILY.value if course.pathway == "low_dose" else rx.Frequency.PER_SESSION.value
     )
@@ -820,8 +796,7 @@ def prescription_issue(
         dose_mg=float(dose_mg), quantity=quantity, refills=refills, written_on=written_on,
         pathway=course.pathway, at_home=course.delivery == "at_home",
     )  # fmt: skip
-    found = rx.prescription_reasons(draft, today=today)
-    hard, soft = course_rules.split_hard(reasons + found)
+    hard, soft = course_rules.split_hard(reasons + rx.prescription_reasons(draft, today=today))
     confirm_reason = (confirm_reason or "").strip()
     if hard or (soft and not confirm_reason):
         raise GateBlocked(hard + soft)
@@ -839,12 +814,46 @@ def prescription_issue(
     )  # fmt: skip
     prescription.full_clean()
     prescription.save()
+    _prescription_issued(actor, prescription, soft=soft, now=now)
+    return prescription
+
+
+def _prescription_inputs_check(*, dea_number, pharmacy_name, product) -> None:
+    errors: dict[str, str] = {}
+    if not rx.dea_number_valid(dea_number):
+        errors["dea_number"] = "Enter a valid DEA registration number (2 letters, 7 digits)."
+    if not (pharmacy_name or "").strip():
+        errors["pharmacy_name"] = "Name the pharmacy."
+    if product not in rx.PRODUCTS:
+        errors["product"] = "Choose a product from the list."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _written_on_check(course, written_on: date, *, now) -> date:
+    """A prescription follows the eligibility decision (its clearance date), within the
+    course; with no clearance recorded, the course's opening bounds it."""
+    starts = (start_of(course.organisation, course.opened_at, "the course opened"),)
+    if course.clearance_on is not None:
+        starts += (Start(course.clearance_on, "the eligibility decision"),)
+    check_date(
+        "written_on", written_on, organisation=course.organisation, kind=DateKind.HAPPENED,
+        born=course.client.date_of_birth, starts=starts, now=now,
+    )  # fmt: skip
+    return written_on
+
+
+def _prescription_issued(actor, prescription, *, soft, now) -> None:
+    """On the course's timeline (with any warning confirmed), any open refill request
+    answered, the facts refreshed, audited, and the therapist told."""
+    course = prescription.course
     CourseEvent.objects.create(
         organisation=course.organisation, course=course, kind=EventKind.PRESCRIPTION,
         occurred_at=now, actor=actor.user, actor_membership=actor,
-        reason=confirm_reason if soft else "", overridden=[r.code for r in soft],
-        data={"prescription_id": prescription.pk, "product": product,
-              "dose_mg": str(dose_mg), "quantity": quantity, "refills": refills},
+        reason=prescription.confirm_reason, overridden=[r.code for r in soft],
+        data={"prescription_id": prescription.pk, "product": prescription.product,
+              "dose_mg": str(prescription.dose_mg), "quantity": prescription.quantity,
+              "refills": prescription.refills},
     )  # fmt: skip
     # A new prescription answers any open refill request of the course.
     _refills_close(course=course, status=RefillStatus.FULFILLED, by=actor, now=now,
@@ -857,7 +866,6 @@ def prescription_issue(
         Membership.objects.filter(pk=course.therapist_id), "prescription_issued",
         "prescriptions:prescription", prescription.pk, actor,
     )  # fmt: skip
-    return prescription
 
 
 @transaction.atomic
@@ -889,13 +897,6 @@ def prescription_cancel(
         client_id=course.client_id, changed_fields=["status"],
     )  # fmt: skip
     return prescription
-
-
-def supply(prescription: Prescription) -> tuple[int, int, int]:
-    """(dispensed, used, fills used) for one prescription."""
-    dispensed = prescription.dispenses.aggregate(n=Sum("quantity"), fills=Count("id"))
-    used = prescription.uses.count()
-    return dispensed["n"] or 0, used, dispensed["fills"] or 0
 
 
 def _handover_errors(
@@ -1082,157 +1083,6 @@ def dispense_ship(
     return dispense
 
 
-def _pick_prescription(course: Course) -> tuple[Prescription, int] | None:
-    """The oldest active prescription with doses left, and how many it has left."""
-    for prescription in (
-        Prescription.objects.select_for_update()
-        .filter(course=course, status=PrescriptionStatus.ACTIVE)
-        .order_by("written_on", "id")
-    ):
-        dispensed, used, _ = supply(prescription)
-        if dispensed - used > 0:
-            return prescription, dispensed - used
-    return None
-
-
-def _use_dose(
-    *, course: Course, by_user, source: str, now: datetime, taken_on: date, amount_mg=None,
-    note: str = "", event: CourseEvent | None = None, prescription: Prescription | None = None,
-) -> DoseUse:  # fmt: skip
-    if prescription is None:
-        prescription = _prescription_to_use(course)
-    use = DoseUse(
-        organisation=course.organisation, course=course, prescription=prescription,
-        source=source, used_at=now, taken_on=taken_on, amount_mg=amount_mg, note=note[:500],
-        dosing_event=event, recorded_by=by_user, recorded_at=now,
-    )  # fmt: skip
-    use.full_clean()
-    use.save()
-    _refill_check(course=course, prescription=prescription, now=now)
-    course_services.course_facts_refresh(course_id=course.pk)
-    return use
-
-
-def _prescription_to_use(course: Course) -> Prescription:
-    picked = _pick_prescription(course)
-    if picked is None:
-        raise GateBlocked(
-            [course_rules.Reason("prescription.no_doses_left", "No doses are left to use.")]
-        )
-    return picked[0]
-
-
-def _refill_check(*, course: Course, prescription: Prescription, now: datetime) -> None:
-    """Raise one refill request for the prescriber when doses left across the course's
-    active prescriptions fall to the practice's threshold (issue 5, configurable)."""
-    threshold = (
-        GateSettings.objects.filter(organisation_id=course.organisation_id)
-        .values_list("refill_threshold", flat=True)
-        .first()
-    )
-    threshold = 1 if threshold is None else threshold
-    left = 0
-    for p in Prescription.objects.filter(course=course, status=PrescriptionStatus.ACTIVE):
-        dispensed, used, _ = supply(p)
-        left += max(dispensed - used, 0)
-    if not rx.refill_due(left, threshold=threshold, fills_left=0):
-        return
-    if RefillRequest.objects.filter(course=course, status=RefillStatus.OPEN).exists():
-        return
-    _, _, fills = supply(prescription)
-    request = RefillRequest.objects.create(
-        organisation=course.organisation, course=course, prescription=prescription,
-        prescriber=prescription.prescriber, doses_left=left,
-        fills_left=max(prescription.refills + 1 - fills, 0), raised_at=now,
-    )  # fmt: skip
-    transaction.on_commit(lambda: _notify_refill(request.pk))
-
-
-def _notify_refill(request_id: int) -> None:
-    from kapflow.prescriptions.tasks import refill_notify
-
-    refill_notify.enqueue(refill_request_id=request_id)
-
-
-def dose_use_for_session(
-    *,
-    actor: Membership,
-    course: Course,
-    event: CourseEvent,
-    now: datetime,
-    amount_mg: Decimal | None = None,
-    unit: str = "mg",
-) -> DoseUse:
-    """A dosing session uses one dose. Called by courses.services.dosing_start inside its
-    transaction, after the gate (which saw doses left) passed under the course lock.
-
-    The one place a session's dose is recorded (the quick record, the session screen, the
-    API): the amount given (default: the prescription's per-session amount) is refused
-    above the prescription's per-session amount unless the course's prescriber authorised
-    more for this session (decision 0030); that authorisation is used by this session."""
-    prescription = _prescription_to_use(course)
-    amount = prescription.dose_mg if amount_mg is None else Decimal(amount_mg)
-    # Only the prescriber's latest authorisation counts, and only while no session has used
-    # it: a newer one supersedes every earlier one (an amount lowered from 400 to 250 mg
-    # never lets a later session have the 400).
-    latest = (
-        DoseAuthorisation.objects.select_for_update()
-        .filter(prescription=prescription)
-        .order_by("-authorised_at", "-id")
-        .first()
-    )
-    authorisation = latest if latest is not None and latest.dose_use_id is None else None
-    reasons = rx.session_amount_reasons(
-        total_mg=amount, per_session_mg=prescription.dose_mg,
-        authorised_mg=authorisation.amount_mg if authorisation else None, unit=unit,
-    )  # fmt: skip
-    if reasons:
-        raise GateBlocked(reasons)
-    use = _use_dose(
-        course=course, by_user=actor.user, source=DoseSource.SESSION, now=now,
-        taken_on=clock.clinical_date(course.organisation, now), event=event,
-        amount_mg=amount, prescription=prescription,
-    )  # fmt: skip
-    if authorisation is not None:
-        # "For the next session": this session takes it, whether or not the first dose
-        # needed it, so its boosters may too and a later session may not.
-        authorisation.dose_use = use
-        authorisation.save(update_fields=["dose_use"])
-    audit_record(actor=actor, action="dose.use", target=use, client_id=course.client_id)
-    return use
-
-
-def session_amount_check(
-    *, actor: Membership, dose_use_id: int, total_mg: Decimal, unit: str = "mg"
-) -> DoseUse:
-    """A booster, or a corrected dose, changes a session's total: refused above the
-    prescription's per-session amount (or the prescriber's authorisation for this session),
-    else the session's dose use records the new total. Called by kapflow.encounters inside
-    its transaction, under the session lock."""
-    use = (
-        DoseUse.objects.select_for_update(of=("self",))
-        .select_related("prescription", "course")
-        .get(pk=dose_use_id)
-    )
-    authorisation = DoseAuthorisation.objects.filter(dose_use=use).first()
-    reasons = rx.session_amount_reasons(
-        total_mg=Decimal(total_mg), per_session_mg=use.prescription.dose_mg,
-        authorised_mg=authorisation.amount_mg if authorisation else None, unit=unit,
-        booster=True,
-    )  # fmt: skip
-    if reasons:
-        raise GateBlocked(reasons)
-    if use.amount_mg != total_mg:
-        use.amount_mg = total_mg
-        use.full_clean()
-        use.save(update_fields=["amount_mg"])
-        audit_record(
-            actor=actor, action="dose.amount", target=use, client_id=use.course.client_id,
-            changed_fields=["amount_mg"],
-        )  # fmt: skip
-    return use
-
-
 @transaction.atomic
 def dose_authorise(
     *,
@@ -1336,7 +1186,7 @@ def dose_log(
         course=course, source=DoseSource.SELF_LOG, taken_on=taken_on
     ).exists():
         raise ValidationError({"taken_on": "A dose is already logged for that day."})
-    use = _use_dose(
+    use = use_dose(
         course=course, by_user=actor.user, source=DoseSource.SELF_LOG, now=now,
         taken_on=taken_on, amount_mg=amount_mg, note=(note or "").strip(),
     )  # fmt: skip
@@ -1415,7 +1265,6 @@ __all__ = [
     "dispense_record",
     "dose_authorise",
     "dose_log",
-    "dose_use_for_session",
     "eligibility_decide",
     "evaluation_save",
     "followup_record",

@@ -201,14 +201,10 @@ def _require_on_care_team(member: Membership, clients: list, field_name: str) ->
     """Every client of the booking has `member` on their active care team, else a field
     error: a booking must not show a client's name to a clinician who is not caring for
     them (their week, feed and the appointment page)."""
-    from kapflow.patients.models import CareTeamMember
+    from kapflow.patients import grants
 
     ids = {c.pk for c, _ in clients}
-    on_team = set(
-        CareTeamMember.objects.filter(
-            client_id__in=ids, membership_id=member.pk, ended_at__isnull=True
-        ).values_list("client_id", flat=True)
-    )
+    on_team = grants.clients_on_team(member.pk, ids)
     if on_team != ids:
         label = "therapist" if field_name == "therapist" else "prescriber"
         raise ValidationError(
