@@ -74,10 +74,9 @@ def test_biller_cannot_open_a_course(world):
 
 def test_refer_grants_the_partner_prescriber_access(world):
     course = make_course(world.unreferred, world.therapist, stage="intake")
-    services.course_transition(
+    services.course_workflow_step(
         actor=world.therapist, course_id=course.pk, action="refer",
-        prescriber_id=world.prescriber.pk, workflow=True,
-    )  # fmt: skip
+        prescriber_id=world.prescriber.pk,)  # fmt: skip
     course.refresh_from_db()
     assert course.stage == "referred" and course.prescriber == world.prescriber
     assert CareTeamMember.objects.filter(
@@ -105,10 +104,9 @@ def test_prescriber_decides_and_therapist_may_not(world):
         with pytest.raises(DomainError) as refused:
             services.course_transition(actor=actor, course_id=course.pk, action="decide_eligible")
         assert refused.value.code == "course.use_referral"
-    services.course_transition(
+    services.course_workflow_step(
         actor=world.prescriber, course_id=course.pk, action="decide_eligible",
-        clearance_on=clock.clinical_date(world.practice), clearance_valid_days=90, workflow=True,
-    )  # fmt: skip
+        clearance_on=clock.clinical_date(world.practice), clearance_valid_days=90,)  # fmt: skip
     course.refresh_from_db()
     assert (course.stage, course.eligibility, course.clearance_valid_days) == (
         "eligible",
@@ -127,15 +125,12 @@ def test_not_eligible_needs_a_reason_and_closes(world):
     course = make_course(world.client, world.therapist, prescriber=world.prescriber,
                          stage="medical_evaluation")  # fmt: skip
     with pytest.raises(ValidationError) as exc:
-        services.course_transition(
-            actor=world.prescriber, course_id=course.pk, action="decide_not_eligible",
-            workflow=True,
-        )  # fmt: skip
+        services.course_workflow_step(
+            actor=world.prescriber, course_id=course.pk, action="decide_not_eligible")  # fmt: skip
     assert "reason" in exc.value.message_dict
-    services.course_transition(
+    services.course_workflow_step(
         actor=world.prescriber, course_id=course.pk, action="decide_not_eligible",
-        reason="Takes an MAOI; uncontrolled hypertension.", workflow=True,
-    )  # fmt: skip
+        reason="Takes an MAOI; uncontrolled hypertension.")  # fmt: skip
     course.refresh_from_db()
     assert course.stage == "not_eligible" and course.closed_at is not None
     assert CourseEvent.objects.filter(course=course).latest("id").reason.startswith("Takes an MAOI")
@@ -318,21 +313,19 @@ def test_eligibility_clearance_cannot_be_in_the_future(world):
     course = make_course(world.client, world.therapist, prescriber=world.prescriber,
                          stage="medical_evaluation")  # fmt: skip
     with pytest.raises(ValidationError) as exc:
-        services.course_transition(
+        services.course_workflow_step(
             actor=world.prescriber, course_id=course.pk, action="decide_eligible",
             clearance_on=clock.clinical_date(world.practice) + datetime.timedelta(days=3650),
-            clearance_valid_days=9999, workflow=True,
-        )  # fmt: skip
+            clearance_valid_days=9999,)  # fmt: skip
     assert set(exc.value.message_dict) == {"clearance_on", "clearance_valid_days"}
 
 
 def test_wrong_stage_is_refused_before_inputs_are_checked(world):
     course = make_course(world.client, world.therapist, stage="inquiry")
     with pytest.raises(GateBlocked) as exc:
-        services.course_transition(
-            actor=world.therapist, course_id=course.pk, action="refer", prescriber_id=999999,
-            workflow=True,
-        )  # fmt: skip
+        services.course_workflow_step(
+            actor=world.therapist, course_id=course.pk, action="refer", prescriber_id=999999
+        )
     assert _codes(exc) == ["stage.not_allowed"]
 
 
