@@ -13,7 +13,7 @@ PORT ?= 8000
 # Where the demo is served: printed with the sign-ins and used for every link in e-mails.
 KAPFLOW_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: demo test lint check assets install lock bench bench-http bench-http-directory serve worker scheduler clean
+.PHONY: demo test lint check assets install lock bench bench-http bench-http-directory serve worker scheduler clean mutate
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,14 @@ bench-http: install var/kapflow.env
 # The public directory search under `make serve` and wrk (bench/http_directory.py).
 bench-http-directory: install var/kapflow.env
 	$(SERVE_ENV) $(PY) bench/http_directory.py $(BENCH_ARGS)
+
+# Mutation testing of the pure rules (decision 0058): mutmut mutates src/kapflow/clinical/ in a
+# copy under mutants/ and runs tests/clinical against each mutant ([tool.mutmut] in
+# pyproject.toml). Stop it at any time: a second run goes on where the first stopped.
+# MUTANTS narrows the run, e.g. MUTANTS='kapflow.clinical.prescribing*'.
+mutate: $(STAMP)
+	KAPFLOW_TESTING=1 $(BIN)/mutmut run $(MUTANTS)
+	$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
