@@ -121,3 +121,20 @@ def test_every_script_renders_in_the_pdf():
     for script, sample in SCRIPTS.items():
         assert readable(sample) in text, script
     assert "?" not in text and "\ufffd" not in text
+
+
+def test_the_pdf_lists_every_kind_of_record_the_download_holds(client, records):
+    """Each kind in the FHIR download has its section in the PDF (none is dropped), and each
+    section present in this record lists rows, not "None recorded."."""
+    from kapflow.fhir.pdf import NOT_LISTED, SECTIONS
+
+    sign_in(client, records.client_member.user)
+    kinds = {e["resource"]["resourceType"] for e in client.get(URL).json()["entry"]}
+    assert kinds - NOT_LISTED <= {kind for kind, _ in SECTIONS}
+    assert len(kinds - NOT_LISTED) >= 8  # the fixture's record holds most kinds
+    text = readable(pdf_readable(client.get(PDF_URL).content))
+    for kind, heading in SECTIONS:
+        assert heading in text
+        if kind in kinds:
+            after = text.split(heading, 1)[1].lstrip()
+            assert not after.startswith("None recorded."), heading

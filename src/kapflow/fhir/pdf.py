@@ -8,13 +8,25 @@ Nothing here reads the database or audits; the view does both.
 from kapflow.core import clock
 from kapflow.core.pdf_fonts import BODY, UnicodePdf, isolate
 
+# Every kind of record the download holds, but the cover's (Patient, Organization) and the
+# questionnaire answers (their totals are the scores): tests/fhir/test_portal_download.py
+# fails if a kind the FHIR download gains is missing here.
 SECTIONS = (
     ("EpisodeOfCare", "Courses of care"),
+    ("Condition", "Diagnoses"),
+    ("CareTeam", "Care team"),
+    ("Encounter", "Dosing sessions"),
     ("Observation", "Questionnaire scores and vital signs"),
     ("MedicationRequest", "Prescriptions"),
+    ("MedicationDispense", "Prescriptions filled"),
+    ("MedicationAdministration", "Doses taken"),
+    ("DocumentReference", "Clinical notes"),
+    ("Flag", "Reports and safety alerts"),
+    ("Provenance", "Signatures"),
     ("Consent", "Consents"),
     ("Appointment", "Appointments"),
 )
+NOT_LISTED = frozenset({"Patient", "Organization", "QuestionnaireResponse"})
 
 
 class _Pdf(UnicodePdf):
@@ -68,6 +80,56 @@ def _describe(resource: dict) -> str:
             f"{_day(resource['start'])} {resource['appointmentType']['text']} "
             f"({resource['status']})"
         )
+    return _describe_more(kind, resource)
+
+
+def _status(concept: dict | None) -> str:
+    coded = (concept or {}).get("coding") or [{}]
+    return coded[0].get("code", "")
+
+
+def _describe_more(kind: str, resource: dict) -> str:
+    """The kinds added after the first five: each read with .get, so a field the mapping
+    leaves out prints as blank instead of failing the download."""
+    if kind == "Condition":
+        when = _day(resource.get("recordedDate") or resource.get("onsetDateTime"))
+        status = _status(resource.get("clinicalStatus"))
+        text = f"{when} {_code_text(resource.get('code', {}))}"
+        return f"{text} ({status})" if status else text
+    if kind == "CareTeam":
+        members = [
+            f"{(p.get('role') or [{}])[0].get('text', 'Member')}: from "
+            f"{_day(p.get('period', {}).get('start'))}"
+            + (f" to {_day(p['period']['end'])}" if p.get("period", {}).get("end") else "")
+            for p in resource.get("participant", [])
+        ]
+        return "; ".join(members) or "No one named."
+    if kind == "Encounter":
+        period = resource.get("period", {})
+        label = (resource.get("type") or [{}])[0].get("text", "Session")
+        return f"{_day(period.get('start'))} {label} ({resource.get('status', '')})"
+    if kind == "MedicationDispense":
+        medicine = _code_text(resource.get("medicationCodeableConcept", {}))
+        quantity = resource.get("quantity", {}).get("value", "")
+        return f"{_day(resource.get('whenPrepared'))} {medicine}, quantity {quantity}"
+    if kind == "MedicationAdministration":
+        medicine = _code_text(resource.get("medicationCodeableConcept", {}))
+        dose = resource.get("dosage", {}).get("dose", {})
+        amount = f", {dose['value']:g} {dose.get('unit', '')}" if "value" in dose else ""
+        return f"{_day(resource.get('effectiveDateTime'))} {medicine}{amount}"
+    if kind == "DocumentReference":
+        return f"{_day(resource.get('date'))} {resource.get('description', 'Note')}"
+    if kind == "Provenance":
+        roles = ", ".join(
+            (a.get("type", {}).get("coding") or [{}])[0].get("display", "")
+            for a in resource.get("agent", [])
+        )
+        activity = resource.get("activity", {}).get("text", "")
+        return f"{_day(resource.get('recorded'))} {activity} ({roles})" if roles else activity
+    if kind == "Flag":
+        period = resource.get("period", {})
+        text = resource.get("code", {}).get("text", "")
+        return f"{_day(period.get('start'))} {text} ({resource.get('status', '')})"
     return kind
 
 
