@@ -4,7 +4,7 @@ serious or critical violation at 1366 px and at 390 px. The main menu fits the a
 screen at 1366 px and the therapist's at 1024 px, and collapses behind a keyboard-operable
 toggle at phone width.
 
-The pages are the demo crawl's (tests/core/test_demo_crawl.py), one per shape (a path with
+The pages are the demo crawl's (tests/demo/test_demo_crawl.py), one per shape (a path with
 its ids replaced), so a list of forty courses is checked once, not forty times. One browser
 for the module, one page per sign-in. Screenshots of each home go to KAPFLOW_SHOTS
 (default /tmp/shots-layout) at 1366, 1024, 390 and 320 px.
@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.test import Client as DjangoClient
 
 from kapflow.demo.people import DEMO_PASSWORD, SIGN_INS
-from tests.core import test_demo_crawl as demo_crawl
+from tests.demo import test_demo_crawl as demo_crawl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
