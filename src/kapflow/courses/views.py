@@ -18,7 +18,7 @@ from kapflow.assessments.selectors import urgent_tasks_open
 from kapflow.audit.services import audit_batch
 from kapflow.clinical import course as rules
 from kapflow.clinical import overrides as ovr
-from kapflow.core.errors import DomainError, GateBlocked, PermissionDenied
+from kapflow.core.errors import DomainError, GateBlocked, NotFound, PermissionDenied
 from kapflow.core.form_tokens import form_token_exempt
 from kapflow.core.views import add_errors, staff_actor
 from kapflow.courses import selectors, services
@@ -294,7 +294,10 @@ def course_open(request, client_id: int):
 def _form_error(form) -> DomainError:
     """A form's field errors as one refusal, each prefixed with its field's label."""
     return DomainError(
-        " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs),
+        # A hidden field (the step's action, the record's kind) has no label: its name, then.
+        " ".join(
+            f"{form.fields[f].label or f}: {e}" for f, errs in form.errors.items() for e in errs
+        ),
         code="invalid",
     )
 
@@ -327,6 +330,11 @@ def course_transition(request, course_id: int):
         )  # fmt: skip
     except GateBlocked as exc:
         return _refused(request, actor, course_id, exc)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as exc:
+        # A step this page does not take (the referral's own steps): said, not a 500.
+        return _refused(request, actor, course_id, exc, forms={"transition": form})
     messages.success(
         request, "Done: " + rules.TRANSITIONS[rules.Action(data["action"])].label + "."
     )
