@@ -27,6 +27,7 @@ from kapflow.assessments.models import (
     Source,
     UrgentTask,
 )
+from kapflow.assessments.urgent import urgent_facts_refresh, urgent_task_raise
 from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import instruments
 from kapflow.clinical import overrides as ovr
@@ -411,42 +412,11 @@ def _after_submit(
     if not flags:
         return
     level = "high" if any(f["level"] == "high" for f in flags) else "moderate"
-    _task_raise(
+    urgent_task_raise(
         UrgentTask(
             organisation_id=response.organisation_id, client_id=response.client_id,
             course_id=response.course_id, response=response, codes=[f["code"] for f in flags],
             level=level,
-        ),
-        actor=actor,
-    )  # fmt: skip
-
-
-def _task_raise(task: UrgentTask, *, actor: Membership | None) -> UrgentTask:
-    task.full_clean()
-    task.save()
-    _course_facts_refresh(task)
-    audit_record(actor=actor, action="urgent_task.raise", target=task, client_id=task.client_id)
-    logger.warning("assessment.safety_flag", extra={"urgent_task_id": task.pk})
-    from kapflow.assessments.notify import urgent_task_notify
-
-    task_id = task.pk
-    transaction.on_commit(lambda: urgent_task_notify.enqueue(task_id))
-    return task
-
-
-TYPED_SCREEN_CODE = "screen.typed_positive"
-
-
-def urgent_task_raise_for_screen(*, actor: Membership, event) -> UrgentTask:
-    """A positive risk screen typed on the course page (no scored answers) raises the same
-    urgent task a scored positive screen does, inside the caller's transaction. Nobody scored
-    its answers, so it is raised at the "high" level (fail closed; decision 0029): it cannot
-    proceed on the day it was raised. Called only by kapflow.courses.services.course_record."""
-    return _task_raise(
-        UrgentTask(
-            organisation_id=event.organisation_id, client_id=event.course.client_id,
-            course_id=event.course_id, screen_event=event, codes=[TYPED_SCREEN_CODE],
-            level="high",
         ),
         actor=actor,
     )  # fmt: skip
@@ -496,7 +466,7 @@ def urgent_task_resolve(
     _sign_assessment(
         actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
     )
-    _course_facts_refresh(task)
+    urgent_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.resolve", target=task, client_id=task.client_id)
     return task
 
@@ -555,17 +525,9 @@ def urgent_task_reassess(
     _sign_assessment(
         actor, task, assessment, licence, downgrade_rationale=downgrade_rationale, now=now
     )
-    _course_facts_refresh(task)
+    urgent_facts_refresh(task)
     audit_record(actor=actor, action="urgent_task.reassess", target=task, client_id=task.client_id)
     return task
-
-
-def _course_facts_refresh(task: UrgentTask) -> None:
-    """An urgent task is a fact of its course's dosing gate (stored for the caseload)."""
-    if task.course_id is not None:
-        from kapflow.courses.services import course_facts_refresh
-
-        course_facts_refresh(course_id=task.course_id)
 
 
 def _task_for_assessment(actor: Membership, task_id: int) -> UrgentTask:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from kapflow import policy
 from kapflow.accounts.models import ClinicianLicence, Membership, Role
+from kapflow.assessments.urgent import urgent_task_raise_for_screen
 from kapflow.audit.services import audit_not_found, audit_record
 from kapflow.clinical import course as rules
 from kapflow.clinical import overrides as ovr
@@ -497,8 +498,6 @@ def course_record(
     if kind is EventKind.RISK_SCREEN and positive:
         # A typed positive screen raises the same urgent task a scored one does; a typed
         # negative screen never clears a positive one (decision 0029).
-        from kapflow.assessments.services import urgent_task_raise_for_screen
-
         urgent_task_raise_for_screen(actor=actor, event=event)
     course_facts_refresh(course_id=course.pk)
     return event

@@ -100,7 +100,7 @@ def client_update(*, actor: Membership, client_id: int, data: dict) -> Client:
         client.save()
     if "state" in changed:
         # The clinicians' licences are read for the client's state (a stored course fact).
-        from kapflow.courses.services import course_facts_refresh
+        from kapflow.courses.facts import course_facts_refresh
 
         course_facts_refresh(client_id=client.pk)
     audit_record(
@@ -434,7 +434,7 @@ def companion_confirm(*, actor: Membership, companion_id: int, checklist: dict) 
     companion.checklist = done
     companion.confirmed_at = timezone.now()
     companion.save(update_fields=["checklist", "confirmed_at"])
-    from kapflow.courses.services import course_facts_refresh
+    from kapflow.courses.facts import course_facts_refresh
 
     course_facts_refresh(client_id=companion.client_id)
     audit_record(
