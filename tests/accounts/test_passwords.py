@@ -110,7 +110,11 @@ def test_a_client_resets_too(client, world, django_capture_on_commit_callbacks):
     form = client.get(_link_path(mail.outbox[0]), follow=True)
     client.post(form.redirect_chain[-1][0], {"new_password1": NEW, "new_password2": NEW})
     client.post("/sign-in/", {"username": user.email, "password": NEW})
-    assert client.get("/").status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(NEW)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert home.wsgi_request.user.pk == user.pk
 
 
 def test_an_unknown_address_gets_the_same_answer_and_no_mail(

@@ -83,13 +83,19 @@ def test_recovery_code_works_once(client, world):
 
 def test_clients_are_not_forced_into_mfa(client, world):
     _password_sign_in(client, world.client_member.user.email)
-    assert client.get("/").status_code == 200
+    home = client.get("/")
+    assert home.status_code == 200
+    assert home.wsgi_request.user.pk == world.client_member.user_id
+    assert not home.wsgi_request.user.is_verified()
 
 
 @override_settings(KAPFLOW_DEMO_MODE=True)
 def test_demo_mode_lets_unenrolled_staff_through(client, world):
     _password_sign_in(client, world.therapist.user.email)
-    assert client.get("/clients/").status_code == 200
+    page = client.get("/clients/")
+    assert page.status_code == 200
+    assert page.wsgi_request.actor.pk == world.therapist.pk
+    assert f"/clients/{world.client.pk}/" in page.content.decode()
 
 
 @override_settings(KAPFLOW_IDLE_TIMEOUT_MINUTES=15)

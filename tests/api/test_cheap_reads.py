@@ -48,6 +48,14 @@ def test_api_client_detail_is_actor_object_and_audit(client, world, who, django_
     with django_assert_num_queries(4):
         response = client.get(f"/api/v1/clients/{world.client.pk}", **headers)
     assert response.status_code == 200
+    assert response.json()["id"] == world.client.pk
+    views = AuditEvent.objects.filter(client_id=world.client.pk, target_id=world.client.pk)
+    latest = views.latest("pk")
+    assert views.count() == 2
+    assert (latest.actor_id, latest.organisation_id) == (
+        getattr(world, who).user_id,
+        getattr(world, who).organisation_id,
+    )
 
 
 def test_api_client_detail_shows_the_active_care_team(client, world):

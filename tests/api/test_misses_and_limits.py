@@ -45,7 +45,9 @@ def test_api_miss_is_json_for_a_session_too(client, world):
 
 
 def test_a_found_client_is_still_found(client, world, token):
-    assert client.get(f"/api/v1/clients/{world.client.pk}", **token).status_code == 200
+    response = client.get(f"/api/v1/clients/{world.client.pk}", **token)
+    assert response.status_code == 200
+    assert response.json()["id"] == world.client.pk
 
 
 def test_a_ten_megabyte_json_body_is_413_in_the_error_shape(client, world, token):

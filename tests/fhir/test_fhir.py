@@ -329,7 +329,13 @@ def test_everything_holds_what_the_actor_may_see(client, records):
 
 def test_session_sign_in_works_too(client, records):
     sign_in(client, records.admin.user)
-    assert _get(client, "Patient").status_code == 200
+    response = _get(client, "Patient")
+    assert response.status_code == 200
+    bundle = response.json()
+    assert (bundle["resourceType"], bundle["type"]) == ("Bundle", "searchset")
+    assert bundle["entry"] and {e["resource"]["resourceType"] for e in bundle["entry"]} == {
+        "Patient"
+    }
 
 
 # ---- permission matrix: FHIR endpoints x roles -----------------------------------------------
