@@ -242,50 +242,73 @@ def _resolve(
     telehealth: bool,
     telehealth_url: str,
 ) -> _Party:
-    from kapflow.patients.models import Companion
-
+    """Who and where a booking is for, each checked: the clients (with their courses), the
+    clinicians, the at-home companions and the room. Raises NotFound or ValidationError."""
     if kind not in AppointmentKind.values:
         raise ValidationError({"kind": "Choose the kind of appointment."})
-    courses = []
-    if course_ids:
-        found = {
-            c.pk: c
-            for c in policy.courses_queryset(actor)
-            .filter(pk__in=course_ids)
-            .select_related("client", "organisation")
-        }
-        if len(found) != len(set(course_ids)):
-            from kapflow.courses.models import Course
+    clients = _booked_courses(actor, course_ids)
+    clients += _booked_clients(actor, client_ids, known={c.pk for c, _ in clients})
+    org_id = _group_checked(kind, clients)
+    staff = _booked_staff(actor, kind, org_id, clients, therapist_id, prescriber_id)
+    at_home = kind == AppointmentKind.DOSING and any(
+        course is not None and course.delivery == "at_home" for _, course in clients
+    )
+    companions = _at_home_companions(org_id, clients) if at_home else []
+    room = _booked_room(org_id, room_id, telehealth=telehealth, at_home=at_home)
+    if telehealth and telehealth_url and not telehealth_url.startswith("https://"):
+        raise ValidationError({"telehealth_url": "The video link must start with https://."})
+    return _Party(org_id, clients, staff, companions, room)
 
-            for missing in sorted(set(course_ids) - found.keys()):
-                audit_access_denied(actor=actor, model=Course, object_id=missing)
-            raise NotFound("Course not found.")
-        courses = [found[i] for i in dict.fromkeys(course_ids)]
-    clients = [(c.client, c) for c in courses]
-    known = {c.pk for c, _ in clients}
+
+def _booked_courses(actor, course_ids: list[int]) -> list:
+    """[(client, course)] for the named courses, in the order named; NotFound (each miss
+    recorded) when one is not the actor's to book."""
+    if not course_ids:
+        return []
+    found = {
+        c.pk: c
+        for c in policy.courses_queryset(actor)
+        .filter(pk__in=course_ids)
+        .select_related("client", "organisation")
+    }
+    if len(found) != len(set(course_ids)):
+        from kapflow.courses.models import Course
+
+        for missing in sorted(set(course_ids) - found.keys()):
+            audit_access_denied(actor=actor, model=Course, object_id=missing)
+        raise NotFound("Course not found.")
+    return [(found[i].client, found[i]) for i in dict.fromkeys(course_ids)]
+
+
+def _booked_clients(actor, client_ids: list[int], *, known: set[int]) -> list:
+    """[(client, open course or None)] for clients named without a course (those not in
+    `known`); NotFound (each miss recorded) when one is not the actor's to book."""
     extra = [i for i in dict.fromkeys(client_ids) if i not in known]
-    if extra:
-        found = {
-            c.pk: c
-            for c in policy.clients_queryset(actor)
-            .filter(pk__in=extra)
-            .select_related("organisation")
-        }
-        if len(found) != len(extra):
-            from kapflow.patients.models import Client
+    if not extra:
+        return []
+    found = {
+        c.pk: c
+        for c in policy.clients_queryset(actor).filter(pk__in=extra).select_related("organisation")
+    }
+    if len(found) != len(extra):
+        from kapflow.patients.models import Client
 
-            for missing in sorted(set(extra) - found.keys()):
-                audit_access_denied(actor=actor, model=Client, object_id=missing)
-            raise NotFound("Client not found.")
-        # A client named without a course: their open course, when they have one (the
-        # gate, the group session's per-client course and the course page read it).
-        open_courses = {
-            c.client_id: c
-            for c in policy.courses_queryset(actor)
-            .filter(client_id__in=extra, closed_at__isnull=True)
-            .select_related("client", "organisation")
-        }
-        clients += [(found[i], open_courses.get(i)) for i in extra]
+        for missing in sorted(set(extra) - found.keys()):
+            audit_access_denied(actor=actor, model=Client, object_id=missing)
+        raise NotFound("Client not found.")
+    # A client named without a course: their open course, when they have one (the
+    # gate, the group session's per-client course and the course page read it).
+    open_courses = {
+        c.client_id: c
+        for c in policy.courses_queryset(actor)
+        .filter(client_id__in=extra, closed_at__isnull=True)
+        .select_related("client", "organisation")
+    }
+    return [(found[i], open_courses.get(i)) for i in extra]
+
+
+def _group_checked(kind: str, clients: list) -> int:
+    """The one practice all the clients belong to, after checking a group's kind and size."""
     if not clients:
         raise ValidationError({"client": "Choose the client."})
     if len({c.pk for c, _ in clients}) != len(clients):
@@ -304,8 +327,13 @@ def _resolve(
             raise ValidationError(
                 {"client": f"A group session holds at most {cap} clients at this practice."}
             )
+    return org_id
 
-    staff = []
+
+def _booked_staff(actor, kind, org_id, clients, therapist_id, prescriber_id) -> list:
+    """[(role, membership)]: the named clinicians, else the first course's (the therapist,
+    and its prescriber for a medical evaluation or follow-up), else the acting therapist;
+    each must be on every client's care team."""
     first_course = clients[0][1]
     if therapist_id is None and first_course is not None:
         therapist_id = first_course.therapist_id
@@ -317,6 +345,7 @@ def _resolve(
         and kind in (AppointmentKind.MEDICAL_EVALUATION, AppointmentKind.FOLLOWUP)
     ):
         prescriber_id = first_course.prescriber_id
+    staff = []
     if therapist_id is not None:
         staff.append(
             (
@@ -335,36 +364,37 @@ def _resolve(
         raise ValidationError({"therapist": "Choose the clinician who will see the client."})
     for role, membership in staff:
         _require_on_care_team(membership, clients, str(role))
+    return staff
 
-    at_home = kind == AppointmentKind.DOSING and any(
-        course is not None and course.delivery == "at_home" for _, course in clients
-    )
-    companions = []
-    if at_home:
-        companions = list(
-            Companion.objects.for_org(org_id)
-            .filter(
-                client_id__in=[
-                    c.pk for c, course in clients if course and course.delivery == "at_home"
-                ]
-            )
-            .select_related("user")
+
+def _at_home_companions(org_id: int, clients: list) -> list:
+    """The companions of the clients whose course is dosed at home."""
+    from kapflow.patients.models import Companion
+
+    return list(
+        Companion.objects.for_org(org_id)
+        .filter(
+            client_id__in=[c.pk for c, course in clients if course and course.delivery == "at_home"]
         )
+        .select_related("user")
+    )
 
-    room = None
+
+def _booked_room(org_id: int, room_id: int | None, *, telehealth: bool, at_home: bool):
+    """The practice's active room named, or None for telehealth (exactly one of the two;
+    an at-home dosing session is always telehealth)."""
     if room_id is not None and telehealth:
         raise ValidationError({"room": "Choose a room or telehealth, not both."})
-    if room_id is not None:
-        room = Room.objects.for_org(org_id).filter(pk=room_id, is_active=True).first()
-        if room is None:
-            raise ValidationError({"room": "Choose one of the practice's rooms."})
-        if at_home:
-            raise ValidationError({"room": "An at-home dosing session is held by telehealth."})
-    elif not telehealth:
-        raise ValidationError({"room": "Choose a room, or telehealth."})
-    if telehealth and telehealth_url and not telehealth_url.startswith("https://"):
-        raise ValidationError({"telehealth_url": "The video link must start with https://."})
-    return _Party(org_id, clients, staff, companions, room)
+    if room_id is None:
+        if not telehealth:
+            raise ValidationError({"room": "Choose a room, or telehealth."})
+        return None
+    room = Room.objects.for_org(org_id).filter(pk=room_id, is_active=True).first()
+    if room is None:
+        raise ValidationError({"room": "Choose one of the practice's rooms."})
+    if at_home:
+        raise ValidationError({"room": "An at-home dosing session is held by telehealth."})
+    return room
 
 
 # ---- clashes and warnings -------------------------------------------------------------------
@@ -711,33 +741,14 @@ def appointment_book(
     _check_start(starts_at, now)
     zone_name = _zone(party)
     shown = display_zone or zone_name
-    if recurrence is not None:
-        problems = rules.recurrence_problems(recurrence)
-        if problems:
-            raise ValidationError({f"repeat_{k}": v for k, v in problems.items()})
-        starts = rules.expand(starts_at, zone_name, recurrence)
-    else:
-        starts = [starts_at]
+    starts = _booking_starts(starts_at, zone_name, recurrence)
     spans = [(s, s + length) for s in starts]
-
     integration_span = None
     if integration_starts_at is not None:
-        if kind != AppointmentKind.DOSING or recurrence is not None:
-            raise ValidationError(
-                {"integration_starts_at": "Only a single dosing session books its integration."}
-            )
-        _check_start(integration_starts_at, now, "integration_starts_at")
-        hours = integration_hours(party.organisation_id)
-        problems = rules.integration_problems(
-            starts_at, starts_at + length, integration_starts_at, hours=hours
-        )
-        if problems:
-            raise ValidationError({"integration_starts_at": problems[0]})
-        integration_span = (
-            integration_starts_at,
-            integration_starts_at
-            + timedelta(minutes=_minutes(AppointmentKind.INTEGRATION, integration_minutes)),
-        )
+        integration_span = _integration_span(
+            party, kind=kind, recurrence=recurrence, dosing=(starts_at, starts_at + length),
+            starts_at=integration_starts_at, minutes=integration_minutes, now=now,
+        )  # fmt: skip
 
     _lock(party)
     all_spans = spans + ([integration_span] if integration_span else [])
@@ -751,18 +762,7 @@ def appointment_book(
     clashes = _clashes(party, all_spans, shown)
     if clashes:
         raise SchedulingConflict(clashes)
-    warnings = _availability(party, all_spans, shown)
-    if kind == AppointmentKind.DOSING:
-        warnings = (
-            dosing_gate_warnings(courses=[c for _, c in party.clients], starts_at=starts_at)
-            + warnings
-        )
-        if any(course is None for _, course in party.clients):
-            warnings.insert(
-                0, Reason("course.missing", "A dosing session belongs to a course of care.")
-            )
-    if kind == AppointmentKind.INTEGRATION:
-        warnings = _integration_late(party, starts, shown) + warnings
+    warnings = _booking_warnings(party, kind, starts_at, starts, all_spans, shown)
     if warnings and not confirm:
         raise ConfirmationRequired(warnings)
 
@@ -814,6 +814,51 @@ def appointment_book(
         extra={"appointment_id": made[0].pk, "count": len(made), "warnings": len(warnings)},
     )
     return Booking(made, warnings)
+
+
+def _booking_starts(starts_at: datetime, zone_name: str, recurrence) -> list[datetime]:
+    """The start of each appointment booked: one, or a weekly series expanded in the
+    practice's zone (its problems named by their repeat_ fields)."""
+    if recurrence is None:
+        return [starts_at]
+    problems = rules.recurrence_problems(recurrence)
+    if problems:
+        raise ValidationError({f"repeat_{k}": v for k, v in problems.items()})
+    return rules.expand(starts_at, zone_name, recurrence)
+
+
+def _integration_span(party, *, kind, recurrence, dosing, starts_at, minutes, now) -> tuple:
+    """(start, end) of the integration session booked with a single dosing session `dosing`
+    (its (start, end)), within the practice's integration window."""
+    if kind != AppointmentKind.DOSING or recurrence is not None:
+        raise ValidationError(
+            {"integration_starts_at": "Only a single dosing session books its integration."}
+        )
+    _check_start(starts_at, now, "integration_starts_at")
+    hours = integration_hours(party.organisation_id)
+    problems = rules.integration_problems(*dosing, starts_at, hours=hours)
+    if problems:
+        raise ValidationError({"integration_starts_at": problems[0]})
+    return (
+        starts_at,
+        starts_at + timedelta(minutes=_minutes(AppointmentKind.INTEGRATION, minutes)),
+    )
+
+
+def _booking_warnings(party, kind, starts_at, starts, all_spans, shown) -> list:
+    """What a booking asks to confirm: a missing course and the dosing gate (dosing), a late
+    integration, then the clinicians' hours and time off."""
+    warnings = _availability(party, all_spans, shown)
+    if kind == AppointmentKind.DOSING:
+        courses = [c for _, c in party.clients]
+        warnings = dosing_gate_warnings(courses=courses, starts_at=starts_at) + warnings
+        if any(course is None for course in courses):
+            warnings.insert(
+                0, Reason("course.missing", "A dosing session belongs to a course of care.")
+            )
+    if kind == AppointmentKind.INTEGRATION:
+        warnings = _integration_late(party, starts, shown) + warnings
+    return warnings
 
 
 def _zone(party: _Party) -> str:
