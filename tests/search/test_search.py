@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from kapflow.audit.models import AuditEvent
-from kapflow.search.selectors import LIMIT
+from kapflow.search.selectors import LIMIT, MAX_LENGTH
 from tests.conftest import sign_in
 from tests.courses.factories import make_course
 from tests.patients.factories import ClientFactory, on_team
@@ -114,6 +114,7 @@ def test_a_long_term_is_cut_not_refused(client, world):
     sign_in(client, world.therapist.user)
     response = _search(client, "x " * 500)
     assert response.status_code == 200
+    assert response.context["term"] == ("x " * 500).strip()[:MAX_LENGTH]
 
 
 def test_a_partner_prescriber_finds_the_practice_clients_on_their_team(client, world):
