@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 
+from kapflow.clinical import overrides as ovr
 from kapflow.clinical import prescribing as rx
 from kapflow.clinical.course import (
     Action,
@@ -29,7 +30,9 @@ from kapflow.clinical.course import (
     transition_reasons,
 )
 from kapflow.clinical.measurement import plan_occasions
+from kapflow.clinical.medications import medication_search
 from kapflow.clinical.overrides import Authority, practice_table, rule_for
+from kapflow.clinical.reasons import Reason
 from tests.clinical.test_course import GOOD_DAY, NOW, READY
 
 TODAY = date(2026, 11, 25)
@@ -369,3 +372,99 @@ def test_applying_a_decision_records_only_that_decision():
     assert apply(evaluating, Action.WITHDRAW).eligibility is None
     declined = apply(replace(READY, stage=Stage.REFERRED), Action.DECLINE_REFERRAL)
     assert declined.prescriber_assigned is False
+
+
+# ---- the medication picker's limit --------------------------------------------------------
+
+
+def test_the_medication_search_returns_twenty_by_default_and_honours_a_limit_of_one():
+    assert len(medication_search("a")) == 20
+    assert len(medication_search("a", limit=1)) == 1
+    assert medication_search("a", limit=0) == []
+
+
+# ---- who may override, and standing decisions --------------------------------------------
+
+CLEARANCE = ovr.rule_for("clearance.expired")  # the prescriber's
+PRESCRIBER_SIGNS = ovr.Signer(prescriber=True, licensed=True)
+EVERYONE = ovr.Signer(treating_clinician=True, prescriber=True, licensed=True)
+TWENTY = "x" * 20  # exactly RATIONALE_MIN characters
+
+
+def test_nobody_owns_a_hard_rule_whoever_signs():
+    assert ovr.may_override(ovr.rule_for("consent.missing"), EVERYONE) is False
+
+
+@pytest.mark.parametrize(
+    ("signer", "licence_named"),
+    [
+        (ovr.Signer(prescriber=True), True),  # the owner, unlicensed today
+        (ovr.Signer(treating_clinician=True), False),  # not the owner
+        (ovr.Signer(treating_clinician=True, licensed=True), False),
+        (ovr.Signer(), False),
+    ],
+)
+def test_why_not_names_the_licence_only_to_the_unlicensed_owner(signer, licence_named):
+    why = ovr.why_not(CLEARANCE, signer, None)
+    assert why.startswith("Only the course's prescriber may override this")
+    assert ("current licence" in why) is licence_named
+
+
+def test_why_not_tells_the_owner_what_a_justification_needs():
+    assert ovr.why_not(CLEARANCE, PRESCRIBER_SIGNS, None) == (
+        "You may override this with a signed justification: choose a justification category "
+        "(renewal_in_progress, prescriber_reviewed); write a rationale of at least 20 "
+        "characters saying what was checked."
+    )
+
+
+def test_a_rationale_of_exactly_the_minimum_length_is_enough():
+    good = ovr.Justification(category="prescriber_reviewed", rationale=TWENTY)
+    assert ovr.justification_problems(CLEARANCE, good) == []
+    assert ovr.why_not(CLEARANCE, PRESCRIBER_SIGNS, good) == ""
+    assessment = ovr.RiskAssessment(risk_level="low", decision="hold", rationale=TWENTY)
+    assert ovr.risk_assessment_problems(assessment, licensed=True) == {}
+
+
+SIGNED = NOW - timedelta(hours=4)
+
+
+def test_a_standing_decision_covers_its_own_code_up_to_four_hours_after_signing():
+    decision = ovr.StandingDecision("preparation.none", SIGNED)
+    assert ovr.standing_covers(decision, code="preparation.none", now=NOW) is True
+    assert ovr.standing_covers(decision, code="clearance.expired", now=NOW) is False
+    late = NOW + timedelta(seconds=1)
+    assert ovr.standing_covers(decision, code="preparation.none", now=late) is False
+
+
+def test_a_standing_blood_pressure_decision_covers_the_reading_it_saw_not_a_higher_one():
+    decision = ovr.StandingDecision("vitals.bp_high", SIGNED, 170, 100)
+    same = {"code": "vitals.bp_high", "now": NOW}
+    assert ovr.standing_covers(decision, bp_systolic=170, bp_diastolic=100, **same) is True
+    assert ovr.standing_covers(decision, bp_systolic=171, bp_diastolic=100, **same) is False
+    assert ovr.standing_covers(decision, bp_systolic=170, bp_diastolic=101, **same) is False
+
+
+def test_an_outcome_lists_covered_and_overridden_reasons_when_nothing_is_refused():
+    clearance = Reason("clearance.expired", "expired", overridable=True)
+    bp = Reason("vitals.bp_high", "high", overridable=True)
+    justified = {"clearance.expired": ovr.Justification("renewal_in_progress", TWENTY)}
+    found = ovr.override_outcome(
+        [clearance, bp], signer=PRESCRIBER_SIGNS, justifications=justified,
+        covered_codes=["vitals.bp_high"],
+    )  # fmt: skip
+    assert found == ovr.OverrideOutcome([bp], [clearance], [])
+    assert found.passes
+
+
+def test_an_outcome_applies_the_practice_table():
+    preparation = Reason("preparation.none", "none", overridable=True)
+    clinician = ovr.Signer(treating_clinician=True, licensed=True)
+    justified = {"preparation.none": ovr.Justification("equivalent_completed", TWENTY)}
+    allowed = ovr.override_outcome([preparation], signer=clinician, justifications=justified)
+    assert allowed.overridden == [preparation]
+    table = ovr.practice_table({"preparation.none": "nobody"})
+    refused = ovr.override_outcome(
+        [preparation], signer=clinician, justifications=justified, table=table
+    )
+    assert [r.authority for r in refused.refusals] == [ovr.Authority.NOBODY]
