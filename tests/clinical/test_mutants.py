@@ -468,3 +468,19 @@ def test_an_outcome_applies_the_practice_table():
         [preparation], signer=clinician, justifications=justified, table=table
     )
     assert [r.authority for r in refused.refusals] == [ovr.Authority.NOBODY]
+
+
+def test_the_followup_gate_holds_only_after_its_due_instant():
+    dosed = NOW - timedelta(days=14)
+    facts = replace(
+        READY, dosing_count=2, followup_anchor_at=dosed, last_dosing_at=dosed,
+        last_integration_at=dosed + timedelta(days=1),
+    )  # fmt: skip
+    assert dosing_reasons(facts, now=NOW) == []
+    later = NOW + timedelta(seconds=1)
+    assert [r.code for r in dosing_reasons(facts, now=later)] == ["followup.overdue"]
+
+
+def test_blockers_before_eligibility_read_the_clinical_date():
+    minor = replace(EVALUATION, client_birth_date=date(2009, 1, 1))
+    assert [r.code for r in blockers(minor, now=NOW)] == ["eligibility.age_under_18"]
