@@ -484,3 +484,19 @@ def test_the_followup_gate_holds_only_after_its_due_instant():
 def test_blockers_before_eligibility_read_the_clinical_date():
     minor = replace(EVALUATION, client_birth_date=date(2009, 1, 1))
     assert [r.code for r in blockers(minor, now=NOW)] == ["eligibility.age_under_18"]
+
+
+def test_why_not_names_the_licence_to_an_unlicensed_treating_clinician():
+    why = ovr.why_not(ovr.rule_for("preparation.none"), ovr.Signer(treating_clinician=True), None)
+    assert "current licence" in why
+
+
+def test_practice_problems_lists_every_bad_setting_not_only_the_first():
+    found = ovr.practice_problems(
+        {"no.such_code": "nobody", "preparation.none": "bogus", "clearance.expired": "nobody"}
+    )
+    assert sorted(found) == ["no.such_code", "preparation.none"]
+    loosened = ovr.practice_problems(
+        {"preparation.none": "bogus", "clearance.expired": "treating_clinician"}
+    )
+    assert sorted(loosened) == ["clearance.expired", "preparation.none"]
