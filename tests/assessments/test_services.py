@@ -93,6 +93,23 @@ def test_positive_item_9_raises_urgent_task_blocks_dosing_and_mails_without_phi(
     assert world.client.legal_last_name not in bodies and "phq9" not in bodies.lower()
 
 
+def test_the_urgent_notice_skips_a_deactivated_clinician(
+    world, course, django_capture_on_commit_callbacks
+):
+    """Every active person on the care team is told; a membership deactivated since keeps
+    its grant row (history) but gets no e-mail."""
+    from tests.courses.factories import event
+
+    world.prescriber.is_active = False
+    world.prescriber.save(update_fields=["is_active"])
+    event(course, world.therapist, "preparation")
+    with django_capture_on_commit_callbacks(execute=True):
+        _submit(world, _assign(world), PHQ9_CLEAN | {"phq9_9": 1})
+    recipients = {m.to[0] for m in mail.outbox}
+    assert world.therapist.user.email in recipients
+    assert world.prescriber.user.email not in recipients
+
+
 def test_risk_assessment_with_proceed_clears_the_gate_and_hold_does_not(world, course):
     from tests.courses.factories import event
 

@@ -119,6 +119,11 @@ def test_prescriber_decides_and_therapist_may_not(world):
         "medical_evaluation",
         "eligible",
     )
+    # The decision records the clearance it signed on its timeline event.
+    assert last.data == {
+        "clearance_on": clock.clinical_date(world.practice).isoformat(),
+        "valid_days": 90,
+    }
 
 
 def test_not_eligible_needs_a_reason_and_closes(world):

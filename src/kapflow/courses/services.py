@@ -267,7 +267,7 @@ def _transition(
         raise GateBlocked(reasons)
     after = rules.apply(facts, act)
     from_stage = course.stage
-    data = _write_facts(course, before=before, after=after, now=now)
+    data = _write_facts(course, act=act, before=before, after=after, now=now)
     data |= _step_effects(
         actor=actor, course=course, act=act, after=after, prescriber=prescriber,
         preparation_planned=preparation_planned, reason=reason, now=now,
@@ -322,17 +322,18 @@ def _clearance_check(course, clearance_on, clearance_valid_days, *, now) -> None
     )  # fmt: skip
 
 
-def _write_facts(course, *, before, after, now) -> dict:
+def _write_facts(course, *, act, before, after, now) -> dict:
     """Write rules.apply's new facts to the course row (the facts the row holds itself);
-    returns what the timeline event records of them."""
+    returns what the timeline event records of them. The eligible decision always records
+    the clearance it signs, even one equal to the course's."""
     course.stage = after.stage.value
     course.stage_changed_at = now
     data: dict = {}
     if after.eligibility != before.eligibility:
         course.eligibility = after.eligibility or ""
-    if (after.clearance_on, after.clearance_valid_days) != (
-        before.clearance_on, before.clearance_valid_days,
-    ):  # fmt: skip
+    if act is rules.Action.DECIDE_ELIGIBLE or (
+        after.clearance_on, after.clearance_valid_days
+    ) != (before.clearance_on, before.clearance_valid_days):  # fmt: skip
         course.clearance_on = after.clearance_on
         course.clearance_valid_days = after.clearance_valid_days
         data.update(

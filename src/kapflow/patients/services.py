@@ -142,7 +142,8 @@ def care_team_grant(
     is_primary: bool = False, now=None,
 ) -> CareTeamMember:  # fmt: skip
     """Put `membership` on the client's care team in `role`, or return the open grant it
-    already holds in that role (a second grant would change nothing). `actor` None: the
+    already holds in that role, unchanged (`is_primary` too: the care-team page decides who
+    is primary). `actor` None: the
     system grants it (a request from the public directory), recorded as added by the
     clinician themself."""
     current = CareTeamMember.objects.filter(
